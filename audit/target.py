@@ -1,0 +1,304 @@
+"""The audit target: what a model must provide to be audited.
+
+One protocol for bundled and user models alike (see ARCHITECTURE.md). A user
+registers a target with ``--target path/to/file.py:factory`` or an entry point
+in the ``deepaudit.targets`` group; the factory returns an :class:`AuditTarget`.
+"""
+from __future__ import annotations
+
+import importlib.util
+import inspect
+import logging
+import sys
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from audit.device import resolve_device
+from audit.weights import sha256_state_dict
+
+log = logging.getLogger(__name__)
+
+DOMAINS = ("vision", "nlp", "finance", "other")
+ENTRY_POINT_GROUP = "deepaudit.targets"
+
+NOT_A_MODULE = "target {name!r}: model must be a torch.nn.Module returning logits, got {type}. Fix: pass the nn.Module itself."
+BAD_DOMAIN = "target {name!r}: domain {domain!r} is not one of {domains}. Fix: pick one of these ('other' if none fits)."
+BAD_CLASSES = "target {name!r}: class_names must be a non-empty list of distinct strings, got {value!r}."
+BAD_FAVORABLE = "target {name!r}: favorable_label {value!r} is not one of class_names {classes}. Fix: use one of the class names, or None."
+NOT_EVAL_DATA = "target {name!r}: eval_data must be an audit.target.EvalData, got {type}."
+EMPTY_DATA = "target {name!r}: the evaluation data is empty (0 samples). Fix: pass at least one sample."
+INPUTS_NOT_TENSOR = "target {name!r}: eval_data.inputs must be a torch.Tensor, got {type}. Fix: run your preprocessing first."
+LENGTH_MISMATCH = ("target {name!r}: eval_data has {n_inputs} inputs but {what} has {n_other} rows. "
+                   "Fix: give one {what} row per input, in the same order.")
+NAN_INPUTS = ("target {name!r}: eval_data.inputs holds {count} non-finite values (NaN or inf), first in sample "
+              "{first}. Fix: impute or drop those samples before auditing.")
+LABEL_RANGE = ("target {name!r}: eval_data.labels must be integers in [0, {n}) for {n} classes, found {bad!r}. "
+               "Fix: encode labels as class indices matching class_names.")
+MISSING_COLUMN = ("target {name!r}: {kind} column {column!r} is not in eval_data.groups (columns: {columns}). "
+                  "Fix: add it, or remove it from {kind}_columns.")
+OUTPUT_SHAPE = ("target {name!r}: the model returned shape {got} for a batch of {batch} inputs, but logits of shape "
+                "({batch}, {n}) were expected for {n} classes. Fix: return one logit per class; check class_names.")
+FORWARD_FAILED = ("target {name!r}: the model failed on a batch of eval_data.inputs with shape {shape}: {error}. "
+                  "Fix: check that inputs are preprocessed to what the model expects.")
+BAD_LAYER = ("target {name!r}: {what} {layer!r} is not a submodule of the model. Fix: use one of the names "
+             "from model.named_modules(), e.g. {examples}.")
+BAD_SPEC = ("cannot load target {spec!r}: {reason}. Fix: use a bundled model name ({bundled}), "
+            "an installed entry point ({plugins}), or path/to/file.py:factory.")
+FACTORY_MISSING = "cannot load target {spec!r}: {path} defines no callable {factory!r}. Fix: name a function in that file."
+FACTORY_TYPE = ("target factory {spec!r} returned {type}, not an audit.target.AuditTarget. "
+                "Fix: build and return AuditTarget(...) from the factory (see README, 'Audit your own model').")
+
+
+@dataclass
+class EvalData:
+    """Evaluation data of a target.
+
+    Parameters
+    ----------
+    inputs : torch.Tensor
+        Model-ready inputs, one row per sample (preprocessed).
+    labels : array of int
+        True class index per sample.
+    groups : DataFrame
+        Sensitive attributes and cohorts, one row per sample. Missing values
+        are allowed and are reported as an explicit "unknown" group.
+    raw : object, optional
+        The raw inputs (image array, list of texts, DataFrame of applications),
+        for display and for re-running ``preprocess``.
+    sample_ids : array, optional
+        Stable identifiers; default ``0..n-1``.
+    """
+
+    inputs: torch.Tensor
+    labels: np.ndarray
+    groups: pd.DataFrame = field(default_factory=pd.DataFrame)
+    raw: Any = None
+    sample_ids: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        self.labels = np.asarray(self.labels)
+        if self.groups is None:
+            self.groups = pd.DataFrame(index=range(len(self.labels)))
+        if self.sample_ids is None:
+            self.sample_ids = np.arange(len(self.labels))
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+
+@dataclass
+class AuditTarget:
+    """A model plus everything the audit needs to explain and assess it.
+
+    Parameters
+    ----------
+    name, domain, task : str
+        Identifier, one of ``DOMAINS``, and a short task description.
+    class_names : list of str
+        One name per logit.
+    favorable_label : str or None
+        The outcome a person wants (e.g. ``"approved"``); None where no outcome
+        is favourable (digit recognition).
+    model : torch.nn.Module
+        Returns logits of shape (batch, len(class_names)).
+    eval_data : EvalData
+    sensitive_columns, cohort_columns : list of str
+        Columns of ``eval_data.groups`` that are protected attributes, and
+        columns that are derived cohorts (analysed the same way, labelled as
+        cohorts, never as protected groups).
+    preprocess : callable, optional
+        Raw input(s) -> model-ready tensor.
+    feature_names : list of str, optional
+        Tabular input names, one per input column.
+    tokenizer : object, optional
+        Text targets: returns tokens with character offsets.
+    baseline : torch.Tensor, optional
+        Attribution baseline shaped like one input.
+    gradcam_layer, embedding_layer : str, optional
+        Dotted submodule names for Grad-CAM and text attributions.
+    provenance : dict
+        weights and data sha256, training recipe, held-out metrics. Missing
+        hashes are filled in by :meth:`validate`.
+    """
+
+    name: str
+    domain: str
+    task: str
+    class_names: list[str]
+    favorable_label: str | None
+    model: nn.Module
+    eval_data: EvalData
+    sensitive_columns: list[str] = field(default_factory=list)
+    cohort_columns: list[str] = field(default_factory=list)
+    preprocess: Callable[[Any], torch.Tensor] | None = None
+    feature_names: list[str] | None = None
+    tokenizer: Any = None
+    baseline: torch.Tensor | None = None
+    gradcam_layer: str | None = None
+    embedding_layer: str | None = None
+    provenance: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def device(self) -> torch.device:
+        try:
+            return next(self.model.parameters()).device
+        except StopIteration:
+            return torch.device("cpu")
+
+    def submodule(self, dotted: str) -> nn.Module:
+        """Resolve a dotted layer name such as ``features.conv4``."""
+        try:
+            return self.model.get_submodule(dotted)
+        except AttributeError:
+            examples = [n for n, _ in self.model.named_modules() if n][:4]
+            raise ValueError(BAD_LAYER.format(name=self.name, what="layer", layer=dotted, examples=examples)) from None
+
+    def logits(self, inputs: torch.Tensor | None = None, *, batch_size: int = 512) -> torch.Tensor:
+        """Batched logits on the model's device, returned on the CPU."""
+        inputs = self.eval_data.inputs if inputs is None else inputs
+        self.model.eval()
+        out = []
+        with torch.no_grad():
+            for start in range(0, len(inputs), batch_size):
+                out.append(self.model(inputs[start:start + batch_size].to(self.device)).float().cpu())
+        return torch.cat(out) if out else torch.empty(0, len(self.class_names))
+
+    def validate(self) -> "AuditTarget":
+        """Check the protocol; raise ``TypeError``/``ValueError`` naming the problem and the fix.
+
+        Also fills ``provenance['weights_sha256']`` and ``provenance['data_sha256']``
+        when the target did not record them.
+        """
+        name = self.name
+        if not isinstance(self.model, nn.Module):
+            raise TypeError(NOT_A_MODULE.format(name=name, type=type(self.model).__name__))
+        if self.domain not in DOMAINS:
+            raise ValueError(BAD_DOMAIN.format(name=name, domain=self.domain, domains=DOMAINS))
+        cn = self.class_names
+        if (not isinstance(cn, (list, tuple)) or not cn or not all(isinstance(c, str) for c in cn)
+                or len(set(cn)) != len(cn)):
+            raise ValueError(BAD_CLASSES.format(name=name, value=cn))
+        self.class_names = list(cn)
+        if self.favorable_label is not None and self.favorable_label not in cn:
+            raise ValueError(BAD_FAVORABLE.format(name=name, value=self.favorable_label, classes=list(cn)))
+        data = self.eval_data
+        if not isinstance(data, EvalData):
+            raise TypeError(NOT_EVAL_DATA.format(name=name, type=type(data).__name__))
+        if not isinstance(data.inputs, torch.Tensor):
+            raise TypeError(INPUTS_NOT_TENSOR.format(name=name, type=type(data.inputs).__name__))
+        n = len(data.inputs)
+        if n == 0 or len(data.labels) == 0:
+            raise ValueError(EMPTY_DATA.format(name=name))
+        for what, other in (("labels", data.labels), ("groups", data.groups), ("sample_ids", data.sample_ids)):
+            if len(other) != n:
+                raise ValueError(LENGTH_MISMATCH.format(name=name, n_inputs=n, what=what, n_other=len(other)))
+        if data.inputs.is_floating_point():
+            finite = torch.isfinite(data.inputs.reshape(n, -1))
+            if not bool(finite.all()):
+                bad_rows = (~finite).any(dim=1).nonzero().flatten()
+                raise ValueError(NAN_INPUTS.format(name=name, count=int((~finite).sum()), first=int(bad_rows[0])))
+        labels = data.labels
+        if labels.dtype.kind not in "iu" or labels.min() < 0 or labels.max() >= len(cn):
+            bad = labels[(labels < 0) | (labels >= len(cn))][:3] if labels.dtype.kind in "iuf" else labels[:3]
+            raise ValueError(LABEL_RANGE.format(name=name, n=len(cn), bad=list(bad)))
+        for kind, cols in (("sensitive", self.sensitive_columns), ("cohort", self.cohort_columns)):
+            for col in cols:
+                if col not in data.groups.columns:
+                    raise ValueError(MISSING_COLUMN.format(name=name, kind=kind, column=col,
+                                                           columns=list(data.groups.columns)))
+        for what, layer in (("gradcam_layer", self.gradcam_layer), ("embedding_layer", self.embedding_layer)):
+            if layer is not None:
+                try:
+                    self.model.get_submodule(layer)
+                except AttributeError:
+                    examples = [m for m, _ in self.model.named_modules() if m][:4]
+                    raise ValueError(BAD_LAYER.format(name=name, what=what, layer=layer, examples=examples)) from None
+        batch = data.inputs[:2]
+        self.model.eval()
+        try:
+            with torch.no_grad():
+                out = self.model(batch.to(self.device))
+        except Exception as exc:
+            raise ValueError(FORWARD_FAILED.format(name=name, shape=tuple(batch.shape), error=exc)) from exc
+        if not isinstance(out, torch.Tensor) or tuple(out.shape) != (len(batch), len(cn)):
+            got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+            raise ValueError(OUTPUT_SHAPE.format(name=name, got=got, batch=len(batch), n=len(cn)))
+        self.provenance.setdefault("weights_sha256", sha256_state_dict(self.model.state_dict()))
+        if "data_sha256" not in self.provenance:
+            from models._common import sha256_arrays
+
+            self.provenance["data_sha256"] = sha256_arrays(data.inputs.cpu().numpy(), labels)
+        return self
+
+
+def _call_factory(factory: Callable[..., Any], spec: str, device: torch.device) -> AuditTarget:
+    params = inspect.signature(factory).parameters
+    target = factory(device=device) if "device" in params else factory()
+    if not isinstance(target, AuditTarget):
+        raise TypeError(FACTORY_TYPE.format(spec=spec, type=type(target).__name__))
+    if "device" not in params:
+        target.model.to(device)
+    return target.validate()
+
+
+def _plugins() -> dict[str, Any]:
+    return {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
+
+
+def _load_file_factory(spec: str) -> Callable[..., Any]:
+    path_str, _, factory_name = spec.rpartition(":")
+    path = Path(path_str)
+    if not path.is_file():
+        raise ValueError(BAD_SPEC.format(spec=spec, reason=f"file {path} does not exist",
+                                         bundled=_bundled(), plugins=sorted(_plugins())))
+    module_name = f"deepaudit_user_target_{abs(hash(str(path.resolve())))}"
+    mod_spec = importlib.util.spec_from_file_location(module_name, path)
+    module = importlib.util.module_from_spec(mod_spec)
+    sys.modules[module_name] = module
+    mod_spec.loader.exec_module(module)
+    factory = getattr(module, factory_name, None)
+    if not callable(factory):
+        raise ValueError(FACTORY_MISSING.format(spec=spec, path=path, factory=factory_name))
+    return factory
+
+
+def _bundled() -> list[str]:
+    from models import list_models
+
+    return list_models()
+
+
+def load_target(spec: str, *, device: str | torch.device = "auto") -> AuditTarget:
+    """Resolve ``spec`` to a validated :class:`AuditTarget`.
+
+    ``spec`` is a bundled model name (``deepaudit models``), the name of an
+    entry point in the ``deepaudit.targets`` group, or ``path/to/file.py:factory``.
+    The factory may accept a ``device`` keyword; otherwise the model is moved there.
+
+    Examples
+    --------
+    >>> target = load_target("mortgage", device="cpu")  # doctest: +SKIP
+    """
+    dev = resolve_device(device)
+    if spec.endswith(".py") or ".py:" in spec:
+        if ":" not in spec.split(".py", 1)[1]:
+            raise ValueError(BAD_SPEC.format(spec=spec, reason="no factory named after the file (file.py:factory)",
+                                             bundled=_bundled(), plugins=sorted(_plugins())))
+        return _call_factory(_load_file_factory(spec), spec, dev)
+    bundled = _bundled()
+    if spec in bundled:
+        from models import get_target
+
+        return get_target(spec, device=dev)
+    plugins = _plugins()
+    if spec in plugins:
+        return _call_factory(plugins[spec].load(), spec, dev)
+    raise ValueError(BAD_SPEC.format(spec=spec, reason="no bundled model, entry point or file by that name",
+                                     bundled=bundled, plugins=sorted(plugins)))

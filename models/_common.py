@@ -1,0 +1,112 @@
+"""Helpers shared by the bundled models: seeding, splits, hashing, weight files.
+
+Everything here is deterministic: the evaluation split of every bundled model is
+a pure function of the packaged data and a seed, so the held-out metrics in a
+model card can be reproduced anywhere.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+import torch
+
+from audit.weights import sha256_file
+
+__all__ = ["sha256_file", "sha256_arrays", "stratified_split", "set_seed", "save_weights",
+           "count_params", "versions", "predict_logits"]
+
+
+def set_seed(seed: int) -> None:
+    """Seed Python, NumPy and torch, and ask torch for deterministic kernels."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+
+
+def stratified_split(labels: np.ndarray, *, test_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Return sorted (train_idx, test_idx), stratified by label.
+
+    Uses NumPy's legacy ``RandomState`` whose stream is frozen across NumPy
+    releases, so the split never moves under a library upgrade.
+    """
+    labels = np.asarray(labels)
+    rng = np.random.RandomState(seed)
+    test: list[np.ndarray] = []
+    for value in np.unique(labels):
+        idx = np.flatnonzero(labels == value)
+        idx = idx[rng.permutation(len(idx))]
+        test.append(idx[: int(round(test_fraction * len(idx)))])
+    test_idx = np.sort(np.concatenate(test))
+    train_idx = np.setdiff1d(np.arange(len(labels)), test_idx)
+    return train_idx, test_idx
+
+
+def sha256_arrays(*arrays: Any) -> str:
+    """Hash arrays (or lists of strings) by dtype, shape and bytes."""
+    h = hashlib.sha256()
+    for a in arrays:
+        if isinstance(a, (list, tuple)) and (not a or isinstance(a[0], str)):
+            for s in a:
+                h.update(s.encode("utf-8"))
+                h.update(b"\x00")
+            continue
+        arr = np.ascontiguousarray(np.asarray(a))
+        h.update(f"{arr.dtype.str}{arr.shape}".encode())
+        h.update(arr.tobytes())
+    return h.hexdigest()
+
+
+def count_params(model: torch.nn.Module) -> int:
+    return int(sum(p.numel() for p in model.parameters()))
+
+
+def save_weights(model: torch.nn.Module, path: str | Path, meta: Mapping[str, Any]) -> dict:
+    """Write ``path`` (safetensors) and ``path`` with ``.json`` (meta incl. sha256)."""
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    save_file(state, str(path))
+    meta = dict(meta)
+    meta["sha256"] = sha256_file(path)
+    meta["file_size"] = path.stat().st_size
+    meta["num_params"] = count_params(model)
+    meta_path = path.with_suffix(".json")
+    meta_path.write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
+    return meta
+
+
+def versions() -> dict[str, str]:
+    import sys
+
+    import numpy
+    import pandas
+    import sklearn
+
+    return {
+        "python": sys.version.split()[0],
+        "torch": torch.__version__,
+        "numpy": numpy.__version__,
+        "pandas": pandas.__version__,
+        "scikit-learn": sklearn.__version__,
+    }
+
+
+def predict_logits(model: torch.nn.Module, inputs: torch.Tensor, *, batch_size: int = 512,
+                   device: torch.device | str = "cpu") -> torch.Tensor:
+    """Batched inference in eval mode; returns CPU float logits."""
+    model.eval()
+    out = []
+    with torch.no_grad():
+        for start in range(0, len(inputs), batch_size):
+            out.append(model(inputs[start:start + batch_size].to(device)).float().cpu())
+    if not out:
+        return torch.empty(0)
+    return torch.cat(out)

@@ -1,0 +1,55 @@
+"""One seeded mini-batch training loop shared by the bundled models."""
+from __future__ import annotations
+
+import logging
+from typing import Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+from models._common import set_seed
+
+log = logging.getLogger(__name__)
+
+
+def fit(model: nn.Module, X: torch.Tensor, y: torch.Tensor, *, epochs: int, batch_size: int,
+        lr: float, seed: int, weight_decay: float = 0.0, device: torch.device | str = "cpu",
+        augment: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None = None,
+        class_weight: torch.Tensor | None = None) -> list[float]:
+    """Train ``model`` with Adam and cross-entropy; return the mean loss per epoch.
+
+    Shuffling and augmentation draw from one ``torch.Generator`` seeded with
+    ``seed``, so the same seed on the same build gives the same weights.
+    """
+    set_seed(seed)
+    gen = torch.Generator().manual_seed(seed)
+    model.to(device).train()
+    opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+    loss_fn = nn.CrossEntropyLoss(weight=None if class_weight is None else class_weight.to(device))
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(epochs, 1))
+    history = []
+    for epoch in range(epochs):
+        order = torch.randperm(len(X), generator=gen)
+        total, count = 0.0, 0
+        for start in range(0, len(X), batch_size):
+            idx = order[start:start + batch_size]
+            xb = X[idx]
+            if augment is not None:
+                xb = augment(xb, gen)
+            xb, yb = xb.to(device), y[idx].to(device)
+            opt.zero_grad(set_to_none=True)
+            loss = loss_fn(model(xb), yb)
+            loss.backward()
+            opt.step()
+            total += loss.item() * len(idx)
+            count += len(idx)
+        sched.step()
+        history.append(total / max(count, 1))
+        log.info("epoch %d/%d loss %.4f", epoch + 1, epochs, history[-1])
+    model.eval()
+    return history
+
+
+def as_tensor(a: np.ndarray, dtype: torch.dtype) -> torch.Tensor:
+    return torch.tensor(np.asarray(a), dtype=dtype)
