@@ -78,13 +78,13 @@ class EvalData:
 
     inputs: torch.Tensor
     labels: np.ndarray
-    groups: pd.DataFrame = field(default_factory=pd.DataFrame)
+    groups: pd.DataFrame | None = None
     raw: Any = None
     sample_ids: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         self.labels = np.asarray(self.labels)
-        if self.groups is None:
+        if self.groups is None or (len(self.groups.columns) == 0 and len(self.groups) == 0):
             self.groups = pd.DataFrame(index=range(len(self.labels)))
         if self.sample_ids is None:
             self.sample_ids = np.arange(len(self.labels))

@@ -1,0 +1,41 @@
+# The README's commands. Every target is idempotent and sets up .venv first.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.deepaudit-installed
+
+.PHONY: setup system-deps demo test bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	# CPU build of torch first (a plain `torch` would pull a multi-GB CUDA build).
+	$(PY) -m pip install --quiet torch==2.13.0
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+# Debian chromium + chromium-driver (browser tests) and poppler-utils (PDF checks),
+# installed when running as root and missing.
+system-deps:
+	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null && command -v pdftoppm >/dev/null; then \
+	  echo "system packages present"; \
+	elif [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver poppler-utils >/dev/null; \
+	else \
+	  echo "note: chromium, chromium-driver or poppler-utils missing and not root; tests needing them will say so"; \
+	fi
+
+setup: $(STAMP)
+
+demo: setup
+	$(VENV)/bin/deepaudit models
+	$(VENV)/bin/deepaudit evaluate --all
+
+test: setup system-deps
+	$(PY) -m pytest -q
+
+bench: setup
+	@echo "no benchmarks yet (they arrive with the explanation and fairness engines)"
+
+clean:
+	rm -rf $(VENV) .pytest_cache

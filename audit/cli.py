@@ -1,0 +1,136 @@
+"""The ``deepaudit`` command line.
+
+    deepaudit models [--json]                      registered models and their cards
+    deepaudit evaluate NAME... | --all [--json]    reproduce held-out metrics from shipped weights
+    deepaudit train NAME [--out DIR] [--seed S]    re-train one model reproducibly
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger("deepaudit")
+
+
+def _model_summary(name: str) -> dict[str, Any]:
+    from models import get_entry
+
+    entry = get_entry(name)
+    meta = entry.weights.meta
+    return {"name": name, "domain": meta["domain"], "task": meta["task"], "dataset": meta["dataset"],
+            "num_params": meta["num_params"], "metrics": meta["metrics"], "sha256": meta["sha256"],
+            "data_sha256": meta["data_sha256"], "class_names": meta["class_names"],
+            "favorable_label": meta["favorable_label"], "sensitive_attributes": meta["sensitive_attributes"],
+            "cohorts": meta["cohorts"], "weights": str(entry.weights.path)}
+
+
+def _headline(metrics: dict[str, Any]) -> str:
+    key = "roc_auc" if "roc_auc" in metrics else "accuracy"
+    return f"{key}={metrics[key]:.3f}"
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from models import list_models
+
+    rows = [_model_summary(n) for n in list_models()]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    print(f"{'name':<20} {'domain':<8} {'params':>9}  {'held-out':<16} {'sha256':<14} task")
+    for r in rows:
+        print(f"{r['name']:<20} {r['domain']:<8} {r['num_params']:>9,}  {_headline(r['metrics']):<16} "
+              f"{r['sha256'][:12]:<14} {r['task']}")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from audit.device import resolve_device
+    from models import get_entry, get_model, list_models
+
+    names = list_models() if args.all else args.names
+    if not names:
+        raise ValueError("no model given. Fix: name one or more models (deepaudit models lists them), or pass --all.")
+    device = resolve_device(args.device)
+    results, ok = [], True
+    for name in names:
+        entry = get_entry(name)
+        t0 = time.perf_counter()
+        metrics = entry.evaluate(get_model(name, device=device), device)
+        recorded = entry.weights.meta["metrics"]
+        same = all(abs(metrics[k] - recorded[k]) <= 1e-9 for k in recorded)
+        ok &= same
+        results.append({"name": name, "device": str(device), "metrics": metrics, "matches_card": same,
+                        "seconds": round(time.perf_counter() - t0, 3)})
+        if not args.json:
+            print(f"{name:<20} {_headline(metrics):<16} n_test={metrics['n_test']:<6} "
+                  f"{'matches model card' if same else 'DIFFERS from model card'} ({results[-1]['seconds']} s, {device})")
+    if args.json:
+        print(json.dumps(results, indent=2))
+    return 0 if ok else 1
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from models import get_entry
+
+    entry = get_entry(args.name)
+    argv = [args.name, "--out", str(args.out), "--seed", str(args.seed), "--device", args.device]
+    if args.smoke:
+        argv.append("--smoke")
+    meta = importlib.import_module(entry.train_module).main(argv)
+    shipped = entry.weights.meta
+    identical = meta["sha256"] == shipped["sha256"]
+    print(json.dumps({"name": args.name, "weights": str(Path(args.out) / entry.weights.path.name),
+                      "sha256": meta["sha256"], "metrics": meta["metrics"],
+                      "identical_to_shipped_weights": identical}, indent=2))
+    if not identical and not args.smoke:
+        log.warning("re-trained weights differ from the shipped ones (sha256 %s vs %s); bit-identical "
+                    "training needs the same torch build, CPU kernels and thread count as recorded in "
+                    "the model card's 'versions'.", meta["sha256"][:12], shipped["sha256"][:12])
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="deepaudit", description="Explainability and fairness audits of deep PyTorch models.")
+    p.add_argument("-v", "--verbose", action="store_true")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    m = sub.add_parser("models", help="list registered models")
+    m.add_argument("--json", action="store_true")
+    m.set_defaults(func=cmd_models)
+
+    e = sub.add_parser("evaluate", help="reproduce the held-out metrics of shipped weights")
+    e.add_argument("names", nargs="*")
+    e.add_argument("--all", action="store_true")
+    e.add_argument("--device", default="auto", help="auto | cpu | cuda[:N]")
+    e.add_argument("--json", action="store_true")
+    e.set_defaults(func=cmd_evaluate)
+
+    t = sub.add_parser("train", help="re-train one bundled model reproducibly")
+    t.add_argument("name")
+    t.add_argument("--out", type=Path, default=Path("deepaudit-weights"),
+                   help="output directory (default ./deepaudit-weights; shipped weights are never overwritten)")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--device", default="auto")
+    t.add_argument("--smoke", action="store_true", help="seconds-long run on a subset (for tests)")
+    t.set_defaults(func=cmd_train)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s: %(message)s")
+    try:
+        return args.func(args)
+    except (ValueError, TypeError, FileNotFoundError) as exc:
+        print(f"deepaudit: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

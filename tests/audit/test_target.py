@@ -1,0 +1,131 @@
+"""The audit-target protocol: user targets from a file or an entry point, and validation errors."""
+import sys
+import textwrap
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from audit import target as T
+from audit.device import resolve_device
+from audit.target import AuditTarget, EvalData, load_target
+
+USER_FILE = textwrap.dedent('''
+    import numpy as np, pandas as pd, torch
+    from audit.target import AuditTarget, EvalData
+
+    def factory():
+        torch.manual_seed(0)
+        model = torch.nn.Sequential(torch.nn.Linear(3, 8), torch.nn.ReLU(), torch.nn.Linear(8, 2))
+        x = torch.randn(20, 3)
+        return AuditTarget(
+            name="my_scorer", domain="finance", task="toy credit", class_names=["deny", "approve"],
+            favorable_label="approve", model=model,
+            eval_data=EvalData(inputs=x, labels=np.arange(20) % 2,
+                               groups=pd.DataFrame({"sex": ["f", "m", None, "m"] * 5})),
+            sensitive_columns=["sex"], feature_names=["a", "b", "c"])
+
+    def wrong():
+        return {"model": "not a target"}
+''')
+
+
+def make_target(**kw):
+    torch.manual_seed(0)
+    model = torch.nn.Linear(3, 2)
+    data = kw.pop("eval_data") if "eval_data" in kw else EvalData(
+        inputs=torch.randn(6, 3), labels=np.array([0, 1] * 3), groups=pd.DataFrame({"g": list("aabbcc")}))
+    args = dict(name="t", domain="other", task="toy", class_names=["no", "yes"], favorable_label="yes",
+                model=model, eval_data=data)
+    args.update(kw)
+    return AuditTarget(**args)
+
+
+def test_user_target_from_file(tmp_path):
+    path = tmp_path / "my_target.py"
+    path.write_text(USER_FILE)
+    target = load_target(f"{path}:factory", device="cpu")
+    assert target.name == "my_scorer"
+    assert target.logits().shape == (20, 2)
+    # Provenance hashes are filled in for user models.
+    assert len(target.provenance["weights_sha256"]) == 64
+    assert len(target.provenance["data_sha256"]) == 64
+
+
+def test_user_factory_returning_wrong_type(tmp_path):
+    path = tmp_path / "my_target.py"
+    path.write_text(USER_FILE)
+    with pytest.raises(TypeError) as e:
+        load_target(f"{path}:wrong")
+    assert "returned dict, not an audit.target.AuditTarget" in str(e.value)
+
+
+def test_missing_factory_and_missing_file(tmp_path):
+    path = tmp_path / "my_target.py"
+    path.write_text(USER_FILE)
+    with pytest.raises(ValueError, match="defines no callable 'nope'"):
+        load_target(f"{path}:nope")
+    with pytest.raises(ValueError, match="does not exist"):
+        load_target(f"{tmp_path}/absent.py:factory")
+
+
+def test_entry_point_target(tmp_path, monkeypatch):
+    (tmp_path / "acme_targets.py").write_text(USER_FILE)
+    dist = tmp_path / "acme_targets-1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: acme-targets\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text("[deepaudit.targets]\nacme = acme_targets:factory\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    target = load_target("acme", device="cpu")
+    assert target.name == "my_scorer"
+    sys.modules.pop("acme_targets", None)
+
+
+def test_unknown_spec_lists_bundled_models():
+    with pytest.raises(ValueError) as e:
+        load_target("no_such_model")
+    assert "mortgage" in str(e.value) and "path/to/file.py:factory" in str(e.value)
+
+
+@pytest.mark.parametrize("kw, exc, fragment", [
+    (dict(model="not a model"), TypeError, "must be a torch.nn.Module"),
+    (dict(domain="audio"), ValueError, "is not one of"),
+    (dict(class_names=["a", "a"]), ValueError, "distinct strings"),
+    (dict(favorable_label="maybe"), ValueError, "favorable_label 'maybe'"),
+    (dict(eval_data=EvalData(inputs=torch.empty(0, 3), labels=np.array([], dtype=int))), ValueError,
+     "is empty"),
+    (dict(eval_data=EvalData(inputs=torch.tensor([[0.0, float("nan"), 1.0]] * 2), labels=np.array([0, 1]))),
+     ValueError, "non-finite values"),
+    (dict(eval_data=EvalData(inputs=torch.randn(2, 3), labels=np.array([0, 5]))), ValueError,
+     "integers in [0, 2)"),
+    (dict(eval_data=EvalData(inputs=torch.randn(3, 3), labels=np.array([0, 1]))), ValueError,
+     "3 inputs but labels has 2 rows"),
+    (dict(eval_data=EvalData(inputs=torch.randn(2, 4), labels=np.array([0, 1]))), ValueError,
+     "model failed"),
+    (dict(class_names=["a", "b", "c"], favorable_label=None), ValueError, "logits of shape (2, 3)"),
+    (dict(sensitive_columns=["race"]), ValueError, "sensitive column 'race' is not in"),
+    (dict(gradcam_layer="features.conv9"), ValueError, "not a submodule"),
+])
+def test_validation_errors_name_the_problem(kw, exc, fragment):
+    with pytest.raises(exc) as e:
+        make_target(**kw).validate()
+    assert fragment in str(e.value)
+
+
+def test_nan_error_points_at_first_bad_sample():
+    x = torch.randn(5, 3)
+    x[3, 1] = float("nan")
+    with pytest.raises(ValueError, match="first in sample 3"):
+        make_target(eval_data=EvalData(inputs=x, labels=np.array([0, 1, 0, 1, 0]))).validate()
+
+
+def test_device_resolution():
+    assert resolve_device("cpu") == torch.device("cpu")
+    assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    with pytest.raises(ValueError, match="invalid device 'tpu'"):
+        resolve_device("tpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError) as e:
+            resolve_device("cuda")
+        assert "--device cpu" in str(e.value)

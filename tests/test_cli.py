@@ -1,0 +1,68 @@
+"""The deepaudit CLI, run as a user would (console script in a subprocess)."""
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from models import get_weights
+
+BIN = Path(sys.executable).with_name("deepaudit")
+
+
+def run(*args, check=True):
+    exe = [str(BIN)] if BIN.exists() else [sys.executable, "-m", "audit.cli"]
+    return subprocess.run(exe + list(args), capture_output=True, text=True, check=check, timeout=600)
+
+
+def test_models_json_lists_every_model_with_its_card_fields():
+    rows = json.loads(run("models", "--json").stdout)
+    assert [r["name"] for r in rows] == ["mnist_cnn", "mnist_cnn_shortcut", "mortgage", "sentiment"]
+    for r in rows:
+        meta = get_weights(r["name"]).meta
+        assert r["sha256"] == meta["sha256"] and r["num_params"] == meta["num_params"]
+        assert r["metrics"] == meta["metrics"] and r["dataset"] and r["domain"] and r["task"]
+
+
+def test_models_table():
+    out = run("models").stdout
+    assert "mortgage" in out and "roc_auc=" in out
+
+
+def test_evaluate_reproduces_card():
+    res = json.loads(run("evaluate", "mortgage", "mnist_cnn", "--device", "cpu", "--json").stdout)
+    assert [r["matches_card"] for r in res] == [True, True]
+
+
+def test_unknown_model_exit_code_and_message():
+    res = run("evaluate", "nope", check=False)
+    assert res.returncode == 2
+    assert "unknown model 'nope'" in res.stderr and "Fix:" in res.stderr
+
+
+def test_cuda_unavailable_message():
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present")
+    res = run("evaluate", "mortgage", "--device", "cuda", check=False)
+    assert res.returncode == 2 and "no CUDA device is available" in res.stderr
+
+
+@pytest.mark.parametrize("name", ["mortgage", "mnist_cnn", "sentiment"])
+def test_train_smoke_writes_loadable_weights(tmp_path, name):
+    res = run("train", name, "--smoke", "--out", str(tmp_path))
+    info = json.loads(res.stdout)
+    written = tmp_path / get_weights(name).path.name
+    meta = json.loads(written.with_suffix(".json").read_text())
+    assert meta["smoke"] is True and meta["sha256"] == info["sha256"]
+    assert set(meta["metrics"]) == set(get_weights(name).meta["metrics"])
+
+
+def test_training_is_reproducible(tmp_path):
+    a = json.loads(run("train", "mortgage", "--smoke", "--out", str(tmp_path / "a")).stdout)
+    b = json.loads(run("train", "mortgage", "--smoke", "--out", str(tmp_path / "b")).stdout)
+    assert a["sha256"] == b["sha256"]
+    shutil.rmtree(tmp_path)
