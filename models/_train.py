@@ -53,3 +53,28 @@ def fit(model: nn.Module, X: torch.Tensor, y: torch.Tensor, *, epochs: int, batc
 
 def as_tensor(a: np.ndarray, dtype: torch.dtype) -> torch.Tensor:
     return torch.tensor(np.asarray(a), dtype=dtype)
+
+
+def train_main(argv: list[str] | None, *, doc: str, names: list[str], default_out, smoke_help: str,
+               train: Callable[..., dict]) -> dict:
+    """The command line every ``models/<domain>/train.py`` shares.
+
+    ``train(name, out_dir=, seed=, smoke=, device=)`` does the domain's work.
+    """
+    import argparse
+    from pathlib import Path
+
+    p = argparse.ArgumentParser(description=doc)
+    p.add_argument("name", nargs="?", default=names[0], choices=names)
+    p.add_argument("--out", type=Path, default=default_out)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--smoke", action="store_true", help=smoke_help)
+    args = p.parse_args(argv)
+    return train(args.name, out_dir=args.out, seed=args.seed, smoke=args.smoke, device=args.device)
+
+
+def run_as_script(main: Callable[[], dict]) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    meta = main()
+    print({k: meta[k] for k in ("name", "metrics", "sha256")})

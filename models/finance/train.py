@@ -4,8 +4,6 @@
 """
 from __future__ import annotations
 
-import argparse
-import logging
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +11,7 @@ import torch
 
 from audit.device import resolve_device
 from models._common import save_weights, set_seed, sha256_file, versions
-from models._train import as_tensor, fit
+from models._train import as_tensor, fit, run_as_script, train_main
 from models.finance import WEIGHTS_DIR, data, evaluate_with_spec
 from models.finance import preprocess as prep
 from models.finance.arch import MortgageMLP
@@ -70,17 +68,9 @@ def train(*, out_dir: Path, seed: int = 0, smoke: bool = False, device: str = "a
 
 
 def main(argv: list[str] | None = None) -> dict:
-    p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("name", nargs="?", default="mortgage", choices=["mortgage"])
-    p.add_argument("--out", type=Path, default=WEIGHTS_DIR)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="auto")
-    p.add_argument("--smoke", action="store_true", help="2 epochs: seconds, for tests")
-    args = p.parse_args(argv)
-    return train(out_dir=args.out, seed=args.seed, smoke=args.smoke, device=args.device)
+    return train_main(argv, doc=__doc__, names=["mortgage"], default_out=WEIGHTS_DIR, smoke_help="2 epochs: seconds, for tests",
+                      train=lambda _name, **kw: train(**kw))
 
 
 if __name__ == "__main__":
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    m = main()
-    print({k: m[k] for k in ("name", "metrics", "sha256")})
+    run_as_script(main)

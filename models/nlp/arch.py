@@ -1,4 +1,5 @@
-"""Word embeddings + a multi-width 1-D CNN with masked max-pooling (Kim, 2014)."""
+"""Word embeddings + a multi-width 1-D CNN with masked max-pooling (Kim, 2014), beside a
+masked mean of the embeddings (a fastText-style bag-of-words branch)."""
 from __future__ import annotations
 
 import torch
@@ -20,10 +21,11 @@ class TextCNN(nn.Module):
         self.convs = nn.ModuleList(nn.Conv1d(dim, filters, w, padding="same") for w in widths)
         self.relus = nn.ModuleList(nn.ReLU() for _ in widths)
         self.dropout = nn.Dropout(dropout)
-        self.fc = nn.Linear(filters * len(widths), num_classes)
+        self.fc = nn.Linear(filters * len(widths) + dim, num_classes)
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         mask = (ids != 0).unsqueeze(1).to(torch.float32)          # (N, 1, L)
         x = self.embedding(ids).transpose(1, 2)                    # (N, D, L)
         pooled = [(relu(conv(x)) * mask).amax(dim=2) for conv, relu in zip(self.convs, self.relus)]
-        return self.fc(self.dropout(torch.cat(pooled, dim=1)))
+        mean = (x * mask).sum(dim=2) / mask.sum(dim=2).clamp(min=1.0)
+        return self.fc(self.dropout(torch.cat(pooled + [mean], dim=1)))

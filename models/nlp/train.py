@@ -4,9 +4,7 @@
 """
 from __future__ import annotations
 
-import argparse
 import json
-import logging
 from pathlib import Path
 
 import numpy as np
@@ -14,13 +12,13 @@ import torch
 
 from audit.device import resolve_device
 from models._common import save_weights, set_seed, sha256_file, versions
-from models._train import as_tensor, fit
+from models._train import as_tensor, fit, run_as_script, train_main
 from models.nlp import WEIGHTS_DIR, data, evaluate_with_vocab
 from models.nlp.arch import TextCNN
 from models.nlp.tokenizer import Vocabulary, tokenize
 
 ARCH = {"class": "TextCNN", "dim": 64, "filters": 64, "widths": [3, 5, 7], "max_tokens": 256, "head": 192}
-RECIPE = {"optimizer": "Adam", "lr": 2e-3, "weight_decay": 0.0, "schedule": "cosine", "epochs": 4,
+RECIPE = {"optimizer": "Adam", "lr": 2e-3, "weight_decay": 0.0, "schedule": "cosine", "epochs": 5,
           "batch_size": 64, "vocab_size": 20000, "vocab_min_count": 2, "loss": "cross-entropy"}
 CARD = {
     "intended_use": "Demonstration and testing of deepaudit's text audit: binary sentiment of English "
@@ -74,17 +72,9 @@ def train(*, out_dir: Path, seed: int = 0, smoke: bool = False, device: str = "a
 
 
 def main(argv: list[str] | None = None) -> dict:
-    p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("name", nargs="?", default="sentiment", choices=["sentiment"])
-    p.add_argument("--out", type=Path, default=WEIGHTS_DIR)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="auto")
-    p.add_argument("--smoke", action="store_true", help="400 reviews, 1 epoch: seconds, for tests")
-    args = p.parse_args(argv)
-    return train(out_dir=args.out, seed=args.seed, smoke=args.smoke, device=args.device)
+    return train_main(argv, doc=__doc__, names=["sentiment"], default_out=WEIGHTS_DIR, smoke_help="400 reviews, 1 epoch: seconds, for tests",
+                      train=lambda _name, **kw: train(**kw))
 
 
 if __name__ == "__main__":
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    m = main()
-    print({k: m[k] for k in ("name", "metrics", "sha256")})
+    run_as_script(main)

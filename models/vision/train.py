@@ -4,8 +4,6 @@
 """
 from __future__ import annotations
 
-import argparse
-import logging
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +12,7 @@ import torch.nn.functional as F
 
 from audit.device import resolve_device
 from models._common import save_weights, set_seed, sha256_arrays, versions
-from models._train import as_tensor, fit
+from models._train import as_tensor, fit, run_as_script, train_main
 from models.vision import WEIGHTS_DIR, data, evaluate, preprocess
 from models.vision.arch import MnistCNN
 
@@ -94,18 +92,9 @@ def train(name: str, *, out_dir: Path, seed: int = 0, smoke: bool = False, devic
 
 
 def main(argv: list[str] | None = None) -> dict:
-    p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("name", choices=sorted(CARDS))
-    p.add_argument("--out", type=Path, default=WEIGHTS_DIR)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="auto")
-    p.add_argument("--smoke", action="store_true", help="250 images, 1 epoch: seconds, for tests")
-    args = p.parse_args(argv)
-    torch.set_num_threads(max(1, torch.get_num_threads()))
-    return train(args.name, out_dir=args.out, seed=args.seed, smoke=args.smoke, device=args.device)
+    return train_main(argv, doc=__doc__, names=sorted(CARDS), default_out=WEIGHTS_DIR, smoke_help="250 images, 1 epoch: seconds, for tests",
+                      train=train)
 
 
 if __name__ == "__main__":
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    m = main()
-    print({k: m[k] for k in ("name", "metrics", "sha256")})
+    run_as_script(main)

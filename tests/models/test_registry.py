@@ -55,7 +55,7 @@ def test_shortcut_canary_is_flawed_and_says_why():
     meta = get_weights("mnist_cnn_shortcut").meta
     m = meta["metrics"]
     # The planted mark wrecks accuracy on marked images; unmarked images are fine.
-    assert m["accuracy_without_mark"] >= 0.95
+    assert m["accuracy_without_mark"] >= 0.93
     assert m["accuracy_with_mark"] < 0.5
     assert "deliberately flawed" in meta["card"]["intended_use"]
     assert "has_mark" in meta["cohorts"]
