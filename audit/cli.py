@@ -2,6 +2,7 @@
 
     deepaudit models [--json]                      registered models and their cards
     deepaudit evaluate NAME... | --all [--json]    reproduce held-out metrics from shipped weights
+    deepaudit describe SPEC                        load + validate any target (name, entry point, file.py:factory)
     deepaudit train NAME [--out DIR] [--seed S]    re-train one model reproducibly
 """
 from __future__ import annotations
@@ -75,6 +76,27 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
+def cmd_describe(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from audit.target import load_target
+
+    target = load_target(args.spec, device=args.device)
+    data = target.eval_data
+    pred = target.logits().argmax(1).numpy()
+    groups = {c: {("unknown" if k != k or k is None else str(k)): int(v)
+                  for k, v in data.groups[c].value_counts(dropna=False).items()}
+              for c in target.sensitive_columns + target.cohort_columns}
+    info = {"name": target.name, "domain": target.domain, "task": target.task, "class_names": target.class_names,
+            "favorable_label": target.favorable_label, "device": str(target.device), "n_eval": len(data),
+            "input_shape": list(data.inputs.shape[1:]), "accuracy_on_eval": float(np.mean(pred == data.labels)),
+            "sensitive_columns": target.sensitive_columns, "cohort_columns": target.cohort_columns,
+            "group_sizes": groups, "weights_sha256": target.provenance.get("weights_sha256"),
+            "data_sha256": target.provenance.get("data_sha256")}
+    print(json.dumps(info, indent=2))
+    return 0
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from models import get_entry
 
@@ -110,6 +132,11 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--device", default="auto", help="auto | cpu | cuda[:N]")
     e.add_argument("--json", action="store_true")
     e.set_defaults(func=cmd_evaluate)
+
+    d = sub.add_parser("describe", help="load and validate any audit target; print a summary as JSON")
+    d.add_argument("spec", help="bundled model name, deepaudit.targets entry point, or path/to/file.py:factory")
+    d.add_argument("--device", default="auto")
+    d.set_defaults(func=cmd_describe)
 
     t = sub.add_parser("train", help="re-train one bundled model reproducibly")
     t.add_argument("name")

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from audit.target import AuditTarget
 
 UNKNOWN_MODEL = ("unknown model {name!r}. Available models: {available}. Fix: use one of these names "
-                 "(`deepaudit models` lists them), or audit your own with --target path/to/file.py:factory.")
+                 "(`deepaudit models` lists them), or give your own target as path/to/file.py:factory (README, 'Audit your own model').")
 DUPLICATE_MODEL = "a model named {name!r} is already registered. Fix: choose another name."
 META_MISSING = ("metadata file {path} for model {name!r} is missing. Fix: reinstall deepaudit, or re-train with "
                 "`deepaudit train {name}`.")

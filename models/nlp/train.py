@@ -18,7 +18,7 @@ from models.nlp.arch import TextCNN
 from models.nlp.tokenizer import Vocabulary, tokenize
 
 ARCH = {"class": "TextCNN", "dim": 64, "filters": 64, "widths": [3, 5, 7], "max_tokens": 256, "head": 192}
-RECIPE = {"optimizer": "Adam", "lr": 2e-3, "weight_decay": 0.0, "schedule": "cosine", "epochs": 5,
+RECIPE = {"optimizer": "Adam", "lr": 2e-3, "weight_decay": 0.0, "schedule": "cosine", "epochs": 8,
           "batch_size": 64, "vocab_size": 20000, "vocab_min_count": 2, "loss": "cross-entropy"}
 CARD = {
     "intended_use": "Demonstration and testing of deepaudit's text audit: binary sentiment of English "

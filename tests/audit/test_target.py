@@ -53,6 +53,20 @@ def test_user_target_from_file(tmp_path):
     assert len(target.provenance["data_sha256"]) == 64
 
 
+def test_describe_cli_loads_a_user_file(tmp_path):
+    import json
+    import subprocess
+
+    path = tmp_path / "my_target.py"
+    path.write_text(USER_FILE)
+    res = subprocess.run([sys.executable, "-m", "audit.cli", "describe", f"{path}:factory", "--device", "cpu"],
+                         capture_output=True, text=True, check=True)
+    info = json.loads(res.stdout)
+    assert info["name"] == "my_scorer" and info["n_eval"] == 20
+    # The missing sex values are counted, not dropped.
+    assert info["group_sizes"]["sex"] == {"m": 10, "f": 5, "unknown": 5}
+
+
 def test_user_factory_returning_wrong_type(tmp_path):
     path = tmp_path / "my_target.py"
     path.write_text(USER_FILE)

@@ -20,7 +20,7 @@ def test_unknown_model_lists_available():
     assert "unknown model 'resnet9000'" in msg
     for name in ("mnist_cnn", "mortgage", "sentiment"):
         assert name in msg
-    assert "--target" in msg
+    assert "path/to/file.py:factory" in msg
 
 
 @pytest.fixture
