@@ -28,7 +28,8 @@ def _model_summary(name: str) -> dict[str, Any]:
             "num_params": meta["num_params"], "metrics": meta["metrics"], "sha256": meta["sha256"],
             "data_sha256": meta["data_sha256"], "class_names": meta["class_names"],
             "favorable_label": meta["favorable_label"], "sensitive_attributes": meta["sensitive_attributes"],
-            "cohorts": meta["cohorts"], "weights": str(entry.weights.path)}
+            "cohorts": meta["cohorts"], "card": meta["card"], "recipe": meta["recipe"],
+            "weights": str(entry.weights.path)}
 
 
 def _headline(metrics: dict[str, Any]) -> str:

@@ -1,6 +1,5 @@
 """The deepaudit CLI, run as a user would (console script in a subprocess)."""
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -24,6 +23,7 @@ def test_models_json_lists_every_model_with_its_card_fields():
         meta = get_weights(r["name"]).meta
         assert r["sha256"] == meta["sha256"] and r["num_params"] == meta["num_params"]
         assert r["metrics"] == meta["metrics"] and r["dataset"] and r["domain"] and r["task"]
+        assert r["card"]["intended_use"] == meta["card"]["intended_use"]
 
 
 def test_models_table():
@@ -65,4 +65,3 @@ def test_training_is_reproducible(tmp_path):
     a = json.loads(run("train", "mortgage", "--smoke", "--out", str(tmp_path / "a")).stdout)
     b = json.loads(run("train", "mortgage", "--smoke", "--out", str(tmp_path / "b")).stdout)
     assert a["sha256"] == b["sha256"]
-    shutil.rmtree(tmp_path)

@@ -17,8 +17,8 @@ from models.nlp import WEIGHTS_DIR, data, evaluate_with_vocab
 from models.nlp.arch import TextCNN
 from models.nlp.tokenizer import Vocabulary, tokenize
 
-ARCH = {"class": "TextCNN", "dim": 64, "filters": 64, "widths": [3, 5, 7], "max_tokens": 256, "head": 192}
-RECIPE = {"optimizer": "Adam", "lr": 2e-3, "weight_decay": 0.0, "schedule": "cosine", "epochs": 8,
+ARCH = {"class": "TextCNN", "dim": 64, "filters": 64, "widths": [3, 5, 7], "max_tokens": 400, "head": 300}
+RECIPE = {"optimizer": "Adam", "lr": 2e-3, "weight_decay": 0.0, "schedule": "cosine", "epochs": 6,
           "batch_size": 64, "vocab_size": 20000, "vocab_min_count": 2, "loss": "cross-entropy"}
 CARD = {
     "intended_use": "Demonstration and testing of deepaudit's text audit: binary sentiment of English "
@@ -26,7 +26,7 @@ CARD = {
     "out_of_scope": "Moderation, hiring or any decision about people; non-English text; domains other "
                     "than film reviews.",
     "limitations": "Word embeddings trained from scratch on 28k reviews: no knowledge beyond that corpus. "
-                   "Reviews longer than 256 tokens are truncated to their first 192 and last 64 tokens. "
+                   "Reviews longer than 400 tokens are truncated to their first 300 and last 100 tokens. "
                    "Out-of-vocabulary words (including most names) map to one <unk> token, which is itself "
                    "a fairness concern the counterfactual probes examine.",
 }
@@ -60,9 +60,9 @@ def train(*, out_dir: Path, seed: int = 0, smoke: bool = False, device: str = "a
         "class_names": ["negative", "positive"], "favorable_label": "positive",
         "sensitive_attributes": [], "cohorts": ["source", "review_length"],
         "length_cuts": [float(v) for v in np.quantile(lengths, [1 / 3, 2 / 3])],
-        "architecture": dict(ARCH, vocab_size=len(vocab), input="int64 token ids (N, 256), 0 = padding",
+        "architecture": dict(ARCH, vocab_size=len(vocab), input="int64 token ids (N, 400), 0 = padding",
                              output="2 logits (negative, positive)",
-                             truncation="first 192 + last 64 tokens when longer than 256"),
+                             truncation="first 300 + last 100 tokens when longer than 400"),
         "vocab_file": vocab_path.name, "vocab_sha256": sha256_file(vocab_path),
         "metrics": evaluate_with_vocab(model, vocab, torch.device("cpu")), "recipe": recipe, "smoke": smoke,
         "data_sha256": data.eval_sha256(s), "source_sha256": data.source_sha256(),

@@ -106,7 +106,12 @@ def test_sentiment_tokens_carry_offsets_and_truncation_rule():
     assert all(text[t.start:t.end].lower() == t.text for t in toks)
     long = " ".join(f"w{i}" for i in range(1000))
     kept = [t.text for t in vocab.tokens(long)]
-    assert len(kept) == 256 and kept[0] == "w0" and kept[191] == "w191" and kept[192] == "w936" and kept[-1] == "w999"
+    m, h = vocab.max_tokens, vocab.head
+    assert (m, h) == (get_weights("sentiment").meta["architecture"]["max_tokens"],
+                      get_weights("sentiment").meta["architecture"]["head"])
+    tail_start = 1000 - (m - h)
+    assert len(kept) == m and kept[0] == "w0" and kept[h - 1] == f"w{h - 1}"
+    assert kept[h] == f"w{tail_start}" and kept[-1] == "w999"
 
 
 def test_all_shipped_weights_under_20_mb():
