@@ -88,7 +88,7 @@ def make_target(entry: ModelEntry, *, device: torch.device):
 def _build(meta: dict[str, Any]) -> TextCNN:
     a = meta["architecture"]
     return TextCNN(a["vocab_size"], dim=a["dim"], filters=a["filters"], widths=tuple(a["widths"]),
-                   num_classes=len(meta["class_names"]))
+                   num_classes=len(meta["class_names"]), embed_dropout=a.get("embed_dropout", 0.0))
 
 
 register_model("sentiment", domain="nlp", weights=WEIGHTS_DIR / "sentiment.safetensors", target=make_target,

@@ -17,8 +17,9 @@ from models.nlp import WEIGHTS_DIR, data, evaluate_with_vocab
 from models.nlp.arch import TextCNN
 from models.nlp.tokenizer import Vocabulary, tokenize
 
-ARCH = {"class": "TextCNN", "dim": 64, "filters": 64, "widths": [3, 5, 7], "max_tokens": 400, "head": 300}
-RECIPE = {"optimizer": "Adam", "lr": 2e-3, "weight_decay": 0.0, "schedule": "cosine", "epochs": 6,
+ARCH = {"class": "TextCNN", "dim": 64, "filters": 64, "widths": [3, 5, 7], "max_tokens": 400, "head": 300,
+        "embed_dropout": 0.25}
+RECIPE = {"optimizer": "Adam", "lr": 2e-3, "weight_decay": 0.0, "schedule": "cosine", "epochs": 8,
           "batch_size": 64, "vocab_size": 20000, "vocab_min_count": 2, "loss": "cross-entropy"}
 CARD = {
     "intended_use": "Demonstration and testing of deepaudit's text audit: binary sentiment of English "
@@ -43,7 +44,8 @@ def train(*, out_dir: Path, seed: int = 0, smoke: bool = False, device: str = "a
         recipe.update(epochs=1, vocab_size=2000)
     vocab = Vocabulary.build(train_df.text, size=recipe["vocab_size"], min_count=recipe["vocab_min_count"],
                              max_tokens=ARCH["max_tokens"], head=ARCH["head"])
-    model = TextCNN(len(vocab), dim=ARCH["dim"], filters=ARCH["filters"], widths=tuple(ARCH["widths"]))
+    model = TextCNN(len(vocab), dim=ARCH["dim"], filters=ARCH["filters"], widths=tuple(ARCH["widths"]),
+                    embed_dropout=ARCH["embed_dropout"])
     fit(model, vocab.encode(list(train_df.text)), as_tensor(train_df.label.to_numpy(), torch.long),
         epochs=recipe["epochs"], batch_size=recipe["batch_size"], lr=recipe["lr"],
         weight_decay=recipe["weight_decay"], seed=seed, device=dev)
