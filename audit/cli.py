@@ -54,6 +54,7 @@ def cmd_models(args: argparse.Namespace) -> int:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from audit.device import resolve_device
     from models import get_entry, get_model, list_models
+    from models.registry import METRIC_TOLERANCE
 
     names = list_models() if args.all else args.names
     if not names:
@@ -65,7 +66,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         t0 = time.perf_counter()
         metrics = entry.evaluate(get_model(name, device=device), device)
         recorded = entry.weights.meta["metrics"]
-        same = all(abs(metrics[k] - recorded[k]) <= 1e-9 for k in recorded)
+        same = all(abs(metrics[k] - recorded[k]) <= METRIC_TOLERANCE for k in recorded)
         ok &= same
         results.append({"name": name, "device": str(device), "metrics": metrics, "matches_card": same,
                         "seconds": round(time.perf_counter() - t0, 3)})

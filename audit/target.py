@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from audit.device import resolve_device
-from audit.weights import sha256_state_dict
+from audit.weights import sha256_arrays, sha256_state_dict
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +54,19 @@ BAD_SPEC = ("cannot load target {spec!r}: {reason}. Fix: use a bundled model nam
 FACTORY_MISSING = "cannot load target {spec!r}: {path} defines no callable {factory!r}. Fix: name a function in that file."
 FACTORY_TYPE = ("target factory {spec!r} returned {type}, not an audit.target.AuditTarget. "
                 "Fix: build and return AuditTarget(...) from the factory (see README, 'Audit your own model').")
+
+
+def predict_logits(model: nn.Module, inputs: torch.Tensor, *, batch_size: int = 512,
+                   device: torch.device | str = "cpu") -> torch.Tensor:
+    """Batched inference in eval mode; returns CPU float logits."""
+    model.eval()
+    out = []
+    with torch.no_grad():
+        for start in range(0, len(inputs), batch_size):
+            out.append(model(inputs[start:start + batch_size].to(device)).float().cpu())
+    if not out:
+        return torch.empty(0)
+    return torch.cat(out)
 
 
 @dataclass
@@ -163,12 +176,8 @@ class AuditTarget:
     def logits(self, inputs: torch.Tensor | None = None, *, batch_size: int = 512) -> torch.Tensor:
         """Batched logits on the model's device, returned on the CPU."""
         inputs = self.eval_data.inputs if inputs is None else inputs
-        self.model.eval()
-        out = []
-        with torch.no_grad():
-            for start in range(0, len(inputs), batch_size):
-                out.append(self.model(inputs[start:start + batch_size].to(self.device)).float().cpu())
-        return torch.cat(out) if out else torch.empty(0, len(self.class_names))
+        out = predict_logits(self.model, inputs, batch_size=batch_size, device=self.device)
+        return out if len(out) else torch.empty(0, len(self.class_names))
 
     def validate(self) -> "AuditTarget":
         """Check the protocol; raise ``TypeError``/``ValueError`` naming the problem and the fix.
@@ -232,8 +241,6 @@ class AuditTarget:
             raise ValueError(OUTPUT_SHAPE.format(name=name, got=got, batch=len(batch), n=len(cn)))
         self.provenance.setdefault("weights_sha256", sha256_state_dict(self.model.state_dict()))
         if "data_sha256" not in self.provenance:
-            from models._common import sha256_arrays
-
             self.provenance["data_sha256"] = sha256_arrays(data.inputs.cpu().numpy(), labels)
         return self
 

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import Mapping
+from typing import Any, Mapping
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -41,6 +42,21 @@ def sha256_state_dict(state: Mapping[str, torch.Tensor]) -> str:
         t = state[key].detach().cpu().contiguous()
         h.update(f"{key}|{t.dtype}|{tuple(t.shape)}|".encode())
         h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()
+
+
+def sha256_arrays(*arrays: Any) -> str:
+    """Hash arrays (or lists of strings) by dtype, shape and bytes."""
+    h = hashlib.sha256()
+    for a in arrays:
+        if isinstance(a, (list, tuple)) and (not a or isinstance(a[0], str)):
+            for s in a:
+                h.update(s.encode("utf-8"))
+                h.update(b"\x00")
+            continue
+        arr = np.ascontiguousarray(np.asarray(a))
+        h.update(f"{arr.dtype.str}{arr.shape}".encode())
+        h.update(arr.tobytes())
     return h.hexdigest()
 
 

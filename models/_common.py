@@ -6,7 +6,6 @@ model card can be reproduced anywhere.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import random
 from pathlib import Path
@@ -15,7 +14,8 @@ from typing import Any, Mapping
 import numpy as np
 import torch
 
-from audit.weights import sha256_file
+from audit.target import predict_logits
+from audit.weights import sha256_arrays, sha256_file
 
 __all__ = ["sha256_file", "sha256_arrays", "stratified_split", "set_seed", "save_weights",
            "count_params", "versions", "predict_logits"]
@@ -45,21 +45,6 @@ def stratified_split(labels: np.ndarray, *, test_fraction: float, seed: int) -> 
     test_idx = np.sort(np.concatenate(test))
     train_idx = np.setdiff1d(np.arange(len(labels)), test_idx)
     return train_idx, test_idx
-
-
-def sha256_arrays(*arrays: Any) -> str:
-    """Hash arrays (or lists of strings) by dtype, shape and bytes."""
-    h = hashlib.sha256()
-    for a in arrays:
-        if isinstance(a, (list, tuple)) and (not a or isinstance(a[0], str)):
-            for s in a:
-                h.update(s.encode("utf-8"))
-                h.update(b"\x00")
-            continue
-        arr = np.ascontiguousarray(np.asarray(a))
-        h.update(f"{arr.dtype.str}{arr.shape}".encode())
-        h.update(arr.tobytes())
-    return h.hexdigest()
 
 
 def count_params(model: torch.nn.Module) -> int:
@@ -97,16 +82,3 @@ def versions() -> dict[str, str]:
         "pandas": pandas.__version__,
         "scikit-learn": sklearn.__version__,
     }
-
-
-def predict_logits(model: torch.nn.Module, inputs: torch.Tensor, *, batch_size: int = 512,
-                   device: torch.device | str = "cpu") -> torch.Tensor:
-    """Batched inference in eval mode; returns CPU float logits."""
-    model.eval()
-    out = []
-    with torch.no_grad():
-        for start in range(0, len(inputs), batch_size):
-            out.append(model(inputs[start:start + batch_size].to(device)).float().cpu())
-    if not out:
-        return torch.empty(0)
-    return torch.cat(out)

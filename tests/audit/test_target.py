@@ -7,7 +7,6 @@ import pandas as pd
 import pytest
 import torch
 
-from audit import target as T
 from audit.device import resolve_device
 from audit.target import AuditTarget, EvalData, load_target
 

@@ -7,7 +7,7 @@ import torch
 
 from audit.weights import sha256_file
 from models import get_entry, get_model, get_target, get_weights, list_models
-from models.registry import REQUIRED_META_KEYS
+from models.registry import METRIC_TOLERANCE, REQUIRED_META_KEYS
 
 MODELS = list_models()
 
@@ -41,7 +41,7 @@ def test_metrics_reproduced_exactly_from_shipped_weights(name):
     got = entry.evaluate(get_model(name, device="cpu"), torch.device("cpu"))
     assert got["n_correct"] == recorded["n_correct"] and got["n_test"] == recorded["n_test"]
     for key, value in recorded.items():
-        assert got[key] == pytest.approx(value, abs=1e-12), key
+        assert got[key] == pytest.approx(value, abs=METRIC_TOLERANCE), key
 
 
 def test_held_out_targets_reached():
