@@ -1,0 +1,223 @@
+"""Adapters over captum's gradient and perturbation methods.
+
+Continuous inputs (images, tabular rows) are attributed directly. Token-id
+inputs cannot be differentiated, so text methods run on the embedding layer
+(captum's ``Layer*`` variants) and the per-dimension attributions are reduced to
+one number per token: summed for IG, DeepLift, GradientSHAP and
+input x gradient (so that completeness still holds), the L2 norm of the
+gradient for saliency. Occlusion on text removes windows of tokens (replaces
+them with padding).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from captum.attr import (
+    DeepLift,
+    FeatureAblation,
+    GradientShap,
+    InputXGradient,
+    IntegratedGradients,
+    LayerAttribution,
+    LayerDeepLift,
+    LayerGradCam,
+    LayerGradientXActivation,
+    LayerIntegratedGradients,
+    Occlusion,
+    Saliency,
+)
+
+from audit.explain.base import Explainer, register_explainer
+
+BAD_WINDOW = "occlusion window {window!r} does not fit inputs of shape {shape}. Fix: pass a smaller window."
+
+
+def _sum_embedding(a: torch.Tensor) -> torch.Tensor:
+    return a.sum(dim=-1)
+
+
+@register_explainer
+class IntegratedGradientsExplainer(Explainer):
+    """Integrated Gradients (Sundararajan et al. 2017) along the straight path from the baseline.
+
+    Options: ``n_steps`` (default 50), ``method`` (captum's quadrature, default
+    ``gausslegendre``). Text: layer IG on the embedding layer from the padding
+    embedding (zero vectors).
+    """
+
+    name = "integrated_gradients"
+    needs_baseline = True
+    has_convergence_delta = True
+    passes_option = "n_steps"
+    default_passes = 50
+
+    def _attribute(self, x, y, *, n_steps: int = 50, method: str = "gausslegendre", **_: Any):
+        model = self.audit_target.model
+        # The chunk is already bounded by chunk_size; one internal batch per chunk.
+        ibs = len(x) * n_steps
+        if self.is_text():
+            lig = LayerIntegratedGradients(model, self.layer("embedding_layer"))
+            a = lig.attribute(x, baselines=self.baseline_like(x), target=y, n_steps=n_steps, method=method,
+                              internal_batch_size=ibs)
+            return _sum_embedding(a)
+        return IntegratedGradients(model).attribute(x, baselines=self.baseline_like(x), target=y, n_steps=n_steps,
+                                                    method=method, internal_batch_size=ibs)
+
+
+@register_explainer
+class SaliencyExplainer(Explainer):
+    """Absolute gradient of the class logit (Simonyan et al. 2014); text: L2 norm per token."""
+
+    name = "saliency"
+
+    def _attribute(self, x, y, **_: Any):
+        model = self.audit_target.model
+        if self.is_text():
+            g = LayerGradientXActivation(model, self.layer("embedding_layer"), multiply_by_inputs=False)
+            return g.attribute(x, target=y).norm(dim=-1)
+        return Saliency(model).attribute(x, target=y, abs=True)
+
+
+@register_explainer
+class InputXGradientExplainer(Explainer):
+    """Input times gradient (Shrikumar et al. 2016); text: embedding x gradient summed per token."""
+
+    name = "input_x_gradient"
+
+    def _attribute(self, x, y, **_: Any):
+        model = self.audit_target.model
+        if self.is_text():
+            g = LayerGradientXActivation(model, self.layer("embedding_layer"), multiply_by_inputs=True)
+            return _sum_embedding(g.attribute(x, target=y))
+        return InputXGradient(model).attribute(x.clone().requires_grad_(True), target=y)
+
+
+@register_explainer
+class DeepLiftExplainer(Explainer):
+    """DeepLift with the rescale rule (Shrikumar et al. 2017) against the target's baseline."""
+
+    name = "deeplift"
+    needs_baseline = True
+    has_convergence_delta = True
+
+    def _attribute(self, x, y, **_: Any):
+        model = self.audit_target.model
+        if self.is_text():
+            dl = LayerDeepLift(model, self.layer("embedding_layer"))
+            return _sum_embedding(dl.attribute(x, baselines=self.baseline_like(x), target=y))
+        return DeepLift(model).attribute(x, baselines=self.baseline_like(x), target=y)
+
+
+@register_explainer
+class GradientShapExplainer(Explainer):
+    """GradientSHAP / expected gradients (Lundberg & Lee 2017; Erion et al. 2021).
+
+    Baselines are a seeded sample of ``n_background`` evaluation inputs (the
+    reference population, default 32) for images and tabular rows. Text:
+    expected gradients from the padding embedding at seeded random points of
+    the path, computed here because captum's LayerGradientShap adds noise to
+    the inputs, which are token ids. Options:
+    ``n_samples`` (default 25), ``stdevs`` (default 0.0).
+    """
+
+    name = "gradient_shap"
+    needs_baseline = True
+    stochastic = True
+    passes_option = "n_samples"
+    default_passes = 25
+
+    def background(self, n_background: int, device: torch.device) -> torch.Tensor:
+        data = self.audit_target.eval_data.inputs
+        g = torch.Generator().manual_seed(self.seed)
+        idx = torch.randperm(len(data), generator=g)[:n_background]
+        return data[idx].to(device)
+
+    def _attribute(self, x, y, *, n_samples: int = 25, stdevs: float | None = None, n_background: int = 32,
+                   **_: Any):
+        model = self.audit_target.model
+        if self.is_text():
+            return self._text(x, y, n_samples=n_samples)
+        return GradientShap(model).attribute(x, baselines=self.background(n_background, x.device), target=y,
+                                             n_samples=n_samples, stdevs=0.0 if stdevs is None else stdevs)
+
+
+    def _text(self, x: torch.Tensor, y: torch.Tensor, *, n_samples: int) -> torch.Tensor:
+        model = self.audit_target.model
+        layer = self.layer("embedding_layer")
+        g = torch.Generator().manual_seed(self.seed)
+        alphas = torch.rand(len(x) * n_samples, generator=g).to(x.device)
+        ids = x.repeat_interleave(n_samples, dim=0)
+        with torch.no_grad():
+            base = layer(self.baseline_like(x[:1]))
+        saved: dict[str, torch.Tensor] = {}
+
+        def hook(_module, _inputs, out):
+            saved["out"] = out.detach()
+            scaled = (base + alphas[:, None, None] * (out.detach() - base)).requires_grad_(True)
+            saved["scaled"] = scaled
+            return scaled
+
+        handle = layer.register_forward_hook(hook)
+        try:
+            logits = model(ids)
+        finally:
+            handle.remove()
+        picked = logits.gather(1, y.repeat_interleave(n_samples)[:, None]).sum()
+        (grad,) = torch.autograd.grad(picked, saved["scaled"])
+        attr = (grad * (saved["out"] - base)).sum(-1)
+        return attr.view(len(x), n_samples, -1).mean(1)
+
+@register_explainer
+class OcclusionExplainer(Explainer):
+    """Occlusion / feature ablation (Zeiler & Fergus 2014): drop in the class logit when a part is removed.
+
+    Images: a sliding ``window`` (default 4x4, stride 2) replaced by the
+    baseline. Tabular: each feature replaced by its baseline value (feature
+    ablation). Text: windows of ``window`` tokens (default 1) replaced by padding.
+    """
+
+    name = "occlusion"
+    needs_baseline = True
+
+    def _attribute(self, x, y, *, window: int | None = None, stride: int | None = None,
+                   perturbations_per_eval: int = 32, **_: Any):
+        model = self.audit_target.model
+        base = self.baseline_like(x)
+        if x.dim() >= 3:
+            w = window or 4
+            s = stride or max(1, w // 2)
+            if w > min(x.shape[-2:]):
+                raise ValueError(BAD_WINDOW.format(window=w, shape=tuple(x.shape)))
+            shape = (x.shape[1],) + (w, w)
+            strides = (x.shape[1], s, s)
+            return Occlusion(model).attribute(x, sliding_window_shapes=shape, strides=strides, baselines=base,
+                                              target=y, perturbations_per_eval=perturbations_per_eval)
+        w = window or 1
+        mask = (torch.arange(x.shape[1], device=x.device) // w).expand(len(x), -1)
+        if self.is_text():
+            # Padding positions cannot be removed; give them one shared group so
+            # they cost a single evaluation instead of one each.
+            pad = x == 0
+            mask = torch.where(pad, mask.max() + 1, mask)
+        return FeatureAblation(model).attribute(x, baselines=base, target=y, feature_mask=mask,
+                                                perturbations_per_eval=perturbations_per_eval).float()
+
+
+@register_explainer
+class GradCamExplainer(Explainer):
+    """Grad-CAM (Selvaraju et al. 2017) on the target's ``gradcam_layer``, upsampled to the image.
+
+    The class-weighted activation map is passed through ReLU, bilinearly
+    interpolated to the input's height and width, and repeated over channels.
+    """
+
+    name = "grad_cam"
+    domains = ("vision",)
+
+    def _attribute(self, x, y, **_: Any):
+        cam = LayerGradCam(self.audit_target.model, self.layer("gradcam_layer"))
+        a = cam.attribute(x, target=y, relu_attributions=True)
+        a = LayerAttribution.interpolate(a, tuple(x.shape[-2:]), interpolate_mode="bilinear")
+        return a.expand(-1, x.shape[1], -1, -1)
+
