@@ -106,6 +106,30 @@ class EvalData:
         return len(self.labels)
 
 
+@dataclass(frozen=True)
+class ArtifactProbe:
+    """A candidate shortcut to test: stamp an artifact onto inputs, then measure
+    how much attribution lands inside its region and how often predictions flip.
+
+    Parameters
+    ----------
+    name : str
+        Short identifier (``[a-z0-9_]``); the check is named ``shortcut_<name>``.
+    region : Tensor of bool
+        Where the artifact sits, shaped like one input (or its last two
+        dimensions for images).
+    stamp : callable
+        Model-ready inputs -> the same inputs with the artifact applied.
+    description : str
+        What the artifact is, for the report.
+    """
+
+    name: str
+    region: torch.Tensor
+    stamp: Callable[[torch.Tensor], torch.Tensor]
+    description: str = ""
+
+
 @dataclass
 class AuditTarget:
     """A model plus everything the audit needs to explain and assess it.
@@ -136,6 +160,8 @@ class AuditTarget:
         Attribution baseline shaped like one input.
     gradcam_layer, embedding_layer : str, optional
         Dotted submodule names for Grad-CAM and text attributions.
+    artifact_probes : list of ArtifactProbe
+        Candidate shortcuts (e.g. a watermark) the audit tests for.
     provenance : dict
         weights and data sha256, training recipe, held-out metrics. Missing
         hashes are filled in by :meth:`validate`.
@@ -156,6 +182,7 @@ class AuditTarget:
     baseline: torch.Tensor | None = None
     gradcam_layer: str | None = None
     embedding_layer: str | None = None
+    artifact_probes: list[ArtifactProbe] = field(default_factory=list)
     provenance: dict[str, Any] = field(default_factory=dict)
 
     @property

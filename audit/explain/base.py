@@ -106,6 +106,10 @@ class Explainer:
             x = inputs[start:start + chunk].to(device)
             y = classes[start:start + chunk].to(device)
             a = self._attribute(x, y, **opts)
+            if self.is_text():
+                # Padding (id 0) is not part of the text: it cannot be removed or
+                # changed, so it carries no attribution whatever the method says.
+                a = a * (x != 0)
             out.append(a.detach().float().cpu())
         result = torch.cat(out)
         expected = tuple(inputs.shape)

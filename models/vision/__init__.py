@@ -26,6 +26,18 @@ def preprocess(images: Any) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(x.reshape(-1, 1, 28, 28)))
 
 
+def corner_mark_probe():
+    """The 4x4 corner mark planted in the shortcut canary's 7s, as a probe every vision model is tested with."""
+    from audit.target import ArtifactProbe
+
+    region = torch.from_numpy(data.mark_mask())
+    return ArtifactProbe(
+        name="corner_mark", region=region,
+        stamp=lambda x: torch.where(region.to(x.device), torch.ones_like(x), x),
+        description="a white 4x4 square at rows 1-4, columns 1-4 (the mark planted on 95% of the "
+                    "shortcut canary's training 7s)")
+
+
 def evaluate(model: torch.nn.Module, device: torch.device, *, shortcut: bool) -> dict[str, Any]:
     """Held-out metrics on the fixed split (the numbers in the model card)."""
     from models._common import predict_logits
@@ -61,7 +73,7 @@ def make_target(entry: ModelEntry, *, device: torch.device, shortcut: bool):
         eval_data=EvalData(inputs=preprocess(s.X_test), labels=s.y_test, groups=groups, raw=s.X_test,
                            sample_ids=s.test_idx),
         sensitive_columns=[], cohort_columns=list(meta["cohorts"]), preprocess=preprocess,
-        baseline=torch.zeros(1, 28, 28), gradcam_layer=meta["gradcam_layer"],
+        baseline=torch.zeros(1, 28, 28), gradcam_layer=meta["gradcam_layer"], artifact_probes=[corner_mark_probe()],
         provenance={k: meta[k] for k in ("sha256", "data_sha256", "source_sha256", "recipe", "metrics")}
         | {"weights_sha256": meta["sha256"]},
     )
