@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.deepaudit-installed
 
-.PHONY: setup system-deps demo test bench clean
+.PHONY: setup system-deps demo test bench gpu-check clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -35,7 +35,11 @@ test: setup system-deps
 	$(PY) -m pytest -q
 
 bench: setup
-	@echo "no benchmarks yet (they arrive with the explanation and fairness engines)"
+	$(PY) benchmarks/ig_overhead.py
+	$(PY) benchmarks/run_all.py
+
+gpu-check: setup
+	$(PY) benchmarks/gpu_check.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

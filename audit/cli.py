@@ -4,6 +4,8 @@
     deepaudit evaluate NAME... | --all [--json]    reproduce held-out metrics from shipped weights
     deepaudit describe SPEC                        load + validate any target (name, entry point, file.py:factory)
     deepaudit train NAME [--out DIR] [--seed S]    re-train one model reproducibly
+    deepaudit run SPEC... | --all [--store DIR]    audit: explanations, quality checks, probes -> run store
+    deepaudit list [--store DIR] [--json]          runs in the store, newest first
 """
 from __future__ import annotations
 
@@ -119,6 +121,54 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+DEFAULT_STORE = Path("deepaudit-runs")
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from audit.runner import RunConfig, run_audit
+    from audit.store import RunStore
+    from models import list_models
+
+    specs = list_models() if args.all else args.specs
+    if not specs:
+        raise ValueError("no model given. Fix: name one or more models or target specs, or pass --all.")
+    config = RunConfig(samples=args.samples, seed=args.seed, methods=args.methods, device=args.device,
+                       progress=not args.no_progress)
+    store = RunStore(args.store)
+    results = run_audit(specs, config, store=store)
+    rows = []
+    for r in results:
+        failed = [c["id"] for c in r["checks"] if not c["passed"]]
+        rows.append({"run_id": r["run_id"], "model": r["model"]["name"],
+                     "path": str(store.runs_dir / r["run_id"]), "checks": len(r["checks"]), "failed": failed,
+                     "seconds": r["provenance"]["timings"]["total_s"]})
+        if not args.json:
+            status = f"{len(failed)} of {len(r['checks'])} checks failed: {', '.join(failed)}" if failed \
+                else f"all {len(r['checks'])} checks passed"
+            print(f"{r['model']['name']:<20} {r['run_id']}  {status}  ({rows[-1]['seconds']} s)")
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    else:
+        print(f"store: {store.root}")
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from audit.store import RunStore
+
+    runs = RunStore(args.store).list_runs(model=args.model, status=args.status)
+    if args.json:
+        print(runs.to_json(orient="records", indent=2))
+        return 0
+    if runs.empty:
+        print(f"no runs in {args.store}. Run `deepaudit run --all --store {args.store}` to make some.")
+        return 0
+    print(f"{'created (UTC)':<26} {'model':<20} {'status':<6} {'failed':>6}  run_id")
+    for r in runs.itertuples():
+        print(f"{r.created_at:<26} {r.model:<20} {r.status:<6} {r.n_failed:>3}/{r.n_checks:<3} {r.run_id}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="deepaudit", description="Explainability and fairness audits of deep PyTorch models.")
     p.add_argument("-v", "--verbose", action="store_true")
@@ -148,6 +198,27 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--device", default="auto")
     t.add_argument("--smoke", action="store_true", help="seconds-long run on a subset (for tests)")
     t.set_defaults(func=cmd_train)
+
+    r = sub.add_parser("run", help="audit models: explanations, quality checks, shortcut probes -> run store")
+    r.add_argument("specs", nargs="*", help="bundled model names, entry points, or path/to/file.py:factory")
+    r.add_argument("--all", action="store_true", help="every registered model")
+    r.add_argument("--store", type=Path, default=DEFAULT_STORE, help=f"run store directory (default ./{DEFAULT_STORE})")
+    r.add_argument("--device", default="auto", help="auto | cpu | cuda[:N]")
+    r.add_argument("--samples", type=int, default=None,
+                   help="samples to explain per model (default: 100 images, 40 texts, every tabular row)")
+    r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--methods", nargs="+", default=None, metavar="METHOD",
+                   help="explanation methods (default per domain; see README)")
+    r.add_argument("--json", action="store_true", help="print run ids and paths as JSON")
+    r.add_argument("--no-progress", action="store_true", help="no progress bars on stderr")
+    r.set_defaults(func=cmd_run)
+
+    ls = sub.add_parser("list", help="runs in the store, newest first")
+    ls.add_argument("--store", type=Path, default=DEFAULT_STORE)
+    ls.add_argument("--model", default=None)
+    ls.add_argument("--status", choices=["pass", "fail"], default=None)
+    ls.add_argument("--json", action="store_true")
+    ls.set_defaults(func=cmd_list)
     return p
 
 

@@ -33,9 +33,11 @@ EMPTY_INPUTS = "no inputs to explain (0 samples). Fix: pass at least one sample.
 NEEDS_LAYER = ("method {name!r} needs the target's {what} (AuditTarget.{what}), which {target!r} does not set. "
                "Fix: set it to the dotted name of the layer, e.g. 'features.conv4'.")
 
-# Bound on the elements one internal forward/backward batch may hold (inputs
-# times steps); keeps memory flat on long texts and large images.
-MAX_BATCH_ELEMENTS = 1 << 23
+# Bound on the input elements one internal forward/backward batch may hold
+# (inputs times steps); keeps memory flat on long texts and large images.
+# Activations are a multiple of this (mnist_cnn's first conv: 16x), so 2M
+# input elements keep peak memory of `deepaudit run --all` near 1 GB.
+MAX_BATCH_ELEMENTS = 1 << 21
 
 _REGISTRY: dict[str, type["Explainer"]] = {}
 
@@ -60,11 +62,14 @@ class Explainer:
     needs_baseline: ClassVar[bool] = False
     has_convergence_delta: ClassVar[bool] = False
     stochastic: ClassVar[bool] = False
+    # Whether the sign of an attribution carries meaning (IG, DeepLift, SHAP ...)
+    # or only its size does (saliency, Grad-CAM after ReLU).
+    signed: ClassVar[bool] = True
     # Forward/backward passes per input, used to size chunks (IG: n_steps).
     passes_option: ClassVar[str | None] = None
     default_passes: ClassVar[int] = 1
 
-    def __init__(self, audit_target: AuditTarget, *, batch_size: int = 64, seed: int = 0, **options: Any) -> None:
+    def __init__(self, audit_target: AuditTarget, *, batch_size: int = 1024, seed: int = 0, **options: Any) -> None:
         self.audit_target = audit_target
         self.batch_size = batch_size
         self.seed = seed

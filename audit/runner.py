@@ -1,0 +1,324 @@
+"""model x dataset -> result: the stages of one audit run.
+
+Stages: load and validate the target; predict on all evaluation data
+(performance); explain a seeded subset with each method (local arrays and
+global views); explanation-quality checks; shortcut probes; fairness (filled
+by the fairness engine; an explicit empty section until then); write the run
+atomically to the store.
+
+Which class is explained: for a binary model with a favourable outcome, the
+favourable class for every sample (so attributions read "towards approval /
+positive sentiment" and corpus-level token rankings have one sign
+convention); otherwise the predicted class.
+"""
+from __future__ import annotations
+
+import logging
+import platform
+import subprocess
+import time
+import warnings
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import numpy as np
+import pandas as pd
+import torch
+
+from audit.explain import make_explainer
+from audit.explain import views
+from audit.explain.shortcut import run_probe
+from audit.schema import SCHEMA_VERSION, Check, empty_fairness
+from audit.store import RunStore, new_run_id
+from audit.target import AuditTarget, load_target
+
+log = logging.getLogger(__name__)
+
+# Methods run by default per domain: cheap, complementary, and the ones the
+# quality checks need (IG first: completeness, deletion/insertion, probes).
+DEFAULT_METHODS = {
+    "vision": ["integrated_gradients", "saliency", "grad_cam"],
+    "nlp": ["integrated_gradients", "saliency"],
+    "finance": ["integrated_gradients", "deeplift", "shap"],
+    "other": ["integrated_gradients", "saliency"],
+}
+# Samples explained by default (None = all): the cost of IG grows with input size.
+DEFAULT_SAMPLES = {"vision": 100, "nlp": 40, "finance": None, "other": None}
+METHOD_MISSING = ("method {method!r} was requested but the quality check {check!r} needs integrated_gradients "
+                  "among --methods. Fix: add integrated_gradients.")
+BAD_SAMPLES = "--samples must be a positive integer, got {value!r}."
+
+
+@dataclass
+class RunConfig:
+    """Options of one run (CLI flags map onto these)."""
+
+    samples: int | None = None
+    seed: int = 0
+    methods: list[str] | None = None
+    device: str = "auto"
+    quality_samples: int = 16
+    n_steps: int = 50
+    progress: bool = True
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class _Stages:
+    """Per-stage progress bars with ETA (tqdm on stderr) and wall-clock timings."""
+
+    def __init__(self, model: str, enabled: bool) -> None:
+        self.model = model
+        self.enabled = enabled
+        self.timings: dict[str, float] = {}
+
+    @contextmanager
+    def stage(self, name: str, total: int = 1) -> Iterator[Callable[[int], None]]:
+        from tqdm import tqdm
+
+        bar = tqdm(total=total, desc=f"{self.model}: {name}", disable=not self.enabled, leave=False,
+                   bar_format="{desc:<48} {percentage:3.0f}%|{bar:20}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}]")
+        t0 = time.perf_counter()
+        try:
+            yield bar.update
+        finally:
+            bar.close()
+            self.timings[name] = round(time.perf_counter() - t0, 3)
+
+
+def _git_commit() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
+                             cwd=Path(__file__).resolve().parent.parent)
+        return out.stdout.strip() or None if out.returncode == 0 else None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def _packages() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": platform.python_version()}
+    for p in ("deepaudit", "torch", "captum", "shap", "fairlearn", "numpy", "pandas", "scipy", "scikit-learn"):
+        try:
+            out[p] = version(p)
+        except PackageNotFoundError:
+            out[p] = "not installed"
+    return out
+
+
+def explained_classes(target: AuditTarget, pred: torch.Tensor) -> tuple[torch.Tensor, str]:
+    """The class explained per sample and a sentence saying which (see module docstring)."""
+    if target.favorable_label is not None and len(target.class_names) == 2:
+        fav = target.class_names.index(target.favorable_label)
+        return torch.full_like(pred, fav), f"the favorable class {target.favorable_label!r} for every sample"
+    return pred.clone(), "the predicted class of each sample"
+
+
+def performance(target: AuditTarget, probs: np.ndarray, pred: np.ndarray) -> dict[str, Any]:
+    from sklearn.metrics import log_loss, precision_recall_fscore_support, roc_auc_score
+
+    y = target.eval_data.labels
+    k = len(target.class_names)
+    p, r, f, s = precision_recall_fscore_support(y, pred, labels=list(range(k)), zero_division=0)
+    overall: dict[str, Any] = {"n": int(len(y)), "accuracy": float((pred == y).mean()),
+                               "n_correct": int((pred == y).sum()),
+                               "log_loss": float(log_loss(y, probs, labels=list(range(k))))}
+    if k == 2 and len(np.unique(y)) == 2:
+        overall["roc_auc"] = float(roc_auc_score(y, probs[:, 1]))
+        overall["brier"] = float(np.mean((probs[:, 1] - y) ** 2))
+    per_class = pd.DataFrame({"class": target.class_names, "precision": p, "recall": r, "f1": f, "support": s})
+    return {"overall": overall, "per_class": per_class,
+            "card_metrics": target.provenance.get("metrics", {})}
+
+
+def _subset(n: int, samples: int | None, seed: int) -> np.ndarray:
+    if samples is None or samples >= n:
+        return np.arange(n)
+    return np.sort(np.random.RandomState(seed).choice(n, size=samples, replace=False))
+
+
+def _global_views(target: AuditTarget, method: str, attr: torch.Tensor, x: torch.Tensor,
+                  classes: torch.Tensor) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    tables: dict[str, Any] = {}
+    arrays: dict[str, np.ndarray] = {}
+    if target.domain == "nlp" and target.tokenizer is not None:
+        tables["top_tokens"] = views.token_ranking(attr, x, target.tokenizer.itos)
+    elif attr.dim() == 2 and target.feature_names:
+        labels = target.provenance.get("feature_labels") or {}
+        tables["feature_importance"] = views.feature_importance(attr, x, target.feature_names, labels=labels)
+        tables["feature_group_share"] = views.group_share(attr, views.feature_groups(target.feature_names))
+    elif attr.dim() == 4:
+        maps, counts = views.class_average_maps(attr, classes, target.class_names)
+        arrays["class_maps"] = maps
+        tables["class_map_counts"] = counts
+        tables["region_share"] = views.group_share(attr.sum(1), views.grid_regions(*attr.shape[-2:]))
+    return tables, arrays
+
+
+def run_target(target: AuditTarget, config: RunConfig, *, store: RunStore | None = None,
+               spec: str | None = None) -> tuple[dict[str, Any], pd.DataFrame, dict[str, dict[str, np.ndarray]]]:
+    """Audit one target; write to ``store`` when given. Returns (result, predictions, arrays)."""
+    with warnings.catch_warnings():
+        # captum warns on every call that it set requires_grad / hooks; that is expected here.
+        warnings.filterwarnings("ignore", category=UserWarning, module=r"captum\..*")
+        warnings.filterwarnings("ignore", message=".*required_grads has been set automatically.*")
+        warnings.filterwarnings("ignore", message=".*Setting forward, backward hooks.*")
+        return _run_target(target, config, store=store, spec=spec)
+
+
+def _run_target(target: AuditTarget, config: RunConfig, *, store: RunStore | None,
+                spec: str | None) -> tuple[dict[str, Any], pd.DataFrame, dict[str, dict[str, np.ndarray]]]:
+    from audit.quality import deletion_insertion, ig_completeness, infidelity_and_sensitivity, randomization_check
+
+    if config.samples is not None and (not isinstance(config.samples, int) or config.samples < 1):
+        raise ValueError(BAD_SAMPLES.format(value=config.samples))
+    t_start = time.perf_counter()
+    created = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    stages = _Stages(target.name, config.progress)
+    torch.manual_seed(config.seed)
+    methods = list(config.methods or DEFAULT_METHODS.get(target.domain, DEFAULT_METHODS["other"]))
+    explainers = {m: make_explainer(m, target, seed=config.seed) for m in methods}
+    data = target.eval_data
+
+    with stages.stage("predict") as tick:
+        logits = target.logits()
+        probs = torch.softmax(logits.double(), 1).numpy()
+        pred = probs.argmax(1)
+        tick(1)
+    perf = performance(target, probs, pred)
+    classes_all, explained_what = explained_classes(target, torch.from_numpy(pred))
+
+    samples = config.samples if config.samples is not None else DEFAULT_SAMPLES.get(target.domain)
+    idx = _subset(len(data), samples, config.seed)
+    x, cls = data.inputs[idx], classes_all[idx]
+    arrays: dict[str, dict[str, np.ndarray]] = {}
+    methods_out: dict[str, Any] = {}
+    chunk = 32
+    for m, ex in explainers.items():
+        with stages.stage(f"explain {m}", total=-(-len(idx) // chunk)) as tick:
+            t0 = time.perf_counter()
+            parts = []
+            for s in range(0, len(idx), chunk):
+                parts.append(ex.attribute(x[s:s + chunk], target=cls[s:s + chunk]))
+                tick(1)
+            attr = torch.cat(parts)
+            seconds = time.perf_counter() - t0
+        tables, extra = _global_views(target, m, attr, x, cls)
+        arrays[f"attr_{m}"] = {"attributions": attr.numpy(), "sample_index": idx,
+                               "sample_id": np.asarray(data.sample_ids)[idx], "explained_class": cls.numpy()}
+        if extra:
+            arrays[f"view_{m}"] = extra
+        methods_out[m] = {"n_samples": int(len(idx)), "seconds": round(seconds, 3),
+                          "array": f"arrays/attr_{m}.npz", "needs_baseline": ex.needs_baseline,
+                          "options": {k: v for k, v in ex.options.items()}, "tables": tables}
+
+    quality: dict[str, Any] = {}
+    checks: list[Check] = []
+    q_idx = idx[: config.quality_samples]
+    qx, qcls = data.inputs[q_idx], classes_all[q_idx]
+    primary = "integrated_gradients" if "integrated_gradients" in explainers else methods[0]
+    with stages.stage("quality: IG completeness"):
+        res = ig_completeness(target, qx, qcls)
+        quality[res.name] = res
+    with stages.stage("quality: deletion/insertion"):
+        res = deletion_insertion(target, x, torch.from_numpy(arrays[f"attr_{primary}"]["attributions"]), cls,
+                                 seed=config.seed, method=primary)
+        quality[res.name] = res
+    if target.domain != "nlp":
+        with stages.stage("quality: infidelity/sensitivity"):
+            # max-sensitivity re-explains each input n_perturb times: 8 inputs keep it to seconds.
+            res = infidelity_and_sensitivity(target, explainers[primary], qx[:8], qcls[:8], seed=config.seed)
+            quality[res.name] = res
+    sanity = [m for m in ("saliency", primary) if m in explainers] or [primary]
+    for m in dict.fromkeys(sanity):
+        with stages.stage(f"quality: randomization {m}"):
+            res = randomization_check(target, m, qx[:8], qcls[:8], seed=config.seed)
+            quality[f"{res.name}_{m}"] = res
+    for res in quality.values():
+        checks.extend(res.checks)
+
+    probes: list[dict[str, Any]] = []
+    for probe in target.artifact_probes:
+        with stages.stage(f"shortcut probe {probe.name}"):
+            summary, table, check = run_probe(target, probe, explainers[primary], x)
+        probes.append({"summary": summary, "table": table})
+        checks.append(check)
+
+    preds = predictions_frame(target, probs, pred)
+    stages.timings["total_s"] = round(time.perf_counter() - t_start, 3)
+    run_id = new_run_id(target.name)
+    result = {
+        "schema_version": SCHEMA_VERSION,
+        "run_id": run_id,
+        "model": {"name": target.name, "domain": target.domain, "task": target.task,
+                  "class_names": list(target.class_names), "favorable_label": target.favorable_label,
+                  "spec": spec or target.name, "num_params": int(sum(p.numel() for p in target.model.parameters())),
+                  "card": target.provenance.get("card", {})},
+        "dataset": {"name": target.provenance.get("dataset", target.name), "n_samples": int(len(data)),
+                    "sha256": target.provenance.get("data_sha256", ""), "groups": _group_sizes(target),
+                    "sensitive_columns": list(target.sensitive_columns),
+                    "cohort_columns": list(target.cohort_columns)},
+        "provenance": {"weights_sha256": target.provenance.get("weights_sha256", ""),
+                       "data_sha256": target.provenance.get("data_sha256", ""),
+                       "recipe": target.provenance.get("recipe", {}), "seed": config.seed,
+                       "device": str(target.device), "packages": _packages(), "git_commit": _git_commit(),
+                       "created_at": created, "timings": stages.timings,
+                       "config": {"samples": samples, "methods": methods, "quality_samples": config.quality_samples}},
+        "performance": perf,
+        "fairness": empty_fairness(),
+        "explanations": {"methods": methods_out, "explained_class": explained_what,
+                         "sample_index": f"arrays/attr_{methods[0]}.npz", "shortcut_probes": probes},
+        "quality": {k: {"name": v.name, "summary": v.summary, "tables": v.tables} for k, v in quality.items()},
+        "checks": [c.to_dict() for c in checks],
+    }
+    if store is not None:
+        run = store.write_run(result, predictions=preds, arrays=arrays)
+        result = run.result
+    return result, preds, arrays
+
+
+def _group_sizes(target: AuditTarget) -> dict[str, dict[str, int]]:
+    out: dict[str, dict[str, int]] = {}
+    g = target.eval_data.groups
+    for col in list(target.sensitive_columns) + list(target.cohort_columns):
+        counts = g[col].astype("object").where(g[col].notna(), "unknown").astype(str).value_counts()
+        out[col] = {str(k): int(v) for k, v in sorted(counts.items())}
+    return out
+
+
+def predictions_frame(target: AuditTarget, probs: np.ndarray, pred: np.ndarray) -> pd.DataFrame:
+    """One row per evaluated sample: id, y_true, y_pred, score, probabilities, sensitive/cohort columns.
+
+    ``score`` is the probability of the favourable class where there is one,
+    else of the predicted class.
+    """
+    data = target.eval_data
+    if target.favorable_label is not None:
+        score = probs[:, target.class_names.index(target.favorable_label)]
+    else:
+        score = probs[np.arange(len(pred)), pred]
+    df = pd.DataFrame({"sample_id": np.asarray(data.sample_ids), "y_true": np.asarray(data.labels, dtype=np.int64),
+                       "y_pred": pred.astype(np.int64), "score": score})
+    for c, name in enumerate(target.class_names):
+        df[f"prob_{name}"] = probs[:, c]
+    for col in dict.fromkeys(list(target.sensitive_columns) + list(target.cohort_columns)
+                             + list(data.groups.columns)):
+        values = data.groups[col].reset_index(drop=True)
+        df[col] = values.astype("object").where(values.notna(), None).map(lambda v: v if v is None else str(v))
+    return df
+
+
+def run_audit(specs: list[str], config: RunConfig, *, store: RunStore | None) -> list[dict[str, Any]]:
+    """Load each target by spec and audit it; one result per spec."""
+    from audit.device import resolve_device
+
+    device = resolve_device(config.device)
+    results = []
+    for spec in specs:
+        target = load_target(spec, device=device)
+        result, _, _ = run_target(target, config, store=store, spec=spec)
+        results.append(result)
+    return results
