@@ -199,19 +199,17 @@ def _run_target(target: AuditTarget, config: RunConfig, *, store: RunStore | Non
     chunk = 32
     for m, ex in explainers.items():
         with stages.stage(f"explain {m}", total=-(-len(idx) // chunk)) as tick:
-            t0 = time.perf_counter()
             parts = []
             for s in range(0, len(idx), chunk):
                 parts.append(ex.attribute(x[s:s + chunk], target=cls[s:s + chunk]))
                 tick(1)
             attr = torch.cat(parts)
-            seconds = time.perf_counter() - t0
         tables, extra = _global_views(target, m, attr, x, cls)
         arrays[f"attr_{m}"] = {"attributions": attr.numpy(), "sample_index": idx,
                                "sample_id": np.asarray(data.sample_ids)[idx], "explained_class": cls.numpy()}
         if extra:
             arrays[f"view_{m}"] = extra
-        methods_out[m] = {"n_samples": int(len(idx)), "seconds": round(seconds, 3),
+        methods_out[m] = {"n_samples": int(len(idx)),
                           "array": f"arrays/attr_{m}.npz", "needs_baseline": ex.needs_baseline,
                           "options": {k: v for k, v in ex.options.items()}, "tables": tables}
 

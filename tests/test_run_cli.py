@@ -1,0 +1,88 @@
+"""`deepaudit run` and `deepaudit list` as a user runs them (subprocesses)."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from audit.schema import validate_result
+from audit.store import RunStore
+
+BIN = Path(sys.executable).with_name("deepaudit")
+
+
+def cli(*args, check=True, timeout=600):
+    exe = [str(BIN)] if BIN.exists() else [sys.executable, "-m", "audit.cli"]
+    return subprocess.run(exe + list(args), capture_output=True, text=True, check=check, timeout=timeout)
+
+
+def test_run_json_then_list(tmp_path):
+    store = tmp_path / "runs"
+    out = cli("run", "mnist_cnn_shortcut", "--store", str(store), "--samples", "100", "--device", "cpu", "--json")
+    rows = json.loads(out.stdout)
+    assert [r["model"] for r in rows] == ["mnist_cnn_shortcut"]
+    run_dir = Path(rows[0]["path"])
+    result = validate_result(json.loads((run_dir / "result.json").read_text()))
+    assert result["run_id"] == rows[0]["run_id"]
+    assert "shortcut_corner_mark" in rows[0]["failed"]
+    shortcut = next(c for c in result["checks"] if c["id"] == "shortcut_corner_mark")
+    assert not shortcut["passed"] and shortcut["value"] > shortcut["threshold"]
+    assert (run_dir / "predictions.parquet").is_file()
+    assert (run_dir / "arrays" / "attr_grad_cam.npz").is_file()
+    listed = json.loads(cli("list", "--store", str(store), "--json").stdout)
+    assert [r["run_id"] for r in listed] == [rows[0]["run_id"]]
+    assert listed[0]["status"] == "fail" and listed[0]["model"] == "mnist_cnn_shortcut"
+    assert "mnist_cnn_shortcut" in cli("list", "--store", str(store)).stdout
+
+
+def test_interrupted_run_leaves_nothing_and_next_run_works(tmp_path):
+    store = tmp_path / "runs"
+    exe = [str(BIN)] if BIN.exists() else [sys.executable, "-m", "audit.cli"]
+    proc = subprocess.Popen(exe + ["run", "sentiment", "--store", str(store), "--device", "cpu", "--no-progress"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    time.sleep(6)   # loading data and computing: well before the atomic write at the end
+    assert proc.poll() is None, proc.communicate()
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert RunStore(store).list_runs().empty
+    assert not (store / "runs").exists() or not any((store / "runs").iterdir())
+    out = cli("run", "mortgage", "--store", str(store), "--samples", "20", "--json", "--no-progress")
+    assert len(json.loads(out.stdout)) == 1
+    assert len(RunStore(store).list_runs()) == 1
+    assert not (store / ".tmp").exists() or not any((store / ".tmp").iterdir())
+
+
+USER_TARGET = '''
+import torch
+from torch import nn
+from audit.target import AuditTarget, EvalData
+
+def factory():
+    x = torch.randn(8, 3)
+    {mutation}
+    return AuditTarget(name="user", domain="other", task="t", class_names=["a", "b"], favorable_label="b",
+                       model=nn.Linear(3, 2), eval_data=EvalData(inputs=x, labels=[0, 1] * (len(x) // 2)))
+'''
+
+
+def test_bad_user_targets_exit_2_with_the_fix(tmp_path):
+    cases = {"x[2, 1] = float('nan')": "non-finite values", "x = x[:0]": "evaluation data is empty"}
+    for mutation, fragment in cases.items():
+        f = tmp_path / "t.py"
+        f.write_text(USER_TARGET.format(mutation=mutation))
+        res = cli("run", f"{f}:factory", "--store", str(tmp_path / "s"), "--no-progress", check=False)
+        assert res.returncode == 2, res.stderr
+        assert fragment in res.stderr and "Fix:" in res.stderr
+    res = cli("run", "mortgage", "--methods", "grad_cam", "--store", str(tmp_path / "s"), check=False)
+    assert res.returncode == 2 and "does not apply to finance target" in res.stderr
+    res = cli("run", "nope", "--store", str(tmp_path / "s"), check=False)
+    assert res.returncode == 2 and "mortgage" in res.stderr
+    assert RunStore(tmp_path / "s").list_runs().empty
+
+
+def test_list_on_empty_store(tmp_path):
+    assert "no runs in" in cli("list", "--store", str(tmp_path / "none")).stdout
