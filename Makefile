@@ -30,6 +30,8 @@ setup: $(STAMP)
 demo: setup
 	$(VENV)/bin/deepaudit models
 	$(VENV)/bin/deepaudit evaluate --all
+	$(VENV)/bin/deepaudit run --all --store deepaudit-runs
+	$(VENV)/bin/deepaudit list --store deepaudit-runs
 
 test: setup system-deps
 	$(PY) -m pytest -q

@@ -86,3 +86,14 @@ def test_bad_user_targets_exit_2_with_the_fix(tmp_path):
 
 def test_list_on_empty_store(tmp_path):
     assert "no runs in" in cli("list", "--store", str(tmp_path / "none")).stdout
+
+
+def test_gpu_check_without_cuda_says_so():
+    import torch
+
+    if torch.cuda.is_available():
+        return
+    script = Path(__file__).resolve().parent.parent / "benchmarks" / "gpu_check.py"
+    res = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 2
+    assert "no CUDA device is available here" in res.stderr and "make demo" in res.stderr
