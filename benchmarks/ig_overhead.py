@@ -3,10 +3,10 @@
 The floor: IG with n steps costs n forward+backward passes per sample; this
 script runs exactly those passes (inputs scaled along the path, one backward of
 the summed target logit, in the same chunks the explainer uses) and divides
-the explainer's time by it. Target: ratio <= 1.3. Medians of 5 repeats, both
+the explainer's time by it. Target: ratio <= 1.3. Medians of 15 repeats, both
 timed in the same process, CPU threads as torch sets them.
 
-    .venv/bin/python benchmarks/ig_overhead.py [--device cpu|cuda] [--repeats 5]
+    .venv/bin/python benchmarks/ig_overhead.py [--device cpu|cuda] [--repeats 15]
 """
 from __future__ import annotations
 
@@ -75,7 +75,7 @@ def timed(fn, repeats):
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--device", default="cpu")
-    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--repeats", type=int, default=15)
     args = p.parse_args(argv)
     warnings.simplefilter("ignore")
     print(f"{'model':<12} {'n':>4} {'IG s':>8} {'floor s':>8} {'ratio':>6}  (torch {torch.__version__}, "

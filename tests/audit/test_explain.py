@@ -101,3 +101,18 @@ def test_cuda_matches_cpu():
     a = make_explainer("integrated_gradients", cpu).attribute(x, target=1)
     b = make_explainer("integrated_gradients", gpu).attribute(x, target=1)
     torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-5)
+
+
+@pytest.mark.parametrize("model", ["mortgage", "mnist_cnn"])
+def test_native_ig_equals_captum(targets, model):
+    from captum.attr import IntegratedGradients
+
+    t = targets[model]
+    x = t.eval_data.inputs[:6]
+    ours = make_explainer("integrated_gradients", t, n_steps=32).attribute(x, target=[0, 1, 1, 0, 1, 0])
+    ref = IntegratedGradients(t.model).attribute(x, baselines=t.baseline.expand_as(x), n_steps=32,
+                                                 target=torch.tensor([0, 1, 1, 0, 1, 0]))
+    torch.testing.assert_close(ours, ref.float(), rtol=1e-5, atol=1e-6)
+    # Other quadratures go through captum itself.
+    riemann = make_explainer("integrated_gradients", t, n_steps=32, method="riemann_trapezoid").attribute(x, target=1)
+    assert not torch.equal(riemann, ours) and torch.isfinite(riemann).all()
