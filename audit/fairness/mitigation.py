@@ -1,0 +1,128 @@
+"""Mitigation what-if: per-group thresholds (fairlearn's ThresholdOptimizer) on a model's scores.
+
+Reported as a what-if, never applied to the audited model: the result is a
+table of (constraint, tolerance) -> accuracy, selection rates and impact ratio
+on held-out rows, beside the unmitigated model. To keep the estimate honest
+the evaluation rows are split in two halves (stratified by group and label,
+seeded): thresholds are fitted on one half and evaluated on the other, then
+the halves swap and the two evaluations are pooled (2-fold cross-fitting).
+ThresholdOptimizer randomises between two thresholds per group; its
+``random_state`` is the run's seed, so the what-if repeats.
+
+Tolerance sweep: fairlearn's ``tol`` relaxes the constraint (``None`` = no
+relaxation); sweeping it traces the trade-off between accuracy and the impact
+ratio. fairlearn supports relaxation for the single-rate constraints, not for
+equalized odds, which is reported at ``tol=None`` only.
+"""
+from __future__ import annotations
+
+import warnings
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, ClassifierMixin
+
+NEED_TWO_GROUPS = ("mitigation what-if needs at least two groups in {column!r} with both outcomes "
+                   "(found {groups}). Fix: pick another attribute.")
+DEFAULT_CONSTRAINTS = ("demographic_parity", "equalized_odds", "true_positive_rate_parity")
+DEFAULT_TOLS = (None, 0.2, 0.1, 0.05, 0.02)
+
+
+class _FixedScores(BaseEstimator, ClassifierMixin):
+    """A "prefit" estimator whose input is the model's favourable-class score itself.
+
+    ThresholdOptimizer only needs scores; passing them as the single feature
+    keeps the deep model out of sklearn's cloning and validation.
+    """
+
+    def fit(self, X, y):  # noqa: D401 - sklearn protocol
+        self.classes_ = np.array([0, 1])
+        return self
+
+    def predict_proba(self, X):
+        s = np.asarray(X, dtype=np.float64)[:, 0]
+        return np.stack([1 - s, s], axis=1)
+
+    def predict(self, X):
+        return (np.asarray(X, dtype=np.float64)[:, 0] >= 0.5).astype(int)
+
+
+def _rates(y_true: np.ndarray, y_pred: np.ndarray, groups: np.ndarray) -> dict[str, float]:
+    sr = {g: float(y_pred[groups == g].mean()) for g in np.unique(groups)}
+    top = max(sr.values())
+    return {"accuracy": float((y_true == y_pred).mean()), "selection_rate": float(y_pred.mean()),
+            "min_impact_ratio": min(sr.values()) / top if top > 0 else float("nan"),
+            "selection_rates": sr}
+
+
+def _folds(groups: np.ndarray, y: np.ndarray, seed: int) -> np.ndarray:
+    rng = np.random.RandomState(seed)
+    fold = np.zeros(len(y), dtype=int)
+    keys = pd.Series(groups.astype(str)) + "|" + pd.Series(y.astype(str))
+    for _, idx in keys.groupby(keys).groups.items():
+        idx = np.asarray(list(idx))
+        perm = rng.permutation(idx)
+        fold[perm[: len(perm) // 2]] = 1
+    return fold
+
+
+def threshold_what_if(y_true: Sequence[int], scores: Sequence[float], *, sensitive: pd.Series, seed: int = 0,
+                      constraints: Sequence[str] = DEFAULT_CONSTRAINTS,
+                      tolerances: Sequence[float | None] = DEFAULT_TOLS) -> pd.DataFrame:
+    """Accuracy and impact ratio of per-group thresholds vs the model's single 0.5 threshold.
+
+    Parameters
+    ----------
+    y_true : array of {0, 1}
+        1 = favourable outcome.
+    scores : array of float
+        The model's probability of the favourable outcome.
+    sensitive : Series
+        Group per row; missing values become the group ``"unknown"``.
+    seed : int
+        Fold split and ThresholdOptimizer randomisation.
+
+    Returns
+    -------
+    DataFrame
+        One row per setting: ``setting`` ("model as audited" or the
+        constraint), ``tol``, ``accuracy``, ``selection_rate``,
+        ``min_impact_ratio`` (lowest group selection rate / highest),
+        ``accuracy_change`` and ``impact_ratio_change`` vs the audited model,
+        ``selection_rate_<group>`` columns, and ``applied`` (always False).
+    """
+    from fairlearn.postprocessing import ThresholdOptimizer
+
+    y = np.asarray(y_true, dtype=int)
+    s = np.asarray(scores, dtype=np.float64)
+    g = sensitive.astype("object").where(sensitive.notna(), "unknown").astype(str).to_numpy()
+    usable = [k for k in np.unique(g) if len(np.unique(y[g == k])) == 2]
+    if len(usable) < 2:
+        raise ValueError(NEED_TWO_GROUPS.format(column=sensitive.name, groups=sorted(np.unique(g).tolist())))
+    fold = _folds(g, y, seed)
+    base = _rates(y, (s >= 0.5).astype(int), g)
+    rows = [{"setting": "model as audited", "tol": None, **{k: v for k, v in base.items() if k != "selection_rates"},
+             **{f"selection_rate_{k}": v for k, v in base["selection_rates"].items()}}]
+    X = s[:, None]
+    for constraint in constraints:
+        # fairlearn relaxes only the single-rate constraints, not equalized odds.
+        for tol in tolerances if constraint != "equalized_odds" else [None]:
+            pred = np.zeros(len(y), dtype=int)
+            for k in (0, 1):
+                fit, ev = fold != k, fold == k
+                opt = ThresholdOptimizer(estimator=_FixedScores().fit(X, y), constraints=constraint,
+                                         objective="accuracy_score", prefit=True, predict_method="predict_proba",
+                                         tol=tol)
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    opt.fit(X[fit], y[fit], sensitive_features=g[fit])
+                    pred[ev] = opt.predict(X[ev], sensitive_features=g[ev], random_state=seed)
+            r = _rates(y, pred, g)
+            rows.append({"setting": constraint, "tol": tol, **{k: v for k, v in r.items() if k != "selection_rates"},
+                         **{f"selection_rate_{k}": v for k, v in r["selection_rates"].items()}})
+    df = pd.DataFrame(rows)
+    df["accuracy_change"] = df["accuracy"] - base["accuracy"]
+    df["impact_ratio_change"] = df["min_impact_ratio"] - base["min_impact_ratio"]
+    df["applied"] = False
+    return df

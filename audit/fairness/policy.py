@@ -1,0 +1,82 @@
+"""Audit policies: thresholds in a TOML file that become pass/fail checks.
+
+A default policy ships (``default_policy.toml`` beside this module);
+``deepaudit run --policy FILE`` replaces any of its values. Unknown keys and
+wrong types are errors (a typo must not silently keep a default).
+"""
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+DEFAULT_POLICY_PATH = Path(__file__).with_name("default_policy.toml")
+MISSING_FILE = "policy file {path} does not exist. Fix: pass the path of a TOML file (see {default})."
+BAD_TOML = "policy file {path} is not valid TOML: {error}. Fix: correct the syntax (see {default})."
+UNKNOWN_KEY = "policy {path}: unknown key {key!r} in [{section}]. Fix: use one of {known}."
+UNKNOWN_SECTION = "policy {path}: unknown section [{section}]. Fix: use one of {known}."
+BAD_VALUE = "policy {path}: {key} = {value!r} must be {expected}. Fix: change the value."
+
+
+@dataclass(frozen=True)
+class Policy:
+    """Thresholds of one audit policy (see ``default_policy.toml`` for meanings)."""
+
+    impact_ratio_min: float = 0.8
+    equalized_odds_difference_max: float = 0.1
+    demographic_parity_difference_max: float = 0.1
+    min_group_share: float = 0.02
+    ece_max: float = 0.1
+    attributes: str = "sensitive"
+    n_boot: int = 1000
+    correction: str = "holm"
+    source: str = "default"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+_RULES: dict[str, tuple[type, Any, str]] = {
+    "impact_ratio_min": (float, lambda v: 0 <= v <= 1, "a number in [0, 1]"),
+    "equalized_odds_difference_max": (float, lambda v: 0 <= v <= 1, "a number in [0, 1]"),
+    "demographic_parity_difference_max": (float, lambda v: 0 <= v <= 1, "a number in [0, 1]"),
+    "min_group_share": (float, lambda v: 0 <= v < 1, "a number in [0, 1)"),
+    "ece_max": (float, lambda v: 0 <= v <= 1, "a number in [0, 1]"),
+    "attributes": (str, lambda v: v in ("sensitive", "all"), "'sensitive' or 'all'"),
+    "n_boot": (int, lambda v: 100 <= v <= 100_000, "an integer between 100 and 100000"),
+    "correction": (str, lambda v: v in ("holm", "bh"), "'holm' or 'bh'"),
+}
+
+
+def load_policy(path: str | Path | None = None) -> Policy:
+    """The default policy, overridden by the values in ``path`` when given."""
+    values = _read(DEFAULT_POLICY_PATH)
+    source = "default"
+    if path is not None:
+        values.update(_read(Path(path)))
+        source = str(path)
+    return Policy(**values, source=source)
+
+
+def _read(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise ValueError(MISSING_FILE.format(path=path, default=DEFAULT_POLICY_PATH))
+    try:
+        doc = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as e:
+        raise ValueError(BAD_TOML.format(path=path, error=e, default=DEFAULT_POLICY_PATH)) from None
+    out: dict[str, Any] = {}
+    for section, table in doc.items():
+        if section != "fairness" or not isinstance(table, dict):
+            raise ValueError(UNKNOWN_SECTION.format(path=path, section=section, known=["fairness"]))
+        for key, value in table.items():
+            if key not in _RULES:
+                raise ValueError(UNKNOWN_KEY.format(path=path, key=key, section=section, known=sorted(_RULES)))
+            kind, ok, expected = _RULES[key]
+            if kind is float and isinstance(value, int) and not isinstance(value, bool):
+                value = float(value)
+            if not isinstance(value, kind) or isinstance(value, bool) or not ok(value):
+                raise ValueError(BAD_VALUE.format(path=path, key=key, value=value, expected=expected))
+            out[key] = value
+    return out
