@@ -4,7 +4,8 @@
     deepaudit evaluate NAME... | --all [--json]    reproduce held-out metrics from shipped weights
     deepaudit describe SPEC                        load + validate any target (name, entry point, file.py:factory)
     deepaudit train NAME [--out DIR] [--seed S]    re-train one model reproducibly
-    deepaudit run SPEC... | --all [--store DIR]    audit: explanations, quality checks, probes -> run store
+    deepaudit run SPEC... | --all [--store DIR] [--policy FILE]
+                                                   audit: explanations, quality, fairness, probes -> run store
     deepaudit list [--store DIR] [--json]          runs in the store, newest first
 """
 from __future__ import annotations
@@ -133,7 +134,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not specs:
         raise ValueError("no model given. Fix: name one or more models or target specs, or pass --all.")
     config = RunConfig(samples=args.samples, seed=args.seed, methods=args.methods, device=args.device,
-                       progress=not args.no_progress)
+                       progress=not args.no_progress, policy=args.policy)
     store = RunStore(args.store)
     results = run_audit(specs, config, store=store)
     rows = []
@@ -209,6 +210,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--seed", type=int, default=0)
     r.add_argument("--methods", nargs="+", default=None, metavar="METHOD",
                    help="explanation methods (default per domain; see README)")
+    r.add_argument("--policy", type=Path, default=None,
+                   help="TOML policy file with fairness thresholds (default: audit/fairness/default_policy.toml)")
     r.add_argument("--json", action="store_true", help="print run ids and paths as JSON")
     r.add_argument("--no-progress", action="store_true", help="no progress bars on stderr")
     r.set_defaults(func=cmd_run)

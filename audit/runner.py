@@ -2,9 +2,9 @@
 
 Stages: load and validate the target; predict on all evaluation data
 (performance); explain a seeded subset with each method (local arrays and
-global views); explanation-quality checks; shortcut probes; fairness (filled
-by the fairness engine; an explicit empty section until then); write the run
-atomically to the store.
+global views); explanation-quality checks; shortcut probes; fairness statistics,
+domain probes and policy checks (:mod:`audit.fairness.section`); write the
+run atomically to the store.
 
 Which class is explained: for a binary model with a favourable outcome, the
 favourable class for every sample (so attributions read "towards approval /
@@ -31,7 +31,8 @@ import torch
 from audit.explain import make_explainer
 from audit.explain import views
 from audit.explain.shortcut import run_probe
-from audit.schema import SCHEMA_VERSION, Check, empty_fairness
+from audit.fairness.policy import load_policy
+from audit.schema import SCHEMA_VERSION, Check
 from audit.store import RunStore, new_run_id
 from audit.target import AuditTarget, load_target
 
@@ -63,6 +64,7 @@ class RunConfig:
     quality_samples: int = 16
     n_steps: int = 50
     progress: bool = True
+    policy: str | Path | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -175,6 +177,7 @@ def _run_target(target: AuditTarget, config: RunConfig, *, store: RunStore | Non
 
     if config.samples is not None and (not isinstance(config.samples, int) or config.samples < 1):
         raise ValueError(BAD_SAMPLES.format(value=config.samples))
+    policy = load_policy(config.policy)
     t_start = time.perf_counter()
     created = datetime.now(timezone.utc).isoformat(timespec="seconds")
     stages = _Stages(target.name, config.progress)
@@ -245,6 +248,13 @@ def _run_target(target: AuditTarget, config: RunConfig, *, store: RunStore | Non
         probes.append({"summary": summary, "table": table})
         checks.append(check)
 
+    from audit.fairness.section import build_fairness
+
+    importance = methods_out.get(primary, {}).get("tables", {}).get("feature_importance")
+    fairness, fairness_checks = build_fairness(target, probs, pred, policy=policy, seed=config.seed,
+                                               importance=importance, stage=stages.stage)
+    checks.extend(fairness_checks)
+
     preds = predictions_frame(target, probs, pred)
     stages.timings["total_s"] = round(time.perf_counter() - t_start, 3)
     run_id = new_run_id(target.name)
@@ -264,9 +274,10 @@ def _run_target(target: AuditTarget, config: RunConfig, *, store: RunStore | Non
                        "recipe": target.provenance.get("recipe", {}), "seed": config.seed,
                        "device": str(target.device), "packages": _packages(), "git_commit": _git_commit(),
                        "created_at": created, "timings": stages.timings,
-                       "config": {"samples": samples, "methods": methods, "quality_samples": config.quality_samples}},
+                       "config": {"samples": samples, "methods": methods, "quality_samples": config.quality_samples,
+                                  "policy": policy.source}},
         "performance": perf,
-        "fairness": empty_fairness(),
+        "fairness": fairness,
         "explanations": {"methods": methods_out, "explained_class": explained_what,
                          "sample_index": f"arrays/attr_{methods[0]}.npz", "shortcut_probes": probes},
         "quality": {k: {"name": v.name, "summary": v.summary, "tables": v.tables} for k, v in quality.items()},

@@ -28,6 +28,9 @@ class Policy:
     demographic_parity_difference_max: float = 0.1
     min_group_share: float = 0.02
     ece_max: float = 0.1
+    cohort_accuracy_gap_max: float = 0.1
+    counterfactual_max_abs_diff: float = 0.05
+    counterfactual_max_flip_share: float = 0.05
     attributes: str = "sensitive"
     n_boot: int = 1000
     correction: str = "holm"
@@ -43,6 +46,9 @@ _RULES: dict[str, tuple[type, Any, str]] = {
     "demographic_parity_difference_max": (float, lambda v: 0 <= v <= 1, "a number in [0, 1]"),
     "min_group_share": (float, lambda v: 0 <= v < 1, "a number in [0, 1)"),
     "ece_max": (float, lambda v: 0 <= v <= 1, "a number in [0, 1]"),
+    "cohort_accuracy_gap_max": (float, lambda v: 0 <= v <= 1, "a number in [0, 1]"),
+    "counterfactual_max_abs_diff": (float, lambda v: 0 <= v <= 1, "a number in [0, 1]"),
+    "counterfactual_max_flip_share": (float, lambda v: 0 <= v <= 1, "a number in [0, 1]"),
     "attributes": (str, lambda v: v in ("sensitive", "all"), "'sensitive' or 'all'"),
     "n_boot": (int, lambda v: 100 <= v <= 100_000, "an integer between 100 and 100000"),
     "correction": (str, lambda v: v in ("holm", "bh"), "'holm' or 'bh'"),

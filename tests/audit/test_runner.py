@@ -51,7 +51,26 @@ def test_result_layout_and_predictions(mortgage, tmp_path):
     result, preds, _ = run_target(mortgage, RunConfig(samples=40, progress=False), store=store)
     validate_result(result)
     assert tuple(result) == TOP_LEVEL_KEYS
-    assert result["fairness"]["status"] == "not_computed"
+    fair = result["fairness"]
+    assert fair["status"] == "computed" and fair["policy"]["impact_ratio_min"] == 0.8
+    race = next(a for a in fair["attributes"] if a["name"] == "race")
+    groups = {g["group"]: g for g in race["groups"]}
+    assert set(groups) == {"white", "black", "hispanic"}
+    for g in groups.values():
+        assert g["selection_rate_lo"] <= g["selection_rate"] <= g["selection_rate_hi"]
+    ir = [d for d in race["disparities"] if d["metric"] == "selection_rate" and d["statistic"] == "impact_ratio"
+          and d["group"] == "black"][0]
+    assert ir["value"] == pytest.approx(groups["black"]["selection_rate"] / max(
+        g["selection_rate"] for g in groups.values()))
+    assert ir["lo"] <= ir["value"] <= ir["hi"] and ir["four_fifths_flag"] == (ir["value"] < 0.8)
+    check = next(c for c in result["checks"] if c["id"] == "fairness.impact_ratio.race")
+    assert check["value"] == pytest.approx(ir["value"]) and check["passed"] == (ir["value"] >= 0.8)
+    denied = int((preds["y_pred"] == 0).sum())
+    reasons = fair["probes"]["reason_codes"]["table"]
+    assert len({r["sample_id"] for r in reasons}) == denied > 0
+    assert {"proxy", "mitigation"} <= set(fair["probes"])
+    sex = next(a for a in fair["attributes"] if a["name"] == "sex")
+    assert {g["group"]: g["n"] for g in sex["groups"]}["unknown"] == mortgage.eval_data.groups["sex"].isna().sum()
     ids = {c["id"] for c in result["checks"]}
     assert {"completeness_ig", "deletion_auc_vs_random", "insertion_auc_vs_random",
             "sanity_randomization_integrated_gradients"} <= ids
@@ -99,6 +118,21 @@ def test_linear_oracle_through_the_runner():
     np.testing.assert_allclose(a["attributions"], (w * (x - t.baseline)).numpy(), rtol=1e-5, atol=1e-6)
     comp = next(c for c in result["checks"] if c["id"] == "completeness_ig")
     assert comp["passed"] and comp["value"] == 1.0
+
+
+def test_policy_file_changes_the_verdict(mortgage, tmp_path):
+    strict, lax = tmp_path / "strict.toml", tmp_path / "lax.toml"
+    strict.write_text("[fairness]\nimpact_ratio_min = 0.9\nn_boot = 200\n")
+    lax.write_text("[fairness]\nimpact_ratio_min = 0.5\nn_boot = 200\n")
+    verdict = {}
+    for name, path in (("strict", strict), ("lax", lax)):
+        r, _, _ = run_target(mortgage, RunConfig(samples=20, policy=path, progress=False,
+                                                 methods=["integrated_gradients"]))
+        c = next(c for c in r["checks"] if c["id"] == "fairness.impact_ratio.race")
+        verdict[name] = c["passed"]
+        assert c["threshold"] == (0.9 if name == "strict" else 0.5)
+        assert r["provenance"]["config"]["policy"] == str(path)
+    assert verdict == {"strict": False, "lax": True}
 
 
 def test_bad_inputs_give_clear_errors(mortgage):

@@ -1,0 +1,28 @@
+"""Fairness statistics: group rates, comparisons, intervals, tests and calibration.
+
+Every function takes ``(y_true, y_pred, *, sensitive, ...)`` (calibration:
+``(y_true, y_score, *, sensitive, ...)``) and returns a DataFrame. Definitions
+follow COMPLIANCE.md, "Fairness statistics"; all rates come from per-group cell
+counts, so bootstrap intervals cost O(B x groups x cells), not O(B x rows).
+
+Example
+-------
+>>> from audit.fairness import group_metrics, disparities
+>>> y, yhat, race = [1, 0, 1, 1, 0, 1], [1, 0, 1, 0, 0, 1], ["a", "a", "a", "b", "b", None]
+>>> group_metrics(y, yhat, sensitive=race)[["group", "n", "selection_rate"]].values.tolist()
+[['a', 3, 0.6666666666666666], ['b', 2, 0.0], ['unknown', 1, 1.0]]
+"""
+from audit.fairness.calibration import calibration_curves, calibration_error
+from audit.fairness.counts import binary_outcomes, group_counts
+from audit.fairness.comparisons import disparities
+from audit.fairness.groups import UNKNOWN, GroupCodes, encode_groups, resolve_reference
+from audit.fairness.intervals import (bootstrap_counts, log_ratio_interval, percentile_interval,
+                                      wilson_interval)
+from audit.fairness.metrics import group_metrics
+from audit.fairness.significance import adjust_pvalues, significance_tests, two_proportion_ztest
+
+__all__ = [
+    "UNKNOWN", "GroupCodes", "adjust_pvalues", "binary_outcomes", "bootstrap_counts", "calibration_curves",
+    "calibration_error", "disparities", "encode_groups", "group_counts", "group_metrics", "log_ratio_interval",
+    "percentile_interval", "resolve_reference", "significance_tests", "two_proportion_ztest", "wilson_interval",
+]

@@ -1,0 +1,230 @@
+"""Group comparisons with stratified-bootstrap intervals (COMPLIANCE.md, "Fairness statistics").
+
+One tidy row per reported number; every row carries ``value, lo, hi,
+method, n, positives, negatives, reference``.
+
+Decisions a reviewer should know:
+
+- Spreads (max - min, min / max) and the named criteria (demographic parity,
+  equal opportunity, equalized odds, predictive parity) run over *every*
+  group, including "unknown" and small groups, exactly as fairlearn's
+  ``MetricFrame.difference()/.ratio()`` on the same labels. Groups whose
+  rate is undefined (e.g. TPR with no positives) are left out of that spread
+  and named in ``note``. Spreads are biased upward when there are many small
+  groups, hence the per-group rows against a reference group.
+- Reference group: configurable, default the largest group other than
+  "unknown".
+- Impact ratio (LL144 / EEOC four-fifths): a group's selection (or scoring)
+  rate over the highest rate among *known* groups -- LL144 excludes the
+  unknown category from the calculation; the unknown group still gets its own
+  row. ``four_fifths_flag`` is True exactly when the impact ratio is < 0.8.
+- A single group: nothing to compare. Spread, criterion and impact-ratio rows
+  are NaN with a note (not 0 / 1, which a policy check would read as "fair").
+- A ratio whose denominator rate is 0 (e.g. a constant predictor that never
+  selects) is NaN with a note; its difference is still defined.
+- LL144 scoring rate: the full-sample median is held at its observed value
+  in the bootstrap (the rates are resampled given that cut).
+- Bootstrap limits, stated rather than hidden: a group whose observed rate is
+  exactly 0 or 1 resamples to the same rate, so its interval reflects only the
+  other side's variation (look at its Wilson interval in ``group_metrics``);
+  replicates where a needed rate is undefined are dropped and counted in
+  ``n_boot_valid``, so such intervals are conditional on the rate existing.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from audit.fairness.counts import prepare, rate_masks, rates_from_counts
+from audit.fairness.groups import UNKNOWN, check_min_share, resolve_reference
+from audit.fairness.intervals import (bootstrap_counts, bootstrap_method, check_confidence, difference_interval,
+                                      log_ratio_interval, percentile_interval)
+
+ALL_GROUPS = "all groups"
+SINGLE_GROUP_NOTE = ("only one group ({group!r}) in {attribute!r}: no comparison is possible, so this is NaN. "
+                     "Add data from other groups to compare.")
+ZERO_DENOMINATOR_NOTE = "the denominator rate is 0, so the ratio is undefined (NaN); see the difference row."
+UNDEFINED_GROUPS_NOTE = "left out (rate undefined, empty denominator): {groups}."
+SPREAD_NOTE = "max {hi_group!r} = {hi:.4g}, min {lo_group!r} = {lo:.4g}; over all groups incl. unknown/small."
+IMPACT_NOTE = "rate / highest rate among known groups ({top!r}); LL144 excludes 'unknown' from the denominator."
+CRITERIA = {
+    "demographic_parity": ("selection_rate",),
+    "equal_opportunity": ("tpr",),
+    "equalized_odds": ("tpr", "fpr"),
+    "predictive_parity": ("ppv",),
+}
+IMPACT_METRICS = ("selection_rate", "scoring_rate")
+COLUMNS = ["attribute", "metric", "statistic", "group", "reference", "value", "lo", "hi", "method", "n",
+           "positives", "negatives", "n_reference", "n_boot_valid", "small_group", "four_fifths_flag", "note"]
+
+
+def _spread(rates: np.ndarray, boot: np.ndarray, defined: np.ndarray):
+    """Point and replicate max-min spread and log min/max over the defined groups."""
+    r, b = rates[defined], boot[:, defined]
+    with np.errstate(invalid="ignore"):
+        b_max, b_min = b.max(axis=1), b.min(axis=1)  # NaN propagates: that replicate is invalid
+    return r.max(), r.min(), b_max, b_min
+
+
+def disparities(y_true, y_pred, *, sensitive, pos_label=None, y_score=None, columns=None,
+                breakdown: str = "intersection", reference=None, n_boot: int = 1000, seed: int = 0,
+                confidence: float = 0.95, min_share: float = 0.02, four_fifths: float = 0.8) -> pd.DataFrame:
+    """Differences, ratios, impact ratios and fairness criteria with bootstrap intervals.
+
+    Parameters
+    ----------
+    y_true, y_pred, sensitive, pos_label, y_score, columns, breakdown, reference, min_share
+        As in :func:`audit.fairness.metrics.group_metrics`.
+    n_boot : int
+        Stratified bootstrap replicates B (default 1000).
+    seed : int
+        Seed of the bootstrap; each attribute restarts from it, so its rows do
+        not depend on which other attributes are audited.
+    confidence : float
+        Coverage of the percentile intervals.
+    four_fifths : float
+        Impact-ratio threshold of ``four_fifths_flag`` (default 0.8).
+
+    Returns
+    -------
+    DataFrame
+        Columns ``attribute, metric, statistic, group, reference, value, lo,
+        hi, method, n, positives, negatives, n_reference, n_boot_valid,
+        small_group, four_fifths_flag, note``. ``metric`` is a rate
+        (``selection_rate, tpr, fpr, ppv, accuracy, scoring_rate``) or a
+        criterion (``demographic_parity, equal_opportunity, equalized_odds,
+        predictive_parity``). ``statistic`` is one of
+        ``difference_vs_reference, ratio_vs_reference`` (per group),
+        ``impact_ratio`` (per group), ``max_min_difference, min_max_ratio``
+        (rates, ``group == "all groups"``), ``difference, ratio``
+        (criteria). Ratios of spreads lie in [0, 1]; ratio intervals are
+        computed on the log scale.
+
+    Example
+    -------
+    >>> d = disparities([1, 0, 1, 0], [1, 0, 0, 0], sensitive=["a", "a", "b", "b"], n_boot=200)
+    >>> d.query("metric == 'demographic_parity' and statistic == 'difference'")["value"].item()
+    0.5
+    """
+    check_min_share(min_share)
+    confidence = check_confidence(confidence)
+    prep = prepare(y_true, y_pred, sensitive=sensitive, pos_label=pos_label, y_score=y_score,
+                   columns=columns, breakdown=breakdown)
+    masks = rate_masks(prep.n_cells)
+    boot_m = bootstrap_method(n_boot, seed)
+    boot_log = bootstrap_method(n_boot, seed, log_scale=True)
+    boot_m_s, boot_log_s = (m + ", median cut fixed" for m in (boot_m, boot_log))
+    rows: list[dict] = []
+    for groups, counts in prep.attributes:
+        labels, attr = groups.labels, groups.attribute
+        n_g = counts.sum(axis=1)
+        small = groups.small(min_share)
+        pos = counts[:, [2, 3]].sum(1) + (counts[:, [6, 7]].sum(1) if prep.n_cells == 8 else 0)
+        neg = n_g - pos
+        ref = resolve_reference(groups, reference)
+        known = np.array([lab != UNKNOWN for lab in labels]) if len(labels) > 1 else np.ones(1, bool)
+        boot = bootstrap_counts(counts, n_boot=n_boot, seed=seed)
+        point, reps = {}, {}
+        for name, (num_mask, den_mask) in masks.items():
+            point[name] = rates_from_counts(counts, num_mask, den_mask)[2]
+            reps[name] = rates_from_counts(boot, num_mask, den_mask)[2]
+
+        def row(metric, statistic, group, ref_idx, value, lo, hi, method, idx=None, n_valid=0,
+                flag=False, note=""):
+            # idx: the group (int) or the groups (bool mask) the number is about; None = all groups.
+            sel = slice(None) if idx is None else idx
+            rows.append({
+                "attribute": attr, "metric": metric, "statistic": statistic, "group": group,
+                "reference": "" if ref_idx is None else labels[ref_idx], "value": float(value),
+                "lo": float(lo), "hi": float(hi), "method": method, "n": int(np.sum(n_g[sel])),
+                "positives": int(np.sum(pos[sel])), "negatives": int(np.sum(neg[sel])),
+                "n_reference": 0 if ref_idx is None else int(n_g[ref_idx]), "n_boot_valid": int(n_valid),
+                "small_group": bool(np.any(small[sel])), "four_fifths_flag": bool(flag), "note": note})
+
+        single = groups.n_groups == 1
+        single_note = SINGLE_GROUP_NOTE.format(group=labels[0], attribute=attr)
+        spreads, notes = {}, {}
+        for name in masks:
+            m_lin, m_log = (boot_m_s, boot_log_s) if name == "scoring_rate" else (boot_m, boot_log)
+            rate, rb = point[name], reps[name]
+            # Per group vs the reference.
+            d_lo, d_hi, d_n = difference_interval(rb, rb[:, [ref]], confidence=confidence)
+            r_lo, r_hi, r_n = log_ratio_interval(rb, rb[:, [ref]], confidence=confidence)
+            for g in range(groups.n_groups):
+                if g == ref:
+                    continue
+                ratio_ok = rate[ref] > 0
+                row(name, "difference_vs_reference", labels[g], ref, rate[g] - rate[ref], d_lo[g], d_hi[g],
+                    m_lin, g, int(d_n[g]))
+                row(name, "ratio_vs_reference", labels[g], ref,
+                    rate[g] / rate[ref] if ratio_ok else np.nan, r_lo[g] if ratio_ok else np.nan,
+                    r_hi[g] if ratio_ok else np.nan, m_log, g, int(r_n[g]),
+                    note="" if ratio_ok or np.isnan(rate[ref]) else ZERO_DENOMINATOR_NOTE)
+            # Spread over every group with a defined rate.
+            defined = ~np.isnan(rate)
+            left_out = [labels[g] for g in np.flatnonzero(~defined)]
+            if single or defined.sum() < 1:
+                spreads[name] = None
+                notes[name] = single_note if single else UNDEFINED_GROUPS_NOTE.format(groups=left_out)
+                for stat in ("max_min_difference", "min_max_ratio"):
+                    row(name, stat, ALL_GROUPS, None, np.nan, np.nan, np.nan, m_lin, note=notes[name])
+            else:
+                hi_v, lo_v, b_max, b_min = _spread(rate, rb, defined)
+                top, bottom = np.flatnonzero(defined & (rate == hi_v))[0], np.flatnonzero(defined & (rate == lo_v))[0]
+                note = SPREAD_NOTE.format(hi_group=labels[top], hi=hi_v, lo_group=labels[bottom], lo=lo_v)
+                if left_out:
+                    note += " " + UNDEFINED_GROUPS_NOTE.format(groups=left_out)
+                spreads[name] = (hi_v, lo_v, b_max, b_min, top)
+                dlo, dhi, dn = percentile_interval(b_max - b_min, confidence=confidence)
+                row(name, "max_min_difference", ALL_GROUPS, top, hi_v - lo_v, dlo, dhi, m_lin, defined,
+                    int(dn), note=note)
+                rlo, rhi, rn = log_ratio_interval(b_min, b_max, confidence=confidence)
+                ok = hi_v > 0
+                row(name, "min_max_ratio", ALL_GROUPS, top, lo_v / hi_v if ok else np.nan,
+                    rlo if ok else np.nan, rhi if ok else np.nan, m_log, defined, int(rn),
+                    note=note if ok else ZERO_DENOMINATOR_NOTE)
+            # Impact ratio against the highest known group.
+            if name in IMPACT_METRICS:
+                top = int(np.flatnonzero(known)[np.argmax(rate[known])])
+                top_b = rb[:, known].max(axis=1)
+                i_lo, i_hi, i_n = log_ratio_interval(rb, top_b[:, None], confidence=confidence)
+                ok = rate[top] > 0 and not single
+                for g in range(groups.n_groups):
+                    value = rate[g] / rate[top] if ok else np.nan
+                    row(name, "impact_ratio", labels[g], top, value, i_lo[g] if ok else np.nan,
+                        i_hi[g] if ok else np.nan, m_log, g, int(i_n[g]), flag=ok and value < four_fifths,
+                        note=single_note if single else (IMPACT_NOTE.format(top=labels[top]) if ok
+                                                         else ZERO_DENOMINATOR_NOTE))
+        _criteria(spreads, notes, masks, row, boot_m, boot_log, confidence)
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def _criteria(spreads, notes, masks, row, boot_m, boot_log, confidence):
+    """Named criteria rows from the per-rate spreads of the same bootstrap replicates."""
+    for criterion, parts in CRITERIA.items():
+        if any(p not in masks for p in parts):
+            continue
+        missing = [p for p in parts if spreads[p] is None]
+        if missing:
+            for stat, method in (("difference", boot_m), ("ratio", boot_log)):
+                row(criterion, stat, ALL_GROUPS, None, np.nan, np.nan, np.nan, method, note=notes[missing[0]])
+            continue
+        got = [spreads[p] for p in parts]
+        what = " and ".join(parts)
+        diffs = [hi - lo for hi, lo, *_ in got]
+        worst = int(np.argmax(diffs))
+        diff_b = np.max(np.stack([bm - bn for _, _, bm, bn, _ in got]), axis=0)
+        dlo, dhi, dn = percentile_interval(diff_b, confidence=confidence)
+        row(criterion, "difference", ALL_GROUPS, got[worst][4], diffs[worst], dlo, dhi, boot_m, n_valid=dn,
+            note=f"max-min spread of {what}" + (" (the larger)" if len(parts) > 1 else ""))
+        if any(hi <= 0 for hi, *_ in got):
+            row(criterion, "ratio", ALL_GROUPS, None, np.nan, np.nan, np.nan, boot_log, note=ZERO_DENOMINATOR_NOTE)
+            continue
+        ratios = [lo / hi for hi, lo, *_ in got]
+        worst = int(np.argmin(ratios))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ratio_b = np.min(np.stack([np.where(bm > 0, bn / np.where(bm > 0, bm, 1), np.nan)
+                                       for _, _, bm, bn, _ in got]), axis=0)
+        rlo, rhi, rn = log_ratio_interval(ratio_b, np.ones_like(ratio_b), confidence=confidence)
+        row(criterion, "ratio", ALL_GROUPS, got[worst][4], ratios[worst], rlo, rhi, boot_log, n_valid=rn,
+            note=f"min/max ratio of {what}" + (" (the smaller)" if len(parts) > 1 else ""))

@@ -1,0 +1,170 @@
+"""Interval machinery: Wilson score intervals and the count-level stratified bootstrap.
+
+Why counts: every rate is a function of per-group cell counts, and resampling
+a group's rows with replacement gives cell counts distributed
+Multinomial(n_g, observed cell shares). Drawing those counts directly costs
+O(B x groups x cells) instead of O(B x rows), with the same distribution.
+
+Undefined replicates: a replicate where a statistic is undefined (a rate
+with an empty denominator, e.g. a small group drawing no positives for TPR,
+or a ratio whose denominator rate is 0) is excluded from that statistic's
+percentiles; the number of replicates kept is reported as ``n_boot_valid``.
+Intervals are NaN when no replicate is valid.
+"""
+from __future__ import annotations
+
+import numpy as np
+from scipy.stats import norm
+
+BAD_CONFIDENCE = "confidence={value!r} must be a number strictly between 0 and 1. Fix: use e.g. 0.95."
+BAD_N_BOOT = "n_boot={value!r} must be a positive integer. Fix: use e.g. 1000 (COMPLIANCE.md asks for B >= 1000)."
+BAD_COUNTS = ("x and n must be non-negative counts with x <= n; got x={x!r}, n={n!r}. Fix: pass successes "
+              "and trials.")
+
+
+def check_confidence(confidence: float) -> float:
+    if isinstance(confidence, bool) or not isinstance(confidence, (int, float)) or not 0 < confidence < 1:
+        raise ValueError(BAD_CONFIDENCE.format(value=confidence))
+    return float(confidence)
+
+
+def check_n_boot(n_boot: int) -> int:
+    if isinstance(n_boot, bool) or not isinstance(n_boot, (int, np.integer)) or n_boot < 1:
+        raise ValueError(BAD_N_BOOT.format(value=n_boot))
+    return int(n_boot)
+
+
+def wilson_interval(x, n, *, confidence: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
+    """Wilson score interval for a binomial proportion, vectorised.
+
+    Parameters
+    ----------
+    x, n : array-like of int
+        Successes and trials (broadcast together).
+    confidence : float
+        Two-sided coverage, default 0.95.
+
+    Returns
+    -------
+    (lo, hi) : ndarrays of float
+        NaN where ``n == 0`` (the rate is undefined); exactly 0 when
+        ``x == 0`` and exactly 1 when ``x == n``.
+
+    Example
+    -------
+    >>> lo, hi = wilson_interval(81, 263)
+    >>> round(float(lo), 4), round(float(hi), 4)
+    (0.2553, 0.3662)
+    """
+    z = norm.ppf(0.5 + check_confidence(confidence) / 2)
+    x = np.asarray(x, dtype=float)
+    n = np.asarray(n, dtype=float)
+    if np.any(x < 0) or np.any(x > n):
+        raise ValueError(BAD_COUNTS.format(x=x.tolist(), n=n.tolist()))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        safe_n = np.where(n > 0, n, 1.0)
+        denom = safe_n + z * z
+        center = (x + z * z / 2) / denom
+        half = z / denom * np.sqrt(x * (safe_n - x) / safe_n + z * z / 4)
+        lo = np.clip(center - half, 0.0, 1.0)
+        hi = np.clip(center + half, 0.0, 1.0)
+    # Round-off can leave 1e-17 where the bound is exactly 0 or 1.
+    lo = np.where(x == 0, 0.0, lo)
+    hi = np.where(x == n, 1.0, hi)
+    empty = n == 0
+    return np.where(empty, np.nan, lo), np.where(empty, np.nan, hi)
+
+
+def bootstrap_counts(counts, *, n_boot: int = 1000, seed: int = 0) -> np.ndarray:
+    """Stratified bootstrap replicates of per-group cell counts.
+
+    Parameters
+    ----------
+    counts : array of int, shape (n_groups, n_cells)
+        Observed cell counts of each group.
+    n_boot : int
+        Number of replicates B.
+    seed : int
+        Seed of ``np.random.default_rng``; the same seed gives the same draws.
+
+    Returns
+    -------
+    ndarray of int64, shape (n_boot, n_groups, n_cells)
+        Each group's row total is preserved in every replicate (resampling
+        within groups), as when rows are resampled within each group.
+    """
+    counts = np.asarray(counts, dtype=np.int64)
+    totals = counts.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        shares = np.where(totals[:, None] > 0, counts / np.maximum(totals, 1)[:, None], 0.0)
+    rng = np.random.default_rng(seed)
+    return rng.multinomial(totals, shares, size=(check_n_boot(n_boot), counts.shape[0])).astype(np.int64)
+
+
+def percentile_interval(samples, *, confidence: float = 0.95) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Percentile interval per column of ``samples``, ignoring invalid (NaN) replicates.
+
+    Parameters
+    ----------
+    samples : array, shape (B,) or (B, k)
+        Replicates; NaN marks an undefined replicate. ``-inf``/``inf`` are
+        valid values (a log ratio whose numerator rate is 0).
+    confidence : float
+
+    Returns
+    -------
+    (lo, hi, n_valid) : arrays of shape (k,) (or scalars-as-0-d arrays)
+        Linear interpolation between order statistics, as ``np.quantile``.
+    """
+    alpha = (1 - check_confidence(confidence)) / 2
+    s = np.asarray(samples, dtype=float)
+    squeeze = s.ndim == 1
+    if squeeze:
+        s = s[:, None]
+    ordered = np.sort(s, axis=0)  # NaN sorts last
+    m = (~np.isnan(s)).sum(axis=0)
+    bounds = []
+    for q in (alpha, 1 - alpha):
+        h = (np.maximum(m, 1) - 1) * q
+        below = np.floor(h).astype(np.intp)
+        above = np.minimum(below + 1, np.maximum(m - 1, 0))
+        frac = h - below
+        a = np.take_along_axis(ordered, below[None, :], axis=0)[0]
+        b = np.take_along_axis(ordered, above[None, :], axis=0)[0]
+        with np.errstate(invalid="ignore"):
+            value = a + (b - a) * frac
+        # An infinite neighbour makes the interpolation inf - inf; the limit is that infinity.
+        value = np.where(np.isneginf(a), -np.inf, np.where(np.isposinf(b), np.inf, value))
+        value = np.where(frac == 0, a, value)
+        bounds.append(np.where(m > 0, value, np.nan))
+    lo, hi = bounds
+    if squeeze:
+        return lo[0], hi[0], m[0]
+    return lo, hi, m
+
+
+def log_ratio_interval(numerator, denominator, *,
+                       confidence: float = 0.95) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Percentile interval of ``numerator / denominator`` computed on the log scale.
+
+    Replicates with an undefined numerator, or a denominator that is
+    undefined or 0, are invalid. A numerator of 0 gives log ratio ``-inf``
+    (ratio 0), which is kept.
+    """
+    num = np.asarray(numerator, dtype=float)
+    den = np.asarray(denominator, dtype=float)
+    valid = ~np.isnan(num) & ~np.isnan(den) & (den > 0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        logs = np.where(valid, np.log(np.where(valid, num, 1.0)) - np.log(np.where(valid, den, 1.0)), np.nan)
+    lo, hi, m = percentile_interval(logs, confidence=confidence)
+    return np.exp(lo), np.exp(hi), m
+
+
+def difference_interval(a, b, *, confidence: float = 0.95) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Percentile interval of ``a - b``; replicates where either is undefined are invalid."""
+    return percentile_interval(np.asarray(a, dtype=float) - np.asarray(b, dtype=float), confidence=confidence)
+
+
+def bootstrap_method(n_boot: int, seed: int, *, log_scale: bool = False) -> str:
+    """The method string every bootstrap row carries, so a reviewer can rerun it."""
+    return f"stratified bootstrap percentile, B={n_boot}, seed={seed}" + (", log scale" if log_scale else "")

@@ -1,0 +1,205 @@
+"""The ``fairness`` section of a run and its policy checks.
+
+What is computed depends on the target:
+
+- Targets with a favourable outcome (binary or one-vs-rest): for every
+  sensitive attribute (and, as cohorts, every cohort column) group rates with
+  Wilson intervals, differences and ratios against the reference group (the
+  largest known group) with stratified-bootstrap intervals, impact ratios with
+  the four-fifths flag, the LL144 scoring rate, two-proportion z / Fisher tests
+  with the policy's correction, and per-group calibration (ECE).
+- Targets without one (digit recognition): accuracy per cohort. A sample's
+  correctness is its "outcome", so the selection-rate machinery gives accuracy
+  per cohort with the same intervals and tests.
+- Domain probes: reason codes, proxy table and the mitigation what-if
+  (finance); counterfactual substitutions (NLP); the accuracy gap of each
+  cohort, which for the shortcut canary is the gap between images with and
+  without the mark (vision).
+
+Policy checks (``audit.fairness.policy``) are emitted for sensitive
+attributes, and also for cohorts when the policy says ``attributes = "all"``;
+cohort accuracy gaps are always checked.
+"""
+from __future__ import annotations
+
+import re
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+
+from audit.fairness.calibration import calibration_curves, calibration_error
+from audit.fairness.comparisons import disparities
+from audit.fairness.metrics import group_metrics
+from audit.fairness.policy import Policy
+from audit.fairness.significance import significance_tests
+from audit.schema import Check
+from audit.target import AuditTarget
+
+Stage = Callable[..., Any]
+
+
+def _cid(*parts: str) -> str:
+    return ".".join(re.sub(r"[^a-z0-9_-]+", "_", p.lower()) for p in parts)
+
+
+def _attribute_tables(y_true, y_pred, y_score, column: pd.Series, *, policy: Policy, seed: int,
+                      pos_label: Any) -> dict[str, pd.DataFrame]:
+    kw = dict(sensitive=column.rename(column.name), pos_label=pos_label, min_share=policy.min_group_share)
+    out = {"groups": group_metrics(y_true, y_pred, y_score=y_score, **kw),
+           "disparities": disparities(y_true, y_pred, y_score=y_score, n_boot=policy.n_boot, seed=seed,
+                                      four_fifths=policy.impact_ratio_min, **kw),
+           "significance": significance_tests(y_true, y_pred, y_score=y_score, correction=policy.correction,
+                                              **kw)}
+    if y_score is not None:
+        out["calibration"] = calibration_error(y_true, y_score, n_boot=policy.n_boot, seed=seed, **kw)
+        out["reliability"] = calibration_curves(y_true, y_score, **{k: v for k, v in kw.items()
+                                                                    if k != "min_share"})
+    return out
+
+
+def _value(d: pd.DataFrame, metric: str, statistic: str) -> pd.Series:
+    return d[(d["metric"] == metric) & (d["statistic"] == statistic)]
+
+
+def _policy_checks(attr: str, tables: dict[str, pd.DataFrame], policy: Policy) -> list[Check]:
+    d, g = tables["disparities"], tables["groups"]
+    checks = []
+    ir = _value(d, "selection_rate", "impact_ratio")
+    ir = ir[~ir["small_group"].astype(bool) & (ir["group"] != "unknown")]
+    if len(ir):
+        worst = ir.loc[ir["value"].idxmin()]
+        flagged = ", ".join(f"{r.group} {r.value:.2f} [{r.lo:.2f}, {r.hi:.2f}]"
+                            for r in ir.itertuples() if r.value < policy.impact_ratio_min)
+        checks.append(Check(
+            _cid("fairness", "impact_ratio", attr),
+            f"{attr}: lowest favourable-outcome rate / highest (impact ratio, four-fifths rule), groups of at "
+            f"least {policy.min_group_share:.0%} of the data",
+            float(worst["value"]), policy.impact_ratio_min, ">=",
+            note=f"lowest: {worst['group']} {worst['value']:.3f} [{worst['lo']:.3f}, {worst['hi']:.3f}] "
+                 f"({worst['method']})" + (f"; below threshold: {flagged}" if flagged else "")))
+    for metric, key, bound in (("equalized_odds", "equalized odds difference", policy.equalized_odds_difference_max),
+                               ("demographic_parity", "demographic parity difference",
+                                policy.demographic_parity_difference_max)):
+        row = _value(d, metric, "difference")
+        if len(row):
+            r = row.iloc[0]
+            checks.append(Check(_cid("fairness", metric + "_difference", attr), f"{attr}: {key} (max - min across "
+                                "groups)", None if pd.isna(r["value"]) else float(r["value"]), bound, "<=",
+                                note=f"interval [{r['lo']:.3f}, {r['hi']:.3f}]; {r.get('note', '') or ''}".strip()))
+    if "calibration" in tables:
+        c = tables["calibration"]
+        c = c[~c["small_group"].astype(bool)]
+        if len(c):
+            w = c.loc[c["ece"].idxmax()]
+            checks.append(Check(_cid("fairness", "ece", attr), f"{attr}: largest expected calibration error within "
+                                f"a group ({int(w['n_bins'])} bins)", float(w["ece"]), policy.ece_max, "<=",
+                                note=f"{w['group']}: {w['ece']:.3f} [{w['lo']:.3f}, {w['hi']:.3f}]"))
+    known = g[g["group"] != "unknown"]
+    small = known[known["small_group"].astype(bool)]
+    checks.append(Check(_cid("fairness", "min_group_share", attr),
+                        f"{attr}: smallest group's share of the evaluation data (groups below are flagged and "
+                        "reported, never dropped)", float(known["share"].min()) if len(known) else None,
+                        policy.min_group_share, ">=",
+                        note=", ".join(f"{r.group}: n={r.n}" for r in small.itertuples())))
+    return checks
+
+
+def _cohort_gap_check(attr: str, groups: pd.DataFrame, policy: Policy) -> Check:
+    known = groups[(groups["group"] != "unknown") & ~groups["small_group"].astype(bool)]
+    hi, lo = known.loc[known["selection_rate"].idxmax()], known.loc[known["selection_rate"].idxmin()]
+    return Check(_cid("fairness", "cohort_accuracy_gap", attr),
+                 f"{attr}: highest minus lowest accuracy across cohorts", float(hi["selection_rate"] -
+                                                                              lo["selection_rate"]),
+                 policy.cohort_accuracy_gap_max, "<=",
+                 note=f"{hi['group']} {hi['selection_rate']:.3f} (n={hi['n']}) vs {lo['group']} "
+                      f"{lo['selection_rate']:.3f} (n={lo['n']})")
+
+
+def build_fairness(target: AuditTarget, probs: np.ndarray, pred: np.ndarray, *, policy: Policy, seed: int,
+                   importance: pd.DataFrame | None, stage: Stage) -> tuple[dict[str, Any], list[Check]]:
+    """Fairness section and checks for one run. ``stage(name)`` is the runner's progress context."""
+    data = target.eval_data
+    y = np.asarray(data.labels)
+    sensitive = list(target.sensitive_columns)
+    cohorts = [c for c in dict.fromkeys(list(target.cohort_columns) + list(data.groups.columns)) if c not in sensitive]
+    checks: list[Check] = []
+    attributes: list[dict[str, Any]] = []
+    fav = target.class_names.index(target.favorable_label) if target.favorable_label is not None else None
+    section: dict[str, Any] = {"status": "computed", "policy": policy.as_dict(),
+                               "favorable_label": target.favorable_label,
+                               "reference_rule": "the largest group other than 'unknown'",
+                               "attributes": attributes, "probes": {}}
+    if fav is not None:
+        section["outcome"] = f"predicted {target.favorable_label!r} (argmax of the model's probabilities)"
+        score = probs[:, fav]
+        with stage("fairness: group statistics", total=len(sensitive) + len(cohorts)) as tick:
+            for col in sensitive + cohorts:
+                kind = "sensitive" if col in sensitive else "cohort"
+                tables = _attribute_tables(y, pred, score, data.groups[col], policy=policy, seed=seed, pos_label=fav)
+                attributes.append({"name": col, "kind": kind, **tables})
+                if kind == "sensitive" or policy.attributes == "all":
+                    checks.extend(_policy_checks(col, tables, policy))
+                tick(1)
+    else:
+        section["outcome"] = "correct prediction (no favourable class): rates below are accuracy per cohort"
+        correct = (pred == y).astype(int)
+        with stage("fairness: cohort accuracy", total=len(sensitive) + len(cohorts)) as tick:
+            for col in sensitive + cohorts:
+                kw = dict(sensitive=data.groups[col], pos_label=1, min_share=policy.min_group_share)
+                tables = {"groups": group_metrics(correct, correct, **kw),
+                          "disparities": disparities(correct, correct, n_boot=policy.n_boot, seed=seed, **kw),
+                          "significance": significance_tests(correct, correct, metrics=["selection_rate"],
+                                                             correction=policy.correction, **kw)}
+                attributes.append({"name": col, "kind": "sensitive" if col in sensitive else "cohort",
+                                   "rate_meaning": "accuracy", **tables})
+                if col != "digit":
+                    checks.append(_cohort_gap_check(col, tables["groups"], policy))
+                tick(1)
+    checks.extend(_probes(target, probs, pred, fav, section["probes"], policy=policy, seed=seed,
+                          importance=importance, stage=stage))
+    return section, checks
+
+
+def _probes(target: AuditTarget, probs: np.ndarray, pred: np.ndarray, fav: int | None, out: dict[str, Any], *,
+            policy: Policy, seed: int, importance: pd.DataFrame | None, stage: Stage) -> list[Check]:
+    checks: list[Check] = []
+    data = target.eval_data
+    if target.domain == "finance" and fav is not None and target.feature_names:
+        from audit.fairness.mitigation import threshold_what_if
+        from audit.fairness.proxy import proxy_table
+        from audit.fairness.reasons import adverse_action_reasons, reason_summary
+
+        with stage("fairness: reason codes"):
+            reasons = adverse_action_reasons(target)
+        out["reason_codes"] = {"reference": target.provenance.get("baseline_description", "the target's baseline"),
+                               "method": "integrated_gradients toward the favourable class, n_steps=64; features "
+                                         "merged with their missing indicator; at most 4 reasons, toward denial only",
+                               "table": reasons, "summary": reason_summary(reasons)}
+        if importance is not None and target.sensitive_columns:
+            with stage("fairness: proxy analysis"):
+                out["proxy"] = proxy_table(data.inputs.cpu().numpy(), target.feature_names, data.groups,
+                                           target.sensitive_columns, importance,
+                                           labels=target.provenance.get("feature_labels"))
+        with stage("fairness: mitigation what-if", total=len(target.sensitive_columns)) as tick:
+            what_if = {}
+            for col in target.sensitive_columns:
+                try:
+                    what_if[col] = threshold_what_if(data.labels == fav, probs[:, fav], sensitive=data.groups[col],
+                                                     seed=seed)
+                except ValueError as e:
+                    what_if[col] = {"skipped": str(e)}
+                tick(1)
+        out["mitigation"] = {"method": "fairlearn ThresholdOptimizer (per-group thresholds), 2-fold "
+                                       "cross-fitted on the evaluation data; a what-if, not applied",
+                             "by_attribute": what_if}
+    if target.domain == "nlp" and fav is not None and target.tokenizer is not None:
+        from audit.fairness.counterfactual import counterfactual_checks, counterfactual_probe
+
+        with stage("fairness: counterfactual substitutions"):
+            cf = counterfactual_probe(target, seed=seed, n_boot=policy.n_boot)
+        out["counterfactual"] = cf.to_dict()
+        checks.extend(counterfactual_checks(cf, max_abs_diff=policy.counterfactual_max_abs_diff,
+                                            max_flip_share=policy.counterfactual_max_flip_share))
+    return checks
+
