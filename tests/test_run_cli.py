@@ -79,6 +79,10 @@ def test_bad_user_targets_exit_2_with_the_fix(tmp_path):
         assert fragment in res.stderr and "Fix:" in res.stderr
     res = cli("run", "mortgage", "--methods", "grad_cam", "--store", str(tmp_path / "s"), check=False)
     assert res.returncode == 2 and "does not apply to finance target" in res.stderr
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[fairness]\nimpact_ratio = 0.8\n")
+    res = cli("run", "mortgage", "--policy", str(bad), "--store", str(tmp_path / "s"), check=False)
+    assert res.returncode == 2 and "unknown key 'impact_ratio'" in res.stderr
     res = cli("run", "nope", "--store", str(tmp_path / "s"), check=False)
     assert res.returncode == 2 and "mortgage" in res.stderr
     assert RunStore(tmp_path / "s").list_runs().empty

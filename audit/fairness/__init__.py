@@ -5,6 +5,12 @@ Every function takes ``(y_true, y_pred, *, sensitive, ...)`` (calibration:
 follow COMPLIANCE.md, "Fairness statistics"; all rates come from per-group cell
 counts, so bootstrap intervals cost O(B x groups x cells), not O(B x rows).
 
+Domain probes: :mod:`~audit.fairness.reasons` (adverse-action reasons),
+:mod:`~audit.fairness.proxy` (proxy table), :mod:`~audit.fairness.mitigation`
+(threshold what-if), :mod:`~audit.fairness.counterfactual` (text
+substitutions). :mod:`~audit.fairness.policy` reads the TOML policy and
+:mod:`~audit.fairness.section` assembles a run's fairness section.
+
 Example
 -------
 >>> from audit.fairness import group_metrics, disparities
@@ -20,9 +26,15 @@ from audit.fairness.intervals import (bootstrap_counts, log_ratio_interval, perc
                                       wilson_interval)
 from audit.fairness.metrics import group_metrics
 from audit.fairness.significance import adjust_pvalues, significance_tests, two_proportion_ztest
+from audit.fairness.counterfactual import counterfactual_checks, counterfactual_probe
+from audit.fairness.mitigation import threshold_what_if
+from audit.fairness.policy import Policy, load_policy
+from audit.fairness.proxy import proxy_table
+from audit.fairness.reasons import adverse_action_reasons, reason_summary
 
 __all__ = [
-    "UNKNOWN", "GroupCodes", "adjust_pvalues", "binary_outcomes", "bootstrap_counts", "calibration_curves",
+    "Policy", "UNKNOWN", "GroupCodes", "adjust_pvalues", "adverse_action_reasons", "counterfactual_checks",
+    "counterfactual_probe", "load_policy", "proxy_table", "reason_summary", "threshold_what_if", "binary_outcomes", "bootstrap_counts", "calibration_curves",
     "calibration_error", "disparities", "encode_groups", "group_counts", "group_metrics", "log_ratio_interval",
     "percentile_interval", "resolve_reference", "significance_tests", "two_proportion_ztest", "wilson_interval",
 ]
