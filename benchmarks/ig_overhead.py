@@ -58,18 +58,26 @@ def floor_passes(target, x, y, chunk):
             torch.autograd.grad(out.gather(1, yy[:, None]).sum(), path)
 
 
-def timed(fn, repeats):
-    fn()  # warm-up
-    times = []
+def _sync():
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+
+
+def timed_pair(fn_a, fn_b, repeats):
+    """Medians of both, measured alternately (a, b, a, b ...) after warm-up, so that
+    clock-speed drift and background load hit both equally."""
+    for _ in range(3):
+        fn_a()
+        fn_b()
+    ta, tb = [], []
     for _ in range(repeats):
-        if torch.cuda.is_available():
-            torch.cuda.synchronize()
-        t0 = time.perf_counter()
-        fn()
-        if torch.cuda.is_available():
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+        for fn, out in ((fn_a, ta), (fn_b, tb)):
+            _sync()
+            t0 = time.perf_counter()
+            fn()
+            _sync()
+            out.append(time.perf_counter() - t0)
+    return statistics.median(ta), statistics.median(tb)
 
 
 def main(argv=None) -> int:
@@ -87,8 +95,8 @@ def main(argv=None) -> int:
         y = t.logits(x).argmax(1).to(t.device)
         ex = make_explainer("integrated_gradients", t, n_steps=N_STEPS)
         chunk = ex.chunk_size(x, {"n_steps": N_STEPS})
-        ig = timed(lambda: ex.attribute(x, target=y, n_steps=N_STEPS), args.repeats)
-        fl = timed(lambda: floor_passes(t, x, y, chunk), args.repeats)
+        ig, fl = timed_pair(lambda: ex.attribute(x, target=y, n_steps=N_STEPS),
+                            lambda: floor_passes(t, x, y, chunk), args.repeats)
         worst = max(worst, ig / fl)
         print(f"{name:<12} {len(x):>4} {ig:>8.3f} {fl:>8.3f} {ig / fl:>6.2f}")
     print(f"worst ratio {worst:.2f} (target <= 1.3)")
