@@ -134,7 +134,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not specs:
         raise ValueError("no model given. Fix: name one or more models or target specs, or pass --all.")
     config = RunConfig(samples=args.samples, seed=args.seed, methods=args.methods, device=args.device,
-                       progress=not args.no_progress, policy=args.policy)
+                       progress=not args.no_progress and sys.stderr.isatty(), policy=args.policy)
     store = RunStore(args.store)
     results = run_audit(specs, config, store=store)
     rows = []
@@ -213,7 +213,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--policy", type=Path, default=None,
                    help="TOML policy file with fairness thresholds (default: audit/fairness/default_policy.toml)")
     r.add_argument("--json", action="store_true", help="print run ids and paths as JSON")
-    r.add_argument("--no-progress", action="store_true", help="no progress bars on stderr")
+    r.add_argument("--no-progress", action="store_true", help="no progress bars on stderr (also off when stderr is not a terminal)")
     r.set_defaults(func=cmd_run)
 
     ls = sub.add_parser("list", help="runs in the store, newest first")
