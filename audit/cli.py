@@ -7,6 +7,8 @@
     deepaudit run SPEC... | --all [--store DIR] [--policy FILE]
                                                    audit: explanations, quality, fairness, probes -> run store
     deepaudit list [--store DIR] [--json]          runs in the store, newest first
+    deepaudit report RUN_ID|latest [--model NAME] [--format html,pdf,json,model-card] [--out DIR]
+                                                   audit report of a stored run (run ... --report writes them too)
 """
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ import argparse
 import importlib
 import json
 import logging
+import sqlite3
 import sys
 import time
 from pathlib import Path
@@ -151,7 +154,46 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(json.dumps(rows, indent=2))
     else:
         print(f"store: {store.root}")
+    if args.report:
+        # With --json, stdout stays one JSON document; report paths go to stderr.
+        return _write_reports([store.load(r["run_id"]) for r in rows], args.report_dir, "html,pdf,json,model-card",
+                              stream=sys.stderr if args.json else sys.stdout)
     return 0
+
+
+DEFAULT_REPORT_DIR = Path("deepaudit-reports")
+
+
+def _write_reports(runs: list[Any], out: Path, formats: str, *, stream: Any = None) -> int:
+    """Write reports for each run; prints paths (stdout) and any PDF problem (stderr). 1 if the PDF is missing."""
+    from audit.report import parse_formats, write_reports
+
+    fmts = parse_formats(formats)
+    status = 0
+    for run in runs:
+        written = write_reports(run, out, formats=fmts)
+        for p in written.paths:
+            print(p, file=stream or sys.stdout)
+        log.info("report for %s written in %.1f s", run.run_id, written.seconds)
+        if written.pdf_error:
+            print(f"deepaudit: {written.pdf_error}", file=sys.stderr)
+            status = 1
+    return status
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from audit.report import parse_formats
+    from audit.store import RunStore
+
+    parse_formats(args.format)  # an unknown format fails before any work
+    run_id = args.run_id
+    if args.model:
+        if run_id not in ("latest", f"latest:{args.model}"):
+            raise ValueError(f"--model {args.model!r} selects the latest run of a model; it cannot be combined with "
+                             f"run id {run_id!r}. Fix: pass `latest --model {args.model}` or the run id alone.")
+        run_id = f"latest:{args.model}"
+    run = RunStore(args.store).load(run_id)
+    return _write_reports([run], args.out, args.format)
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -214,7 +256,19 @@ def build_parser() -> argparse.ArgumentParser:
                    help="TOML policy file with fairness thresholds (default: audit/fairness/default_policy.toml)")
     r.add_argument("--json", action="store_true", help="print run ids and paths as JSON")
     r.add_argument("--no-progress", action="store_true", help="no progress bars on stderr (also off when stderr is not a terminal)")
+    r.add_argument("--report", action="store_true", help="write HTML, PDF, JSON and model-card reports after each run")
+    r.add_argument("--report-dir", type=Path, default=DEFAULT_REPORT_DIR,
+                   help=f"where --report writes (default ./{DEFAULT_REPORT_DIR})")
     r.set_defaults(func=cmd_run)
+
+    rp = sub.add_parser("report", help="HTML / PDF / JSON / model-card report of a stored run")
+    rp.add_argument("run_id", help="a run id, latest, or latest:<model>")
+    rp.add_argument("--store", type=Path, default=DEFAULT_STORE)
+    rp.add_argument("--model", default=None, help="with `latest`: the latest run of this model")
+    rp.add_argument("--format", default="html,pdf,json,model-card",
+                    help="comma-separated: html, pdf, json, model-card (default: all)")
+    rp.add_argument("--out", type=Path, default=DEFAULT_REPORT_DIR, help=f"output directory (default ./{DEFAULT_REPORT_DIR})")
+    rp.set_defaults(func=cmd_report)
 
     ls = sub.add_parser("list", help="runs in the store, newest first")
     ls.add_argument("--store", type=Path, default=DEFAULT_STORE)
@@ -232,6 +286,11 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except (ValueError, TypeError, FileNotFoundError) as exc:
         print(f"deepaudit: error: {exc}", file=sys.stderr)
+        return 2
+    except sqlite3.Error as exc:
+        print(f"deepaudit: error: the run store's index could not be read or written ({exc}). "
+              "Fix: check the --store directory is writable; a damaged index.sqlite can be deleted "
+              "(it is rebuilt from the run directories).", file=sys.stderr)
         return 2
 
 

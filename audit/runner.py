@@ -51,6 +51,7 @@ DEFAULT_SAMPLES = {"vision": 100, "nlp": 40, "finance": None, "other": None}
 METHOD_MISSING = ("method {method!r} was requested but the quality check {check!r} needs integrated_gradients "
                   "among --methods. Fix: add integrated_gradients.")
 BAD_SAMPLES = "--samples must be a positive integer, got {value!r}."
+BAD_SEED = "--seed must be an integer in [0, 2**32 - 1], got {value!r}. Fix: pass e.g. --seed 0."
 
 
 @dataclass
@@ -62,7 +63,6 @@ class RunConfig:
     methods: list[str] | None = None
     device: str = "auto"
     quality_samples: int = 16
-    n_steps: int = 50
     progress: bool = True
     policy: str | Path | None = None
     extra: dict[str, Any] = field(default_factory=dict)
@@ -90,13 +90,27 @@ class _Stages:
             self.timings[name] = round(time.perf_counter() - t0, 3)
 
 
-def _git_commit() -> str | None:
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
-                             cwd=Path(__file__).resolve().parent.parent)
-        return out.stdout.strip() or None if out.returncode == 0 else None
-    except (OSError, subprocess.SubprocessError):
+def _git_commit() -> dict[str, Any] | None:
+    """The deepaudit source commit, only when the package itself is a git checkout.
+
+    A non-editable install inside someone else's repository must not record
+    that repository's commit; uncommitted changes are recorded as ``dirty``.
+    """
+    root = Path(__file__).resolve().parent.parent
+
+    def git(*args: str) -> str | None:
+        try:
+            out = subprocess.run(["git", *args], capture_output=True, text=True, timeout=5, cwd=root)
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return out.stdout.strip() if out.returncode == 0 else None
+
+    top = git("rev-parse", "--show-toplevel")
+    if top is None or Path(top).resolve() != root:
         return None
+    commit = git("rev-parse", "HEAD")
+    status = git("status", "--porcelain", "--untracked-files=no")
+    return {"commit": commit, "dirty": bool(status)} if commit else None
 
 
 def _packages() -> dict[str, str]:
@@ -177,6 +191,8 @@ def _run_target(target: AuditTarget, config: RunConfig, *, store: RunStore | Non
 
     if config.samples is not None and (not isinstance(config.samples, int) or config.samples < 1):
         raise ValueError(BAD_SAMPLES.format(value=config.samples))
+    if not isinstance(config.seed, int) or not 0 <= config.seed < 2 ** 32:
+        raise ValueError(BAD_SEED.format(value=config.seed))
     policy = load_policy(config.policy)
     t_start = time.perf_counter()
     created = datetime.now(timezone.utc).isoformat(timespec="seconds")
@@ -199,14 +215,26 @@ def _run_target(target: AuditTarget, config: RunConfig, *, store: RunStore | Non
     x, cls = data.inputs[idx], classes_all[idx]
     arrays: dict[str, dict[str, np.ndarray]] = {}
     methods_out: dict[str, Any] = {}
+    quality: dict[str, Any] = {}
     chunk = 32
+    ig_steps = 64
     for m, ex in explainers.items():
-        with stages.stage(f"explain {m}", total=-(-len(idx) // chunk)) as tick:
-            parts = []
-            for s in range(0, len(idx), chunk):
-                parts.append(ex.attribute(x[s:s + chunk], target=cls[s:s + chunk]))
-                tick(1)
-            attr = torch.cat(parts)
+        if m == "integrated_gradients":
+            # The published IG attributions are the ones the completeness check judged: the
+            # step count doubles until >= 95% of the explained samples are within 5%.
+            with stages.stage("explain integrated_gradients (steps doubled until complete)"):
+                res = ig_completeness(target, x, cls)
+            quality[res.name] = res
+            attr = res.attributions
+            ig_steps = int(res.summary["n_steps"])
+            ex.options["n_steps"] = ig_steps
+        else:
+            with stages.stage(f"explain {m}", total=-(-len(idx) // chunk)) as tick:
+                parts = []
+                for s in range(0, len(idx), chunk):
+                    parts.append(ex.attribute(x[s:s + chunk], target=cls[s:s + chunk]))
+                    tick(1)
+                attr = torch.cat(parts)
         tables, extra = _global_views(target, m, attr, x, cls)
         arrays[f"attr_{m}"] = {"attributions": attr.numpy(), "sample_index": idx,
                                "sample_id": np.asarray(data.sample_ids)[idx], "explained_class": cls.numpy()}
@@ -216,14 +244,14 @@ def _run_target(target: AuditTarget, config: RunConfig, *, store: RunStore | Non
                           "array": f"arrays/attr_{m}.npz", "needs_baseline": ex.needs_baseline,
                           "options": {k: v for k, v in ex.options.items()}, "tables": tables}
 
-    quality: dict[str, Any] = {}
     checks: list[Check] = []
     q_idx = idx[: config.quality_samples]
     qx, qcls = data.inputs[q_idx], classes_all[q_idx]
     primary = "integrated_gradients" if "integrated_gradients" in explainers else methods[0]
-    with stages.stage("quality: IG completeness"):
-        res = ig_completeness(target, qx, qcls)
-        quality[res.name] = res
+    if "completeness" not in quality:
+        with stages.stage("quality: IG completeness"):
+            res = ig_completeness(target, qx, qcls)
+            quality[res.name] = res
     with stages.stage("quality: deletion/insertion"):
         res = deletion_insertion(target, x, torch.from_numpy(arrays[f"attr_{primary}"]["attributions"]), cls,
                                  seed=config.seed, method=primary)
@@ -252,7 +280,7 @@ def _run_target(target: AuditTarget, config: RunConfig, *, store: RunStore | Non
 
     importance = methods_out.get(primary, {}).get("tables", {}).get("feature_importance")
     fairness, fairness_checks = build_fairness(target, probs, pred, policy=policy, seed=config.seed,
-                                               importance=importance, stage=stages.stage)
+                                               importance=importance, stage=stages.stage, ig_steps=ig_steps)
     checks.extend(fairness_checks)
 
     preds = predictions_frame(target, probs, pred)

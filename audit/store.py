@@ -90,6 +90,14 @@ def new_run_id(model: str) -> str:
     return f"{stamp}-{safe}-{uuid.uuid4().hex[:8]}"
 
 
+def _fsync(path: Path, *, directory: bool = False) -> None:
+    fd = os.open(path, os.O_RDONLY | (os.O_DIRECTORY if directory else 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -139,14 +147,17 @@ class RunStore:
                     raise ValueError(BAD_NAME.format(name=name))
                 np.savez_compressed(tmp / "arrays" / f"{name}.npz", **{k: np.asarray(v) for k, v in arrs.items()})
             predictions.to_parquet(tmp / "predictions.parquet", index=False)
-            payload = json.dumps(result, indent=1, sort_keys=False, allow_nan=False)
-            with open(tmp / "result.json", "w") as f:
-                f.write(payload)
-                f.flush()
-                os.fsync(f.fileno())
+            (tmp / "result.json").write_text(json.dumps(result, indent=1, sort_keys=False, allow_nan=False))
+            # Every file and directory reaches the disk before the rename makes the run visible,
+            # so a power loss cannot leave a visible run with truncated arrays.
+            for p in [*(tmp / "arrays").iterdir(), tmp / "predictions.parquet", tmp / "result.json"]:
+                _fsync(p)
+            _fsync(tmp / "arrays", directory=True)
+            _fsync(tmp, directory=True)
             self.runs_dir.mkdir(parents=True, exist_ok=True)
             final = self.runs_dir / run_id
             os.rename(tmp, final)
+            _fsync(self.runs_dir, directory=True)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
@@ -198,7 +209,8 @@ class RunStore:
             added = 0
             for d in sorted(self.runs_dir.iterdir()):
                 if d.name not in known and (d / "result.json").is_file():
-                    con.execute(f"INSERT INTO runs VALUES ({','.join('?' * len(_COLUMNS))})",
+                    # OR IGNORE: a writer may index the same run between our read and this insert.
+                    con.execute(f"INSERT OR IGNORE INTO runs VALUES ({','.join('?' * len(_COLUMNS))})",
                                 self._row(json.loads((d / "result.json").read_text())))
                     added += 1
         con.close()

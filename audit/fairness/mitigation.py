@@ -48,11 +48,11 @@ class _FixedScores(BaseEstimator, ClassifierMixin):
         return (np.asarray(X, dtype=np.float64)[:, 0] >= 0.5).astype(int)
 
 
-def _rates(y_true: np.ndarray, y_pred: np.ndarray, groups: np.ndarray) -> dict[str, float]:
+def _rates(y_true: np.ndarray, y_pred: np.ndarray, groups: np.ndarray, eligible: list[str]) -> dict[str, float]:
     sr = {g: float(y_pred[groups == g].mean()) for g in np.unique(groups)}
-    top = max(sr.values())
+    top = max(sr[g] for g in eligible)
     return {"accuracy": float((y_true == y_pred).mean()), "selection_rate": float(y_pred.mean()),
-            "min_impact_ratio": min(sr.values()) / top if top > 0 else float("nan"),
+            "min_impact_ratio": min(sr[g] for g in eligible) / top if top > 0 else float("nan"),
             "selection_rates": sr}
 
 
@@ -68,7 +68,7 @@ def _folds(groups: np.ndarray, y: np.ndarray, seed: int) -> np.ndarray:
 
 
 def threshold_what_if(y_true: Sequence[int], scores: Sequence[float], *, sensitive: pd.Series, seed: int = 0,
-                      constraints: Sequence[str] = DEFAULT_CONSTRAINTS,
+                      min_share: float = 0.02, constraints: Sequence[str] = DEFAULT_CONSTRAINTS,
                       tolerances: Sequence[float | None] = DEFAULT_TOLS) -> pd.DataFrame:
     """Accuracy and impact ratio of per-group thresholds vs the model's single 0.5 threshold.
 
@@ -82,6 +82,9 @@ def threshold_what_if(y_true: Sequence[int], scores: Sequence[float], *, sensiti
         Group per row; missing values become the group ``"unknown"``.
     seed : int
         Fold split and ThresholdOptimizer randomisation.
+    min_share : float
+        ``min_impact_ratio`` compares known groups of at least this share (the
+        policy's rule for checks); every group keeps its selection-rate column.
 
     Returns
     -------
@@ -90,7 +93,10 @@ def threshold_what_if(y_true: Sequence[int], scores: Sequence[float], *, sensiti
         constraint), ``tol``, ``accuracy``, ``selection_rate``,
         ``min_impact_ratio`` (lowest group selection rate / highest),
         ``accuracy_change`` and ``impact_ratio_change`` vs the audited model,
-        ``selection_rate_<group>`` columns, and ``applied`` (always False).
+        ``selection_rate_<group>`` columns, ``groups_at_model_threshold``
+        (groups fairlearn cannot fit because a fitting fold holds only one
+        label for them; they keep the model's 0.5 threshold) and ``applied``
+        (always False).
     """
     from fairlearn.postprocessing import ThresholdOptimizer
 
@@ -100,17 +106,31 @@ def threshold_what_if(y_true: Sequence[int], scores: Sequence[float], *, sensiti
     usable = [k for k in np.unique(g) if len(np.unique(y[g == k])) == 2]
     if len(usable) < 2:
         raise ValueError(NEED_TWO_GROUPS.format(column=sensitive.name, groups=sorted(np.unique(g).tolist())))
+    share = pd.Series(g).value_counts(normalize=True)
+    eligible = [k for k in np.unique(g) if k != "unknown" and share[k] >= min_share] or \
+        [k for k in np.unique(g) if k != "unknown"] or list(np.unique(g))
     fold = _folds(g, y, seed)
-    base = _rates(y, (s >= 0.5).astype(int), g)
+    base_pred = (s >= 0.5).astype(int)
+    base = _rates(y, base_pred, g, eligible)
     rows = [{"setting": "model as audited", "tol": None, **{k: v for k, v in base.items() if k != "selection_rates"},
-             **{f"selection_rate_{k}": v for k, v in base["selection_rates"].items()}}]
+             **{f"selection_rate_{k}": v for k, v in base["selection_rates"].items()},
+             "groups_at_model_threshold": ""}]
     X = s[:, None]
     for constraint in constraints:
         # fairlearn relaxes only the single-rate constraints, not equalized odds.
         for tol in tolerances if constraint != "equalized_odds" else [None]:
-            pred = np.zeros(len(y), dtype=int)
+            pred = base_pred.copy()
+            kept: set[str] = set()
             for k in (0, 1):
                 fit, ev = fold != k, fold == k
+                # fairlearn needs both labels in every group it fits.
+                fitted = [v for v in np.unique(g[fit]) if len(np.unique(y[fit & (g == v)])) == 2]
+                kept |= set(np.unique(g)) - set(fitted)
+                fit &= np.isin(g, fitted)
+                ev &= np.isin(g, fitted)
+                if len(fitted) < 2 or not ev.any():
+                    kept |= set(fitted)
+                    continue
                 opt = ThresholdOptimizer(estimator=_FixedScores().fit(X, y), constraints=constraint,
                                          objective="accuracy_score", prefit=True, predict_method="predict_proba",
                                          tol=tol)
@@ -118,9 +138,10 @@ def threshold_what_if(y_true: Sequence[int], scores: Sequence[float], *, sensiti
                     warnings.simplefilter("ignore")
                     opt.fit(X[fit], y[fit], sensitive_features=g[fit])
                     pred[ev] = opt.predict(X[ev], sensitive_features=g[ev], random_state=seed)
-            r = _rates(y, pred, g)
+            r = _rates(y, pred, g, eligible)
             rows.append({"setting": constraint, "tol": tol, **{k: v for k, v in r.items() if k != "selection_rates"},
-                         **{f"selection_rate_{k}": v for k, v in r["selection_rates"].items()}})
+                         **{f"selection_rate_{k}": v for k, v in r["selection_rates"].items()},
+                         "groups_at_model_threshold": ", ".join(sorted(kept))})
     df = pd.DataFrame(rows)
     df["accuracy_change"] = df["accuracy"] - base["accuracy"]
     df["impact_ratio_change"] = df["min_impact_ratio"] - base["min_impact_ratio"]

@@ -27,6 +27,7 @@ class Policy:
     equalized_odds_difference_max: float = 0.1
     demographic_parity_difference_max: float = 0.1
     min_group_share: float = 0.02
+    exclude_small_groups: bool = True
     ece_max: float = 0.1
     cohort_accuracy_gap_max: float = 0.1
     counterfactual_max_abs_diff: float = 0.05
@@ -45,12 +46,14 @@ _RULES: dict[str, tuple[type, Any, str]] = {
     "equalized_odds_difference_max": (float, lambda v: 0 <= v <= 1, "a number in [0, 1]"),
     "demographic_parity_difference_max": (float, lambda v: 0 <= v <= 1, "a number in [0, 1]"),
     "min_group_share": (float, lambda v: 0 <= v < 1, "a number in [0, 1)"),
+    "exclude_small_groups": (bool, lambda v: True, "true or false"),
     "ece_max": (float, lambda v: 0 <= v <= 1, "a number in [0, 1]"),
     "cohort_accuracy_gap_max": (float, lambda v: 0 <= v <= 1, "a number in [0, 1]"),
     "counterfactual_max_abs_diff": (float, lambda v: 0 <= v <= 1, "a number in [0, 1]"),
     "counterfactual_max_flip_share": (float, lambda v: 0 <= v <= 1, "a number in [0, 1]"),
     "attributes": (str, lambda v: v in ("sensitive", "all"), "'sensitive' or 'all'"),
-    "n_boot": (int, lambda v: 100 <= v <= 100_000, "an integer between 100 and 100000"),
+    # COMPLIANCE.md: B >= 1000 for every bootstrap interval.
+    "n_boot": (int, lambda v: 1000 <= v <= 100_000, "an integer between 1000 and 100000"),
     "correction": (str, lambda v: v in ("holm", "bh"), "'holm' or 'bh'"),
 }
 
@@ -82,7 +85,8 @@ def _read(path: Path) -> dict[str, Any]:
             kind, ok, expected = _RULES[key]
             if kind is float and isinstance(value, int) and not isinstance(value, bool):
                 value = float(value)
-            if not isinstance(value, kind) or isinstance(value, bool) or not ok(value):
+            wrong_type = not isinstance(value, kind) or (kind is not bool and isinstance(value, bool))
+            if wrong_type or not ok(value):
                 raise ValueError(BAD_VALUE.format(path=path, key=key, value=value, expected=expected))
             out[key] = value
     return out

@@ -22,12 +22,12 @@ cohort accuracy gaps are always checked.
 """
 from __future__ import annotations
 
-import re
 from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
 
+from audit.fairness.checks import cohort_gap_check, policy_checks
 from audit.fairness.calibration import calibration_curves, calibration_error
 from audit.fairness.comparisons import disparities
 from audit.fairness.metrics import group_metrics
@@ -37,10 +37,6 @@ from audit.schema import Check
 from audit.target import AuditTarget
 
 Stage = Callable[..., Any]
-
-
-def _cid(*parts: str) -> str:
-    return ".".join(re.sub(r"[^a-z0-9_-]+", "_", p.lower()) for p in parts)
 
 
 def _attribute_tables(y_true, y_pred, y_score, column: pd.Series, *, policy: Policy, seed: int,
@@ -58,66 +54,9 @@ def _attribute_tables(y_true, y_pred, y_score, column: pd.Series, *, policy: Pol
     return out
 
 
-def _value(d: pd.DataFrame, metric: str, statistic: str) -> pd.Series:
-    return d[(d["metric"] == metric) & (d["statistic"] == statistic)]
-
-
-def _policy_checks(attr: str, tables: dict[str, pd.DataFrame], policy: Policy) -> list[Check]:
-    d, g = tables["disparities"], tables["groups"]
-    checks = []
-    ir = _value(d, "selection_rate", "impact_ratio")
-    ir = ir[~ir["small_group"].astype(bool) & (ir["group"] != "unknown")]
-    if len(ir):
-        worst = ir.loc[ir["value"].idxmin()]
-        flagged = ", ".join(f"{r.group} {r.value:.2f} [{r.lo:.2f}, {r.hi:.2f}]"
-                            for r in ir.itertuples() if r.value < policy.impact_ratio_min)
-        checks.append(Check(
-            _cid("fairness", "impact_ratio", attr),
-            f"{attr}: lowest favourable-outcome rate / highest (impact ratio, four-fifths rule), groups of at "
-            f"least {policy.min_group_share:.0%} of the data",
-            float(worst["value"]), policy.impact_ratio_min, ">=",
-            note=f"lowest: {worst['group']} {worst['value']:.3f} [{worst['lo']:.3f}, {worst['hi']:.3f}] "
-                 f"({worst['method']})" + (f"; below threshold: {flagged}" if flagged else "")))
-    for metric, key, bound in (("equalized_odds", "equalized odds difference", policy.equalized_odds_difference_max),
-                               ("demographic_parity", "demographic parity difference",
-                                policy.demographic_parity_difference_max)):
-        row = _value(d, metric, "difference")
-        if len(row):
-            r = row.iloc[0]
-            checks.append(Check(_cid("fairness", metric + "_difference", attr), f"{attr}: {key} (max - min across "
-                                "groups)", None if pd.isna(r["value"]) else float(r["value"]), bound, "<=",
-                                note=f"interval [{r['lo']:.3f}, {r['hi']:.3f}]; {r.get('note', '') or ''}".strip()))
-    if "calibration" in tables:
-        c = tables["calibration"]
-        c = c[~c["small_group"].astype(bool)]
-        if len(c):
-            w = c.loc[c["ece"].idxmax()]
-            checks.append(Check(_cid("fairness", "ece", attr), f"{attr}: largest expected calibration error within "
-                                f"a group ({int(w['n_bins'])} bins)", float(w["ece"]), policy.ece_max, "<=",
-                                note=f"{w['group']}: {w['ece']:.3f} [{w['lo']:.3f}, {w['hi']:.3f}]"))
-    known = g[g["group"] != "unknown"]
-    small = known[known["small_group"].astype(bool)]
-    checks.append(Check(_cid("fairness", "min_group_share", attr),
-                        f"{attr}: smallest group's share of the evaluation data (groups below are flagged and "
-                        "reported, never dropped)", float(known["share"].min()) if len(known) else None,
-                        policy.min_group_share, ">=",
-                        note=", ".join(f"{r.group}: n={r.n}" for r in small.itertuples())))
-    return checks
-
-
-def _cohort_gap_check(attr: str, groups: pd.DataFrame, policy: Policy) -> Check:
-    known = groups[(groups["group"] != "unknown") & ~groups["small_group"].astype(bool)]
-    hi, lo = known.loc[known["selection_rate"].idxmax()], known.loc[known["selection_rate"].idxmin()]
-    return Check(_cid("fairness", "cohort_accuracy_gap", attr),
-                 f"{attr}: highest minus lowest accuracy across cohorts", float(hi["selection_rate"] -
-                                                                              lo["selection_rate"]),
-                 policy.cohort_accuracy_gap_max, "<=",
-                 note=f"{hi['group']} {hi['selection_rate']:.3f} (n={hi['n']}) vs {lo['group']} "
-                      f"{lo['selection_rate']:.3f} (n={lo['n']})")
-
-
 def build_fairness(target: AuditTarget, probs: np.ndarray, pred: np.ndarray, *, policy: Policy, seed: int,
-                   importance: pd.DataFrame | None, stage: Stage) -> tuple[dict[str, Any], list[Check]]:
+                   importance: pd.DataFrame | None, stage: Stage,
+                   ig_steps: int = 64) -> tuple[dict[str, Any], list[Check]]:
     """Fairness section and checks for one run. ``stage(name)`` is the runner's progress context."""
     data = target.eval_data
     y = np.asarray(data.labels)
@@ -139,7 +78,7 @@ def build_fairness(target: AuditTarget, probs: np.ndarray, pred: np.ndarray, *, 
                 tables = _attribute_tables(y, pred, score, data.groups[col], policy=policy, seed=seed, pos_label=fav)
                 attributes.append({"name": col, "kind": kind, **tables})
                 if kind == "sensitive" or policy.attributes == "all":
-                    checks.extend(_policy_checks(col, tables, policy))
+                    checks.extend(policy_checks(col, tables, policy))
                 tick(1)
     else:
         section["outcome"] = "correct prediction (no favourable class): rates below are accuracy per cohort"
@@ -154,15 +93,16 @@ def build_fairness(target: AuditTarget, probs: np.ndarray, pred: np.ndarray, *, 
                 attributes.append({"name": col, "kind": "sensitive" if col in sensitive else "cohort",
                                    "rate_meaning": "accuracy", **tables})
                 if col != "digit":
-                    checks.append(_cohort_gap_check(col, tables["groups"], policy))
+                    checks.append(cohort_gap_check(col, tables["groups"], policy))
                 tick(1)
     checks.extend(_probes(target, probs, pred, fav, section["probes"], policy=policy, seed=seed,
-                          importance=importance, stage=stage))
+                          importance=importance, stage=stage, ig_steps=ig_steps))
     return section, checks
 
 
 def _probes(target: AuditTarget, probs: np.ndarray, pred: np.ndarray, fav: int | None, out: dict[str, Any], *,
-            policy: Policy, seed: int, importance: pd.DataFrame | None, stage: Stage) -> list[Check]:
+            policy: Policy, seed: int, importance: pd.DataFrame | None, stage: Stage,
+            ig_steps: int) -> list[Check]:
     checks: list[Check] = []
     data = target.eval_data
     if target.domain == "finance" and fav is not None and target.feature_names:
@@ -171,9 +111,11 @@ def _probes(target: AuditTarget, probs: np.ndarray, pred: np.ndarray, fav: int |
         from audit.fairness.reasons import adverse_action_reasons, reason_summary
 
         with stage("fairness: reason codes"):
-            reasons = adverse_action_reasons(target)
+            # Never more reasons than features; the same IG step count as the published attributions.
+            reasons = adverse_action_reasons(target, max_reasons=min(4, len(target.feature_names)),
+                                             n_steps=ig_steps)
         out["reason_codes"] = {"reference": target.provenance.get("baseline_description", "the target's baseline"),
-                               "method": "integrated_gradients toward the favourable class, n_steps=64; features "
+                               "method": f"integrated_gradients toward the favourable class, n_steps={ig_steps}; features "
                                          "merged with their missing indicator; at most 4 reasons, toward denial only",
                                "table": reasons, "summary": reason_summary(reasons)}
         if importance is not None and target.sensitive_columns:
@@ -186,7 +128,7 @@ def _probes(target: AuditTarget, probs: np.ndarray, pred: np.ndarray, fav: int |
             for col in target.sensitive_columns:
                 try:
                     what_if[col] = threshold_what_if(data.labels == fav, probs[:, fav], sensitive=data.groups[col],
-                                                     seed=seed)
+                                                     seed=seed, min_share=policy.min_group_share)
                 except ValueError as e:
                     what_if[col] = {"skipped": str(e)}
                 tick(1)

@@ -36,12 +36,16 @@ class QualityResult:
         Tidy tables, one row per observation, ready for figures.
     checks : list of Check
         Pass/fail entries for the run's ``checks`` section.
+    attributions : Tensor, optional
+        The attributions the measurement judged, where a caller should publish
+        exactly those (IG completeness).
     """
 
     name: str
     summary: dict[str, Any]
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
     checks: list[Check] = field(default_factory=list)
+    attributions: torch.Tensor | None = None
 
 
 def validate_inputs(audit_target: AuditTarget, inputs: torch.Tensor) -> None:

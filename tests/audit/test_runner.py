@@ -60,6 +60,8 @@ def test_result_layout_and_predictions(mortgage, tmp_path):
         assert g["selection_rate_lo"] <= g["selection_rate"] <= g["selection_rate_hi"]
     ir = [d for d in race["disparities"] if d["metric"] == "selection_rate" and d["statistic"] == "impact_ratio"
           and d["group"] == "black"][0]
+    # Every race group is above 2% of the data, so the check and the table share the denominator.
+    assert all(g["share"] >= 0.02 for g in groups.values())
     assert ir["value"] == pytest.approx(groups["black"]["selection_rate"] / max(
         g["selection_rate"] for g in groups.values()))
     assert ir["lo"] <= ir["value"] <= ir["hi"] and ir["four_fifths_flag"] == (ir["value"] < 0.8)
@@ -90,7 +92,8 @@ def test_result_layout_and_predictions(mortgage, tmp_path):
     attr = run.arrays("attr_integrated_gradients")
     assert attr["attributions"].shape == (40, 53)
     # The arrays are the attributions of the recorded samples, for the recorded class.
-    ex = make_explainer("integrated_gradients", mortgage)
+    steps = result["explanations"]["methods"]["integrated_gradients"]["options"]["n_steps"]
+    ex = make_explainer("integrated_gradients", mortgage, n_steps=steps)
     again = ex.attribute(mortgage.eval_data.inputs[attr["sample_index"]],
                          target=torch.from_numpy(attr["explained_class"]))
     np.testing.assert_allclose(attr["attributions"], again.numpy(), rtol=1e-5, atol=1e-6)
@@ -122,8 +125,8 @@ def test_linear_oracle_through_the_runner():
 
 def test_policy_file_changes_the_verdict(mortgage, tmp_path):
     strict, lax = tmp_path / "strict.toml", tmp_path / "lax.toml"
-    strict.write_text("[fairness]\nimpact_ratio_min = 0.9\nn_boot = 200\n")
-    lax.write_text("[fairness]\nimpact_ratio_min = 0.5\nn_boot = 200\n")
+    strict.write_text("[fairness]\nimpact_ratio_min = 0.9\n")
+    lax.write_text("[fairness]\nimpact_ratio_min = 0.5\n")
     verdict = {}
     for name, path in (("strict", strict), ("lax", lax)):
         r, _, _ = run_target(mortgage, RunConfig(samples=20, policy=path, progress=False,
@@ -142,3 +145,19 @@ def test_bad_inputs_give_clear_errors(mortgage):
         run_target(mortgage, RunConfig(methods=["lime"], progress=False))
     with pytest.raises(ValueError, match="does not apply to finance target"):
         run_target(mortgage, RunConfig(methods=["grad_cam"], progress=False))
+
+
+def test_published_ig_attributions_are_the_ones_judged_complete(mortgage):
+    result, _, arrays = run_target(mortgage, RunConfig(methods=["integrated_gradients"], progress=False))
+    a = arrays["attr_integrated_gradients"]
+    x = mortgage.eval_data.inputs[a["sample_index"]]
+    cls = torch.from_numpy(a["explained_class"])
+    fx = mortgage.logits(x).double().gather(1, cls[:, None]).squeeze(1).numpy()
+    fb = mortgage.logits(mortgage.baseline.expand_as(x)).double().gather(1, cls[:, None]).squeeze(1).numpy()
+    delta = fx - fb
+    rel = np.abs(a["attributions"].sum(1) - delta) / np.maximum(np.abs(delta), 0.01 * np.abs(delta).mean())
+    check = next(c for c in result["checks"] if c["id"] == "completeness_ig")
+    assert check["value"] == pytest.approx(float(np.mean(rel <= 0.05)), abs=1e-12)
+    assert check["passed"] and len(a["sample_index"]) == len(mortgage.eval_data)
+    steps = result["quality"]["completeness"]["summary"]["n_steps"]
+    assert result["explanations"]["methods"]["integrated_gradients"]["options"]["n_steps"] == steps

@@ -103,3 +103,38 @@ def test_index_rebuilt_from_run_directories(tmp_path):
     assert set(store.list_runs()["run_id"]) == {a.run_id, b.run_id}
     assert store.list_runs(model="m2")["run_id"].tolist() == [b.run_id]
     json.loads((a.path / "result.json").read_text())  # plain JSON, no NaN tokens
+
+
+WRITER = """
+import sys, time, pandas as pd
+sys.path.insert(0, {tests!r})
+from test_store import PRED, _result
+from audit.store import RunStore
+
+class Slow(pd.DataFrame):
+    def to_parquet(self, *a, **k):
+        print("writing", flush=True)
+        time.sleep(60)
+
+RunStore({root!r}).write_run(_result(), predictions=Slow(PRED))
+"""
+
+
+def test_process_killed_during_the_write_leaves_no_visible_run(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = tmp_path / "store"
+    script = WRITER.format(tests=str(Path(__file__).parent), root=str(root))
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "writing"     # inside write_run, temp dir populated
+    assert any((root / ".tmp").iterdir())
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    store = RunStore(root)
+    assert store.list_runs().empty and not (root / "runs").exists()
+    store.write_run(_result(), predictions=PRED)           # next run works and sweeps the leftovers
+    assert len(store.list_runs()) == 1
+    assert not any((root / ".tmp").iterdir())

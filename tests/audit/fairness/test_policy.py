@@ -15,9 +15,9 @@ def test_default_policy_ships_and_loads():
 
 def test_override_keeps_other_defaults(tmp_path):
     f = tmp_path / "p.toml"
-    f.write_text("[fairness]\nimpact_ratio_min = 0.9\nn_boot = 200\n")
+    f.write_text("[fairness]\nimpact_ratio_min = 0.9\nn_boot = 2000\nexclude_small_groups = false\n")
     p = load_policy(f)
-    assert p.impact_ratio_min == 0.9 and p.n_boot == 200 and p.ece_max == 0.1 and p.source == str(f)
+    assert p.impact_ratio_min == 0.9 and p.n_boot == 2000 and p.exclude_small_groups is False and p.ece_max == 0.1 and p.source == str(f)
 
 
 @pytest.mark.parametrize("text,fragment", [
@@ -25,6 +25,9 @@ def test_override_keeps_other_defaults(tmp_path):
     ("[fairnes]\nimpact_ratio_min = 0.8\n", "unknown section [fairnes]"),
     ("[fairness]\nimpact_ratio_min = 1.5\n", "must be a number in [0, 1]"),
     ("[fairness]\ncorrection = 'bonferroni'\n", "'holm' or 'bh'"),
+    ("[fairness]\nn_boot = 200\n", "between 1000 and 100000"),
+    ("[fairness]\nexclude_small_groups = 1\n", "true or false"),
+    ("[fairness]\nece_max = true\n", "a number in [0, 1]"),
     ("[fairness]\nimpact_ratio_min = \n", "not valid TOML"),
 ])
 def test_bad_policy_files(tmp_path, text, fragment):

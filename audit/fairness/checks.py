@@ -1,0 +1,156 @@
+"""Policy checks computed from an attribute's fairness tables.
+
+Which groups a check covers (one rule for every check): groups with a known
+value of the attribute ("unknown" is reported in the tables but is not a group
+a policy can compare), and, when the policy's ``exclude_small_groups`` is true
+(the default, as NYC LL144 allows for categories under 2%), only groups of at
+least ``min_group_share`` of the data. Excluded groups are named with their
+values in the check's note, so nothing is dropped silently. The same eligible
+set gives both the numerator and the denominator of the impact ratio and the
+spreads of the parity criteria; the tables keep every group.
+
+A check that cannot be computed (fewer than two eligible groups, no group
+receiving the favourable outcome, undefined rates) is recorded with
+``value = None`` and a note saying why; it counts as not passed, because a
+policy threshold that could not be evaluated has not been met.
+"""
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+
+from audit.fairness.policy import Policy
+from audit.schema import Check
+
+
+def check_id(*parts: str) -> str:
+    return ".".join(re.sub(r"[^a-z0-9_-]+", "_", p.lower()) for p in parts)
+
+
+def _eligible(groups: pd.DataFrame, policy: Policy) -> tuple[pd.DataFrame, str]:
+    known = groups[groups["group"] != "unknown"]
+    if not policy.exclude_small_groups:
+        return known, ""
+    small = known["small_group"].astype(bool)
+    excluded = known[small]
+    note = ""
+    if len(excluded):
+        note = (f"excluded as under {policy.min_group_share:.0%} of the data: "
+                + ", ".join(f"{r.group} (n={r.n})" for r in excluded.itertuples()))
+    return known[~small], note
+
+
+def _join(*notes: str) -> str:
+    return "; ".join(n for n in notes if n)
+
+
+def _spread(g: pd.DataFrame, rate: str) -> tuple[float, str]:
+    """max - min of a rate over groups where it is defined, and which groups those are."""
+    defined = g[g[rate].notna()]
+    if len(defined) < 2:
+        return float("nan"), ""
+    hi, lo = defined.loc[defined[rate].idxmax()], defined.loc[defined[rate].idxmin()]
+    return float(hi[rate] - lo[rate]), f"{rate}: {hi['group']} {hi[rate]:.3f} vs {lo['group']} {lo[rate]:.3f}"
+
+
+def _none(cid: str, description: str, threshold: float, comparison: str, why: str) -> Check:
+    return Check(cid, description, None, threshold, comparison, note=why)
+
+
+def impact_ratio_check(attr: str, groups: pd.DataFrame, disparities: pd.DataFrame, policy: Policy) -> Check:
+    cid = check_id("fairness", "impact_ratio", attr)
+    desc = (f"{attr}: lowest favourable-outcome rate / highest (impact ratio, four-fifths rule), over groups "
+            f"with a known value" + (f" and at least {policy.min_group_share:.0%} of the data"
+                                     if policy.exclude_small_groups else ""))
+    g, excluded = _eligible(groups, policy)
+    g = g[g["selection_rate"].notna()]
+    if len(g) < 2:
+        return _none(cid, desc, policy.impact_ratio_min, ">=",
+                     _join(f"fewer than two eligible groups ({len(g)})", excluded))
+    top = g.loc[g["selection_rate"].idxmax()]
+    if top["selection_rate"] <= 0:
+        return _none(cid, desc, policy.impact_ratio_min, ">=",
+                     _join("no eligible group receives the favourable outcome (every rate is 0)", excluded))
+    ratios = g.set_index("group")["selection_rate"] / top["selection_rate"]
+    worst = ratios.idxmin()
+    # The bootstrap interval of the same ratio, when the tables' denominator is the same group.
+    ir = disparities[(disparities["metric"] == "selection_rate") & (disparities["statistic"] == "impact_ratio")
+                     & (disparities["group"] == worst)]
+    interval = ""
+    if len(ir) and ir.iloc[0]["reference"] == top["group"] and pd.notna(ir.iloc[0]["lo"]):
+        r = ir.iloc[0]
+        interval = f" [{r['lo']:.3f}, {r['hi']:.3f}] ({r['method']})"
+    below = ", ".join(f"{k} {v:.3f}" for k, v in ratios.items() if v < policy.impact_ratio_min)
+    return Check(cid, desc, float(ratios[worst]), policy.impact_ratio_min, ">=",
+                 note=_join(f"lowest: {worst} {ratios[worst]:.3f}{interval} vs highest {top['group']} "
+                            f"{top['selection_rate']:.3f}", f"below threshold: {below}" if below else "", excluded))
+
+
+def parity_checks(attr: str, groups: pd.DataFrame, policy: Policy) -> list[Check]:
+    g, excluded = _eligible(groups, policy)
+    out = []
+    dp, dp_note = _spread(g, "selection_rate")
+    tpr, tpr_note = _spread(g, "tpr")
+    fpr, fpr_note = _spread(g, "fpr")
+    eo = np.nanmax([tpr, fpr]) if np.isfinite([tpr, fpr]).any() else float("nan")
+    for metric, value, bound, note, what in (
+            ("demographic_parity", dp, policy.demographic_parity_difference_max, dp_note,
+             "demographic parity difference (max - min selection rate)"),
+            ("equalized_odds", eo, policy.equalized_odds_difference_max, _join(tpr_note, fpr_note),
+             "equalized odds difference (larger of the TPR and FPR spreads)")):
+        cid = check_id("fairness", metric + "_difference", attr)
+        desc = f"{attr}: {what} over eligible groups"
+        if not np.isfinite(value):
+            out.append(_none(cid, desc, bound, "<=", _join("fewer than two eligible groups with the rate defined",
+                                                           excluded)))
+        else:
+            out.append(Check(cid, desc, float(value), bound, "<=", note=_join(note, excluded)))
+    return out
+
+
+def ece_check(attr: str, calibration: pd.DataFrame, policy: Policy) -> Check:
+    cid = check_id("fairness", "ece", attr)
+    desc = f"{attr}: largest expected calibration error within an eligible group"
+    c, excluded = _eligible(calibration, policy)
+    c = c[c["ece"].notna()]
+    if c.empty:
+        return _none(cid, desc, policy.ece_max, "<=", _join("no eligible group", excluded))
+    w = c.loc[c["ece"].idxmax()]
+    return Check(cid, desc + f" ({int(w['n_bins'])} bins)", float(w["ece"]), policy.ece_max, "<=",
+                 note=_join(f"{w['group']}: {w['ece']:.3f} [{w['lo']:.3f}, {w['hi']:.3f}]", excluded))
+
+
+def min_share_check(attr: str, groups: pd.DataFrame, policy: Policy) -> Check:
+    known = groups[groups["group"] != "unknown"]
+    small = known[known["small_group"].astype(bool)]
+    unknown = groups[groups["group"] == "unknown"]
+    return Check(check_id("fairness", "min_group_share", attr),
+                 f"{attr}: smallest known group's share of the evaluation data (groups below are flagged and "
+                 "reported, never dropped)", float(known["share"].min()) if len(known) else None,
+                 policy.min_group_share, ">=",
+                 note=_join(", ".join(f"{r.group}: n={r.n}" for r in small.itertuples()),
+                            f"unknown: n={int(unknown['n'].sum())}" if len(unknown) else ""))
+
+
+def cohort_gap_check(attr: str, groups: pd.DataFrame, policy: Policy) -> Check:
+    cid = check_id("fairness", "cohort_accuracy_gap", attr)
+    desc = f"{attr}: highest minus lowest accuracy across eligible cohorts"
+    g, excluded = _eligible(groups, policy)
+    value, note = _spread(g, "selection_rate")
+    if not np.isfinite(value):
+        return _none(cid, desc, policy.cohort_accuracy_gap_max, "<=",
+                     _join("fewer than two eligible cohorts", excluded))
+    return Check(cid, desc, value, policy.cohort_accuracy_gap_max, "<=",
+                 note=_join(note.replace("selection_rate", "accuracy"), excluded))
+
+
+def policy_checks(attr: str, tables: dict[str, pd.DataFrame], policy: Policy) -> list[Check]:
+    """All policy checks of one attribute with a favourable outcome."""
+    out = [impact_ratio_check(attr, tables["groups"], tables["disparities"], policy),
+           *parity_checks(attr, tables["groups"], policy)]
+    if "calibration" in tables:
+        out.append(ece_check(attr, tables["calibration"], policy))
+    out.append(min_share_check(attr, tables["groups"], policy))
+    return out
