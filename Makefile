@@ -14,23 +14,26 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-# Debian chromium + chromium-driver (browser tests) and poppler-utils (PDF checks),
-# installed when running as root and missing.
+# Debian chromium + chromium-driver (browser tests), poppler-utils (PDF checks) and the
+# Pango libraries WeasyPrint needs for PDF reports, installed when running as root and missing.
+SYSTEM_PACKAGES := chromium chromium-driver poppler-utils libpango-1.0-0 libpangoft2-1.0-0
 system-deps:
-	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null && command -v pdftoppm >/dev/null; then \
+	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null && command -v pdftoppm >/dev/null \
+	    && { ! command -v ldconfig >/dev/null || ldconfig -p | grep -q libpangoft2-1.0; }; then \
 	  echo "system packages present"; \
 	elif [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null; then \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver poppler-utils >/dev/null; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(SYSTEM_PACKAGES) >/dev/null; \
 	else \
-	  echo "note: chromium, chromium-driver or poppler-utils missing and not root; tests needing them will say so"; \
+	  echo "note: some of $(SYSTEM_PACKAGES) missing and not root; tests needing them will say so"; \
 	fi
 
 setup: $(STAMP)
 
-demo: setup
+# Reports (HTML, PDF, JSON, model card) for every bundled model land in deepaudit-reports/.
+demo: setup system-deps
 	$(VENV)/bin/deepaudit models
 	$(VENV)/bin/deepaudit evaluate --all
-	$(VENV)/bin/deepaudit run --all --store deepaudit-runs
+	$(VENV)/bin/deepaudit run --all --store deepaudit-runs --report --report-dir deepaudit-reports
 	$(VENV)/bin/deepaudit list --store deepaudit-runs
 
 test: setup system-deps
@@ -39,6 +42,7 @@ test: setup system-deps
 bench: setup
 	$(PY) benchmarks/ig_overhead.py
 	$(PY) benchmarks/run_all.py
+	$(PY) benchmarks/fairness_vs_fairlearn.py
 
 gpu-check: setup
 	$(PY) benchmarks/gpu_check.py
