@@ -56,7 +56,7 @@ def make_target(entry: ModelEntry, *, device: torch.device):
         # would be the mean, which is distorted by heavy tails).
         baseline=torch.tensor(meta["baseline"], dtype=torch.float32),
         provenance={k: meta[k] for k in ("data_sha256", "source_sha256", "recipe", "metrics")}
-        | {"weights_sha256": meta["sha256"], "feature_labels": dict(spec.get("labels", {})),
+        | {"weights_sha256": meta["sha256"], "card": meta["card"], "dataset": meta["dataset"], "feature_labels": dict(spec.get("labels", {})),
            "baseline_description": meta["baseline_description"]},
     )
 

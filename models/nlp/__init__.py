@@ -81,7 +81,7 @@ def make_target(entry: ModelEntry, *, device: torch.device):
         cohort_columns=list(meta["cohorts"]), preprocess=vocab.encode, tokenizer=vocab,
         embedding_layer="embedding", baseline=torch.zeros(vocab.max_tokens, dtype=torch.long),
         provenance={k: meta[k] for k in ("data_sha256", "source_sha256", "recipe", "metrics", "vocab_sha256")}
-        | {"weights_sha256": meta["sha256"]},
+        | {"weights_sha256": meta["sha256"], "card": meta["card"], "dataset": meta["dataset"]},
     )
 
 

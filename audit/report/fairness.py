@@ -1,0 +1,182 @@
+"""Fairness section of the report model: tidy rows taken from ``result["fairness"]``.
+
+Nothing is recomputed here: every number is the run's, regrouped into the
+tables a reviewer reads (rates per group, comparisons with the reference
+group, summary statistics, calibration, proxies, mitigation what-if).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+#: Summary statistics shown per attribute, in this order.
+SUMMARY_METRICS = ("demographic_parity", "equal_opportunity", "equalized_odds", "predictive_parity")
+#: Proxy rows shown beside the candidates (the strongest associations).
+PROXY_TOP = 12
+#: Counterfactual pairs shown per attribute (largest absolute paired difference first).
+CF_PAIRS = 3
+
+
+def anchor(name: str) -> str:
+    """HTML id of an attribute's fairness subsection."""
+    return "fairness-" + "".join(c if c.isalnum() else "-" for c in name)
+
+
+def _rate_row(g: dict[str, Any], binary: bool) -> dict[str, Any]:
+    row = {k: g.get(k) for k in ("group", "n", "share", "small_group", "is_reference", "positives", "negatives")}
+    if not binary:
+        # Without a favourable class the engine's "outcome" is a correct prediction, so its selection
+        # rate is the cohort's accuracy (its own accuracy field would score that outcome, trivially 1).
+        row["accuracy"] = {"value": g["selection_rate"], "lo": g.get("selection_rate_lo"),
+                           "hi": g.get("selection_rate_hi")}
+        return row
+    for m in ("selection_rate", "tpr", "fpr", "ppv", "accuracy", "scoring_rate"):
+        if m in g:
+            row[m] = {"value": g[m], "lo": g.get(f"{m}_lo"), "hi": g.get(f"{m}_hi")}
+    return row
+
+
+def _find(rows: list[dict[str, Any]], **match: Any) -> dict[str, Any] | None:
+    for r in rows:
+        if all(r.get(k) == v for k, v in match.items()):
+            return r
+    return None
+
+
+#: Set on an estimate whose interval does not contain it, so the report shows it rather than hiding it.
+EXCLUDES_ESTIMATE = ("the percentile bootstrap interval excludes the point estimate: a max-min spread near 0 is "
+                     "biased upward under resampling; read the interval as the spread's sampling range")
+
+
+def _stat(d: dict[str, Any] | None) -> dict[str, Any] | None:
+    if d is None:
+        return None
+    out = {"value": d["value"], "lo": d.get("lo"), "hi": d.get("hi")}
+    if None not in out.values() and not out["lo"] <= out["value"] <= out["hi"]:
+        out["warning"] = EXCLUDES_ESTIMATE
+    return out
+
+
+def _comparisons(attr: dict[str, Any], metric: str) -> list[dict[str, Any]]:
+    """Each group against the reference on ``metric``: difference, ratio, impact ratio, test."""
+    dis, sig = attr.get("disparities", []), attr.get("significance", [])
+    rows = []
+    for g in attr["groups"]:
+        name = g["group"]
+        diff = _find(dis, metric=metric, statistic="difference_vs_reference", group=name)
+        ratio = _find(dis, metric=metric, statistic="ratio_vs_reference", group=name)
+        impact = _find(dis, metric=metric, statistic="impact_ratio", group=name)
+        test = _find(sig, metric=metric, group=name)
+        if not (diff or impact or g.get("is_reference")):
+            continue
+        rows.append({
+            "group": name, "n": g["n"], "small_group": g.get("small_group", False),
+            "is_reference": g.get("is_reference", False),
+            "reference": (diff or ratio or impact or {}).get("reference"),
+            "difference": _stat(diff), "ratio": _stat(ratio), "impact_ratio": _stat(impact),
+            "four_fifths_flag": bool(impact and impact.get("four_fifths_flag")),
+            "test": test and test["test"], "p_value": test and test["p_value"],
+            "p_adjusted": test and test["p_adjusted"], "significant": bool(test and test["significant"]),
+            "method": (diff or impact or {}).get("method"),
+        })
+    return rows
+
+
+def _summary(attr: dict[str, Any]) -> list[dict[str, Any]]:
+    dis = attr.get("disparities", [])
+    rows = []
+    for m in SUMMARY_METRICS:
+        d, r = _find(dis, metric=m, statistic="difference"), _find(dis, metric=m, statistic="ratio")
+        if d or r:
+            rows.append({"metric": m, "difference": _stat(d), "ratio": _stat(r),
+                         "note": (d or r).get("note", ""), "method": (d or r).get("method")})
+    return rows
+
+
+def attribute_section(attr: dict[str, Any], *, binary: bool, checks: list[dict[str, Any]]) -> dict[str, Any]:
+    """One attribute (or cohort, or intersection) as report tables."""
+    name = attr["name"]
+    ref = next((g["group"] for g in attr["groups"] if g.get("is_reference")), None)
+    metric = "selection_rate"
+    summary = _summary(attr) if binary else []
+    flagged = any((s[k] or {}).get("warning") for s in summary for k in ("difference", "ratio"))
+    return {
+        "name": name, "anchor": anchor(name), "kind": attr.get("kind", "sensitive"),
+        "intersection": "_x_" in name, "rate_meaning": attr.get("rate_meaning") or "favourable outcome rate",
+        "reference_group": ref,
+        "groups": [_rate_row(g, binary) for g in attr["groups"]],
+        "comparisons": _comparisons(attr, metric),
+        "summary": summary, "summary_warning": EXCLUDES_ESTIMATE if flagged else "",
+        "calibration": [{"group": c["group"], "n": c["n"], "small_group": c.get("small_group", False),
+                         "ece": {"value": c["ece"], "lo": c.get("lo"), "hi": c.get("hi")}, "method": c.get("method")}
+                        for c in attr.get("calibration", [])],
+        "significance_method": _significance_method(attr),
+        "checks": [c["id"] for c in checks if c["id"].endswith("." + name) and c["id"].startswith("fairness.")],
+    }
+
+
+def _significance_method(attr: dict[str, Any]) -> str:
+    tests = sorted({s["test"] for s in attr.get("significance", [])})
+    corr = {s.get("correction") for s in attr.get("significance", [])} - {None}
+    if not tests:
+        return ""
+    return f"{' / '.join(tests)}; {', '.join(sorted(corr)) or 'no'} correction across groups"
+
+
+def _proxies(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    keep = [r for r in rows if r.get("proxy_candidate")]
+    rest = sorted((r for r in rows if not r.get("proxy_candidate")), key=lambda r: (-(r["eta"] or 0), r["feature"]))
+    keep = sorted(keep, key=lambda r: (-(r["eta"] or 0), r["attribute"], r["feature"])) + rest[:PROXY_TOP]
+    cols = ("attribute", "feature", "label", "eta", "p_value", "importance_rank", "importance_share",
+            "n_known", "n_unknown", "proxy_candidate")
+    return {"n_pairs": len(rows), "n_candidates": sum(bool(r.get("proxy_candidate")) for r in rows),
+            "rows": [{k: r.get(k) for k in cols} for r in keep]}
+
+
+def _mitigation(m: dict[str, Any]) -> dict[str, Any]:
+    out = []
+    for attr, rows in m.get("by_attribute", {}).items():
+        if isinstance(rows, dict):
+            out.append({"attribute": attr, "skipped": rows.get("skipped", "not computed"), "rows": [], "groups": []})
+            continue
+        groups = sorted({k[len("selection_rate_"):] for r in rows for k in r if k.startswith("selection_rate_")})
+        out.append({"attribute": attr, "skipped": None, "groups": groups, "rows": [
+            {"setting": r["setting"], "tol": r.get("tol"), "accuracy": r["accuracy"],
+             "accuracy_change": r.get("accuracy_change"), "selection_rate": r.get("selection_rate"),
+             "min_impact_ratio": r.get("min_impact_ratio"), "impact_ratio_change": r.get("impact_ratio_change"),
+             "group_rates": [r.get(f"selection_rate_{g}") for g in groups]} for r in rows]})
+    return {"method": m.get("method", ""), "attributes": out}
+
+
+def _counterfactual(cf: dict[str, Any]) -> dict[str, Any]:
+    """The NLP counterfactual probe: every group, and the largest paired differences per attribute."""
+    pairs: dict[str, list[dict[str, Any]]] = {}
+    for p in cf.get("pairs", []):
+        pairs.setdefault(p["attribute"], []).append(p)
+    top = [p for rows in pairs.values()
+           for p in sorted(rows, key=lambda p: (-abs(p["mean_diff"]), p["group_a"], p["group_b"]))[:CF_PAIRS]]
+    gcols = ("attribute", "group", "n", "n_words", "mean_prob", "lo", "hi", "pred_favorable_share", "oov_share",
+             "token_attr_share")
+    pcols = ("attribute", "group_a", "group_b", "mean_diff", "lo", "hi", "n_templates", "flip_share", "word_flip_share")
+    settings = cf.get("settings", {})
+    return {"groups": [{k: g.get(k) for k in gcols} for g in cf.get("groups", [])],
+            "pairs": [{k: p.get(k) for k in pcols} for p in top], "n_pairs": len(cf.get("pairs", [])),
+            "method": (cf.get("groups") or [{}])[0].get("method", ""), "notes": cf.get("notes", []),
+            "citations": settings.get("citations", {}),
+            "settings": {k: v for k, v in settings.items() if k != "citations"}}
+
+
+def fairness_section(result: dict[str, Any]) -> dict[str, Any]:
+    """The report's fairness section (status, per-attribute tables, probes)."""
+    fair = result["fairness"]
+    binary = result["model"].get("favorable_label") is not None and len(result["model"]["class_names"]) == 2
+    checks = result["checks"]
+    attrs = [attribute_section(a, binary=binary, checks=checks) for a in fair.get("attributes", [])]
+    probes = fair.get("probes", {}) or {}
+    return {
+        "status": fair.get("status"), "note": fair.get("note", ""), "outcome": fair.get("outcome", ""),
+        "binary": binary, "reference_rule": fair.get("reference_rule", ""), "policy": fair.get("policy", {}),
+        "attributes": attrs,
+        "proxy": _proxies(probes["proxy"]) if probes.get("proxy") else None,
+        "mitigation": _mitigation(probes["mitigation"]) if probes.get("mitigation") else None,
+        "counterfactual": _counterfactual(probes["counterfactual"]) if probes.get("counterfactual") else None,
+    }

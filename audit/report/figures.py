@@ -1,0 +1,203 @@
+"""Static figures of the report, drawn with matplotlib (Agg) from the report model.
+
+Every figure is returned as a ``data:image/svg+xml;base64,...`` URI, so the
+HTML stays one self-contained file and WeasyPrint embeds the same figure in
+the PDF (vector paths; images such as saliency maps as embedded rasters).
+Text in the SVG stays text (``svg.fonttype = none``) so the PDF's figure
+labels are searchable. Colours: the Okabe-Ito palette (distinguishable with
+the common colour-vision deficiencies) and the purple-orange diverging map
+for signed attributions.
+
+matplotlib is imported inside :func:`render_figures` (ARCHITECTURE.md:
+plotting libraries are imported lazily).
+"""
+from __future__ import annotations
+
+import base64
+import io
+from typing import Any
+
+import numpy as np
+
+OKABE_ITO = {"blue": "#0072B2", "orange": "#E69F00", "vermillion": "#D55E00", "sky": "#56B4E9",
+             "green": "#009E73", "yellow": "#F0E442", "purple": "#CC79A7", "grey": "#999999", "black": "#000000"}
+DIVERGING = "PuOr"
+
+
+def _svg(fig: Any) -> str:
+    import matplotlib.pyplot as plt
+
+    buf = io.StringIO()
+    fig.savefig(buf, format="svg", bbox_inches="tight", metadata={"Date": None})
+    plt.close(fig)
+    return "data:image/svg+xml;base64," + base64.b64encode(buf.getvalue().encode()).decode()
+
+
+def _setup() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    plt.rcParams.update({"svg.fonttype": "none", "svg.hashsalt": "deepaudit", "font.size": 9,
+                         "font.family": "DejaVu Sans", "axes.spines.top": False, "axes.spines.right": False,
+                         "axes.titlesize": 9, "image.interpolation": "nearest"})
+    return plt
+
+
+def importance_bar(imp: dict[str, Any]) -> str:
+    plt = _setup()
+    rows = imp["rows"][::-1]
+    fig, ax = plt.subplots(figsize=(6.2, 0.22 * len(rows) + 0.8))
+    colors = [OKABE_ITO["blue"] if r["direction"] == "higher raises" else
+              OKABE_ITO["vermillion"] if r["direction"] == "higher lowers" else OKABE_ITO["grey"] for r in rows]
+    ax.barh([r["label"][:40] for r in rows], [r["share"] for r in rows], color=colors)
+    ax.set_xlabel(f"share of mean |attribution| ({imp['method']})")
+    from matplotlib.patches import Patch
+
+    ax.legend(handles=[Patch(color=OKABE_ITO["blue"], label="higher value raises the outcome"),
+                       Patch(color=OKABE_ITO["vermillion"], label="higher value lowers the outcome"),
+                       Patch(color=OKABE_ITO["grey"], label="mixed / not monotone")],
+              loc="lower right", fontsize=7, frameon=False)
+    return _svg(fig)
+
+
+def group_forest(attr: dict[str, Any], *, binary: bool, threshold: float | None) -> str:
+    """Rates per group with intervals (left) and impact ratios with the four-fifths line (right)."""
+    plt = _setup()
+    metric = "selection_rate" if binary else "accuracy"
+    groups = [g for g in attr["groups"] if metric in g][::-1]
+    comps = {c["group"]: c for c in attr["comparisons"]}
+    has_ir = binary and any(comps.get(g["group"], {}).get("impact_ratio") for g in groups)
+    fig, axes = plt.subplots(1, 2 if has_ir else 1, figsize=(6.4 if has_ir else 4.0, 0.22 * len(groups) + 0.8),
+                             sharey=True, squeeze=False)
+    labels = [f"{g['group']} (n={g['n']})" for g in groups]
+    y = np.arange(len(groups))
+    ax = axes[0, 0]
+    for i, g in enumerate(groups):
+        s = g[metric]
+        col = OKABE_ITO["grey"] if g.get("small_group") else OKABE_ITO["blue"]
+        ax.errorbar(s["value"], i, xerr=[[s["value"] - s["lo"]], [s["hi"] - s["value"]]], fmt="o", color=col,
+                    capsize=3, markersize=4)
+    ax.set_yticks(y, labels)
+    ax.set_xlabel(("favourable outcome rate" if binary else "accuracy") + " (Wilson 95%)")
+    ax.set_xlim(0, 1.02)
+    if has_ir:
+        ax2 = axes[0, 1]
+        for i, g in enumerate(groups):
+            ir = comps.get(g["group"], {}).get("impact_ratio")
+            if ir:
+                flag = comps[g["group"]]["four_fifths_flag"]
+                ax2.errorbar(ir["value"], i, xerr=[[ir["value"] - ir["lo"]], [ir["hi"] - ir["value"]]], fmt="s",
+                             color=OKABE_ITO["vermillion"] if flag else OKABE_ITO["blue"], capsize=3, markersize=4)
+        if threshold is not None:
+            ax2.axvline(threshold, color=OKABE_ITO["black"], linestyle="--", linewidth=1)
+            ax2.text(threshold, len(groups) - 0.4, f" {threshold:g}", fontsize=7, va="bottom")
+        ax2.set_xlim(0, 1.05)
+        ax2.set_xlabel("impact ratio vs highest group (bootstrap 95%)")
+    return _svg(fig)
+
+
+def curves_plot(curves: list[dict[str, Any]]) -> str:
+    plt = _setup()
+    fig, axes = plt.subplots(1, 2, figsize=(6.4, 2.3), sharey=True)
+    for ax, kind in zip(axes, ("deletion", "insertion")):
+        for order, col, ls in (("attribution", OKABE_ITO["blue"], "-"), ("random", OKABE_ITO["orange"], "--")):
+            pts = sorted((r["fraction"], r["probability"]) for r in curves if r["curve"] == kind and r["order"] == order)
+            if pts:
+                ax.plot(*zip(*pts), ls, color=col, label=f"{order} order")
+        ax.set_title(f"{kind} curve")
+        ax.set_xlabel(f"fraction of features {'removed' if kind == 'deletion' else 'inserted'}")
+    axes[0].set_ylabel("class probability")
+    axes[1].legend(fontsize=7, frameon=False)
+    return _svg(fig)
+
+
+def randomization_plot(rand: list[dict[str, Any]]) -> str:
+    plt = _setup()
+    fig, ax = plt.subplots(figsize=(6.0, 2.3))
+    cols = [OKABE_ITO["blue"], OKABE_ITO["orange"], OKABE_ITO["green"], OKABE_ITO["purple"]]
+    for r, col in zip(rand, cols):
+        key = "spearman_abs" if r["measure"] == "spearman_abs" else "spearman_signed"
+        ax.plot([x["step"] for x in r["layers"]], [x[key] for x in r["layers"]], "o-", color=col, label=r["method"])
+    first = rand[0]["layers"]
+    ax.set_xticks([x["step"] for x in first], [x["layer"] if x["step"] else "original" for x in first],
+                  rotation=30, ha="right", fontsize=7)
+    ax.axhline(0.5, color=OKABE_ITO["black"], linestyle="--", linewidth=1)
+    ax.set_ylabel("Spearman similarity")
+    ax.set_xlabel("layers re-initialised (top down, cumulative)")
+    ax.legend(fontsize=7, frameon=False)
+    return _svg(fig)
+
+
+def class_maps(maps: np.ndarray, classes: list[str], method: str) -> str:
+    plt = _setup()
+    k = len(maps)
+    fig, axes = plt.subplots(1, k, figsize=(0.66 * k, 0.95))
+    for ax, m, c in zip(np.atleast_1d(axes), maps, classes):
+        v = float(np.abs(m).max()) or 1.0
+        ax.imshow(m, cmap=DIVERGING, vmin=-v, vmax=v)
+        ax.set_title(c, fontsize=8)
+        ax.axis("off")
+    fig.suptitle(f"class-average {method} map", fontsize=8, y=1.12)
+    return _svg(fig)
+
+
+def overlays(images: list[dict[str, Any]]) -> str:
+    """Per sample: the input, then each method's map (signed maps on the diverging scale)."""
+    plt = _setup()
+    methods = images[0]["methods"]
+    ncol = 1 + len(methods)
+    fig, axes = plt.subplots(len(images), ncol, figsize=(1.25 * ncol, 1.3 * len(images)), squeeze=False)
+    for row, ex in zip(axes, images):
+        img = ex["image"].squeeze()
+        row[0].imshow(img, cmap="gray_r")
+        row[0].set_title(f"id {ex['sample_id']}: true {ex['true']}, pred {ex['predicted']}", fontsize=6)
+        for ax, m in zip(row[1:], methods):
+            a = ex["maps"][m].squeeze()
+            v = float(np.abs(a).max()) or 1.0
+            ax.imshow(img, cmap="gray_r", alpha=0.35)
+            ax.imshow(a, cmap=DIVERGING, vmin=-v, vmax=v, alpha=0.85)
+            ax.set_title(f"{m} (class {ex['explained_class']})", fontsize=6)
+        for ax in row:
+            ax.axis("off")
+    fig.tight_layout()
+    return _svg(fig)
+
+
+def top_tokens_plot(tt: dict[str, Any]) -> str:
+    plt = _setup()
+    rows = tt["negative"][::-1] + tt["positive"][::-1]
+    rows = sorted(tt["negative"] + tt["positive"], key=lambda r: r["mean"])
+    fig, ax = plt.subplots(figsize=(5.2, 0.18 * len(rows) + 0.8))
+    ax.barh([r["token"] for r in rows], [r["mean"] for r in rows],
+            color=[OKABE_ITO["blue"] if r["mean"] > 0 else OKABE_ITO["orange"] for r in rows])
+    ax.axvline(0, color=OKABE_ITO["black"], linewidth=0.8)
+    ax.set_xlabel(f"mean attribution per occurrence ({tt['method']})")
+    return _svg(fig)
+
+
+def render_figures(data: dict[str, Any], assets: dict[str, Any]) -> dict[str, Any]:
+    """All figures for one report, keyed by name (per-attribute ones under ``forest``)."""
+    figs: dict[str, Any] = {"forest": {}}
+    fair = data["fairness"]
+    thr = fair.get("policy", {}).get("impact_ratio_min")
+    for a in fair["attributes"]:
+        figs["forest"][a["name"]] = group_forest(a, binary=fair["binary"], threshold=thr)
+    ex = data["explainability"]
+    if ex.get("importance"):
+        figs["importance"] = importance_bar(ex["importance"])
+    if ex.get("top_tokens"):
+        figs["top_tokens"] = top_tokens_plot(ex["top_tokens"])
+    maps = assets.get("class_maps") or {}
+    if maps:
+        m = "integrated_gradients" if "integrated_gradients" in maps else sorted(maps)[0]
+        figs["class_maps"] = class_maps(maps[m], data["model"]["class_names"], m)
+    if assets.get("images"):
+        figs["overlays"] = overlays(assets["images"])
+    q = data["quality"]
+    if q.get("curves"):
+        figs["curves"] = curves_plot(q["curves"])
+    if q.get("randomization"):
+        figs["randomization"] = randomization_plot(q["randomization"])
+    return figs

@@ -1,0 +1,47 @@
+"""HTML rendering of the report model: one self-contained file (inline CSS and figures)."""
+from __future__ import annotations
+
+from collections import defaultdict
+from importlib import resources
+from typing import Any
+
+from audit.report.fmt import FILTERS
+
+#: Okabe-Ito blue (toward the explained class) and orange (against), as RGB.
+_TOWARD, _AGAINST = (0, 114, 178), (230, 159, 0)
+
+
+def attr_color(value: float | None, max_abs: float | None) -> str:
+    """Background of a token in a heatmap: blue toward, orange against, alpha = |value| / max_abs."""
+    if value is None or not max_abs:
+        return "transparent"
+    rgb = _TOWARD if value > 0 else _AGAINST
+    alpha = min(1.0, abs(float(value)) / float(max_abs)) * 0.75
+    return f"rgba({rgb[0]},{rgb[1]},{rgb[2]},{alpha:.2f})"
+
+
+def _env() -> Any:
+    import jinja2
+
+    env = jinja2.Environment(loader=jinja2.PackageLoader("audit.report", "templates"),
+                             autoescape=jinja2.select_autoescape(["html", "j2"]), undefined=jinja2.StrictUndefined,
+                             trim_blocks=True, lstrip_blocks=True)
+    env.filters.update(FILTERS)
+    env.filters["attr_color"] = attr_color
+    return env
+
+
+def render_html(data: dict[str, Any], figures: dict[str, Any]) -> str:
+    """The report as HTML text.
+
+    Parameters
+    ----------
+    data : dict
+        The report model (:attr:`audit.report.Report.data`).
+    figures : dict
+        Data URIs from :func:`audit.report.figures.render_figures`.
+    """
+    css = resources.files("audit.report").joinpath("templates/report.css").read_text()
+    # Figures are optional per domain; a missing one reads as None rather than an undefined error.
+    figs = defaultdict(lambda: None, figures)
+    return _env().get_template("report.html.j2").render(r=data, fig=figs, css=css)

@@ -1,0 +1,59 @@
+"""PDF report: page count, text (section titles, key numbers) and embedded figures, via poppler-utils."""
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+
+import pytest
+
+from audit.report.fmt import num
+
+pytestmark = pytest.mark.skipif(shutil.which("pdftoppm") is None or shutil.which("pdftotext") is None,
+                                reason="poppler-utils (pdftoppm, pdftotext) not installed: `make system-deps`")
+
+
+def _pdf(reports, model):
+    assert reports[model]["written"].pdf_error is None, reports[model]["written"].pdf_error
+    return reports[model]["paths"][".pdf"]
+
+
+def _text(path) -> str:
+    return subprocess.run(["pdftotext", "-layout", str(path), "-"], check=True, capture_output=True,
+                          text=True).stdout
+
+
+@pytest.mark.parametrize("model", ["mortgage", "mnist_cnn_shortcut"])
+def test_pdf_renders_to_pages(reports, model, tmp_path):
+    pdf = _pdf(reports, model)
+    subprocess.run(["pdftoppm", "-r", "30", "-png", str(pdf), str(tmp_path / "p")], check=True)
+    pages = sorted(tmp_path.glob("p-*.png"))
+    assert len(pages) > 3
+    assert all(p.stat().st_size > 1000 for p in pages)
+
+
+@pytest.mark.parametrize("model", ["mortgage", "mnist_cnn_shortcut"])
+def test_pdf_text_has_section_titles_and_key_numbers(reports, model):
+    text = _text(_pdf(reports, model))
+    data = reports[model]["json"]
+    for s in data["sections"]:
+        assert s["title"] in text, s["title"]
+    assert f"{data['summary']['n_failed']} of {data['summary']['n_checks']} checks failed" in text
+    assert data["metadata"]["weights_sha256"] in text
+    for c in data["policy"]["checks"]:
+        assert num(c["value"]) in text, c["id"]
+    if model == "mortgage":
+        race = next(a for a in data["fairness"]["attributes"] if a["name"] == "race")
+        black = next(c for c in race["comparisons"] if c["group"] == "black")
+        assert re.search(r"black\s+\d+\s.*" + re.escape(num(black["impact_ratio"]["value"])), text)
+
+
+def test_pdf_embeds_figures(reports):
+    # Charts arrive as vector form XObjects (SVG), image grids as raster images.
+    raw = _pdf(reports, "mortgage").read_bytes()
+    assert raw.count(b"/Form") >= 5
+    text = _text(_pdf(reports, "mortgage"))
+    assert "impact ratio vs highest group" in text  # figure labels stay text
+    listing = subprocess.run(["pdfimages", "-list", str(_pdf(reports, "mnist_cnn_shortcut"))], check=True,
+                             capture_output=True, text=True).stdout
+    assert len([ln for ln in listing.splitlines()[2:] if " image " in ln]) >= 6
