@@ -63,14 +63,14 @@ class Run:
 
 
 def to_jsonable(obj: Any) -> Any:
-    """Plain JSON types: numpy scalars to Python, NaN/inf to None, DataFrames to lists of records."""
+    """Plain JSON types: numpy/torch values to Python, NaN/inf to None, DataFrames to lists of records."""
     if isinstance(obj, pd.DataFrame):
         return [to_jsonable(r) for r in obj.to_dict(orient="records")]
     if isinstance(obj, Mapping):
         return {str(k): to_jsonable(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
         return [to_jsonable(v) for v in obj]
-    if isinstance(obj, np.ndarray):
+    if isinstance(obj, np.ndarray) or (hasattr(obj, "detach") and hasattr(obj, "tolist")):   # numpy, torch
         return to_jsonable(obj.tolist())
     if isinstance(obj, (np.bool_, bool)):
         return bool(obj)

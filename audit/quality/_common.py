@@ -1,7 +1,6 @@
 """The result type shared by the explanation-quality checks, and their input validation."""
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -92,14 +91,6 @@ def quantiles(values: np.ndarray) -> dict[str, float]:
 
 def plain(value: Any) -> Any:
     """Numpy/torch scalars to Python scalars, recursively, so that summaries are JSON-safe."""
-    if isinstance(value, dict):
-        return {str(k): plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [plain(v) for v in value]
-    if isinstance(value, torch.Tensor):
-        return plain(value.tolist())
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
+    from audit.store import to_jsonable
+
+    return to_jsonable(value)
