@@ -223,7 +223,7 @@ def _run_target(target: AuditTarget, config: RunConfig, *, store: RunStore | Non
             # The published IG attributions are the ones the completeness check judged: the
             # step count doubles until >= 95% of the explained samples are within 5%.
             with stages.stage("explain integrated_gradients (steps doubled until complete)"):
-                res = ig_completeness(target, x, cls)
+                res = ig_completeness(target, x, cls, share=policy.completeness_share_min)
             quality[res.name] = res
             attr = res.attributions
             ig_steps = int(res.summary["n_steps"])
@@ -250,7 +250,7 @@ def _run_target(target: AuditTarget, config: RunConfig, *, store: RunStore | Non
     primary = "integrated_gradients" if "integrated_gradients" in explainers else methods[0]
     if "completeness" not in quality:
         with stages.stage("quality: IG completeness"):
-            res = ig_completeness(target, qx, qcls)
+            res = ig_completeness(target, qx, qcls, share=policy.completeness_share_min)
             quality[res.name] = res
     with stages.stage("quality: deletion/insertion"):
         res = deletion_insertion(target, x, torch.from_numpy(arrays[f"attr_{primary}"]["attributions"]), cls,
@@ -264,15 +264,17 @@ def _run_target(target: AuditTarget, config: RunConfig, *, store: RunStore | Non
     sanity = [m for m in ("saliency", primary) if m in explainers] or [primary]
     for m in dict.fromkeys(sanity):
         with stages.stage(f"quality: randomization {m}"):
-            res = randomization_check(target, m, qx[:8], qcls[:8], seed=config.seed)
+            res = randomization_check(target, m, qx[:8], qcls[:8], seed=config.seed,
+                                      threshold=policy.randomization_similarity_max)
             quality[f"{res.name}_{m}"] = res
     for res in quality.values():
-        checks.extend(res.checks)
+        checks.extend(_with_policy(c, policy) for c in res.checks)
 
     probes: list[dict[str, Any]] = []
     for probe in target.artifact_probes:
         with stages.stage(f"shortcut probe {probe.name}"):
-            summary, table, check = run_probe(target, probe, explainers[primary], x)
+            summary, table, check = run_probe(target, probe, explainers[primary], x,
+                                              threshold=policy.shortcut_ratio_max)
         probes.append({"summary": summary, "table": table})
         checks.append(check)
 
@@ -315,6 +317,18 @@ def _run_target(target: AuditTarget, config: RunConfig, *, store: RunStore | Non
         run = store.write_run(result, predictions=preds, arrays=arrays)
         result = run.result
     return result, preds, arrays
+
+
+def _with_policy(check: Check, policy: Any) -> Check:
+    """The policy's threshold for explanation-quality checks (their values do not depend on it)."""
+    import dataclasses
+
+    prefixes = {"deletion_auc_vs_random": "deletion_ratio_max", "insertion_auc_vs_random": "insertion_ratio_min",
+                "infidelity_": "infidelity_max", "max_sensitivity_": "max_sensitivity_max"}
+    for prefix, key in prefixes.items():
+        if check.id.startswith(prefix):
+            return dataclasses.replace(check, threshold=float(getattr(policy, key)))
+    return check
 
 
 def _group_sizes(target: AuditTarget) -> dict[str, dict[str, int]]:

@@ -1,5 +1,8 @@
 """Audit policies: thresholds in a TOML file that become pass/fail checks.
 
+Two sections: ``[fairness]`` (group statistics and probes) and
+``[explanations]`` (explanation-quality and shortcut checks).
+
 A default policy ships (``default_policy.toml`` beside this module);
 ``deepaudit run --policy FILE`` replaces any of its values. Unknown keys and
 wrong types are errors (a typo must not silently keep a default).
@@ -35,6 +38,13 @@ class Policy:
     attributes: str = "sensitive"
     n_boot: int = 1000
     correction: str = "holm"
+    completeness_share_min: float = 0.95
+    deletion_ratio_max: float = 0.9
+    insertion_ratio_min: float = 1.05
+    infidelity_max: float = 0.72
+    max_sensitivity_max: float = 0.5
+    randomization_similarity_max: float = 0.5
+    shortcut_ratio_max: float = 10.0
     source: str = "default"
 
     def as_dict(self) -> dict[str, Any]:
@@ -56,6 +66,16 @@ _RULES: dict[str, tuple[type, Any, str]] = {
     "n_boot": (int, lambda v: 1000 <= v <= 100_000, "an integer between 1000 and 100000"),
     "correction": (str, lambda v: v in ("holm", "bh"), "'holm' or 'bh'"),
 }
+_EXPLANATION_RULES: dict[str, tuple[type, Any, str]] = {
+    "completeness_share_min": (float, lambda v: 0 < v <= 1, "a number in (0, 1]"),
+    "deletion_ratio_max": (float, lambda v: v > 0, "a positive number"),
+    "insertion_ratio_min": (float, lambda v: v > 0, "a positive number"),
+    "infidelity_max": (float, lambda v: v > 0, "a positive number"),
+    "max_sensitivity_max": (float, lambda v: v > 0, "a positive number"),
+    "randomization_similarity_max": (float, lambda v: -1 <= v <= 1, "a number in [-1, 1]"),
+    "shortcut_ratio_max": (float, lambda v: v >= 1, "a number >= 1"),
+}
+_SECTIONS = {"fairness": _RULES, "explanations": _EXPLANATION_RULES}
 
 
 def load_policy(path: str | Path | None = None) -> Policy:
@@ -77,12 +97,13 @@ def _read(path: Path) -> dict[str, Any]:
         raise ValueError(BAD_TOML.format(path=path, error=e, default=DEFAULT_POLICY_PATH)) from None
     out: dict[str, Any] = {}
     for section, table in doc.items():
-        if section != "fairness" or not isinstance(table, dict):
-            raise ValueError(UNKNOWN_SECTION.format(path=path, section=section, known=["fairness"]))
+        if section not in _SECTIONS or not isinstance(table, dict):
+            raise ValueError(UNKNOWN_SECTION.format(path=path, section=section, known=sorted(_SECTIONS)))
+        rules = _SECTIONS[section]
         for key, value in table.items():
-            if key not in _RULES:
-                raise ValueError(UNKNOWN_KEY.format(path=path, key=key, section=section, known=sorted(_RULES)))
-            kind, ok, expected = _RULES[key]
+            if key not in rules:
+                raise ValueError(UNKNOWN_KEY.format(path=path, key=key, section=section, known=sorted(rules)))
+            kind, ok, expected = rules[key]
             if kind is float and isinstance(value, int) and not isinstance(value, bool):
                 value = float(value)
             wrong_type = not isinstance(value, kind) or (kind is not bool and isinstance(value, bool))

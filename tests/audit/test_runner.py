@@ -138,6 +138,18 @@ def test_policy_file_changes_the_verdict(mortgage, tmp_path):
     assert verdict == {"strict": False, "lax": True}
 
 
+def test_policy_sets_explanation_quality_thresholds(mortgage, tmp_path):
+    f = tmp_path / "p.toml"
+    f.write_text("[explanations]\ndeletion_ratio_max = 0.5\ncompleteness_share_min = 1.0\n")
+    r, _, _ = run_target(mortgage, RunConfig(samples=30, policy=f, progress=False, methods=["integrated_gradients"]))
+    checks = {c["id"]: c for c in r["checks"]}
+    d = checks["deletion_auc_vs_random"]
+    assert d["threshold"] == 0.5 and d["passed"] == (d["value"] <= 0.5)
+    comp = checks["completeness_ig"]
+    assert comp["threshold"] == 1.0 and comp["passed"] == (comp["value"] >= 1.0)
+    assert checks["sanity_randomization_integrated_gradients"]["threshold"] == 0.5   # default kept
+
+
 def test_bad_inputs_give_clear_errors(mortgage):
     with pytest.raises(ValueError, match="--samples must be a positive integer"):
         run_target(mortgage, RunConfig(samples=0, progress=False))

@@ -23,6 +23,8 @@ def test_override_keeps_other_defaults(tmp_path):
 @pytest.mark.parametrize("text,fragment", [
     ("[fairness]\nimpact_ratio_minimum = 0.8\n", "unknown key 'impact_ratio_minimum'"),
     ("[fairnes]\nimpact_ratio_min = 0.8\n", "unknown section [fairnes]"),
+    ("[explanations]\nimpact_ratio_min = 0.8\n", "unknown key 'impact_ratio_min' in [explanations]"),
+    ("[explanations]\nshortcut_ratio_max = 0.5\n", "a number >= 1"),
     ("[fairness]\nimpact_ratio_min = 1.5\n", "must be a number in [0, 1]"),
     ("[fairness]\ncorrection = 'bonferroni'\n", "'holm' or 'bh'"),
     ("[fairness]\nn_boot = 200\n", "between 1000 and 100000"),
