@@ -20,6 +20,15 @@ def attr_color(value: float | None, max_abs: float | None) -> str:
     return f"rgba({rgb[0]},{rgb[1]},{rgb[2]},{alpha:.2f})"
 
 
+def breakable(text: Any) -> Any:
+    """Escaped text with line-break opportunities (zero-width spaces; WeasyPrint ignores
+    ``<wbr>``) after '_' and '.', so that long check ids wrap at word boundaries in
+    narrow table columns instead of letter by letter."""
+    from markupsafe import Markup, escape
+
+    return Markup(str(escape(text)).replace("_", "_\u200b").replace(".", ".\u200b"))
+
+
 def _env() -> Any:
     import jinja2
 
@@ -28,6 +37,7 @@ def _env() -> Any:
                              trim_blocks=True, lstrip_blocks=True)
     env.filters.update(FILTERS)
     env.filters["attr_color"] = attr_color
+    env.filters["breakable"] = breakable
     return env
 
 
