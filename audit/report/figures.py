@@ -130,6 +130,30 @@ def randomization_plot(rand: list[dict[str, Any]]) -> str:
     return _svg(fig)
 
 
+def reliability_plot(curves: dict[str, list[dict[str, Any]]], *, max_panels: int = 4) -> str:
+    """Observed favourable rate vs mean score per bin, one panel per attribute, one line per group."""
+    plt = _setup()
+    names = list(curves)[:max_panels]
+    fig, axes = plt.subplots(1, len(names), figsize=(1.75 * len(names) + 0.6, 2.1), sharey=True, squeeze=False)
+    cols = [OKABE_ITO[c] for c in ("blue", "orange", "green", "purple", "sky", "vermillion", "yellow", "black")]
+    for ax, name in zip(axes[0], names):
+        groups = list(dict.fromkeys(r["group"] for r in curves[name]))
+        for g, col in zip(groups, cols):
+            pts = sorted((r["mean_score"], r["observed_rate"]) for r in curves[name]
+                         if r["group"] == g and r.get("n_b") and r.get("mean_score") is not None)
+            if pts:
+                ax.plot(*zip(*pts), "o-", color=col, markersize=2.5, linewidth=1, label=g)
+        ax.plot([0, 1], [0, 1], ":", color=OKABE_ITO["grey"], linewidth=1)
+        ax.set_title(name.replace("_x_", " × ").replace("_", " "))
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1.02)
+        ax.set_xticks([0, 0.5, 1])
+        ax.set_xlabel("mean score in bin")
+        ax.legend(fontsize=6, frameon=False, loc="lower right")
+    axes[0][0].set_ylabel("observed favourable rate")
+    return _svg(fig)
+
+
 def class_maps(maps: np.ndarray, classes: list[str], method: str) -> str:
     plt = _setup()
     k = len(maps)
@@ -184,6 +208,8 @@ def render_figures(data: dict[str, Any], assets: dict[str, Any]) -> dict[str, An
     thr = fair.get("policy", {}).get("impact_ratio_min")
     for a in fair["attributes"]:
         figs["forest"][a["name"]] = group_forest(a, binary=fair["binary"], threshold=thr)
+    if assets.get("reliability"):
+        figs["reliability"] = reliability_plot(assets["reliability"])
     ex = data["explainability"]
     if ex.get("importance"):
         figs["importance"] = importance_bar(ex["importance"])

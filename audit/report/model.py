@@ -212,7 +212,10 @@ def build_report(run: Any, *, target: Any = None, with_examples: bool = True) ->
                      "model_card_json": f"{result['run_id']}.model-card.json",
                      "arrays": [f"runs/{result['run_id']}/arrays/{n}.npz" for n in run.array_names()]},
     }
-    assets = {"images": ex.images}
+    assets = {"images": ex.images,
+              # Reliability bins per sensitive attribute (figures only; the ECE numbers are in the JSON).
+              "reliability": {a["name"]: a["reliability"] for a in result["fairness"].get("attributes", [])
+                              if a.get("kind") == "sensitive" and a.get("reliability")}}
     if result["model"]["domain"] == "vision":
         for m in result["explanations"].get("methods", {}):
             if f"view_{m}" in run.array_names():

@@ -83,6 +83,12 @@ def test_saliency_overlays_rendered_for_vision(reports):
     assert 'alt="saliency overlays"' in _html(reports, "mnist_cnn_shortcut")
 
 
+def test_reliability_figure_only_where_there_are_scores_by_group(reports):
+    assert 'alt="reliability curves by group"' in _html(reports, "mortgage")
+    # Digits have no favourable outcome, hence no scores to calibrate.
+    assert 'alt="reliability curves by group"' not in _html(reports, "mnist_cnn_shortcut")
+
+
 def test_missing_weasyprint_names_fix_and_still_writes_html_json(reports, tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "weasyprint", None)  # `import weasyprint` now raises ImportError
     run = reports["mortgage"]["run"]
