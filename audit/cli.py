@@ -87,14 +87,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def cmd_describe(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from audit.target import load_target
+    from audit.target import group_sizes, load_target
 
     target = load_target(args.spec, device=args.device)
     data = target.eval_data
     pred = target.logits().argmax(1).numpy()
-    groups = {c: {("unknown" if k != k or k is None else str(k)): int(v)
-                  for k, v in data.groups[c].value_counts(dropna=False).items()}
-              for c in target.sensitive_columns + target.cohort_columns}
+    groups = group_sizes(target)
     info = {"name": target.name, "domain": target.domain, "task": target.task, "class_names": target.class_names,
             "favorable_label": target.favorable_label, "device": str(target.device), "n_eval": len(data),
             "input_shape": list(data.inputs.shape[1:]), "accuracy_on_eval": float(np.mean(pred == data.labels)),

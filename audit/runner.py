@@ -19,7 +19,7 @@ import subprocess
 import time
 import warnings
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -34,7 +34,7 @@ from audit.explain.shortcut import run_probe
 from audit.fairness.policy import load_policy
 from audit.schema import SCHEMA_VERSION, Check
 from audit.store import RunStore, new_run_id
-from audit.target import AuditTarget, load_target
+from audit.target import AuditTarget, group_sizes, load_target
 
 log = logging.getLogger(__name__)
 
@@ -48,8 +48,6 @@ DEFAULT_METHODS = {
 }
 # Samples explained by default (None = all): the cost of IG grows with input size.
 DEFAULT_SAMPLES = {"vision": 100, "nlp": 40, "finance": None, "other": None}
-METHOD_MISSING = ("method {method!r} was requested but the quality check {check!r} needs integrated_gradients "
-                  "among --methods. Fix: add integrated_gradients.")
 BAD_SAMPLES = "--samples must be a positive integer, got {value!r}."
 BAD_SEED = "--seed must be an integer in [0, 2**32 - 1], got {value!r}. Fix: pass e.g. --seed 0."
 
@@ -65,7 +63,6 @@ class RunConfig:
     quality_samples: int = 16
     progress: bool = True
     policy: str | Path | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class _Stages:
@@ -296,7 +293,7 @@ def _run_target(target: AuditTarget, config: RunConfig, *, store: RunStore | Non
                   "spec": spec or target.name, "num_params": int(sum(p.numel() for p in target.model.parameters())),
                   "card": target.provenance.get("card", {})},
         "dataset": {"name": target.provenance.get("dataset", target.name), "n_samples": int(len(data)),
-                    "sha256": target.provenance.get("data_sha256", ""), "groups": _group_sizes(target),
+                    "sha256": target.provenance.get("data_sha256", ""), "groups": group_sizes(target),
                     "sensitive_columns": list(target.sensitive_columns),
                     "cohort_columns": list(target.cohort_columns)},
         "provenance": {"weights_sha256": target.provenance.get("weights_sha256", ""),
@@ -329,15 +326,6 @@ def _with_policy(check: Check, policy: Any) -> Check:
         if check.id.startswith(prefix):
             return dataclasses.replace(check, threshold=float(getattr(policy, key)))
     return check
-
-
-def _group_sizes(target: AuditTarget) -> dict[str, dict[str, int]]:
-    out: dict[str, dict[str, int]] = {}
-    g = target.eval_data.groups
-    for col in list(target.sensitive_columns) + list(target.cohort_columns):
-        counts = g[col].astype("object").where(g[col].notna(), "unknown").astype(str).value_counts()
-        out[col] = {str(k): int(v) for k, v in sorted(counts.items())}
-    return out
 
 
 def predictions_frame(target: AuditTarget, probs: np.ndarray, pred: np.ndarray) -> pd.DataFrame:

@@ -126,8 +126,3 @@ def validate_result(result: dict[str, Any]) -> dict[str, Any]:
                                                    error="'passed' disagrees with value vs threshold"))
     return result
 
-
-def empty_fairness() -> dict[str, Any]:
-    """The fairness section until the fairness engine fills it: well-formed and explicit."""
-    return {"status": "not_computed", "note": "fairness statistics are not computed by this version",
-            "attributes": []}

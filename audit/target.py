@@ -106,6 +106,16 @@ class EvalData:
         return len(self.labels)
 
 
+def group_sizes(target: "AuditTarget") -> dict[str, dict[str, int]]:
+    """Rows per group of every sensitive and cohort column, missing values counted as ``"unknown"``."""
+    out: dict[str, dict[str, int]] = {}
+    g = target.eval_data.groups
+    for col in dict.fromkeys(list(target.sensitive_columns) + list(target.cohort_columns)):
+        counts = g[col].astype("object").where(g[col].notna(), "unknown").astype(str).value_counts()
+        out[col] = {str(k): int(v) for k, v in sorted(counts.items())}
+    return out
+
+
 @dataclass(frozen=True)
 class ArtifactProbe:
     """A candidate shortcut to test: stamp an artifact onto inputs, then measure

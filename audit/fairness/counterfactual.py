@@ -104,17 +104,10 @@ class CounterfactualResult:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready records (NaN -> None)."""
-        def records(df: pd.DataFrame) -> list[dict[str, Any]]:
-            return [{k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in r.items()}
-                    for r in df.to_dict(orient="records")]
+        from audit.store import to_jsonable
 
-        return {"groups": records(self.groups), "pairs": records(self.pairs), "settings": dict(self.settings),
-                "notes": list(self.notes)}
-
-
-def list_attributes() -> list[str]:
-    """Attribute names :func:`counterfactual_probe` accepts (besides ``'all'`` and aliases)."""
-    return list(substitution_sets())
+        return to_jsonable({"groups": self.groups, "pairs": self.pairs, "settings": dict(self.settings),
+                            "notes": list(self.notes)})
 
 
 def resolve_attributes(attribute: str | Sequence[str]) -> list[SubstitutionSet]:

@@ -14,15 +14,6 @@ from audit.fairness.counts import prepare, rate_masks, rates_from_counts
 from audit.fairness.groups import check_min_share, resolve_reference
 from audit.fairness.intervals import check_confidence, wilson_interval
 
-RATE_LABELS = {
-    "selection_rate": "P(Yhat=favorable)",
-    "tpr": "P(Yhat=1 | Y=1)",
-    "fpr": "P(Yhat=1 | Y=0)",
-    "ppv": "P(Y=1 | Yhat=1)",
-    "accuracy": "P(Yhat=Y)",
-    "scoring_rate": "P(score > full-sample median) (LL144)",
-}
-
 
 def group_metrics(y_true, y_pred, *, sensitive, pos_label=None, y_score=None, columns=None,
                   breakdown: str = "intersection", reference=None, min_share: float = 0.02,

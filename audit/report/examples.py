@@ -88,13 +88,15 @@ def vision_examples(run: Any, raw: Any, methods: list[str]) -> Examples:
     return Examples({"kind": "saliency_overlays", "methods": methods, "samples": rows, "note": ""}, images)
 
 
-def _segments(text: str, tokens: list[Any], attr: np.ndarray) -> list[dict[str, Any]]:
+def _segments(text: str, tokenizer: Any, attr: np.ndarray) -> list[dict[str, Any]]:
     """The review as a list of plain-text and token segments, so the heatmap keeps the original spacing."""
+    from audit.explain.views import token_attributions
+
     out, pos = [], 0
-    for t, a in zip(tokens, attr):
+    for t in token_attributions(text, attr, tokenizer).itertuples():
         if t.start > pos:
             out.append({"text": text[pos:t.start], "attribution": None})
-        out.append({"text": text[t.start:t.end], "attribution": float(a)})
+        out.append({"text": text[t.start:t.end], "attribution": float(t.attribution)})
         pos = t.end
     return out
 
@@ -127,7 +129,7 @@ def text_examples(run: Any, raw: Any, tokenizer: Any, method: str) -> Examples:
                      "predicted": classes[int(p["y_pred"])], "score": float(p["score"]),
                      "explained_class": classes[int(arr["explained_class"][i])], "n_tokens": n_tok,
                      "attribution_sum": float(a.sum()), "max_abs": float(np.abs(a).max()) if len(a) else 0.0,
-                     "segments": _segments(text[: toks[-1].end] if toks else text, toks, a)})
+                     "segments": _segments(text[: toks[-1].end] if toks else text, tokenizer, a)})
     return Examples({"kind": "token_heatmaps", "methods": [method], "samples": rows, "note": ""})
 
 

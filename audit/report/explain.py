@@ -88,10 +88,6 @@ def explain_section(result: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _check(checks: list[dict[str, Any]], cid: str) -> dict[str, Any] | None:
-    return next((c for c in checks if c["id"] == cid), None)
-
-
 def quality_section(result: dict[str, Any]) -> dict[str, Any]:
     """Explanation-quality checks: completeness, deletion/insertion, robustness, randomization."""
     q, checks = result.get("quality", {}), result["checks"]

@@ -208,22 +208,17 @@ def render_figures(data: dict[str, Any], assets: dict[str, Any]) -> dict[str, An
     thr = fair.get("policy", {}).get("impact_ratio_min")
     for a in fair["attributes"]:
         figs["forest"][a["name"]] = group_forest(a, binary=fair["binary"], threshold=thr)
-    if assets.get("reliability"):
-        figs["reliability"] = reliability_plot(assets["reliability"])
-    ex = data["explainability"]
-    if ex.get("importance"):
-        figs["importance"] = importance_bar(ex["importance"])
-    if ex.get("top_tokens"):
-        figs["top_tokens"] = top_tokens_plot(ex["top_tokens"])
+    ex, q = data["explainability"], data["quality"]
+    # Each optional figure: (name, its input, the function drawing it); drawn where the input exists.
+    optional = [("reliability", assets.get("reliability"), reliability_plot),
+                ("importance", ex.get("importance"), importance_bar),
+                ("top_tokens", ex.get("top_tokens"), top_tokens_plot),
+                ("overlays", assets.get("images"), overlays),
+                ("curves", q.get("curves"), curves_plot),
+                ("randomization", q.get("randomization"), randomization_plot)]
+    figs.update({name: draw(value) for name, value, draw in optional if value})
     maps = assets.get("class_maps") or {}
     if maps:
         m = "integrated_gradients" if "integrated_gradients" in maps else sorted(maps)[0]
         figs["class_maps"] = class_maps(maps[m], data["model"]["class_names"], m)
-    if assets.get("images"):
-        figs["overlays"] = overlays(assets["images"])
-    q = data["quality"]
-    if q.get("curves"):
-        figs["curves"] = curves_plot(q["curves"])
-    if q.get("randomization"):
-        figs["randomization"] = randomization_plot(q["randomization"])
     return figs

