@@ -1,0 +1,58 @@
+"""Home: every model's latest run (verdict, headline metric, worst impact ratio) and the run history."""
+from __future__ import annotations
+
+from dash import dash_table, dcc, html
+
+from audit.store import RunStore
+from dashboard import data, ids
+
+
+def _verdict(n_failed: int, n_checks: int) -> html.Span:
+    cls = "badge fail" if n_failed else "badge pass"
+    text = f"{n_failed} of {n_checks} checks failed" if n_failed else f"all {n_checks} checks passed"
+    return html.Span(text, className=cls)
+
+
+def _model_card(row) -> html.Div:
+    metric = f"{row.metric_value:.1%}" if row.metric_value is not None else "–"
+    if row.worst_impact_ratio is None:
+        ir = html.Span("not applicable (no sensitive attribute)", className="muted")
+    else:
+        ir = html.Span(f"{row.worst_impact_ratio:.3f} ({row.worst_impact_attribute})",
+                       className="fail-text" if row.worst_impact_ratio < 0.8 else "")
+    return html.Div([
+        html.Div([html.H2(dcc.Link(row.model, href=f"/model/{row.model}/fairness")),
+                  _verdict(row.n_failed, row.n_checks)], className="card-head"),
+        html.Dl([
+            html.Dt("Domain"), html.Dd(row.domain),
+            html.Dt("Dataset"), html.Dd(f"{row.dataset} (n = {row.n_samples:,} test samples)"),
+            html.Dt("Headline metric"), html.Dd(f"{row.metric} {metric}"),
+            html.Dt("Worst impact ratio"), html.Dd(ir),
+            html.Dt("Latest run"), html.Dd(f"{row.run_id} · {row.created_at}"),
+        ]),
+        dcc.Link("Fairness →", href=f"/model/{row.model}/fairness", className="button"),
+    ], className="card model-card")
+
+
+def build(store: RunStore) -> html.Div:
+    summaries = data.model_summaries(store)
+    if summaries.empty:
+        return html.Div([html.H1("deepaudit"), html.P(
+            f"No runs in the store at {store.root}. Run `deepaudit run <model> --store {store.root}` first.")])
+    history = data.run_history(store)
+    return html.Div([
+        html.H1("Audited models"),
+        html.P("Each model's latest run. A check fails when its value crosses the policy threshold.",
+               className="muted"),
+        html.Div([_model_card(r) for r in summaries.itertuples()], id=ids.HOME_MODELS, className="cards"),
+        html.H2("Run history"),
+        dash_table.DataTable(
+            id=ids.HOME_HISTORY, data=history.to_dict("records"),
+            columns=[{"name": c.replace("_", " "), "id": c} for c in history.columns],
+            sort_action="native", page_size=15, style_table={"overflowX": "auto"},
+            style_cell={"fontFamily": "inherit", "fontSize": 13, "padding": "4px 8px", "textAlign": "left"},
+            style_header={"fontWeight": "600", "backgroundColor": "#f3f4f6"},
+            style_data_conditional=[{"if": {"filter_query": "{status} = fail", "column_id": "status"},
+                                     "color": "#D55E00", "fontWeight": "600"}],
+        ),
+    ])

@@ -1,0 +1,103 @@
+"""Unit tests: layouts and callback bodies called directly, no browser."""
+import json
+
+import dash
+import pytest
+from dash.development.base_component import Component
+
+from dashboard import data, figures, ids
+from dashboard.app import create_app
+from dashboard.pages import fairness, home
+
+
+def _text(component) -> str:
+    """All text in a component tree."""
+    if component is None:
+        return ""
+    if isinstance(component, (str, int, float)):
+        return str(component)
+    if isinstance(component, (list, tuple)):
+        return " ".join(_text(c) for c in component)
+    if isinstance(component, Component):
+        return _text(getattr(component, "children", None))
+    return ""
+
+
+def _ids(component) -> set:
+    out = set()
+    for c in component._traverse():
+        if getattr(c, "id", None):
+            out.add(c.id)
+    return out
+
+
+@pytest.fixture(scope="module")
+def result(store):
+    return store.load("latest:mortgage").result
+
+
+def test_create_app_registers_pages(store):
+    app = create_app(store.root)
+    assert isinstance(app, dash.Dash)
+    assert app.config.serve_locally
+    paths = {p["path_template"] or p["path"] for p in dash.page_registry.values()}
+    assert {"/", "/model/<model>/fairness"} <= paths
+
+
+def test_home_lists_latest_run_with_verdict(store, result):
+    layout = home.build(store)
+    text = _text(layout)
+    n_failed = sum(not c["passed"] for c in result["checks"])
+    assert "mortgage" in text and "finance" in text
+    assert f"{n_failed} of {len(result['checks'])} checks failed" in text
+    worst, attr = data.worst_impact_ratio(result)
+    assert f"{worst:.3f} ({attr})" in text
+    assert result["dataset"]["name"] in text
+    history = next(c for c in layout._traverse() if getattr(c, "id", None) == ids.HOME_HISTORY)
+    assert [r["run_id"] for r in history.data] == [result["run_id"]]
+
+
+def test_fairness_layout_has_controls_and_reference(store):
+    layout = fairness.build(store, "mortgage", "sex")
+    assert {ids.FAIRNESS_ATTRIBUTE, ids.FAIRNESS_TABLE, ids.FAIRNESS_IMPACT, ids.FAIRNESS_STATE} <= _ids(layout)
+    dropdown = next(c for c in layout._traverse() if getattr(c, "id", None) == ids.FAIRNESS_ATTRIBUTE)
+    assert dropdown.value == "sex"  # selection restored from the URL's query string
+    assert fairness.build(store, "mortgage", "not-an-attribute") is not None
+
+
+def test_fairness_callback_matches_stored_impact_ratios(store, result):
+    state = {"model": "mortgage", "run_id": result["run_id"]}
+    reference, rows, impact_fig, rates_fig = fairness.update(store, "race", state)
+    race = next(a for a in result["fairness"]["attributes"] if a["name"] == "race")
+    stored = [d for d in race["disparities"] if d["metric"] == "selection_rate" and d["statistic"] == "impact_ratio"]
+    trace = impact_fig.data[0]
+    assert list(trace.y) == pytest.approx([d["value"] for d in stored])
+    assert [x.replace(" (reference)", "") for x in trace.x] == [d["group"] for d in stored]
+    # error bars reach the stored interval ends
+    assert [y + e for y, e in zip(trace.y, trace.error_y.array)] == pytest.approx([d["hi"] for d in stored])
+    assert [y - e for y, e in zip(trace.y, trace.error_y.arrayminus)] == pytest.approx([d["lo"] for d in stored])
+    # the four-fifths line
+    assert any(s.y0 == pytest.approx(0.8) for s in impact_fig.layout.shapes)
+    ref = next(g["group"] for g in race["groups"] if g["is_reference"])
+    assert f"Reference group: {ref}" in reference
+    assert [r["group"] for r in rows] == [g["group"] for g in race["groups"]]
+    # group selection rates with Wilson intervals
+    assert list(rates_fig.data[0].y) == pytest.approx([g["selection_rate"] for g in race["groups"]])
+    json.dumps(impact_fig.to_plotly_json(), default=str)  # serialisable for the browser
+
+
+def test_unknown_model_gives_404(store):
+    layout = fairness.build(store, "no_such_model")
+    assert layout.id == ids.NOT_FOUND
+    text = _text(layout)
+    assert "Page not found" in text and "no_such_model" in text and "mortgage" in text
+    assert fairness.build(store, "../etc/passwd").id == ids.NOT_FOUND
+
+
+def test_palette_is_okabe_ito():
+    fig = figures.impact_ratio_figure(
+        data.impact_ratio_table({"disparities": [
+            {"metric": "selection_rate", "statistic": "impact_ratio", "group": g, "value": v, "lo": v - .1,
+             "hi": min(v + .1, 1), "reference": "a", "small_group": False} for g, v in [("a", 1.0), ("b", .5)]]}))
+    assert set(fig.data[0].marker.color) <= set(figures.OKABE_ITO.values())
+    assert fig.data[0].marker.color[1] == figures.FAIL_COLOUR
