@@ -1,48 +1,63 @@
-"""The Dash app factory: ``create_app(store_root) -> dash.Dash``.
+"""The Dash app factory: ``create_app(store) -> dash.Dash``.
 
-Pages live in :mod:`dashboard.pages` and are registered here, with explicit module names, so importing a
-page never needs a global app. Layouts and callbacks close over the :class:`RunStore`; there are no mutable
-module globals. Note: Dash keeps its page registry process-wide, so the last app created in a process
-decides the page layouts of every app in it (one app per process in production).
+Pages live in :mod:`dashboard.pages`; each per-model page module exposes ``PAGE``, ``build(ctx, model,
+run, **query)`` and ``register_callbacks(app, ctx)``, and is registered here with explicit module names
+(importing a page never needs a global app). Layouts and callbacks close over one
+:class:`~dashboard.context.AppContext`; there are no mutable module globals. Dash keeps its page registry
+process-wide, so the last app created in a process decides the layouts (one app per process in
+production; tests create one app per store).
 """
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import dash
 from dash import dcc, html
 
 from audit.store import RunStore
-from dashboard import ids
-from dashboard.pages import fairness, home, not_found_404
+from dashboard import downloads, ids
+from dashboard.context import AppContext, LiveModels
+from dashboard.pages import explanations, fairness, home, not_found_404, performance, quality, report, runs, shell
 
-ASSETS = Path(__file__).parent / "assets"
+ASSETS = os.path.join(os.path.dirname(__file__), "assets")
+MODEL_PAGES = [performance, fairness, explanations, quality, runs, report]
+MAX_REQUEST_BYTES = 1 << 20  # callback payloads are small; a live input larger than 1 MiB is refused (413)
 
 
-def create_app(store_root: str | os.PathLike | RunStore) -> dash.Dash:
-    store = store_root if isinstance(store_root, RunStore) else RunStore(store_root)
+def create_app(store: str | os.PathLike | RunStore, *, base_path: str = "/", device: str = "cpu") -> dash.Dash:
+    """The dashboard over ``store`` (a path or a :class:`RunStore`), served under ``base_path``."""
+    store = store if isinstance(store, RunStore) else RunStore(store)
+    ctx = AppContext(store, live=LiveModels(device))
+    base = "/" + base_path.strip("/") + "/" if base_path.strip("/") else "/"
     app = dash.Dash(
-        __name__, use_pages=True, pages_folder="", assets_folder=str(ASSETS), serve_locally=True,
-        title="deepaudit", suppress_callback_exceptions=True, update_title=None,
+        __name__, use_pages=True, pages_folder="", assets_folder=ASSETS, serve_locally=True,
+        url_base_pathname=base, title="deepaudit", suppress_callback_exceptions=True, update_title=None,
     )
+    app.server.config["MAX_CONTENT_LENGTH"] = MAX_REQUEST_BYTES
     dash.register_page("dashboard.pages.home", path="/", name="Models", title="deepaudit · models",
-                       layout=lambda **_: home.build(store))
-    dash.register_page("dashboard.pages.fairness", path_template="/model/<model>/fairness", name="Fairness",
-                       title=lambda model=None, **_: f"deepaudit · {model} · fairness",
-                       layout=lambda model=None, attribute=None, **_: fairness.build(store, model, attribute))
+                       layout=lambda **q: home.build(ctx, **q))
+    for page in MODEL_PAGES:
+        dash.register_page(f"dashboard.pages.{page.PAGE}", path_template=f"/model/<model>/{page.PAGE}",
+                           name=page.PAGE.title(), title=_title(page.PAGE), layout=_layout(page, ctx))
+        page.register_callbacks(app, ctx)
+    dash.register_page("dashboard.pages.model_index", path_template="/model/<model>", name="Model",
+                       title=_title("performance"), layout=_layout(performance, ctx))
     dash.register_page("dashboard.pages.not_found_404", path="/404", name="Not found",
-                       title="deepaudit · not found",
-                       layout=lambda **_: not_found_404.build(known=_known(store)))
-    fairness.register_callbacks(app, store)
+                       title="deepaudit · not found", layout=lambda **_: not_found_404.build(known=ctx.known_models()))
+    shell.register_callbacks(app)
+    downloads.register(app, ctx)
     app.layout = html.Div([
-        html.Header([dcc.Link("deepaudit", href="/", className="brand"),
+        dcc.Location(id=ids.URL, refresh="callback-nav"),
+        html.Header([dcc.Link("deepaudit", href=dash.get_relative_path("/"), className="brand"),
                      html.Span("model audit dashboard", className="muted")], id=ids.NAV, className="nav"),
         html.Main(dash.page_container, className="main"),
     ])
     return app
 
 
-def _known(store: RunStore) -> list[str]:
-    from dashboard.data import known_models
-    return known_models(store)
+def _title(page: str):
+    return lambda model=None, **_: f"deepaudit · {model} · {page}"
+
+
+def _layout(page, ctx: AppContext):
+    return lambda model=None, run=None, **query: page.build(ctx, model, run, **query)

@@ -2,27 +2,11 @@
 from __future__ import annotations
 
 import math
-import re
 from typing import Any
 
 import pandas as pd
 
-from audit.store import RunStore
-
-_MODEL_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
-
-
-def known_models(store: RunStore) -> list[str]:
-    runs = store.list_runs()
-    return sorted(runs["model"].unique().tolist()) if not runs.empty else []
-
-
-def latest_result(store: RunStore, model: str | None) -> dict[str, Any] | None:
-    """The latest result of ``model``, or None when the name is malformed or has no run."""
-    if not model or not _MODEL_NAME.match(model) or model not in known_models(store):
-        return None
-    return store.load(f"latest:{model}").result
-
+from dashboard.context import AppContext
 
 def _finite(x: Any) -> bool:
     return isinstance(x, (int, float)) and math.isfinite(x)
@@ -46,11 +30,11 @@ def headline_metric(result: dict[str, Any]) -> tuple[str, float | None]:
     return "accuracy", None
 
 
-def model_summaries(store: RunStore) -> pd.DataFrame:
+def model_summaries(ctx: AppContext) -> pd.DataFrame:
     """One row per model: its latest run and the figures the home page shows."""
     rows = []
-    for model in known_models(store):
-        result = store.load(f"latest:{model}").result
+    for model in ctx.known_models():
+        result = ctx.resolve(model).result
         metric, value = headline_metric(result)
         ir, ir_attr = worst_impact_ratio(result)
         checks = result.get("checks", [])
@@ -64,8 +48,8 @@ def model_summaries(store: RunStore) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def run_history(store: RunStore) -> pd.DataFrame:
-    runs = store.list_runs()
+def run_history(ctx: AppContext) -> pd.DataFrame:
+    runs = ctx.store.list_runs()
     cols = ["run_id", "model", "domain", "created_at", "status", "n_checks", "n_failed", "duration_s"]
     return runs[[c for c in cols if c in runs.columns]]
 

@@ -6,9 +6,12 @@ from typing import Any
 import plotly.graph_objects as go
 from dash import Input, Output, State, dash_table, dcc, html
 
-from audit.store import RunStore
+from audit.store import Run
 from dashboard import data, figures, ids
-from dashboard.pages import not_found_404
+from dashboard.context import AppContext
+from dashboard.pages import shell
+
+PAGE = "fairness"
 
 TABLE_STYLE = {
     "style_table": {"overflowX": "auto"},
@@ -17,19 +20,20 @@ TABLE_STYLE = {
 }
 
 
-def build(store: RunStore, model: str | None = None, attribute: str | None = None, **_: Any) -> html.Div:
-    result = data.latest_result(store, model)
-    if result is None:
-        return not_found_404.build(f"No audited model named '{model}' in this store.", data.known_models(store))
+def build(ctx: AppContext, model: str | None = None, run: str | None = None, attribute: str | None = None,
+          **_: Any) -> html.Div:
+    return shell.model_page(ctx, model, run, PAGE, lambda r: body(r, attribute))
+
+
+def body(run: Run, attribute: str | None) -> list:
+    result = run.result
     attrs = data.fairness_attributes(result)
-    header = [html.H1(f"{model}: fairness"),
-              html.P(f"{result['model'].get('task', '')} · run {result['run_id']}", className="muted")]
     if not attrs:
-        return html.Div(header + [html.P("This run has no fairness statistics.")])
+        return [html.P("This run has no fairness statistics.")]
     names = [a["name"] for a in attrs]
     selected = attribute if attribute in names else names[0]
-    return html.Div(header + [
-        dcc.Store(id=ids.FAIRNESS_STATE, data={"model": model, "run_id": result["run_id"]}),
+    return [
+        dcc.Store(id=ids.FAIRNESS_STATE, data={"model": result["model"]["name"], "run_id": run.run_id}),
         html.Div([
             html.Label("Attribute", htmlFor=ids.FAIRNESS_ATTRIBUTE),
             dcc.Dropdown(id=ids.FAIRNESS_ATTRIBUTE, value=selected, clearable=False,
@@ -40,16 +44,16 @@ def build(store: RunStore, model: str | None = None, attribute: str | None = Non
         dash_table.DataTable(id=ids.FAIRNESS_TABLE, columns=[{"name": t, "id": c} for c, t in data.GROUP_COLUMNS],
                              **TABLE_STYLE),
         html.Div([
-            dcc.Graph(id=ids.FAIRNESS_IMPACT, config={"displaylogo": False, "displayModeBar": "hover"}, className="chart"),
-            dcc.Graph(id=ids.FAIRNESS_RATES, config={"displaylogo": False, "displayModeBar": "hover"}, className="chart"),
+            dcc.Graph(id=ids.FAIRNESS_IMPACT, config=figures.GRAPH_CONFIG, className="chart"),
+            dcc.Graph(id=ids.FAIRNESS_RATES, config=figures.GRAPH_CONFIG, className="chart"),
         ], className="charts"),
-    ])
+    ]
 
 
-def update(store: RunStore, attribute: str | None, state: dict[str, Any] | None
+def update(ctx: AppContext, attribute: str | None, state: dict[str, Any] | None
            ) -> tuple[str, list[dict[str, Any]], go.Figure, go.Figure]:
     """The callback body: load the run in ``state`` and draw ``attribute``."""
-    run = store.load(state["run_id"])
+    run = ctx.runs.get(state["run_id"])
     result = run.result
     attr = data.attribute_record(result, attribute)
     if attr is None:
@@ -71,11 +75,11 @@ def update(store: RunStore, attribute: str | None, state: dict[str, Any] | None
             figures.selection_rate_figure(groups, favorable=favorable))
 
 
-def register_callbacks(app, store: RunStore) -> None:
+def register_callbacks(app, ctx: AppContext) -> None:
     @app.callback(
         Output(ids.FAIRNESS_REFERENCE, "children"), Output(ids.FAIRNESS_TABLE, "data"),
         Output(ids.FAIRNESS_IMPACT, "figure"), Output(ids.FAIRNESS_RATES, "figure"),
         Input(ids.FAIRNESS_ATTRIBUTE, "value"), State(ids.FAIRNESS_STATE, "data"),
     )
     def _update(attribute, state):
-        return update(store, attribute, state)
+        return update(ctx, attribute, state)

@@ -3,14 +3,11 @@ from __future__ import annotations
 
 from dash import dash_table, dcc, html
 
-from audit.store import RunStore
 from dashboard import data, ids
+from dashboard.context import AppContext
+from dashboard.pages.shell import href, verdict_badge
 
-
-def _verdict(n_failed: int, n_checks: int) -> html.Span:
-    cls = "badge fail" if n_failed else "badge pass"
-    text = f"{n_failed} of {n_checks} checks failed" if n_failed else f"all {n_checks} checks passed"
-    return html.Span(text, className=cls)
+PAGE = "home"
 
 
 def _model_card(row) -> html.Div:
@@ -21,8 +18,8 @@ def _model_card(row) -> html.Div:
         ir = html.Span(f"{row.worst_impact_ratio:.3f} ({row.worst_impact_attribute})",
                        className="fail-text" if row.worst_impact_ratio < 0.8 else "")
     return html.Div([
-        html.Div([html.H2(dcc.Link(row.model, href=f"/model/{row.model}/fairness")),
-                  _verdict(row.n_failed, row.n_checks)], className="card-head"),
+        html.Div([html.H2(dcc.Link(row.model, href=href(row.model, "performance"))),
+                  _badge(row)], className="card-head"),
         html.Dl([
             html.Dt("Domain"), html.Dd(row.domain),
             html.Dt("Dataset"), html.Dd(f"{row.dataset} (n = {row.n_samples:,} test samples)"),
@@ -30,16 +27,25 @@ def _model_card(row) -> html.Div:
             html.Dt("Worst impact ratio"), html.Dd(ir),
             html.Dt("Latest run"), html.Dd(f"{row.run_id} · {row.created_at}"),
         ]),
-        dcc.Link("Fairness →", href=f"/model/{row.model}/fairness", className="button"),
+        html.Div([dcc.Link(label, href=href(row.model, page), className="button")
+                  for page, label in (("performance", "Performance"), ("fairness", "Fairness"),
+                                      ("explanations", "Explanations"), ("quality", "Quality"))],
+                 className="button-row"),
     ], className="card model-card")
 
 
-def build(store: RunStore) -> html.Div:
-    summaries = data.model_summaries(store)
+def _badge(row) -> html.Span:
+    return verdict_badge([{"passed": i >= row.n_failed} for i in range(row.n_checks)])
+
+
+def build(ctx: AppContext, **_) -> html.Div:
+    summaries = data.model_summaries(ctx)
+    root = ctx.store.root
     if summaries.empty:
         return html.Div([html.H1("deepaudit"), html.P(
-            f"No runs in the store at {store.root}. Run `deepaudit run <model> --store {store.root}` first.")])
-    history = data.run_history(store)
+            f"No runs in the store at {root}. Run `deepaudit run <model> --store {root}` first.")])
+    history = data.run_history(ctx)
+    history["run_id"] = [f"[{r.run_id}]({href(r.model, 'performance', r.run_id)})" for r in history.itertuples()]
     return html.Div([
         html.H1("Audited models"),
         html.P("Each model's latest run. A check fails when its value crosses the policy threshold.",
@@ -48,7 +54,8 @@ def build(store: RunStore) -> html.Div:
         html.H2("Run history"),
         dash_table.DataTable(
             id=ids.HOME_HISTORY, data=history.to_dict("records"),
-            columns=[{"name": c.replace("_", " "), "id": c} for c in history.columns],
+            columns=[{"name": c.replace("_", " "), "id": c, "presentation": "markdown" if c == "run_id" else "input"}
+                     for c in history.columns],
             sort_action="native", page_size=15, style_table={"overflowX": "auto"},
             style_cell={"fontFamily": "inherit", "fontSize": 13, "padding": "4px 8px", "textAlign": "left"},
             style_header={"fontWeight": "600", "backgroundColor": "#f3f4f6"},

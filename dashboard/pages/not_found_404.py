@@ -1,6 +1,7 @@
 """The friendly 404 page (Dash uses a page module named ``not_found_404`` for unknown paths)."""
 from __future__ import annotations
 
+import dash
 from dash import dcc, html
 
 from dashboard import ids
@@ -13,7 +14,7 @@ def build(message: str | None = None, known: list[str] | None = None) -> html.Di
     ]
     if known:
         children.append(html.P(["Audited models: "] + _links(known)))
-    children.append(dcc.Link("Back to all models", href="/", className="button"))
+    children.append(dcc.Link("Back to all models", href=dash.get_relative_path("/"), className="button"))
     return html.Div(children, id=ids.NOT_FOUND, className="card not-found")
 
 
@@ -22,5 +23,5 @@ def _links(models: list[str]) -> list:
     for i, m in enumerate(models):
         if i:
             out.append(", ")
-        out.append(dcc.Link(m, href=f"/model/{m}/fairness"))
+        out.append(dcc.Link(m, href=dash.get_relative_path(f"/model/{m}/performance")))
     return out

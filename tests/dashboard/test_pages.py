@@ -6,7 +6,6 @@ import pytest
 from dash.development.base_component import Component
 
 from dashboard import data, figures, ids
-from dashboard.app import create_app
 from dashboard.pages import fairness, home
 
 
@@ -36,16 +35,16 @@ def result(store):
     return store.load("latest:mortgage").result
 
 
-def test_create_app_registers_pages(store):
-    app = create_app(store.root)
+def test_create_app_registers_pages(app):
     assert isinstance(app, dash.Dash)
     assert app.config.serve_locally
     paths = {p["path_template"] or p["path"] for p in dash.page_registry.values()}
-    assert {"/", "/model/<model>/fairness"} <= paths
+    assert {"/", "/model/<model>/fairness", "/model/<model>/performance", "/model/<model>/explanations",
+            "/model/<model>/quality", "/model/<model>/runs", "/model/<model>/report"} <= paths
 
 
-def test_home_lists_latest_run_with_verdict(store, result):
-    layout = home.build(store)
+def test_home_lists_latest_run_with_verdict(ctx, result):
+    layout = home.build(ctx)
     text = _text(layout)
     n_failed = sum(not c["passed"] for c in result["checks"])
     assert "mortgage" in text and "finance" in text
@@ -54,20 +53,21 @@ def test_home_lists_latest_run_with_verdict(store, result):
     assert f"{worst:.3f} ({attr})" in text
     assert result["dataset"]["name"] in text
     history = next(c for c in layout._traverse() if getattr(c, "id", None) == ids.HOME_HISTORY)
-    assert [r["run_id"] for r in history.data] == [result["run_id"]]
+    mortgage_rows = [r["run_id"] for r in history.data if r["model"] == "mortgage"]
+    assert len(mortgage_rows) == 2 and result["run_id"] in mortgage_rows[0]  # newest first, as a link
 
 
-def test_fairness_layout_has_controls_and_reference(store):
-    layout = fairness.build(store, "mortgage", "sex")
+def test_fairness_layout_has_controls_and_reference(ctx):
+    layout = fairness.build(ctx, "mortgage", attribute="sex")
     assert {ids.FAIRNESS_ATTRIBUTE, ids.FAIRNESS_TABLE, ids.FAIRNESS_IMPACT, ids.FAIRNESS_STATE} <= _ids(layout)
     dropdown = next(c for c in layout._traverse() if getattr(c, "id", None) == ids.FAIRNESS_ATTRIBUTE)
     assert dropdown.value == "sex"  # selection restored from the URL's query string
-    assert fairness.build(store, "mortgage", "not-an-attribute") is not None
+    assert fairness.build(ctx, "mortgage", attribute="not-an-attribute") is not None
 
 
-def test_fairness_callback_matches_stored_impact_ratios(store, result):
+def test_fairness_callback_matches_stored_impact_ratios(ctx, result):
     state = {"model": "mortgage", "run_id": result["run_id"]}
-    reference, rows, impact_fig, rates_fig = fairness.update(store, "race", state)
+    reference, rows, impact_fig, rates_fig = fairness.update(ctx, "race", state)
     race = next(a for a in result["fairness"]["attributes"] if a["name"] == "race")
     stored = [d for d in race["disparities"] if d["metric"] == "selection_rate" and d["statistic"] == "impact_ratio"]
     trace = impact_fig.data[0]
@@ -86,12 +86,18 @@ def test_fairness_callback_matches_stored_impact_ratios(store, result):
     json.dumps(impact_fig.to_plotly_json(), default=str)  # serialisable for the browser
 
 
-def test_unknown_model_gives_404(store):
-    layout = fairness.build(store, "no_such_model")
+def test_unknown_model_gives_404(ctx, result):
+    layout = fairness.build(ctx, "no_such_model")
     assert layout.id == ids.NOT_FOUND
     text = _text(layout)
     assert "Page not found" in text and "no_such_model" in text and "mortgage" in text
-    assert fairness.build(store, "../etc/passwd").id == ids.NOT_FOUND
+    assert fairness.build(ctx, "../etc/passwd").id == ids.NOT_FOUND
+    # a run id of another model, or a malformed one, is unknown for this model
+    other = ctx.resolve("mnist_cnn").run_id
+    for bad in (other, "../../etc", "20260101T000000Z-mortgage-zzzzzzzz"):
+        layout = fairness.build(ctx, "mortgage", bad)
+        assert layout.id == ids.NOT_FOUND and "has no run" in _text(layout)
+    assert getattr(fairness.build(ctx, "mortgage", result["run_id"]), "id", None) != ids.NOT_FOUND
 
 
 def test_palette_is_okabe_ito():

@@ -1,30 +1,12 @@
-"""Plotly figures built from tidy tables (one row per group). No Dash, no store access here."""
+"""Fairness figures from tidy tables (one row per group). No Dash, no store access here."""
 from __future__ import annotations
 
 import pandas as pd
 import plotly.graph_objects as go
 
-# Okabe & Ito (2008) colour-blind-safe palette.
-OKABE_ITO = {
-    "orange": "#E69F00", "sky_blue": "#56B4E9", "green": "#009E73", "yellow": "#F0E442",
-    "blue": "#0072B2", "vermillion": "#D55E00", "purple": "#CC79A7", "grey": "#999999", "black": "#000000",
-}
-PASS_COLOUR = OKABE_ITO["blue"]
-FAIL_COLOUR = OKABE_ITO["vermillion"]
-REFERENCE_COLOUR = OKABE_ITO["grey"]
-FOUR_FIFTHS = 0.8
-
-_LAYOUT = {"template": "plotly_white", "font": {"family": "system-ui, -apple-system, Segoe UI, sans-serif", "size": 13},
-               "margin": {"l": 70, "r": 20, "t": 60, "b": 50}, "height": 340, "title_font_size": 14, "showlegend": False}
-
-
-def _empty(title: str, message: str) -> go.Figure:
-    fig = go.Figure()
-    fig.update_layout(title=title, **_LAYOUT)
-    fig.update_xaxes(visible=False)
-    fig.update_yaxes(visible=False)
-    fig.add_annotation(text=message, showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper")
-    return fig
+from dashboard.figures.base import FAIL_COLOUR, FOUR_FIFTHS, OKABE_ITO, PASS_COLOUR, REFERENCE_COLOUR
+from dashboard.figures.base import LAYOUT as _LAYOUT
+from dashboard.figures.base import empty as _empty
 
 
 def impact_ratio_figure(table: pd.DataFrame, *, threshold: float = FOUR_FIFTHS, title: str | None = None) -> go.Figure:

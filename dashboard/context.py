@@ -1,0 +1,99 @@
+"""What every page and callback needs, created once per app by :func:`dashboard.app.create_app`.
+
+``AppContext`` holds the run store, a bounded cache of loaded runs (runs are immutable once written, so
+caching them is safe) and the live models used to explain a user's own input. There are no module globals:
+two apps in one process keep separate contexts.
+"""
+from __future__ import annotations
+
+import re
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any
+
+from audit.store import Run, RunStore
+
+MODEL_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
+RUN_ID = re.compile(r"^[0-9]{8}T[0-9]{6}Z-[A-Za-z0-9_.-]{1,100}-[0-9a-f]{8}$")
+
+
+class RunCache:
+    """Loaded runs by id, least recently used evicted beyond ``size``. Thread-safe."""
+
+    def __init__(self, store: RunStore, size: int = 16) -> None:
+        self.store, self.size = store, size
+        self._runs: OrderedDict[str, Run] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, run_id: str) -> Run:
+        with self._lock:
+            if run_id in self._runs:
+                self._runs.move_to_end(run_id)
+                return self._runs[run_id]
+        run = self.store.load(run_id)
+        with self._lock:
+            self._runs[run_id] = run
+            while len(self._runs) > self.size:
+                self._runs.popitem(last=False)
+        return run
+
+
+class LiveModels:
+    """Audit targets loaded on first use (by the spec recorded in a run), one per spec, for live explanations."""
+
+    def __init__(self, device: str = "cpu") -> None:
+        self.device = device
+        self._targets: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    def target(self, spec: str) -> Any:
+        from audit.target import load_target
+
+        with self._lock:  # also serialises the first load; torch inference below is thread-safe
+            if spec not in self._targets:
+                self._targets[spec] = load_target(spec, device=self.device)
+            return self._targets[spec]
+
+
+@dataclass
+class AppContext:
+    store: RunStore
+    runs: RunCache = field(init=False)
+    live: LiveModels = field(default_factory=LiveModels)
+
+    def __post_init__(self) -> None:
+        self.runs = RunCache(self.store)
+
+    def model_runs(self, model: str | None) -> list[dict[str, Any]]:
+        """Runs of ``model``, newest first (index rows); empty for a malformed or unknown name."""
+        if not model or not MODEL_NAME.match(model):
+            return []
+        return self.store.list_runs(model=model).to_dict("records")
+
+    def known_models(self) -> list[str]:
+        runs = self.store.list_runs()
+        return sorted(runs["model"].unique().tolist()) if not runs.empty else []
+
+    def resolve(self, model: str | None, run_id: str | None = None) -> Run | None:
+        """The run ``run_id`` of ``model`` (its latest when None); None when either is unknown or malformed.
+
+        A run id that belongs to another model is unknown here: URLs cannot mix models.
+        """
+        runs = self.model_runs(model)
+        if not runs:
+            return None
+        if not run_id:
+            return self.runs.get(runs[0]["run_id"])
+        if not RUN_ID.match(run_id) or run_id not in {r["run_id"] for r in runs}:
+            return None
+        return self.runs.get(run_id)
+
+    def run_by_id(self, run_id: str) -> Run | None:
+        """Any run by id (validated against the index; never a path from the client)."""
+        if not isinstance(run_id, str) or not RUN_ID.match(run_id):
+            return None
+        runs = self.store.list_runs()
+        if runs.empty or run_id not in set(runs["run_id"]):
+            return None
+        return self.runs.get(run_id)

@@ -1,0 +1,89 @@
+"""The frame every per-model page shares: header (model, dataset, run, verdict), run selector, tabs.
+
+A page module calls :func:`model_page` with a function that builds its body from the resolved run; an
+unknown model or run id gives the friendly 404 instead. Links go through :func:`href`, which honours the
+app's base path and keeps the selected run.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlencode
+
+import dash
+from dash import Input, Output, State, dcc, html
+
+from audit.store import Run
+from dashboard import ids
+from dashboard.context import AppContext
+from dashboard.pages import not_found_404
+
+TABS = [("performance", "Performance"), ("fairness", "Fairness"), ("explanations", "Explanations"),
+        ("quality", "Quality"), ("runs", "Runs"), ("report", "Report")]
+
+
+def href(model: str, page: str, run_id: str | None = None, **query: Any) -> str:
+    """The app-relative URL of ``page`` of ``model`` (base path included), with ``?run=`` when given."""
+    q = {k: v for k, v in ({"run": run_id} | query).items() if v not in (None, "")}
+    return dash.get_relative_path(f"/model/{model}/{page}") + (f"?{urlencode(q)}" if q else "")
+
+
+def verdict_badge(checks: list[dict[str, Any]]) -> html.Span:
+    n_failed, n = sum(not c["passed"] for c in checks), len(checks)
+    text = f"{n_failed} of {n} checks failed" if n_failed else f"all {n} checks passed"
+    return html.Span(text, className="badge fail" if n_failed else "badge pass")
+
+
+def not_found(ctx: AppContext, model: str | None, run_id: str | None) -> html.Div:
+    if model in ctx.known_models() and run_id:
+        msg = f"Model '{model}' has no run with id '{run_id}' in this store."
+    else:
+        msg = f"No audited model named '{model}' in this store."
+    return not_found_404.build(msg, ctx.known_models())
+
+
+def _run_label(r: dict[str, Any]) -> str:
+    verdict = "pass" if not r.get("n_failed") else f"{r['n_failed']}/{r['n_checks']} failed"
+    return f"{r['created_at'][:19].replace('T', ' ')} UTC · {verdict} · {r['run_id']}"
+
+
+def model_page(ctx: AppContext, model: str | None, run_id: str | None, page: str,
+               body: Callable[[Run], Any]) -> html.Div:
+    """The page ``page`` of ``model`` for run ``run_id`` (latest when None), or the 404 page."""
+    run = ctx.resolve(model, run_id)
+    if run is None:
+        return not_found(ctx, model, run_id)
+    r = run.result
+    title = dict(TABS).get(page, page)
+    pinned = run_id or None  # keep an explicit run in the tab links; no run means "latest"
+    header = html.Div([
+        html.Div([
+            html.H1([html.Span(model), html.Span(f" · {title}", className="muted")], id=ids.PAGE_TITLE),
+            html.P(f"{r['model'].get('domain', '')} · {r['model'].get('task', '')} · dataset "
+                   f"{r['dataset'].get('name', '')} (n = {r['dataset'].get('n_samples', 0):,})", className="muted"),
+        ]),
+        html.Div([
+            verdict_badge(r.get("checks", [])),
+            html.Label("Run", htmlFor=ids.RUN_SELECT, className="sr-only"),
+            dcc.Dropdown(id=ids.RUN_SELECT, value=run.run_id, clearable=False, searchable=False,
+                         options=[{"label": _run_label(x), "value": x["run_id"]} for x in ctx.model_runs(model)],
+                         className="run-select"),
+        ], className="header-side"),
+    ], id=ids.MODEL_HEADER, className="model-header")
+    tabs = html.Nav([dcc.Link(label, href=href(model, key, pinned), className="tab active" if key == page else "tab")
+                     for key, label in TABS], id=ids.MODEL_TABS, className="tabs")
+    return html.Div([header, tabs, html.Div(body(run), className="page-body")])
+
+
+def register_callbacks(app) -> None:
+    @app.callback(Output(ids.URL, "href"), Input(ids.RUN_SELECT, "value"), State(ids.URL, "pathname"),
+                  prevent_initial_call=True)
+    def _select_run(run_id, pathname):
+        return navigate_to_run(run_id, pathname)
+
+
+def navigate_to_run(run_id: str | None, pathname: str | None) -> str:
+    """The URL of the same page for another run (other query parameters dropped: they may not apply)."""
+    if not run_id or not pathname:
+        return dash.no_update
+    return f"{pathname}?{urlencode({'run': run_id})}"
