@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.deepaudit-installed
 
-.PHONY: setup system-deps demo test bench gpu-check clean
+.PHONY: setup system-deps demo serve test bench gpu-check clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -29,12 +29,17 @@ system-deps:
 
 setup: $(STAMP)
 
-# Reports (HTML, PDF, JSON, model card) for every bundled model land in deepaudit-reports/.
+# Reports (HTML, PDF, JSON, model card) for every bundled model land in deepaudit-reports/;
+# then the dashboard is served on http://127.0.0.1:8050/ (Ctrl+C stops it).
 demo: setup system-deps
 	$(VENV)/bin/deepaudit models
 	$(VENV)/bin/deepaudit evaluate --all
 	$(VENV)/bin/deepaudit run --all --store deepaudit-runs --report --report-dir deepaudit-reports
 	$(VENV)/bin/deepaudit list --store deepaudit-runs
+	$(VENV)/bin/deepaudit serve --store deepaudit-runs
+
+serve: setup
+	$(VENV)/bin/deepaudit serve --store deepaudit-runs
 
 test: setup system-deps
 	$(PY) -m pytest -q
@@ -43,6 +48,7 @@ bench: setup
 	$(PY) benchmarks/ig_overhead.py
 	$(PY) benchmarks/run_all.py
 	$(PY) benchmarks/fairness_vs_fairlearn.py
+	$(PY) benchmarks/dashboard_load.py --store deepaudit-runs
 
 gpu-check: setup
 	$(PY) benchmarks/gpu_check.py

@@ -274,7 +274,22 @@ def build_parser() -> argparse.ArgumentParser:
     ls.add_argument("--status", choices=["pass", "fail"], default=None)
     ls.add_argument("--json", action="store_true")
     ls.set_defaults(func=cmd_list)
+    _plugin_commands(sub)
     return p
+
+
+def _plugin_commands(sub: Any) -> None:
+    """Subcommands other packages contribute (``deepaudit.commands`` entry points: ``f(subparsers)``).
+
+    The dashboard adds ``serve`` and ``hash-password`` this way, so this package never imports it.
+    """
+    from importlib.metadata import entry_points
+
+    for ep in entry_points(group="deepaudit.commands"):
+        try:
+            ep.load()(sub)
+        except Exception as exc:  # a broken plugin must not take the whole CLI down
+            log.warning("could not load deepaudit command plugin %s: %s", ep.name, exc)
 
 
 def main(argv: list[str] | None = None) -> int:

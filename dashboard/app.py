@@ -34,14 +34,18 @@ def create_app(store: str | os.PathLike | RunStore, *, base_path: str = "/", dev
         url_base_pathname=base, title="deepaudit", suppress_callback_exceptions=True, update_title=None,
     )
     app.server.config["MAX_CONTENT_LENGTH"] = MAX_REQUEST_BYTES
-    dash.register_page("dashboard.pages.home", path="/", name="Models", title="deepaudit · models",
+    app._deepaudit_ctx = ctx  # for the server (preloading) and tests; pages get ctx through closures
+    dash.register_page("dashboard.pages.home", path="/", name="Models", title="deepaudit · models", order=0,
                        layout=lambda **q: home.build(ctx, **q))
-    for page in MODEL_PAGES:
+    # Dash matches path templates in registry order (sorted by ``order``) and a template variable also
+    # matches "/": the catch-all /model/<model> must come after every /model/<model>/<page>.
+    for order, page in enumerate(MODEL_PAGES, 1):
         dash.register_page(f"dashboard.pages.{page.PAGE}", path_template=f"/model/<model>/{page.PAGE}",
-                           name=page.PAGE.title(), title=_title(page.PAGE), layout=_layout(page, ctx))
+                           name=page.PAGE.title(), title=_title(page.PAGE), layout=_layout(page, ctx), order=order)
         page.register_callbacks(app, ctx)
     dash.register_page("dashboard.pages.model_index", path_template="/model/<model>", name="Model",
-                       title=_title("performance"), layout=_layout(performance, ctx))
+                       title=_title("performance"), layout=_layout(performance, ctx),
+                       order=len(MODEL_PAGES) + 1)
     dash.register_page("dashboard.pages.not_found_404", path="/404", name="Not found",
                        title="deepaudit · not found", layout=lambda **_: not_found_404.build(known=ctx.known_models()))
     shell.register_callbacks(app)

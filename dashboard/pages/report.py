@@ -1,18 +1,57 @@
-"""/model/<model>/report (stub: filled in by the report page work)."""
+"""/model/<model>/report: download the run's report (HTML, PDF, JSON, model card) and see its provenance.
+
+Downloads go through ``<base>download/<run_id>/<format>`` (:mod:`dashboard.downloads`): by run id from the
+store, never by path.
+"""
 from __future__ import annotations
 
 from typing import Any
 
 from dash import html
 
+from audit.store import Run
+from dashboard import ids
 from dashboard.context import AppContext
-from dashboard.pages import shell
+from dashboard.downloads import download_url
+from dashboard.pages import shell, tables
 
 PAGE = "report"
+FORMATS = [("html", "HTML report", "self-contained page: open in any browser, print or archive"),
+           ("pdf", "PDF report", "the same report paginated for sign-off (built on first request, ~5 s)"),
+           ("json", "JSON report", "every number in the report, validated against report.schema.json"),
+           ("model-card", "Model card", "Model Card Toolkit JSON")]
 
 
-def build(ctx: AppContext, model: str | None = None, run: str | None = None, **query: Any) -> html.Div:
-    return shell.model_page(ctx, model, run, PAGE, lambda r: [html.P("Coming soon.")])
+def build(ctx: AppContext, model: str | None = None, run: str | None = None, **_: Any) -> html.Div:
+    return shell.model_page(ctx, model, run, PAGE, body)
+
+
+def provenance_rows(result: dict[str, Any]) -> list[dict[str, str]]:
+    p = result.get("provenance", {})
+    cfg = p.get("config", {})
+    git = p.get("git_commit") or {}
+    rows = [("run id", result["run_id"]), ("created (UTC)", p.get("created_at", "")),
+            ("weights sha256", p.get("weights_sha256", "")), ("data sha256", p.get("data_sha256", "")),
+            ("seed", p.get("seed")), ("device", p.get("device")),
+            ("samples explained", cfg.get("samples") if cfg.get("samples") is not None else "all"),
+            ("methods", ", ".join(cfg.get("methods", []))), ("policy", cfg.get("policy")),
+            ("deepaudit commit", f"{git.get('commit', '–')}{' (uncommitted changes)' if git.get('dirty') else ''}"),
+            ("run time", f"{p.get('timings', {}).get('total_s', 0):.1f} s")]
+    rows += [(f"package {k}", v) for k, v in p.get("packages", {}).items()]
+    return [{"field": k, "value": "–" if v in (None, "") else str(v)} for k, v in rows]
+
+
+def body(run: Run) -> list:
+    links = [html.Li([html.A(label, href=download_url(run.run_id, fmt), className="button",
+                             target="_blank" if fmt == "html" else None, rel="noopener"),
+                      html.Span(f" {note}", className="muted")]) for fmt, label, note in FORMATS]
+    return [
+        html.P(["Reports of run ", html.Code(run.run_id), ". Every format is built from the same stored run; "
+                "the numbers match this dashboard."]),
+        html.Ul(links, id=ids.REPORT_LINKS, className="downloads"),
+        html.H2("Provenance"),
+        tables.table(ids.REPORT_PROVENANCE, [("field", "Field"), ("value", "Value")], provenance_rows(run.result)),
+    ]
 
 
 def register_callbacks(app, ctx: AppContext) -> None:

@@ -42,7 +42,7 @@ def not_found(ctx: AppContext, model: str | None, run_id: str | None) -> html.Di
     return not_found_404.build(msg, ctx.known_models())
 
 
-def _run_label(r: dict[str, Any]) -> str:
+def run_label(r: dict[str, Any]) -> str:
     verdict = "pass" if not r.get("n_failed") else f"{r['n_failed']}/{r['n_checks']} failed"
     return f"{r['created_at'][:19].replace('T', ' ')} UTC · {verdict} · {r['run_id']}"
 
@@ -64,9 +64,10 @@ def model_page(ctx: AppContext, model: str | None, run_id: str | None, page: str
         ]),
         html.Div([
             verdict_badge(r.get("checks", [])),
+            dcc.Store(id=ids.RUN_SHOWN, data=run.run_id),
             html.Label("Run", htmlFor=ids.RUN_SELECT, className="sr-only"),
             dcc.Dropdown(id=ids.RUN_SELECT, value=run.run_id, clearable=False, searchable=False,
-                         options=[{"label": _run_label(x), "value": x["run_id"]} for x in ctx.model_runs(model)],
+                         options=[{"label": run_label(x), "value": x["run_id"]} for x in ctx.model_runs(model)],
                          className="run-select"),
         ], className="header-side"),
     ], id=ids.MODEL_HEADER, className="model-header")
@@ -76,14 +77,17 @@ def model_page(ctx: AppContext, model: str | None, run_id: str | None, page: str
 
 
 def register_callbacks(app) -> None:
-    @app.callback(Output(ids.URL, "href"), Input(ids.RUN_SELECT, "value"), State(ids.URL, "pathname"),
-                  prevent_initial_call=True)
-    def _select_run(run_id, pathname):
-        return navigate_to_run(run_id, pathname)
+    @app.callback(Output(ids.URL, "href"), Input(ids.RUN_SELECT, "value"), State(ids.RUN_SHOWN, "data"),
+                  State(ids.URL, "pathname"), prevent_initial_call=True)
+    def _select_run(run_id, shown, pathname):
+        return navigate_to_run(run_id, pathname, shown)
 
 
-def navigate_to_run(run_id: str | None, pathname: str | None) -> str:
-    """The URL of the same page for another run (other query parameters dropped: they may not apply)."""
-    if not run_id or not pathname:
+def navigate_to_run(run_id: str | None, pathname: str | None, shown: str | None = None) -> str:
+    """The URL of the same page for another run (other query parameters dropped: they may not apply).
+
+    No navigation when ``run_id`` is the run the page shows (Dash also calls this when the page renders).
+    """
+    if not run_id or not pathname or run_id == shown:
         return dash.no_update
     return f"{pathname}?{urlencode({'run': run_id})}"

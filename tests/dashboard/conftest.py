@@ -49,7 +49,11 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="session")
 def server(app):
+    import logging
+
     from werkzeug.serving import make_server
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
 
     port = _free_port()
     srv = make_server("127.0.0.1", port, app.server, threaded=True)

@@ -1,0 +1,123 @@
+"""``deepaudit serve`` and ``deepaudit hash-password``: the dashboard on a production WSGI server.
+
+The commands are contributed to the ``deepaudit`` CLI through the ``deepaudit.commands`` entry point
+group, so :mod:`audit` never imports :mod:`dashboard`. Waitress serves the app; the Flask development
+server only with ``--debug``. Binding anything but loopback requires credentials (hashed, see
+:mod:`dashboard.auth`) or an explicit ``--insecure``.
+"""
+from __future__ import annotations
+
+import argparse
+import getpass
+import ipaddress
+import logging
+import sys
+import threading
+from typing import Any
+
+log = logging.getLogger("deepaudit.serve")
+
+NEEDS_AUTH = ("refusing to serve on {host}: the dashboard shows audit results and runs models, and {host} is "
+              "reachable from other machines. Fix: configure credentials (--credentials FILE or "
+              "$DEEPAUDIT_CREDENTIALS, lines made by `deepaudit hash-password USER`), bind 127.0.0.1, or pass "
+              "--insecure if this network is trusted.")
+NO_STORE = "no run store at {store}. Fix: `deepaudit run --all --store {store}` first, or pass --store DIR."
+SECURITY_HEADERS = {"X-Content-Type-Options": "nosniff", "X-Frame-Options": "DENY", "Referrer-Policy": "no-referrer"}
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def build_server(store: str, *, host: str, base_path: str = "/", credentials: str | None = None,
+                 insecure: bool = False, device: str = "cpu") -> Any:
+    """The Dash app ready to serve, with auth and security headers; raises ValueError on unsafe settings."""
+    from pathlib import Path
+
+    from dashboard.app import create_app
+    from dashboard.auth import load_credentials, require_basic_auth
+
+    if not (Path(store) / "runs").is_dir():
+        raise FileNotFoundError(NO_STORE.format(store=store))
+    users = load_credentials(credentials)
+    if users is None and not insecure and not is_loopback(host):
+        raise ValueError(NEEDS_AUTH.format(host=host))
+    app = create_app(store, base_path=base_path, device=device)
+    if users is not None:
+        require_basic_auth(app.server, users)
+
+    @app.server.after_request
+    def _headers(resp):
+        for k, v in SECURITY_HEADERS.items():
+            resp.headers.setdefault(k, v)
+        return resp
+
+    return app
+
+
+def _warm(app: Any) -> None:
+    """Load the latest run of each model and its model in the background, so first views are fast."""
+    ctx = app._deepaudit_ctx
+    for model in ctx.known_models():
+        try:
+            run = ctx.resolve(model)
+            ctx.live.target(run.result["model"]["spec"])
+        except Exception as exc:  # a model that no longer loads is reported by the page that needs it
+            log.warning("could not preload %s: %s", model, exc)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    app = build_server(args.store, host=args.host, base_path=args.base_path, credentials=args.credentials,
+                       insecure=args.insecure, device=args.device)
+    base = app.config.url_base_pathname
+    host = f"[{args.host}]" if ":" in args.host else args.host
+    print(f"deepaudit dashboard: http://{host}:{args.port}{base}  (store {args.store}; Ctrl+C to stop)",
+          flush=True)
+    if not args.no_preload:
+        threading.Thread(target=_warm, args=(app,), daemon=True).start()
+    if args.debug:
+        app.run(host=args.host, port=args.port, debug=True)
+        return 0
+    from waitress import serve
+
+    serve(app.server, host=args.host, port=args.port, threads=args.threads, ident="deepaudit",
+          max_request_body_size=1 << 20, clear_untrusted_proxy_headers=True, _quiet=True)
+    return 0
+
+
+def cmd_hash_password(args: argparse.Namespace) -> int:
+    from dashboard.auth import hash_password
+
+    if ":" in args.user or not args.user.strip():
+        raise ValueError(f"user name {args.user!r} must be non-empty and contain no ':'.")
+    pw = sys.stdin.readline().rstrip("\n") if args.stdin else getpass.getpass(f"password for {args.user}: ")
+    if len(pw) < 8:
+        raise ValueError("the password is shorter than 8 characters. Fix: choose a longer one.")
+    print(f"{args.user}:{hash_password(pw)}")
+    return 0
+
+
+def add_commands(sub: Any) -> None:
+    """Called by :func:`audit.cli.build_parser` for the ``deepaudit.commands`` entry point."""
+    s = sub.add_parser("serve", help="the dashboard on a WSGI server (waitress)")
+    s.add_argument("--store", default="deepaudit-runs", help="run store directory (default deepaudit-runs)")
+    s.add_argument("--host", default="127.0.0.1", help="interface to bind (default loopback)")
+    s.add_argument("--port", type=int, default=8050)
+    s.add_argument("--base-path", default="/", help="URL prefix when behind a reverse proxy, e.g. /audit/")
+    s.add_argument("--credentials", metavar="FILE", help="user:hash lines (deepaudit hash-password); "
+                                                         "default $DEEPAUDIT_CREDENTIALS")
+    s.add_argument("--insecure", action="store_true", help="serve a non-loopback host without credentials")
+    s.add_argument("--debug", action="store_true", help="Flask development server with reloader (never in production)")
+    s.add_argument("--threads", type=int, default=8, help="waitress worker threads (default 8)")
+    s.add_argument("--device", default="cpu", help="device for live explanations (default cpu)")
+    s.add_argument("--no-preload", action="store_true", help="do not load models in the background at start")
+    s.set_defaults(func=cmd_serve)
+    h = sub.add_parser("hash-password", help="print a user:hash line for dashboard credentials")
+    h.add_argument("user")
+    h.add_argument("--stdin", action="store_true", help="read the password from stdin instead of prompting")
+    h.set_defaults(func=cmd_hash_password)

@@ -1,0 +1,127 @@
+"""`deepaudit serve` / `hash-password`: loopback default, hashed credentials, security headers, base path,
+downloads by run id only, request size limit. The end-to-end test runs the real command (waitress)."""
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from base64 import b64encode
+
+import pytest
+
+from dashboard import auth, serve
+from dashboard.downloads import report_file
+
+
+def test_loopback_detection():
+    assert all(serve.is_loopback(h) for h in ("127.0.0.1", "127.1.2.3", "::1", "[::1]", "localhost"))
+    assert not any(serve.is_loopback(h) for h in ("0.0.0.0", "192.168.1.5", "::", "example.com"))
+
+
+def test_non_loopback_needs_credentials_or_insecure(store, monkeypatch, tmp_path):
+    monkeypatch.delenv(auth.ENV_VAR, raising=False)
+    with pytest.raises(ValueError, match="refusing to serve on 0.0.0.0.*hash-password.*--insecure"):
+        serve.build_server(str(store.root), host="0.0.0.0")
+    with pytest.raises(FileNotFoundError, match="no run store"):
+        serve.build_server(str(tmp_path / "none"), host="127.0.0.1")
+
+
+def test_credentials_must_be_hashed(tmp_path, monkeypatch):
+    with pytest.raises(ValueError, match="not a password hash.*hash-password bob"):
+        auth.parse_credentials("bob:secret", "test")
+    with pytest.raises(ValueError, match="not 'user:hash'"):
+        auth.parse_credentials("justaname", "test")
+    with pytest.raises(ValueError, match="no credentials"):
+        auth.parse_credentials("# only a comment\n", "test")
+    h = auth.hash_password("correct horse")
+    users = auth.parse_credentials(f"# users\nalice:{h}\n\n", "test")
+    assert list(users) == ["alice"] and users["alice"] == h
+    monkeypatch.setenv(auth.ENV_VAR, f"alice:{h} bob:{auth.hash_password('battery staple')}")
+    assert set(auth.load_credentials(None)) == {"alice", "bob"}
+    with pytest.raises(FileNotFoundError, match="credentials file"):
+        auth.load_credentials(tmp_path / "missing.txt")
+
+
+def _basic(user, pw):
+    return {"Authorization": "Basic " + b64encode(f"{user}:{pw}".encode()).decode()}
+
+
+def test_basic_auth_and_headers(store, monkeypatch):
+    monkeypatch.setenv(auth.ENV_VAR, f"alice:{auth.hash_password('correct horse')}")
+    app = serve.build_server(str(store.root), host="0.0.0.0")  # credentials make a public host allowed
+    c = app.server.test_client()
+    r = c.get("/")
+    assert r.status_code == 401 and "Basic" in r.headers["WWW-Authenticate"]
+    assert c.get("/", headers=_basic("alice", "wrong")).status_code == 401
+    assert c.get("/", headers=_basic("mallory", "correct horse")).status_code == 401
+    r = c.get("/", headers=_basic("alice", "correct horse"))
+    assert r.status_code == 200
+    assert r.headers["X-Content-Type-Options"] == "nosniff" and r.headers["X-Frame-Options"] == "DENY"
+    # callback requests need auth too, and oversized payloads are refused before any callback runs
+    assert c.post("/_dash-update-component", json={}).status_code == 401
+    big = c.post("/_dash-update-component", data=b"x" * (2 << 20), headers=_basic("alice", "correct horse"),
+                 content_type="application/json")
+    assert big.status_code == 413
+
+
+def test_downloads_by_run_id_only(store, ctx):
+    run = ctx.resolve("mortgage")
+    path = report_file(ctx, run.run_id, "json")
+    assert path.parent == store.root / "reports" / run.run_id
+    assert json.loads(path.read_text())["run_id"] == run.run_id
+    for bad_id, fmt in [("../../etc/passwd", "json"), (run.run_id, "exe"), ("20260101T000000Z-x-00000000", "json"),
+                        (str(store.root), "json")]:
+        assert report_file(ctx, bad_id, fmt) is None
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_serve_command_end_to_end(store, tmp_path):
+    """The real `deepaudit serve` on waitress, under a base path, with credentials from a file."""
+    creds = tmp_path / "users.txt"
+    made = subprocess.run([sys.executable, "-m", "audit.cli", "hash-password", "alice", "--stdin"],
+                          input="correct horse\n", capture_output=True, text=True, check=True)
+    assert made.stdout.startswith("alice:scrypt:")
+    creds.write_text(made.stdout)
+    port = _free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "audit.cli", "serve", "--store", str(store.root), "--port",
+                             str(port), "--base-path", "/audit/", "--credentials", str(creds), "--no-preload"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        line = proc.stdout.readline()
+        assert f"http://127.0.0.1:{port}/audit/" in line
+        base = f"http://127.0.0.1:{port}/audit/"
+
+        def get(url, user="alice", pw="correct horse"):
+            req = urllib.request.Request(url, headers=_basic(user, pw))
+            try:
+                with urllib.request.urlopen(req, timeout=30) as r:
+                    return r.status, r.headers, r.read()
+            except urllib.error.HTTPError as e:
+                return e.code, e.headers, e.read()
+
+        for _ in range(100):
+            try:
+                status, headers, _ = get(base)
+                break
+            except OSError:
+                time.sleep(0.2)
+        assert status == 200 and headers["Server"] == "deepaudit"
+        assert get(base, pw="nope")[0] == 401
+        run_id = store.list_runs(model="mortgage")["run_id"].iloc[0]
+        status, headers, body = get(f"{base}download/{run_id}/json")
+        assert status == 200 and json.loads(body)["run_id"] == run_id
+        assert "attachment" in headers["Content-Disposition"]
+        assert get(f"{base}download/not-a-run/json")[0] == 404
+        assert get(f"http://127.0.0.1:{port}/download/{run_id}/json")[0] == 404  # outside the base path
+    finally:
+        proc.terminate()
+        proc.wait(10)
