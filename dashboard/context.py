@@ -56,11 +56,37 @@ class LiveModels:
             return self._targets[spec]
 
 
+class Memo:
+    """Bounded, thread-safe memo of values derived from immutable runs (page bodies, figures).
+
+    Keys must include the run id (never "latest"): a run never changes once written, so an entry is valid
+    for the life of the process. Two threads may compute the same key at once; both get a correct value.
+    """
+
+    def __init__(self, size: int = 64) -> None:
+        self.size = size
+        self._values: OrderedDict[Any, Any] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: Any, compute: Any) -> Any:
+        with self._lock:
+            if key in self._values:
+                self._values.move_to_end(key)
+                return self._values[key]
+        value = compute()
+        with self._lock:
+            self._values[key] = value
+            while len(self._values) > self.size:
+                self._values.popitem(last=False)
+        return value
+
+
 @dataclass
 class AppContext:
     store: RunStore
     runs: RunCache = field(init=False)
     live: LiveModels = field(default_factory=LiveModels)
+    memo: Memo = field(default_factory=Memo)
 
     def __post_init__(self) -> None:
         self.runs = RunCache(self.store)

@@ -1,12 +1,14 @@
 """Tidy tables for the pages, read from a run store. Pure functions of (store, result): no Dash here."""
 from __future__ import annotations
 
+import itertools
 import math
 from typing import Any
 
 import pandas as pd
 
 from dashboard.context import AppContext
+
 
 def _finite(x: Any) -> bool:
     return isinstance(x, (int, float)) and math.isfinite(x)
@@ -67,41 +69,119 @@ def attribute_record(result: dict[str, Any], name: str | None) -> dict[str, Any]
     return attrs[0] if attrs else None
 
 
+def stored_attribute(result: dict[str, Any], columns: tuple[str, ...] | list[str]) -> str | None:
+    """The stored attribute holding exactly the groups of ``columns`` (one column, or an intersection).
+
+    An intersection is stored when the data carries it as a column, named ``a_x_b`` (e.g. ``race_x_sex``)
+    or ``a x b``, in either order; None when the run has to compute it live.
+    """
+    names = {a["name"] for a in fairness_attributes(result)}
+    if len(columns) == 1:
+        return columns[0] if columns[0] in names else None
+    for perm in itertools.permutations(columns):
+        for sep in ("_x_", " x "):
+            if sep.join(perm) in names:
+                return sep.join(perm)
+    return None
+
+
 def group_table(attr: dict[str, Any]) -> pd.DataFrame:
     return pd.DataFrame(attr.get("groups", []))
 
 
+RATIO_COLUMNS = ["group", "value", "lo", "hi", "reference", "small_group"]
+
+
 def impact_ratio_table(attr: dict[str, Any], metric: str = "selection_rate") -> pd.DataFrame:
     """The stored impact ratios (rate / highest known group's rate) of one metric, one row per group."""
-    d = pd.DataFrame(attr.get("disparities", []))
+    return ratio_table(pd.DataFrame(attr.get("disparities", [])), metric=metric)
+
+
+def ratio_table(disparities: pd.DataFrame, *, reference: str | None = None, groups: pd.DataFrame | None = None,
+                metric: str = "selection_rate") -> pd.DataFrame:
+    """Ratios of one rate, one row per group (``group, value, lo, hi, reference, small_group``).
+
+    ``reference=None``: the impact ratios (rate / highest rate among known groups, the stored default).
+    A group name: each group's ``ratio_vs_reference`` to that group (which must be the reference the
+    ``disparities`` were computed with), plus the reference itself at exactly 1, in ``groups`` order.
+    """
+    d = disparities
     if d.empty:
-        return pd.DataFrame(columns=["group", "value", "lo", "hi", "reference", "small_group"])
-    d = d[(d["metric"] == metric) & (d["statistic"] == "impact_ratio")]
-    return d[["group", "value", "lo", "hi", "reference", "small_group"]].reset_index(drop=True)
+        return pd.DataFrame(columns=RATIO_COLUMNS)
+    if reference is None:
+        d = d[(d["metric"] == metric) & (d["statistic"] == "impact_ratio")]
+        return d[RATIO_COLUMNS].reset_index(drop=True)
+    d = d[(d["metric"] == metric) & (d["statistic"] == "ratio_vs_reference")][RATIO_COLUMNS]
+    order = list(groups["group"]) if groups is not None else [*d["group"], reference]
+    small = dict(zip(groups["group"], groups["small_group"])) if groups is not None else {}
+    ref_row = pd.DataFrame([{"group": reference, "value": 1.0, "lo": 1.0, "hi": 1.0, "reference": reference,
+                             "small_group": bool(small.get(reference, False))}])
+    out = pd.concat([d, ref_row], ignore_index=True) if not d.empty else ref_row
+    out["_order"] = [order.index(g) if g in order else len(order) for g in out["group"]]
+    return out.sort_values("_order", kind="stable").drop(columns="_order").reset_index(drop=True)
+
+
+def difference_table(disparities: pd.DataFrame, metric: str = "selection_rate") -> pd.DataFrame:
+    """``difference_vs_reference`` rows of one rate (``group, value, lo, hi, reference``)."""
+    if disparities.empty:
+        return pd.DataFrame(columns=["group", "value", "lo", "hi", "reference"])
+    d = disparities[(disparities["metric"] == metric) & (disparities["statistic"] == "difference_vs_reference")]
+    return d[["group", "value", "lo", "hi", "reference"]].reset_index(drop=True)
 
 
 def _pct(x: Any) -> str:
     return f"{x:.1%}" if _finite(x) else "–"
 
 
+def _pts(x: Any) -> str:
+    """A difference of two rates in percentage points."""
+    return f"{round(x * 100, 1) + 0.0:+.1f}" if _finite(x) else "–"  # + 0.0: no "-0.0"
+
+
 def _ci(row: pd.Series, key: str, pct: bool = True) -> str:
+    """``"64.4% [51.7, 75.4]"``: the rate, then its interval in the same unit (kept short for 1366 px)."""
     v, lo, hi = row.get(key), row.get(f"{key}_lo"), row.get(f"{key}_hi")
     if not _finite(v):
         return "–"
-    f = _pct if pct else (lambda x: f"{x:.3f}" if _finite(x) else "–")
-    return f"{f(v)} [{f(lo)}, {f(hi)}]"
+    if not pct:
+        return f"{v:.3f} [{lo:.3f}, {hi:.3f}]" if _finite(lo) and _finite(hi) else f"{v:.3f}"
+    bound = (lambda x: f"{x * 100:.1f}" if _finite(x) else "–")
+    return f"{v:.1%} [{bound(lo)}, {bound(hi)}]"
 
 
 GROUP_COLUMNS = [
-    ("group", "Group"), ("n", "n"), ("share", "Share"), ("selection_rate", "Selection rate [95% CI]"),
-    ("impact_ratio", "Impact ratio [95% CI]"), ("tpr", "TPR [95% CI]"), ("fpr", "FPR [95% CI]"),
-    ("accuracy", "Accuracy [95% CI]"), ("note", "Note"),
+    ("group", "Group"), ("n", "n (share)"), ("selection_rate", "Selection rate [95% CI]"),
+    ("impact_ratio", "Impact ratio [95% CI]"), ("difference", "Selection rate − reference [95% CI]"),
+    ("tpr", "TPR [95% CI]"), ("fpr", "FPR [95% CI]"), ("accuracy", "Accuracy [95% CI]"), ("note", "Note"),
 ]
 
 
-def group_display_rows(groups: pd.DataFrame, impact: pd.DataFrame) -> list[dict[str, Any]]:
+def group_columns(ratio_header: str = "Impact ratio [95% CI]", difference_header: str | None = None, *,
+                  rate_header: str = "Selection rate [95% CI]", confusion: bool = True) -> list[dict[str, str]]:
+    """DataTable columns of the group table (the ratio and difference headers name their reference).
+
+    ``confusion=False`` drops TPR, FPR and accuracy: for a model audited on correctness (no favourable
+    label) the "selection rate" is already the accuracy and those columns are constant.
+    """
+    names = {"impact_ratio": ratio_header, "selection_rate": rate_header}
+    if difference_header:
+        names["difference"] = difference_header
+    skip = set() if confusion else {"tpr", "fpr", "accuracy"}
+    return [{"name": names.get(c, t), "id": c} for c, t in GROUP_COLUMNS if c not in skip]
+
+
+def _ratio_text(r: Any) -> str:
+    if r is None or not _finite(r["value"]):
+        return "–"
+    lo, hi = (f"{x:.3f}" if _finite(x) else "–" for x in (r["lo"], r["hi"]))
+    return f"{r['value']:.3f} [{lo}, {hi}]"
+
+
+def group_display_rows(groups: pd.DataFrame, impact: pd.DataFrame,
+                       differences: pd.DataFrame | None = None) -> list[dict[str, Any]]:
     """Rows for the group table: rates with their intervals as text, the reference and small groups named."""
     ir = {r["group"]: r for _, r in impact.iterrows()}
+    diff = {r["group"]: r for _, r in differences.iterrows()} if differences is not None else {}
     rows = []
     for _, g in groups.iterrows():
         notes = []
@@ -109,11 +189,12 @@ def group_display_rows(groups: pd.DataFrame, impact: pd.DataFrame) -> list[dict[
             notes.append("reference")
         if g.get("small_group"):
             notes.append("small: not checked")
-        r = ir.get(g["group"])
+        d = diff.get(g["group"])
         rows.append({
-            "group": g["group"], "n": int(g["n"]), "share": _pct(g.get("share")),
-            "selection_rate": _ci(g, "selection_rate"),
-            "impact_ratio": (f"{r['value']:.3f} [{r['lo']:.3f}, {r['hi']:.3f}]" if r is not None else "–"),
+            "group": g["group"], "n": f"{int(g['n']):,} ({_pct(g.get('share'))})",
+            "selection_rate": _ci(g, "selection_rate"), "impact_ratio": _ratio_text(ir.get(g["group"])),
+            "difference": (f"{_pts(d['value'])} [{_pts(d['lo'])}, {_pts(d['hi'])}] pts" if d is not None
+                           else ("0 (reference)" if g.get("is_reference") else "–")),
             "tpr": _ci(g, "tpr"), "fpr": _ci(g, "fpr"), "accuracy": _ci(g, "accuracy"), "note": "; ".join(notes),
         })
     return rows

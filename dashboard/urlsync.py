@@ -26,7 +26,9 @@ def register(app, page: str, params: dict[str, tuple[str, str]]) -> None:
         const url = new URL(window.location.href);
         for (let i = 0; i < names.length; i++) {
             const v = arguments[i];
-            if (v === null || v === undefined || v === "") { url.searchParams.delete(names[i]); }
+            if (v === null || v === undefined || v === "" || (Array.isArray(v) && v.length === 0)) {
+                url.searchParams.delete(names[i]);
+            }
             else { url.searchParams.set(names[i], Array.isArray(v) ? v.join(",") : String(v)); }
         }
         if (url.href !== window.location.href) { window.history.replaceState(window.history.state, "", url.href); }

@@ -185,7 +185,7 @@ def counterfactual_probe(audit_target: AuditTarget, *, attribute: str | Sequence
     inst = _instances(sets)
     texts = list(inst["text"])
     ids = encode(texts)
-    ids, probe_target = _trim_padding(t, ids, batch_size=batch_size)
+    ids, probe_target = trim_padding(t, ids, batch_size=batch_size)
     logits = probe_target.logits(ids, batch_size=batch_size).double()
     probs = torch.softmax(logits, dim=1).numpy()
     inst["prob"] = probs[:, fav]
@@ -315,7 +315,7 @@ def _instances(sets: list[SubstitutionSet]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _trim_padding(t: AuditTarget, ids: torch.Tensor, *, batch_size: int) -> tuple[torch.Tensor, AuditTarget]:
+def trim_padding(t: AuditTarget, ids: torch.Tensor, *, batch_size: int) -> tuple[torch.Tensor, AuditTarget]:
     """Drop all-padding trailing columns when the model provably ignores them.
 
     Templates are ~15 tokens but text models pad to hundreds, and IG costs

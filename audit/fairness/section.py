@@ -86,7 +86,7 @@ def build_fairness(target: AuditTarget, probs: np.ndarray, pred: np.ndarray, *, 
         with stage("fairness: cohort accuracy", total=len(sensitive) + len(cohorts)) as tick:
             for col in sensitive + cohorts:
                 kw = dict(sensitive=data.groups[col], pos_label=1, min_share=policy.min_group_share)
-                tables = {"groups": group_metrics(correct, correct, **kw),
+                tables = {"groups": _accuracy_groups(correct, kw),
                           "disparities": disparities(correct, correct, n_boot=policy.n_boot, seed=seed, **kw),
                           "significance": significance_tests(correct, correct, metrics=["selection_rate"],
                                                              correction=policy.correction, **kw)}
@@ -98,6 +98,16 @@ def build_fairness(target: AuditTarget, probs: np.ndarray, pred: np.ndarray, *, 
     checks.extend(_probes(target, probs, pred, fav, section["probes"], policy=policy, seed=seed,
                           importance=importance, stage=stage, ig_steps=ig_steps))
     return section, checks
+
+
+def _accuracy_groups(correct: np.ndarray, kw: dict[str, Any]) -> pd.DataFrame:
+    """Per-cohort accuracy of a model without a favourable class: "correct" is the outcome, every sample's
+    truth is "correct", so selection rate and accuracy are both the cohort's accuracy (with Wilson
+    intervals). TPR / FPR / PPV have no meaning here and are left empty."""
+    groups = group_metrics(np.ones_like(correct), correct, **kw)
+    for m in ("tpr", "fpr", "ppv"):
+        groups[[m, f"{m}_lo", f"{m}_hi"]] = np.nan
+    return groups
 
 
 def _probes(target: AuditTarget, probs: np.ndarray, pred: np.ndarray, fav: int | None, out: dict[str, Any], *,

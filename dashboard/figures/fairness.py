@@ -1,72 +1,221 @@
-"""Fairness figures from tidy tables (one row per group). No Dash, no store access here."""
+"""Fairness figures from tidy tables (one row per group). No Dash, no store access here.
+
+Every figure keeps its main series in ``fig.data[0]`` (tests read it). When the page shows a moved decision
+threshold, an optional ``baseline`` table draws the same groups at the model's own decision rule as open
+grey markers, so a reader sees how far each rate or ratio moved.
+"""
 from __future__ import annotations
 
+import math
+
+import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
 from dashboard.figures.base import FAIL_COLOUR, FOUR_FIFTHS, OKABE_ITO, PASS_COLOUR, REFERENCE_COLOUR
+from dashboard.figures.base import AXIS, empty
 from dashboard.figures.base import LAYOUT as _LAYOUT
-from dashboard.figures.base import empty as _empty
+
+BASELINE_COLOUR = "#6e7781"
+# Group lines of the sweep: Okabe-Ito without grey (the reference colour) and yellow (too light on white).
+LINE_COLOURS = [OKABE_ITO[k] for k in ("blue", "orange", "green", "vermillion", "purple", "sky_blue", "black")]
+LINE_DASHES = ["solid", "dash", "dot", "dashdot"]
+_LEGEND_BELOW = {"orientation": "h", "x": 0, "xanchor": "left", "yref": "container", "y": 0.01, "yanchor": "bottom",
+                 "font": {"size": 12}}
+_AXIS, _STYLE = AXIS, _LAYOUT
 
 
-def impact_ratio_figure(table: pd.DataFrame, *, threshold: float = FOUR_FIFTHS, title: str | None = None) -> go.Figure:
+def _title(title: str, subtitle: str | None) -> dict:
+    text = f"{title}<br><span style='font-size:12px;color:#57606a'>{subtitle}</span>" if subtitle else title
+    return {"text": text, "x": 0.01, "xanchor": "left", "font": {"size": _LAYOUT.get("title_font_size", 14)}}
+
+
+def _axis(title: str, **kw) -> dict:
+    return {**_AXIS, "title": {**_AXIS["title"], "text": title}, **kw}
+
+
+def _figure(traces: list, title: str, subtitle: str | None, *, xaxis: dict, yaxis: dict,
+            legend_below: bool = False, **layout) -> go.Figure:
+    """One go.Figure built in a single validation pass (no update_* chains)."""
+    lay = {**_STYLE, "margin": {**_LAYOUT["margin"], "t": 70}, "title": _title(title, subtitle),
+           "xaxis": xaxis, "yaxis": yaxis}
+    if legend_below:
+        lay.update(showlegend=True, legend=_LEGEND_BELOW, height=layout.pop("height", _LAYOUT["height"]) + 30,
+                   margin={**lay["margin"], "b": _LAYOUT["margin"]["b"] + 30})
+    lay.update(layout)
+    return go.Figure(data=traces, layout=lay)
+
+
+_empty = empty
+
+
+def _hline(y: float, colour: str, text: str) -> tuple[dict, dict]:
+    shape = {"type": "line", "xref": "paper", "x0": 0, "x1": 1, "yref": "y", "y0": y, "y1": y,
+             "line": {"color": colour, "dash": "dash", "width": 1.5}}
+    note = {"xref": "paper", "x": 1, "xanchor": "right", "yref": "y", "y": y, "yanchor": "top", "text": text,
+            "showarrow": False, "font": {"size": 12}}
+    return shape, note
+
+
+def _vline(x: float, line: dict) -> dict:
+    return {"type": "line", "yref": "paper", "y0": 0, "y1": 1, "xref": "x", "x0": x, "x1": x, "line": line}
+
+
+def _top(*columns: pd.Series, floor: float = 1.05) -> float:
+    vals = np.concatenate([np.asarray(c, dtype=float) for c in columns])
+    vals = vals[np.isfinite(vals)]
+    return max(floor, float(vals.max()) + 0.05) if vals.size else floor
+
+
+MAX_VERTICAL_GROUPS = 6      # more groups, or long labels, and the dot plots turn horizontal (labels readable)
+MAX_VERTICAL_LABEL = 20
+ROW_PX = 30
+
+
+def horizontal_layout(labels: list[str]) -> bool:
+    """Whether a dot plot of these group labels reads better with groups on the y axis."""
+    return len(labels) > MAX_VERTICAL_GROUPS or max((len(x) for x in labels), default=0) > MAX_VERTICAL_LABEL
+
+
+def _dot_plot(labels: list[str], value: pd.Series, lo: pd.Series, hi: pd.Series, *, colours: list[str],
+              is_ref: list[bool], name: str, hover: str, customdata, baseline: pd.Series | None,
+              baseline_labels: list[str], baseline_name: str, fmt: str, title: str, subtitle: str | None,
+              group_title: str, value_axis: dict, line: tuple[float, str, str] | None = None) -> go.Figure:
+    """Points with asymmetric interval bars, one per group; vertical or horizontal by :func:`horizontal_layout`.
+
+    The main trace is ``data[0]``; along the value axis it holds the values, along the group axis the labels.
+    """
+    flip = horizontal_layout(labels)
+    g_key, v_key, err = ("y", "x", "error_x") if flip else ("x", "y", "error_y")
+    hover = hover.replace("%{x}", "%{GROUP}").replace("%{y", "%{" + v_key).replace("%{GROUP}", "%{" + g_key + "}")
+    traces = [go.Scatter(**{
+        g_key: labels, v_key: value.to_numpy(dtype=float), "mode": "markers", "name": name, "showlegend": False,
+        "marker": {"size": 13, "color": colours, "symbol": ["diamond" if r else "circle" for r in is_ref]},
+        err: {"type": "data", "symmetric": False, "array": (hi - value).clip(lower=0).to_numpy(dtype=float),
+              "arrayminus": (value - lo).clip(lower=0).to_numpy(dtype=float), "color": "#444", "thickness": 1.5,
+              "width": 6},
+        "customdata": customdata, "hovertemplate": hover})]
+    with_baseline = baseline is not None and len(baseline) > 0
+    if with_baseline:
+        traces.append(go.Scatter(**{
+            g_key: baseline_labels, v_key: baseline.to_numpy(dtype=float), "mode": "markers", "name": baseline_name,
+            "marker": {"size": 11, "symbol": "circle-open", "color": BASELINE_COLOUR, "line": {"width": 2}},
+            "hovertemplate": "%{" + g_key + "}<br>" + baseline_name + ": %{" + v_key + ":" + fmt + "}<extra></extra>"}))
+    shapes, notes = [], []
+    if line is not None:
+        at, colour, text = line
+        if flip:
+            shapes.append(_vline(at, {"color": colour, "dash": "dash", "width": 1.5}))
+            notes.append({"xref": "x", "x": at, "xanchor": "right", "yref": "paper", "y": 1, "yanchor": "bottom",
+                          "text": f"{text} ", "showarrow": False, "font": {"size": 12, "color": colour}})
+        else:
+            shape, note = _hline(at, colour, text)
+            shapes.append(shape)
+            notes.append(note)
+    group_axis = _axis(group_title, type="category", **({"autorange": "reversed"} if flip else {}))
+    extra = {"height": max(_LAYOUT["height"], 150 + ROW_PX * len(labels))} if flip else {}
+    axes = {"xaxis": value_axis, "yaxis": group_axis} if flip else {"xaxis": group_axis, "yaxis": value_axis}
+    return _figure(traces, title, subtitle, legend_below=with_baseline, shapes=shapes, annotations=notes, **axes,
+                   **extra)
+
+
+def _labels(groups: pd.Series, is_ref, reference_label: str = "reference") -> list[str]:
+    return [f"{g} ({reference_label})" if r else str(g) for g, r in zip(groups, is_ref)]
+
+
+def _baseline(baseline: pd.DataFrame | None, labels: dict[str, str], column: str) -> tuple[pd.Series | None, list]:
+    if baseline is None or baseline.empty:
+        return None, []
+    b = baseline[baseline["group"].isin(labels)]
+    return b[column], [labels[g] for g in b["group"]]
+
+
+def impact_ratio_figure(table: pd.DataFrame, *, threshold: float = FOUR_FIFTHS, title: str | None = None,
+                        subtitle: str | None = None, baseline: pd.DataFrame | None = None,
+                        baseline_name: str = "at the model's decision rule", xtitle: str = "group",
+                        ratio_name: str = "impact ratio", reference_label: str = "reference") -> go.Figure:
     """Impact ratio per group with its interval and the four-fifths line.
 
     ``table`` is tidy: columns ``group``, ``value``, ``lo``, ``hi``, ``reference`` (the denominator group),
-    optionally ``small_group``. One trace, so ``fig.data[0].y`` are the ratios in row order.
+    optionally ``small_group``; the denominator group is labelled ``"<group> (<reference_label>)"``. The
+    main trace is ``fig.data[0]`` (ratios in row order on the value axis:
+    ``y`` for a few short labels, ``x`` when :func:`horizontal_layout`); ``baseline`` (``group``, ``value``)
+    adds open markers in ``fig.data[1]``.
     """
     title = title or "Impact ratio (rate / highest group's rate)"
     if table.empty:
         return _empty(title, "no impact ratios for this attribute")
     t = table.reset_index(drop=True)
-    is_ref = t["group"] == t["reference"]
+    is_ref = list(t["group"] == t["reference"])
     colours = [REFERENCE_COLOUR if r else (FAIL_COLOUR if v < threshold else PASS_COLOUR)
                for v, r in zip(t["value"], is_ref)]
-    labels = [f"{g} (reference)" if r else str(g) for g, r in zip(t["group"], is_ref)]
-    fig = go.Figure(go.Scatter(
-        x=labels, y=t["value"], mode="markers",
-        marker={"size": 13, "color": colours, "symbol": ["diamond" if r else "circle" for r in is_ref]},
-        error_y={"type": "data", "symmetric": False, "array": (t["hi"] - t["value"]).clip(lower=0),
-                     "arrayminus": (t["value"] - t["lo"]).clip(lower=0), "color": "#444", "thickness": 1.5, "width": 6},
-        customdata=t[["lo", "hi"]].to_numpy(),
-        hovertemplate="%{x}<br>impact ratio %{y:.3f}<br>95% interval [%{customdata[0]:.3f}, %{customdata[1]:.3f}]"
-                      "<extra></extra>",
-    ))
-    fig.add_hline(y=threshold, line={"color": FAIL_COLOUR, "dash": "dash", "width": 1.5},
-                  annotation_text=f"four-fifths rule ({threshold:g})", annotation_position="bottom right")
-    top = max(1.05, float(t["hi"].max()) + 0.05)
-    fig.update_layout(title=title, **_LAYOUT)
-    fig.update_yaxes(title="impact ratio (unitless)", range=[0, top], zeroline=True)
-    fig.update_xaxes(title="group")
-    return fig
+    labels = _labels(t["group"], is_ref, reference_label)
+    b_values, b_labels = _baseline(baseline, dict(zip(t["group"], labels)), "value")
+    top = _top(t["hi"], t["value"], *([b_values] if b_values is not None else []))
+    return _dot_plot(
+        labels, t["value"], t["lo"], t["hi"], colours=colours, is_ref=is_ref, name=ratio_name,
+        hover="%{x}<br>" + ratio_name + " %{y:.3f}<br>95% interval [%{customdata[0]:.3f}, %{customdata[1]:.3f}]"
+              "<extra></extra>",
+        customdata=t[["lo", "hi"]].to_numpy(dtype=float), baseline=b_values, baseline_labels=b_labels,
+        baseline_name=baseline_name, fmt=".3f", title=title, subtitle=subtitle, group_title=xtitle,
+        value_axis=_axis(f"{ratio_name} (unitless)", range=[0, top], zeroline=True),
+        line=(threshold, FAIL_COLOUR, f"four-fifths rule ({threshold:g})"))
 
 
-def selection_rate_figure(groups: pd.DataFrame, *, favorable: str = "favorable", title: str | None = None) -> go.Figure:
+def selection_rate_figure(groups: pd.DataFrame, *, favorable: str = "favorable", title: str | None = None,
+                          subtitle: str | None = None, baseline: pd.DataFrame | None = None,
+                          baseline_name: str = "at the model's decision rule", xtitle: str = "group",
+                          rate_name: str = "selection rate") -> go.Figure:
     """Selection rate per group with Wilson 95% intervals.
 
     ``groups`` is tidy: ``group``, ``selection_rate``, ``selection_rate_lo``, ``selection_rate_hi``,
-    optionally ``is_reference`` and ``n``.
+    optionally ``is_reference`` and ``n``. ``baseline`` (``group``, ``selection_rate``) adds open markers.
     """
     title = title or f"Selection rate: share predicted '{favorable}' (Wilson 95% CI)"
     if groups.empty:
         return _empty(title, "no groups")
     g = groups.reset_index(drop=True)
-    ref = g["is_reference"] if "is_reference" in g else pd.Series(False, index=g.index)
+    is_ref = list(g["is_reference"]) if "is_reference" in g else [False] * len(g)
     n = g["n"] if "n" in g else pd.Series("?", index=g.index)
-    fig = go.Figure(go.Scatter(
-        x=[f"{x} (reference)" if r else str(x) for x, r in zip(g["group"], ref)],
-        y=g["selection_rate"], mode="markers",
-        marker={"size": 13, "color": [REFERENCE_COLOUR if r else OKABE_ITO["blue"] for r in ref],
-                    "symbol": ["diamond" if r else "circle" for r in ref]},
-        error_y={"type": "data", "symmetric": False,
-                     "array": (g["selection_rate_hi"] - g["selection_rate"]).clip(lower=0),
-                     "arrayminus": (g["selection_rate"] - g["selection_rate_lo"]).clip(lower=0),
-                     "color": "#444", "thickness": 1.5, "width": 6},
-        customdata=list(zip(g["selection_rate_lo"], g["selection_rate_hi"], n)),
-        hovertemplate="%{x} (n=%{customdata[2]})<br>selection rate %{y:.1%}<br>"
-                      "95% Wilson [%{customdata[0]:.1%}, %{customdata[1]:.1%}]<extra></extra>",
-    ))
-    fig.update_layout(title=title, **_LAYOUT)
-    fig.update_yaxes(title="selection rate (%)", tickformat=".0%", range=[0, 1.05])
-    fig.update_xaxes(title="group")
-    return fig
+    labels = _labels(g["group"], is_ref)
+    b_values, b_labels = _baseline(baseline, dict(zip(g["group"], labels)), "selection_rate")
+    return _dot_plot(
+        labels, g["selection_rate"], g["selection_rate_lo"], g["selection_rate_hi"],
+        colours=[REFERENCE_COLOUR if r else OKABE_ITO["blue"] for r in is_ref], is_ref=is_ref, name=rate_name,
+        hover="%{x} (n=%{customdata[2]})<br>" + rate_name + " %{y:.1%}<br>95% Wilson [%{customdata[0]:.1%}, "
+              "%{customdata[1]:.1%}]<extra></extra>",
+        customdata=list(zip(g["selection_rate_lo"], g["selection_rate_hi"], n)), baseline=b_values,
+        baseline_labels=b_labels, baseline_name=baseline_name, fmt=".1%", title=title, subtitle=subtitle,
+        group_title=xtitle, value_axis=_axis(f"{rate_name} (%)", tickformat=".0%", range=[0, 1.05]))
+
+
+def threshold_sweep_figure(sweep: pd.DataFrame, *, current: float | None, default: float = 0.5,
+                           title: str = "Selection rate vs decision threshold", subtitle: str | None = None,
+                           favorable: str = "favorable") -> go.Figure:
+    """One line per group: its selection rate at each threshold; the current threshold marked.
+
+    ``sweep`` is tidy: ``group``, ``threshold``, ``selection_rate`` (and ``n``). One trace per group in
+    ``sweep`` order of first appearance.
+    """
+    if sweep.empty:
+        return _empty(title, "the decision threshold does not apply to this model")
+    traces = []
+    for i, (group, s) in enumerate(sweep.groupby("group", sort=False)):
+        traces.append(go.Scatter(
+            x=s["threshold"], y=s["selection_rate"], mode="lines", name=str(group),
+            line={"color": LINE_COLOURS[i % len(LINE_COLOURS)], "width": 2,
+                  "dash": LINE_DASHES[(i // len(LINE_COLOURS)) % len(LINE_DASHES)]},
+            hovertemplate=f"{group}<br>threshold %{{x:.2f}}<br>selection rate %{{y:.1%}}<extra></extra>"))
+    shapes = [_vline(default, {"color": REFERENCE_COLOUR, "dash": "dot", "width": 1.5})]
+    notes = []
+    if current is not None and math.isfinite(current):
+        shapes.append(_vline(current, {"color": "#1f2328", "width": 2}))
+        notes.append({"xref": "x", "x": current, "xanchor": "left", "yref": "paper", "y": 1, "yanchor": "bottom",
+                      "text": f" threshold {current:.2f}", "showarrow": False, "font": {"size": 12}})
+    n_groups = sweep["group"].nunique()
+    return _figure(traces, title, subtitle, shapes=shapes, annotations=notes, showlegend=True,
+                   height=max(_LAYOUT["height"], 160 + 21 * n_groups),
+                   legend={"font": {"size": 12}, "title": {"text": "group"}},
+                   margin={**_LAYOUT["margin"], "t": 80, "r": 10},
+                   xaxis=_axis(f"decision threshold on P({favorable})", range=[0, 1], dtick=0.1),
+                   yaxis=_axis(f"share predicted '{favorable}' (%)", tickformat=".0%", range=[0, 1.02]))

@@ -1,17 +1,381 @@
-"""Explanations page body for finance models (stub)."""
+"""Explanations page body for finance (tabular) models: global importance, applicant browser, what-if editor.
+
+- Global importance: the stored ``feature_importance`` table of the selected method (mean |attribution|
+  with direction), with a 95% interval of the mean over the explained applicants from the stored array.
+- Applicant browser: the explained applicants (``attr_<method>`` arrays joined to ``run.predictions()``),
+  filterable by decision and group; the selection is kept in the URL (``?applicant=<sample_id>``) and shows
+  the applicant's score, decision, top attributions and stored adverse-action reasons.
+- What-if editor: the selected applicant's raw features as inputs; "Recompute" rescores and re-explains the
+  edited row with the loaded model (:mod:`dashboard.live_tabular`).
+
+Callback bodies (``update_*``) are plain functions of (ctx, ...) that the unit tests call directly.
+"""
 from __future__ import annotations
 
 from typing import Any
 
-from dash import html
+import dash
+import plotly.graph_objects as go
+from dash import ALL, Input, Output, State, dash_table, dcc, html
+from dash.dash_table.Format import Format, Scheme
 
 from audit.store import Run
+from dashboard import explain_finance_data as tables
+from dashboard import ids, urlsync
 from dashboard.context import AppContext
+from dashboard.figures import GRAPH_CONFIG
+from dashboard.figures import explain_finance as fig
+from dashboard.live_tabular import MISSING, LiveTabularCache, format_value, ig_options, input_text
+
+PAGE = "explain-finance"   # url-sync sink prefix: the explanations page hosts one body per domain
+PAGE_SIZE = 10
+VISIBLE_FIELDS = 12        # fields shown first in the editor (most influential for this applicant)
+# The live model may be a user's own target file: whatever it raises becomes a message on the page.
+LIVE_ERRORS = (Exception,)
+DERIVED_NOTE = ("Inputs derived from others (for the mortgage model: loan / price, two or more units, the "
+                "mortgage-history flags) are not recomputed when you edit their sources: edit them too.")
+TABLE_STYLE = {
+    "style_table": {"overflowX": "auto"},
+    "style_cell": {"fontFamily": "inherit", "fontSize": 13, "padding": "4px 8px", "textAlign": "left",
+                   "whiteSpace": "normal", "height": "auto", "maxWidth": 260},
+    "style_header": {"fontWeight": "600", "backgroundColor": "#f3f4f6"},
+}
 
 
+# -- layout ------------------------------------------------------------------------------------------------
 def body(ctx: AppContext, run: Run, query: dict[str, Any]) -> list:
-    return [html.P("Coming soon.")]
+    result = run.result
+    methods = tables.methods(result)
+    if not methods:
+        return [html.P("This run stored no tabular feature attributions, so there is nothing to show here. "
+                       "Re-run the audit with an attribution method (deepaudit run --methods ...).")]
+    method = query.get("method")
+    note = None
+    if method not in methods:
+        if method:
+            note = html.P(f"Unknown method '{method}' in the URL; showing {tables.method_label(methods[0])}.",
+                          className="xf-warning")
+        method = methods[0]
+    fav, unfav = tables.outcomes(result)
+    decision = query.get("decision") if query.get("decision") in (fav, unfav) else "all"
+    groups = tables.group_options(run)
+    group = query.get("group") if query.get("group") in {g["value"] for g in groups} else "all"
+    applicant = query.get("applicant") or tables.default_applicant(run, decision, group)
+    state = {"model": result["model"]["name"], "run_id": run.run_id}
+    return [
+        urlsync.sink(PAGE),
+        dcc.Store(id=ids.EXPLAIN_FINANCE_STATE, data=state),
+        dcc.Store(id=ids.EXPLAIN_FINANCE_APPLICANT, data=applicant),
+        html.Section([
+            html.Div([
+                html.H2("Global feature importance"),
+                html.Div([html.Label("Method", htmlFor=ids.EXPLAIN_FINANCE_METHOD),
+                          dcc.Dropdown(id=ids.EXPLAIN_FINANCE_METHOD, value=method, clearable=False,
+                                       searchable=False, options=[{"label": tables.method_label(m), "value": m}
+                                                                  for m in methods])],
+                         className="xf-inline"),
+            ], className="xf-head"),
+            note,
+            html.P(id=ids.EXPLAIN_FINANCE_IMPORTANCE_NOTE, className="muted"),
+            dcc.Graph(id=ids.EXPLAIN_FINANCE_IMPORTANCE, config=GRAPH_CONFIG, className="chart"),
+        ], className="xf-section"),
+        html.Section([
+            html.H2("Applicants"),
+            html.Div([
+                html.Div([html.Label("Decision", htmlFor=ids.EXPLAIN_FINANCE_DECISION),
+                          dcc.RadioItems(id=ids.EXPLAIN_FINANCE_DECISION, value=decision, inline=True,
+                                         options=[{"label": "all", "value": "all"}, {"label": fav, "value": fav},
+                                                  {"label": unfav, "value": unfav}])],
+                         className="xf-inline"),
+                html.Div([html.Label("Group", htmlFor=ids.EXPLAIN_FINANCE_GROUP),
+                          dcc.Dropdown(id=ids.EXPLAIN_FINANCE_GROUP, value=group, clearable=False,
+                                       options=[{"label": "all groups", "value": "all"}] + groups)],
+                         className="xf-inline xf-group"),
+                html.Span(id=ids.EXPLAIN_FINANCE_COUNT, className="muted"),
+            ], className="xf-filters"),
+            dash_table.DataTable(id=ids.EXPLAIN_FINANCE_TABLE, columns=_columns(run),
+                                 row_selectable="single", sort_action="native", page_size=PAGE_SIZE,
+                                 style_data_conditional=[
+                                     {"if": {"filter_query": f'{{decision}} = "{unfav}"', "column_id": "decision"},
+                                      "color": "#D55E00", "fontWeight": "600"}],
+                                 **TABLE_STYLE),
+            html.Div([
+                html.Div(id=ids.EXPLAIN_FINANCE_DETAIL, className="xf-detail"),
+                dcc.Graph(id=ids.EXPLAIN_FINANCE_ATTRIBUTIONS, config=GRAPH_CONFIG, className="chart"),
+            ], className="xf-applicant"),
+        ], className="xf-section"),
+        html.Section([
+            html.H2("What if? Edit this applicant"),
+            html.P(["Change any input and press ", html.B("Recompute"), ": the loaded model rescores the edited "
+                    "applicant and Integrated Gradients re-explains it with this run's settings. Fields are "
+                    "ordered by their influence on this applicant; edited values must lie in the training range. "
+                    + DERIVED_NOTE], className="muted"),
+            dcc.Loading(html.Div(id=ids.EXPLAIN_FINANCE_EDITOR), type="dot"),
+            html.Div([html.Button("Recompute", id=ids.EXPLAIN_FINANCE_RECOMPUTE, n_clicks=0, className="xf-primary"),
+                      html.Button("Reset to the applicant's values", id=ids.EXPLAIN_FINANCE_RESET, n_clicks=0,
+                                  className="button")], className="xf-actions"),
+            dcc.Loading(html.Div(id=ids.EXPLAIN_FINANCE_WHATIF, className="xf-whatif"), type="dot"),
+            html.Div(dcc.Graph(id=ids.EXPLAIN_FINANCE_WHATIF_CHART, config=GRAPH_CONFIG, className="chart"),
+                     id=ids.EXPLAIN_FINANCE_WHATIF_CHART_WRAP, style={"display": "none"}),
+        ], className="xf-section"),
+    ]
+
+
+def _columns(run: Run) -> list[dict[str, Any]]:
+    fav, _ = tables.outcomes(run.result)
+    cols = [("id", "Applicant"), ("score", f"P({fav})"), ("decision", "Decision"), ("actual", "Actual"),
+            ("reason", "Principal reason")] + [(c, c.replace("_", " ")) for c in tables.sensitive_columns(run.result)]
+    fmt = {"id": {"type": "numeric"}, "score": {"type": "numeric", "format": Format(precision=3, scheme=Scheme.fixed)}}
+    return [{"name": t, "id": c, **fmt.get(c, {})} for c, t in cols]
+
+
+# -- callback bodies -----------------------------------------------------------------------------------------
+def update_importance(ctx: AppContext, method: str | None, state: dict[str, Any]) -> tuple[go.Figure, str]:
+    run = ctx.runs.get(state["run_id"])
+    result = run.result
+    methods = tables.methods(result)
+    method = method if method in methods else (methods[0] if methods else None)
+    fav, _ = tables.outcomes(result)
+    title = f"Global importance · {tables.method_label(method)}"
+    table = tables.importance_table(run, method) if method else None
+    if table is None or table.empty:
+        return fig.importance_figure(table if table is not None else tables.EMPTY, title=title, unit=""), \
+            "This run stored no feature importance table for this method."
+    n = result["explanations"]["methods"][method].get("n_samples", "?")
+    ci = " Whiskers: 95% interval of the mean." if "lo" in table else ""
+    note = (f"Mean |attribution| toward '{fav}' over the {n} explained applicants, top {min(15, len(table))} of "
+            f"{len(table)} inputs. Colour: whether a higher value of the input raises or lowers the score "
+            f"(sign of the Spearman correlation between value and attribution).{ci}")
+    return fig.importance_figure(table, title=title, unit=tables.unit(method, fav)), note
+
+
+def update_table(ctx: AppContext, decision: str | None, group: str | None, selected_rows: list[int] | None,
+                 data: list[dict] | None, applicant: Any, state: dict[str, Any], *, clicked: bool
+                 ) -> tuple[list[dict], list[int], Any, str, int | Any]:
+    """Rows after the filters; a click on a row selects that applicant (else the stored one stays selected).
+
+    The applicant output is ``no_update`` unless a click changed it, so that the detail and the editor
+    (which listen to it) are not rebuilt when only the filters moved.
+    """
+    run = ctx.runs.get(state["run_id"])
+    chosen = applicant
+    if clicked and selected_rows and data and 0 <= selected_rows[0] < len(data):
+        chosen = data[selected_rows[0]]["id"]
+    everyone = tables.applicants(run)
+    records = tables.filter_applicants(everyone, decision, group).to_dict("records")
+    sel = [i for i, r in enumerate(records) if str(r["id"]) == str(chosen)]
+    count = f"{len(records)} of {len(everyone)} explained applicants"
+    page = dash.no_update if clicked else (sel[0] // PAGE_SIZE if sel else 0)
+    return records, sel, (chosen if str(chosen) != str(applicant) else dash.no_update), count, page
+
+
+def update_detail(ctx: AppContext, cache: LiveTabularCache, applicant: Any, method: str | None,
+                  state: dict[str, Any]) -> tuple[list, go.Figure]:
+    run = ctx.runs.get(state["run_id"])
+    result = run.result
+    fav, unfav = tables.outcomes(result)
+    row, problem = tables.find_applicant(run, applicant)
+    title = "Applicant attributions"
+    if row is None:
+        return [html.P(problem, className="xf-warning")], fig.empty(title, "select an applicant in the table")
+    methods = tables.methods(result)
+    method = method if method in methods else methods[0]
+    raw_values = _live_values(ctx, cache, run, row["id"])
+    attr = tables.applicant_attributions(run, method, row["id"], values=raw_values)
+    figure = fig.applicant_figure(attr if attr is not None else tables.EMPTY_ATTR,
+                                  title=f"Applicant {row['id']} · {tables.method_label(method)}",
+                                  unit=tables.unit(method, fav), favorable=fav, unfavorable=unfav,
+                                  signed=tables.signed(method))
+    return _detail_card(result, row, fav, unfav), figure
+
+
+def _live_values(ctx, cache, run, sample_id) -> dict[str, str] | None:
+    try:
+        live = cache.get(run.result["model"]["spec"])
+        values = live.values(live.row(sample_id))
+    except LIVE_ERRORS:
+        return None
+    return {k: format_value(v) for k, v in values.items()}
+
+
+def _detail_card(result: dict[str, Any], row: dict[str, Any], fav: str, unfav: str) -> list:
+    denied = row["decision"] == unfav
+    facts = [("Score", f"P({fav}) = {row['score']:.3f}"), ("Decision", row["decision"]),
+             ("Actual outcome", row["actual"])] + [(c.replace("_", " "), row.get(c, "")) for c in
+                                                   tables.sensitive_columns(result)]
+    out = [html.H3(f"Applicant {row['id']}"),
+           html.Span(row["decision"], className="badge fail" if denied else "badge pass"),
+           html.Dl([x for k, v in facts for x in (html.Dt(k), html.Dd(str(v)))], className="xf-facts")]
+    out.append(html.H4("Adverse-action reasons"))
+    if not denied:
+        out.append(html.P(f"Decision '{fav}': no adverse-action notice is needed.", className="muted"))
+        return out
+    reasons, method = tables.stored_reasons(result, row["id"])
+    if reasons is None:
+        out.append(html.P("This run stored no reason codes for this applicant.", className="muted"))
+        return out
+    out.append(html.Ol([html.Li([html.B(r["reason"]), f" (value {_shown(r['value'])}) · "
+                                 f"{r['share_of_denial']:.0%} of the push toward {unfav}"]) for r in reasons
+                        if r["rank"] > 0] or [html.Li(reasons[0]["reason"])], className="xf-reasons"))
+    out.append(html.P("Method: " + method, className="muted xf-small"))
+    return out
+
+
+def _shown(value: Any) -> str:
+    try:
+        return format_value(float(value))
+    except (TypeError, ValueError):
+        return str(value)
+
+
+def update_editor(ctx: AppContext, cache: LiveTabularCache, applicant: Any, state: dict[str, Any]) -> list:
+    run = ctx.runs.get(state["run_id"])
+    row, problem = tables.find_applicant(run, applicant)
+    if row is None:
+        return [html.P(problem, className="muted")]
+    try:
+        live = cache.get(run.result["model"]["spec"])
+        original = live.row(row["id"])
+        _, merged = live.explain_rows(original, ig_options(run.result))
+    except LIVE_ERRORS as exc:
+        return [html.P(f"The live model is not available, so the what-if editor is off: {exc}",
+                       className="xf-warning")]
+    values = live.values(original)
+    influence = dict(zip(live.groups, abs(merged[0])))
+    order = sorted(live.fields, key=lambda f: -influence.get(f.name, 0.0))
+    inputs = [_field_input(f, values[f.name]) for f in order]
+    out = [html.Div(inputs[:VISIBLE_FIELDS], className="xf-fields")]
+    if len(inputs) > VISIBLE_FIELDS:
+        out.append(html.Details([html.Summary(f"All other inputs ({len(inputs) - VISIBLE_FIELDS})"),
+                                 html.Div(inputs[VISIBLE_FIELDS:], className="xf-fields")], className="xf-more"))
+    warning = tables.provenance_warning(run.result, live.target)
+    out.append(html.P(f"Allowed ranges come from {live.range_source}." + (f" {warning}" if warning else ""),
+                      className="muted xf-small"))
+    return out
+
+
+def _field_input(f, value: float) -> html.Label:
+    fid = {"type": ids.EXPLAIN_FINANCE_FIELD, "name": f.name}
+    finite = value == value
+    if f.kind == "numeric":
+        # Text, not type="number": a browser turns an out-of-range or malformed number into an empty value,
+        # and the user would then be told "required" instead of what is wrong with what they typed.
+        control = dcc.Input(id=fid, type="text", inputMode="decimal", value=input_text(value),
+                            placeholder=MISSING if f.missing_ok else f"{format_value(f.lo)} to {format_value(f.hi)}",
+                            maxLength=32, debounce=True, className="xf-input")
+        hint = f"{format_value(f.lo)} to {format_value(f.hi)}" + (", blank = missing" if f.missing_ok else "")
+        if finite and not f.lo <= value <= f.hi:
+            hint += f" (this applicant: {format_value(value)}, outside)"
+    else:
+        opts = [{"label": (("yes" if o else "no") + f" ({o:g})") if f.kind == "binary" else f"{o:g}", "value": o}
+                for o in f.options] + ([{"label": MISSING, "value": MISSING}] if f.missing_ok else [])
+        control = dcc.Dropdown(id=fid, options=opts, value=value if finite else MISSING, clearable=False,
+                               searchable=False, className="xf-input")
+        hint = f.kind
+    return html.Label([html.Span(f.label, className="xf-label"), control,
+                       html.Small(f"{f.name} · {hint}", className="muted")], className="xf-field")
+
+
+def update_whatif(ctx: AppContext, cache: LiveTabularCache, applicant: Any, values: list, field_ids: list,
+                  state: dict[str, Any], *, recompute: bool) -> tuple[list, go.Figure | Any, dict, list | Any]:
+    """(result children, comparison figure, its wrapper's style, className per field: invalid ones marked).
+
+    ``field_ids`` are the ids of every field on the page (the wildcard output has one entry per field).
+    """
+    hidden = {"display": "none"}
+    field_ids = [i for i in (field_ids or []) if isinstance(i, dict) and "name" in i]
+    if not recompute:
+        return [], dash.no_update, hidden, [dash.no_update] * len(field_ids)
+    plain = ["xf-input"] * len(field_ids)
+    run = ctx.runs.get(state["run_id"])
+    row, problem = tables.find_applicant(run, applicant)
+    if row is None:
+        return [html.P(problem, className="xf-warning")], dash.no_update, hidden, plain
+    submitted = {i["name"]: v for i, v in zip(field_ids, values or [])}
+    try:
+        live = cache.get(run.result["model"]["spec"])
+        w = live.what_if(row["id"], submitted, ig_options(run.result))
+    except LIVE_ERRORS as exc:
+        return [html.P(f"Could not recompute: {exc}", className="xf-warning")], dash.no_update, hidden, plain
+    if isinstance(w, dict):
+        marks = ["xf-input xf-bad" if i["name"] in w else "xf-input" for i in field_ids]
+        return [html.P("Fix these inputs, then press Recompute:", className="xf-warning"),
+                html.Ul([html.Li(e) for e in w.values()], className="xf-errors")], dash.no_update, hidden, marks
+    return _whatif_result(run, row, w), _whatif_figure(run, w), {}, plain
+
+
+def _whatif_result(run: Run, row: dict[str, Any], w) -> list:
+    fav, unfav = tables.outcomes(run.result)
+    delta = w.edited_score - w.original_score
+    out = [html.P([f"P({fav}): {w.original_score:.3f} → ", html.B(f"{w.edited_score:.3f}"), f" ({delta:+.3f}). ",
+                   "Decision: ", w.original_decision, " → ", html.B(w.edited_decision), " ",
+                   html.Span("flipped" if w.flipped else "unchanged",
+                             className="badge xf-flip" if w.flipped else "badge xf-same")], className="xf-delta")]
+    if abs(w.original_score - row["score"]) > 1e-6:
+        out.append(html.P(f"The live model scores the unedited applicant {w.original_score:.4f}; this run "
+                          f"recorded {row['score']:.4f}: the model or its data changed since the run.",
+                          className="xf-warning"))
+    out.append(html.P("Changed: " + "; ".join(f"{c['label']} {c['before']} → {c['after']}" for c in w.changed)
+                      if w.changed else "No input changed: this is the applicant as audited.", className="muted"))
+    if w.edited_decision == unfav:
+        out += [html.H4("Adverse-action reasons after the edit"),
+                html.Ol([html.Li([html.B(r.reason)] + ([f" · {r.share_of_denial:.0%} of the push toward {unfav}"]
+                                                       if r.rank > 0 else []))
+                         for r in w.reasons_edited.itertuples()], className="xf-reasons")]
+    opts = ", ".join(f"{k}={v}" for k, v in ig_options(run.result).items()) or "default options"
+    out.append(html.P(f"Recomputed in {w.elapsed_s * 1000:.0f} ms (Integrated Gradients, {opts}, toward "
+                      f"'{fav}', from the reference applicant).", className="muted xf-small"))
+    return out
+
+
+def _whatif_figure(run: Run, w) -> go.Figure:
+    fav, _ = tables.outcomes(run.result)
+    return fig.whatif_figure(w.attributions, title="Attributions before and after the edit",
+                             unit=tables.unit("integrated_gradients", fav), favorable=fav)
 
 
 def register_callbacks(app, ctx: AppContext) -> None:
-    return None
+    cache = LiveTabularCache(ctx.live)
+
+    @app.callback(Output(ids.EXPLAIN_FINANCE_IMPORTANCE, "figure"), Output(ids.EXPLAIN_FINANCE_IMPORTANCE_NOTE, "children"),
+                  Input(ids.EXPLAIN_FINANCE_METHOD, "value"), State(ids.EXPLAIN_FINANCE_STATE, "data"))
+    def _importance(method, state):
+        return update_importance(ctx, method, state)
+
+    @app.callback(Output(ids.EXPLAIN_FINANCE_TABLE, "data"), Output(ids.EXPLAIN_FINANCE_TABLE, "selected_rows"),
+                  Output(ids.EXPLAIN_FINANCE_APPLICANT, "data"), Output(ids.EXPLAIN_FINANCE_COUNT, "children"),
+                  Output(ids.EXPLAIN_FINANCE_TABLE, "page_current"),
+                  Input(ids.EXPLAIN_FINANCE_DECISION, "value"), Input(ids.EXPLAIN_FINANCE_GROUP, "value"),
+                  Input(ids.EXPLAIN_FINANCE_TABLE, "selected_rows"), State(ids.EXPLAIN_FINANCE_TABLE, "data"),
+                  State(ids.EXPLAIN_FINANCE_APPLICANT, "data"), State(ids.EXPLAIN_FINANCE_STATE, "data"))
+    def _table(decision, group, selected_rows, data, applicant, state):
+        clicked = dash.ctx.triggered_id == ids.EXPLAIN_FINANCE_TABLE
+        return update_table(ctx, decision, group, selected_rows, data, applicant, state, clicked=clicked)
+
+    @app.callback(Output(ids.EXPLAIN_FINANCE_DETAIL, "children"), Output(ids.EXPLAIN_FINANCE_ATTRIBUTIONS, "figure"),
+                  Input(ids.EXPLAIN_FINANCE_APPLICANT, "data"), Input(ids.EXPLAIN_FINANCE_METHOD, "value"),
+                  State(ids.EXPLAIN_FINANCE_STATE, "data"))
+    def _detail(applicant, method, state):
+        return update_detail(ctx, cache, applicant, method, state)
+
+    @app.callback(Output(ids.EXPLAIN_FINANCE_EDITOR, "children"),
+                  Input(ids.EXPLAIN_FINANCE_APPLICANT, "data"), Input(ids.EXPLAIN_FINANCE_RESET, "n_clicks"),
+                  State(ids.EXPLAIN_FINANCE_STATE, "data"))
+    def _editor(applicant, _reset, state):
+        return update_editor(ctx, cache, applicant, state)
+
+    @app.callback(Output(ids.EXPLAIN_FINANCE_WHATIF, "children"), Output(ids.EXPLAIN_FINANCE_WHATIF_CHART, "figure"),
+                  Output(ids.EXPLAIN_FINANCE_WHATIF_CHART_WRAP, "style"),
+                  Output({"type": ids.EXPLAIN_FINANCE_FIELD, "name": ALL}, "className"),
+                  Input(ids.EXPLAIN_FINANCE_RECOMPUTE, "n_clicks"), Input(ids.EXPLAIN_FINANCE_APPLICANT, "data"),
+                  Input(ids.EXPLAIN_FINANCE_RESET, "n_clicks"),
+                  State({"type": ids.EXPLAIN_FINANCE_FIELD, "name": ALL}, "value"),
+                  State({"type": ids.EXPLAIN_FINANCE_FIELD, "name": ALL}, "id"), State(ids.EXPLAIN_FINANCE_STATE, "data"))
+    def _whatif(_n, applicant, _reset, values, field_ids, state):
+        recompute = dash.ctx.triggered_id == ids.EXPLAIN_FINANCE_RECOMPUTE
+        return update_whatif(ctx, cache, applicant, values, field_ids, state, recompute=recompute)
+
+    urlsync.register(app, PAGE, {"applicant": (ids.EXPLAIN_FINANCE_APPLICANT, "data"),
+                                 "method": (ids.EXPLAIN_FINANCE_METHOD, "value"),
+                                 "decision": (ids.EXPLAIN_FINANCE_DECISION, "value"),
+                                 "group": (ids.EXPLAIN_FINANCE_GROUP, "value")})

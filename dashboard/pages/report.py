@@ -23,7 +23,7 @@ FORMATS = [("html", "HTML report", "self-contained page: open in any browser, pr
 
 
 def build(ctx: AppContext, model: str | None = None, run: str | None = None, **_: Any) -> html.Div:
-    return shell.model_page(ctx, model, run, PAGE, body)
+    return shell.model_page(ctx, model, run, PAGE, body, key=())
 
 
 def provenance_rows(result: dict[str, Any]) -> list[dict[str, str]]:

@@ -23,7 +23,7 @@ CHANGE_STYLE = [
 
 def build(ctx: AppContext, model: str | None = None, run: str | None = None, a: str | None = None,
           b: str | None = None, **_: Any) -> html.Div:
-    return shell.model_page(ctx, model, run, PAGE, lambda r: body(ctx, r, a, b))
+    return shell.model_page(ctx, model, run, PAGE, lambda r: body(ctx, r, a, b), key=(a, b, len(ctx.model_runs(model))))
 
 
 def defaults(runs: list[dict[str, Any]], a: str | None, b: str | None) -> tuple[str | None, str | None, str]:

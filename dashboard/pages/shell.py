@@ -28,6 +28,11 @@ def href(model: str, page: str, run_id: str | None = None, **query: Any) -> str:
     return dash.get_relative_path(f"/model/{model}/{page}") + (f"?{urlencode(q)}" if q else "")
 
 
+def query_key(query: dict[str, Any]) -> tuple:
+    """A hashable memo key for a page's query parameters."""
+    return tuple(sorted((k, str(v)) for k, v in query.items()))
+
+
 def verdict_badge(checks: list[dict[str, Any]]) -> html.Span:
     n_failed, n = sum(not c["passed"] for c in checks), len(checks)
     text = f"{n_failed} of {n} checks failed" if n_failed else f"all {n} checks passed"
@@ -48,19 +53,26 @@ def run_label(r: dict[str, Any]) -> str:
 
 
 def model_page(ctx: AppContext, model: str | None, run_id: str | None, page: str,
-               body: Callable[[Run], Any]) -> html.Div:
-    """The page ``page`` of ``model`` for run ``run_id`` (latest when None), or the 404 page."""
+               body: Callable[[Run], Any], key: Any = None) -> html.Div:
+    """The page ``page`` of ``model`` for run ``run_id`` (latest when None), or the 404 page.
+
+    With ``key`` (hashable: the page's query parameters), the body is memoized per (page, run id, key):
+    runs are immutable, so a stored view is computed once per process.
+    """
     run = ctx.resolve(model, run_id)
     if run is None:
         return not_found(ctx, model, run_id)
+    content = body(run) if key is None else ctx.memo.get(("page", page, run.run_id, key), lambda: body(run))
     r = run.result
     title = dict(TABS).get(page, page)
+    dataset = r["dataset"].get("name", "")  # full citation on hover; the header keeps the short name
     pinned = run_id or None  # keep an explicit run in the tab links; no run means "latest"
     header = html.Div([
         html.Div([
             html.H1([html.Span(model), html.Span(f" · {title}", className="muted")], id=ids.PAGE_TITLE),
-            html.P(f"{r['model'].get('domain', '')} · {r['model'].get('task', '')} · dataset "
-                   f"{r['dataset'].get('name', '')} (n = {r['dataset'].get('n_samples', 0):,})", className="muted"),
+            html.P(f"{r['model'].get('domain', '')} · {r['model'].get('task', '')} · "
+                   f"{dataset.split(' (')[0]} (n = {r['dataset'].get('n_samples', 0):,} test samples)",
+                   title=dataset, className="muted"),
         ]),
         html.Div([
             verdict_badge(r.get("checks", [])),
@@ -73,7 +85,7 @@ def model_page(ctx: AppContext, model: str | None, run_id: str | None, page: str
     ], id=ids.MODEL_HEADER, className="model-header")
     tabs = html.Nav([dcc.Link(label, href=href(model, key, pinned), className="tab active" if key == page else "tab")
                      for key, label in TABS], id=ids.MODEL_TABS, className="tabs")
-    return html.Div([header, tabs, html.Div(body(run), className="page-body")])
+    return html.Div([header, tabs, html.Div(content, className="page-body")])
 
 
 def register_callbacks(app) -> None:

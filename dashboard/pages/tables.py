@@ -5,11 +5,12 @@ from typing import Any
 
 from dash import dash_table
 
+FONT = 'system-ui, -apple-system, "Segoe UI", sans-serif'  # DataTable's own default is monospace
 FAIL = "#D55E00"
 PASS = "#0072B2"
 STYLE = {
     "style_table": {"overflowX": "auto"},
-    "style_cell": {"fontFamily": "inherit", "fontSize": 13, "padding": "4px 8px", "textAlign": "left",
+    "style_cell": {"fontFamily": FONT, "fontSize": 13, "padding": "4px 8px", "textAlign": "left",
                    "whiteSpace": "normal", "height": "auto", "maxWidth": 420},
     "style_header": {"fontWeight": "600", "backgroundColor": "#f3f4f6"},
 }

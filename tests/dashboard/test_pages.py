@@ -67,12 +67,15 @@ def test_fairness_layout_has_controls_and_reference(ctx):
 
 def test_fairness_callback_matches_stored_impact_ratios(ctx, result):
     state = {"model": "mortgage", "run_id": result["run_id"]}
-    reference, rows, impact_fig, rates_fig = fairness.update(ctx, "race", state)
+    view = fairness.update(ctx, "race", state)
+    reference, rows, impact_fig, rates_fig = _text(view.reference), view.rows, view.impact, view.rates
+    assert view.source.startswith("Stored in run")  # the stored view, not a recomputation
     race = next(a for a in result["fairness"]["attributes"] if a["name"] == "race")
     stored = [d for d in race["disparities"] if d["metric"] == "selection_rate" and d["statistic"] == "impact_ratio"]
     trace = impact_fig.data[0]
     assert list(trace.y) == pytest.approx([d["value"] for d in stored])
-    assert [x.replace(" (reference)", "") for x in trace.x] == [d["group"] for d in stored]
+    # the denominator of the impact ratios is the highest-rate known group, labelled as such
+    assert [x.replace(" (highest)", "") for x in trace.x] == [d["group"] for d in stored]
     # error bars reach the stored interval ends
     assert [y + e for y, e in zip(trace.y, trace.error_y.array)] == pytest.approx([d["hi"] for d in stored])
     assert [y - e for y, e in zip(trace.y, trace.error_y.arrayminus)] == pytest.approx([d["lo"] for d in stored])

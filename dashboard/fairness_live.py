@@ -1,0 +1,272 @@
+"""Fairness tables recomputed live from a run's predictions, with the audit's own engine. No Dash here.
+
+The Fairness page shows the tables stored in a run. When a user picks another decision threshold, another
+reference group, or an intersection of columns the run did not store, the page recomputes the tables from
+``run.predictions()`` with :func:`audit.fairness.group_metrics` and :func:`audit.fairness.disparities`,
+the same functions and the same settings the audit used (bootstrap B and seed, minimum group share,
+impact-ratio threshold, favourable label). So at the run's own decision rule, default reference and a
+stored attribute, the live tables equal the stored ones exactly (a unit test checks this).
+
+Decision rule. For a binary model with a favourable label, ``score`` in the predictions is
+P(favourable) and the model's rule is the argmax, i.e. "favourable when P(favourable) > 0.5" (ties go to
+the first class). A threshold ``t`` from the slider means "favourable when P(favourable) >= t"; at the
+default (0.5) the stored predictions ``y_pred`` are used as they are, so the live numbers never depend on
+how a tie at exactly 0.5 would fall. Models without a favourable label (digit recognition) are audited on
+correctness, which no threshold changes: :func:`threshold_applies` is False for them.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from audit.fairness import disparities, encode_groups, group_metrics
+from dashboard import data
+
+DEFAULT_THRESHOLD = 0.5
+THRESHOLD_MIN, THRESHOLD_MAX = 0.05, 0.95
+SWEEP = np.round(np.arange(THRESHOLD_MIN, THRESHOLD_MAX + 1e-9, 0.01), 2)
+
+UNKNOWN_REFERENCE_NOTE = "{reference!r} is not a group of {view!r}; using the default reference."
+UNKNOWN_COLUMNS_NOTE = "{columns} not a column of this run; showing {shown!r}."
+MISSING_COLUMNS = ("the predictions of run {run_id} have no column {columns} (columns: {have}). Pick other "
+                   "columns, or rerun the audit with a current deepaudit.")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The audit settings of one run that the live recomputation must reuse."""
+
+    favorable: int | None          # class index of the favourable label; None: rates are accuracy per group
+    binary: bool
+    n_boot: int
+    seed: int
+    min_share: float
+    four_fifths: float
+
+    @property
+    def threshold_applies(self) -> bool:
+        return self.favorable is not None and self.binary
+
+
+def run_settings(result: dict[str, Any]) -> Settings:
+    """The settings recorded in a run's result (policy of the fairness section, seed of the run)."""
+    model = result.get("model", {})
+    classes = list(model.get("class_names", []))
+    fav_label = model.get("favorable_label")
+    policy = result.get("fairness", {}).get("policy", {})
+    return Settings(
+        favorable=classes.index(fav_label) if fav_label is not None and fav_label in classes else None,
+        binary=len(classes) == 2, n_boot=int(policy.get("n_boot", 1000)),
+        seed=int(result.get("provenance", {}).get("seed", 0)), min_share=float(policy.get("min_group_share", 0.02)),
+        four_fifths=float(policy.get("impact_ratio_min", 0.8)))
+
+
+def threshold_applies(result: dict[str, Any]) -> bool:
+    return run_settings(result).threshold_applies
+
+
+def is_default_threshold(threshold: float | None) -> bool:
+    return threshold is None or abs(float(threshold) - DEFAULT_THRESHOLD) < 1e-9
+
+
+def outcomes(preds: pd.DataFrame, settings: Settings, threshold: float | None = None
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """(y, yhat, favourable score) as 0/1 outcomes at ``threshold`` (None: the model's own decision rule).
+
+    Without a favourable label the outcome is a correct prediction, as in the audit, and there is no score.
+    """
+    y_true, y_pred = preds["y_true"].to_numpy(), preds["y_pred"].to_numpy()
+    if settings.favorable is None:
+        correct = (y_pred == y_true).astype(np.int64)
+        return correct, correct, None
+    score = preds["score"].to_numpy(dtype=float)
+    y = (y_true == settings.favorable).astype(np.int64)
+    if not settings.threshold_applies or is_default_threshold(threshold):
+        yhat = (y_pred == settings.favorable).astype(np.int64)
+    else:
+        yhat = (score >= float(threshold)).astype(np.int64)
+    return y, yhat, score
+
+
+def sensitive_frame(preds: pd.DataFrame, columns: Sequence[str], run_id: str = "") -> pd.Series | pd.DataFrame:
+    missing = [c for c in columns if c not in preds.columns]
+    if missing:
+        raise ValueError(MISSING_COLUMNS.format(run_id=run_id, columns=missing, have=list(preds.columns)))
+    return preds[columns[0]] if len(columns) == 1 else preds[list(columns)]
+
+
+def live_tables(preds: pd.DataFrame, columns: Sequence[str], settings: Settings, *, threshold: float | None = None,
+                reference: str | None = None, run_id: str = "") -> dict[str, pd.DataFrame]:
+    """``{"groups": group_metrics(...), "disparities": disparities(...)}`` for one column or an intersection.
+
+    Parameters
+    ----------
+    preds : DataFrame
+        ``run.predictions()``: ``y_true, y_pred, score`` and the sensitive/cohort columns.
+    columns : sequence of str
+        One column, or several crossed into intersectional groups (``"black & female"``).
+    settings : Settings
+        From :func:`run_settings` of the same run.
+    threshold : float, optional
+        Decision threshold on P(favourable); None (or 0.5) keeps the model's own decisions.
+    reference : str, optional
+        Reference group for differences and ratios; None is the engine's default (largest known group).
+    """
+    y, yhat, score = outcomes(preds, settings, threshold)
+    kw = dict(sensitive=sensitive_frame(preds, columns, run_id), pos_label=1, min_share=settings.min_share,
+              reference=reference)
+    return {"groups": group_metrics(y, yhat, y_score=score, **kw),
+            "disparities": disparities(y, yhat, y_score=score, n_boot=settings.n_boot, seed=settings.seed,
+                                       four_fifths=settings.four_fifths, **kw)}
+
+
+def group_labels(preds: pd.DataFrame, columns: Sequence[str], run_id: str = "") -> list[str]:
+    """The groups of one column or intersection, in the engine's order ("unknown" last)."""
+    sens = sensitive_frame(preds, columns, run_id)
+    return encode_groups(sens, len(preds))[0].labels
+
+
+def selection_sweep(preds: pd.DataFrame, columns: Sequence[str], settings: Settings,
+                    thresholds: np.ndarray = SWEEP, run_id: str = "") -> pd.DataFrame:
+    """Each group's selection rate at every threshold (tidy: ``group, threshold, selection_rate, n``).
+
+    Groups are the engine's (:func:`audit.fairness.encode_groups`); the rate is the share of the group with
+    P(favourable) >= threshold. One sort of the scores within groups, then a binary search per threshold:
+    O(rows log rows + groups x thresholds), no Python per row.
+    """
+    if not settings.threshold_applies:
+        return pd.DataFrame(columns=["group", "threshold", "selection_rate", "n"])
+    g = encode_groups(sensitive_frame(preds, columns, run_id), len(preds))[0]
+    score = preds["score"].to_numpy(dtype=float)
+    order = np.lexsort((score, g.codes))
+    bounds = np.concatenate([[0], np.cumsum(g.sizes)])
+    sorted_scores = score[order]
+    rates = np.empty((len(thresholds), g.n_groups))
+    for k in range(g.n_groups):
+        seg = sorted_scores[bounds[k]:bounds[k + 1]]
+        below = np.searchsorted(seg, thresholds, side="left")  # scores < t
+        rates[:, k] = (len(seg) - below) / max(len(seg), 1)
+    return pd.DataFrame({"group": np.tile(g.labels, len(thresholds)),
+                         "threshold": np.repeat(np.asarray(thresholds, dtype=float), g.n_groups),
+                         "selection_rate": rates.ravel(), "n": np.tile(g.sizes, len(thresholds))})
+
+
+class LiveCache:
+    """A small thread-safe LRU of computed values (predictions, live tables, sweeps), keyed by tuples.
+
+    Created in the page's ``register_callbacks`` (one per app), never at module level. Runs are immutable,
+    so a key that names the run id never goes stale.
+    """
+
+    def __init__(self, size: int = 128) -> None:
+        self.size = size
+        self._items: OrderedDict[tuple, Any] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple, compute: Callable[[], Any]) -> Any:
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
+        value = compute()  # outside the lock: two threads may compute the same value once each
+        with self._lock:
+            self._items[key] = value
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+        return value
+
+
+@dataclass
+class ViewTables:
+    """The tables of one view (an attribute or an intersection) at one reference and threshold.
+
+    ``source`` is ``"stored"`` (read from the run) or ``"live"`` (recomputed with the engine, taking
+    ``seconds``). ``baseline`` is the same view at the model's decision rule when the threshold moved.
+    """
+
+    name: str
+    columns: tuple[str, ...]
+    groups: pd.DataFrame
+    disparities: pd.DataFrame
+    reference: str | None
+    threshold: float | None
+    source: str
+    seconds: float = 0.0
+    baseline: "ViewTables | None" = None
+    sweep: pd.DataFrame = field(default_factory=pd.DataFrame)
+    notes: list[str] = field(default_factory=list)
+
+
+def _cached(cache: LiveCache | None, key: tuple, compute: Callable[[], Any]) -> Any:
+    return compute() if cache is None else cache.get(key, compute)
+
+
+def _timed_tables(preds_fn, columns, settings, threshold, reference, run_id):
+    t0 = time.perf_counter()
+    tables = live_tables(preds_fn(), columns, settings, threshold=threshold, reference=reference, run_id=run_id)
+    return tables, time.perf_counter() - t0
+
+
+def view_tables(run, attribute: str | None, intersect: Sequence[str] = (), reference: str | None = None,
+                threshold: float | None = None, *, predictions: Callable[[], pd.DataFrame] | None = None,
+                cache: LiveCache | None = None) -> ViewTables:
+    """Stored tables when the run holds the view at its defaults, else the engine's live recomputation.
+
+    ``attribute`` is a stored attribute (unknown: the first); ``intersect`` two or more of them crossed
+    (overrides ``attribute``); ``reference`` a group of the view (None or unknown: the engine's default);
+    ``threshold`` on P(favourable) (None, or a model without one: the model's decision rule).
+    ``predictions`` loads ``run.predictions()`` (only called when something has to be computed).
+    """
+    result, run_id = run.result, run.run_id
+    settings = run_settings(result)
+    predictions = predictions or run.predictions
+    names = [a["name"] for a in data.fairness_attributes(result)]
+    attribute = attribute if attribute in names else names[0]
+    notes: list[str] = []
+    cols = tuple(intersect) if len(intersect) >= 2 else (attribute,)
+    unknown = [c for c in cols if c not in names]
+    if unknown:
+        notes.append(UNKNOWN_COLUMNS_NOTE.format(columns=", ".join(map(repr, unknown)), shown=attribute))
+        cols = (attribute,)
+    stored = data.stored_attribute(result, cols)
+    source_cols = (stored,) if stored else cols
+    name = stored or " x ".join(cols)
+    thr = None
+    if settings.threshold_applies:
+        thr = DEFAULT_THRESHOLD if threshold is None else round(float(threshold), 2)
+
+    record = data.attribute_record(result, stored) if stored is not None else None
+    # A run written before a table existed (no groups or disparities stored) is recomputed like any view.
+    complete = record is not None and bool(record.get("groups")) and bool(record.get("disparities"))
+
+    def tables(t: float | None, ref: str | None) -> ViewTables:
+        if complete and ref is None and is_default_threshold(t):
+            return ViewTables(name, source_cols, data.group_table(record), pd.DataFrame(record["disparities"]),
+                              None, t, "stored")
+        key = ("tables", run_id, source_cols, None if is_default_threshold(t) else t, ref)
+        (got, seconds) = _cached(cache, key, lambda: _timed_tables(predictions, source_cols, settings, t, ref,
+                                                                   run_id))
+        return ViewTables(name, source_cols, got["groups"], got["disparities"], ref, t, "live", seconds)
+
+    try:
+        view = tables(thr, reference)
+    except ValueError as e:
+        if reference is None:
+            raise
+        notes.append(UNKNOWN_REFERENCE_NOTE.format(reference=reference, view=name) if "reference group" in str(e)
+                     else str(e))
+        view = tables(thr, None)
+    if settings.threshold_applies:
+        if not is_default_threshold(thr):
+            view.baseline = tables(DEFAULT_THRESHOLD, view.reference)
+        view.sweep = _cached(cache, ("sweep", run_id, source_cols),
+                             lambda: selection_sweep(predictions(), source_cols, settings, run_id=run_id))
+    view.notes = notes
+    return view

@@ -1,0 +1,328 @@
+"""Rescore and re-explain an edited applicant of a tabular (finance) run with the loaded model.
+
+No Dash here: the what-if editor's callbacks call these functions, and so do the unit tests.
+
+- :func:`editable_fields` derives one :class:`Field` per raw model input from the target: its kind
+  (binary / categorical dropdown or numeric input), the allowed range and whether it may be missing.
+  Ranges come from the training data where it can be found (bundled models: the training split of their
+  data module; user targets: ``provenance["feature_ranges"] = {name: [lo, hi]}``), otherwise from the
+  evaluation data, and :attr:`LiveTabular.range_source` says which.
+- :meth:`LiveTabular.what_if` validates the edits, preprocesses the original and the edited row with the
+  target's own ``preprocess``, scores both, attributes both with Integrated Gradients (the run's recorded
+  options, toward the favourable class) and derives adverse-action reasons the way
+  :mod:`audit.fairness.reasons` does. A field the user left unchanged is never rejected, even where a real
+  applicant's value lies outside the training range; an edited one must lie inside it.
+"""
+from __future__ import annotations
+
+import importlib
+import math
+import re
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from audit.explain import make_explainer
+from audit.explain.views import feature_groups
+from audit.fairness.reasons import MAX_REASONS
+
+NOT_EDITABLE = ("the live model {name!r} cannot be edited here: {reason}. The stored explanations above are "
+                "unaffected.")
+REQUIRED = "{label} ({name}): a value is required; enter {allowed}."
+NOT_NUMBER = "{label} ({name}): {value!r} is not a number; enter {allowed}."
+OUT_OF_RANGE = "{label} ({name}): {value:g} is outside the training range; enter {allowed}."
+NOT_OPTION = "{label} ({name}): {value!r} is not an allowed value; choose {allowed}."
+UNKNOWN_FIELDS = "unknown field(s) {names}; the model's inputs are {known}."
+MAX_TEXT = 32           # longest text accepted in one field (a number never needs more)
+MAX_CATEGORIES = 6      # integer features with at most this many values get a dropdown
+MISSING = "missing"
+
+
+@dataclass(frozen=True)
+class Field:
+    """One editable raw input of a tabular model."""
+
+    name: str
+    label: str
+    kind: str                      # "binary" | "categorical" | "numeric"
+    lo: float
+    hi: float
+    options: tuple[float, ...] = ()
+    missing_ok: bool = False
+
+    def allowed(self) -> str:
+        """The allowed values in words, for hints and error messages."""
+        miss = " (or leave blank for missing)" if self.missing_ok else ""
+        if self.kind == "numeric":
+            return f"a number from {format_value(self.lo)} to {format_value(self.hi)}{miss}"
+        opts = ", ".join(format_value(o) for o in self.options) + (f", {MISSING}" if self.missing_ok else "")
+        return f"one of {opts}"
+
+
+@dataclass
+class WhatIf:
+    """The original and the edited applicant, scored and explained the same way."""
+
+    original_score: float
+    edited_score: float
+    original_decision: str
+    edited_decision: str
+    attributions: pd.DataFrame      # feature, label, original, edited (merged with missing indicators)
+    reasons_original: pd.DataFrame  # rank, feature, reason, attribution, share_of_denial
+    reasons_edited: pd.DataFrame
+    changed: list[dict[str, Any]] = field(default_factory=list)   # name, label, before, after
+    elapsed_s: float = 0.0
+
+    @property
+    def flipped(self) -> bool:
+        return self.original_decision != self.edited_decision
+
+
+def _preprocess_spec(target) -> dict[str, Any] | None:
+    spec = getattr(target.preprocess, "keywords", {}).get("spec")
+    return spec if isinstance(spec, dict) and isinstance(spec.get("features"), list) else None
+
+
+def _training_rows(spec: str) -> pd.DataFrame | None:
+    """The training split of a bundled model whose package has ``data.load_split()`` (None otherwise)."""
+    try:
+        from models.registry import get_entry
+
+        package = get_entry(spec).builder.__module__
+        split = importlib.import_module(f"{package}.data").load_split()
+        return split.train if isinstance(split.train, pd.DataFrame) else None
+    except (ImportError, ValueError, AttributeError):
+        return None
+
+
+def _clean(values: pd.Series, sentinels: list[float]) -> np.ndarray:
+    v = pd.to_numeric(values, errors="coerce").to_numpy(dtype=np.float64)
+    return np.where(np.isin(v, sentinels), np.nan, v)
+
+
+def editable_fields(target, *, training: pd.DataFrame | None = None) -> tuple[list[Field], str]:
+    """The raw inputs of ``target`` as editable fields, and where their ranges came from."""
+    raw = target.eval_data.raw
+    if not isinstance(raw, pd.DataFrame) or target.preprocess is None or not target.feature_names:
+        raise ValueError(NOT_EDITABLE.format(name=target.name, reason="it has no raw rows, preprocess or "
+                                                                      "feature_names"))
+    spec = _preprocess_spec(target) or {}
+    sentinels = {f["name"]: list(f.get("sentinels", [])) for f in spec.get("features", [])}
+    labels = target.provenance.get("feature_labels") or {}
+    ranges = target.provenance.get("feature_ranges") or {}
+    names = [g for g in feature_groups(target.feature_names) if g in raw.columns]
+    if not names:
+        raise ValueError(NOT_EDITABLE.format(name=target.name, reason="no model input is a column of its raw rows"))
+    source = ("the target's recorded feature ranges" if ranges else
+              "the training data" if training is not None and all(n in training.columns for n in names) else
+              "the evaluation data")
+    ref = training if source == "the training data" else raw
+    fields = []
+    for n in names:
+        s = sentinels.get(n, [])
+        v_ref, v_eval = _clean(ref[n], s), _clean(raw[n], s)
+        finite = v_ref[np.isfinite(v_ref)]
+        if finite.size == 0:
+            continue
+        uniq = np.unique(finite)
+        missing_ok = f"{n}_missing" in target.feature_names or bool(np.isnan(v_ref).any() or np.isnan(v_eval).any())
+        lo, hi = (float(ranges[n][0]), float(ranges[n][1])) if n in ranges else (_short(uniq[0]), _short(uniq[-1]))
+        if set(uniq.tolist()) <= {0.0, 1.0}:
+            kind, options = "binary", (0.0, 1.0)
+        elif np.all(uniq == np.round(uniq)) and len(uniq) <= MAX_CATEGORIES:
+            kind, options = "categorical", tuple(float(u) for u in uniq)
+        else:
+            kind, options = "numeric", ()
+        fields.append(Field(n, labels.get(n, n), kind, lo, hi, options, missing_ok))
+    return fields, source
+
+
+def _value(x: Any) -> float:
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return math.nan
+    return v
+
+
+def format_value(v: float) -> str:
+    """A raw value for display: whole numbers as such, others to 4 significant digits, NaN as missing."""
+    if not math.isfinite(v):
+        return MISSING
+    if v == round(v) and abs(v) < 1e15:
+        return f"{int(v):,}" if abs(v) >= 1e4 else str(int(v))
+    return f"{v:,.0f}" if abs(v) >= 1e4 else f"{v:.4g}"
+
+
+def input_text(v: float) -> str:
+    """A raw value as the editor shows it in a text input: exact (round-trips through float), no separators."""
+    if not math.isfinite(v):
+        return ""
+    return str(int(v)) if v == round(v) and abs(v) < 1e15 else repr(v)
+
+
+def ig_options(result: dict[str, Any]) -> dict[str, Any]:
+    """The Integrated Gradients options the run recorded (its own IG, else the reason codes' step count)."""
+    ig = result.get("explanations", {}).get("methods", {}).get("integrated_gradients")
+    if ig is not None:
+        return dict(ig.get("options") or {})
+    method = result.get("fairness", {}).get("probes", {}).get("reason_codes", {}).get("method", "")
+    m = re.search(r"n_steps=(\d+)", method)
+    return {"n_steps": int(m.group(1))} if m else {}
+
+
+class LiveTabular:
+    """A loaded tabular target with its editable fields; :meth:`what_if` rescores and re-explains a row."""
+
+    def __init__(self, target, *, training: pd.DataFrame | None = None) -> None:
+        if len(target.class_names) != 2:
+            raise ValueError(NOT_EDITABLE.format(name=target.name, reason="the what-if editor needs a binary "
+                                                                          "classifier"))
+        self.target = target
+        self.fields, self.range_source = editable_fields(target, training=training)
+        self.by_name = {f.name: f for f in self.fields}
+        spec = _preprocess_spec(target) or {}
+        self.sentinels = {f["name"]: list(f.get("sentinels", [])) for f in spec.get("features", [])}
+        fav = target.favorable_label
+        self.favorable = target.class_names.index(fav) if fav in target.class_names else len(target.class_names) - 1
+        self.groups = feature_groups(target.feature_names)
+        self.labels = target.provenance.get("feature_labels") or {}
+        self.index_of = {str(s): i for i, s in enumerate(np.asarray(target.eval_data.sample_ids).tolist())}
+
+    # -- the applicant --------------------------------------------------
+    def row(self, sample_id: int) -> pd.DataFrame:
+        """The raw evaluation row of ``sample_id`` (one-row DataFrame); KeyError when unknown."""
+        return self.target.eval_data.raw.iloc[[self.index_of[str(sample_id)]]].reset_index(drop=True)
+
+    def values(self, row: pd.DataFrame) -> dict[str, float]:
+        """Field values of a raw row, with codebook sentinels read as missing (NaN).
+
+        Values stored as float32 are given as their shortest decimal (35.9, not 35.900001525878906), which is
+        what a user sees and types back; it maps to the same float32, so an unedited row scores the same.
+        """
+        return {f.name: _short(float(_clean(row[f.name], self.sentinels.get(f.name, []))[0])) for f in self.fields}
+
+    # -- validation -----------------------------------------------------
+    def validate(self, submitted: dict[str, Any], original: dict[str, float]
+                 ) -> tuple[dict[str, float], dict[str, str]]:
+        """Parse submitted field values; return (values, {field: message}). Unchanged fields are always accepted."""
+        unknown = sorted(set(submitted) - set(self.by_name))
+        if unknown:
+            return {}, {"": UNKNOWN_FIELDS.format(names=unknown[:5], known=sorted(self.by_name))}
+        out, errors = dict(original), {}
+        for name, raw in submitted.items():
+            f = self.by_name[name]
+            ctx = {"label": f.label, "name": name, "allowed": f.allowed()}
+            if isinstance(raw, str) and len(raw) > MAX_TEXT:
+                errors[name] = NOT_NUMBER.format(value=raw[:MAX_TEXT] + "…", **ctx)
+                continue
+            if raw is None or (isinstance(raw, str) and raw.strip() in ("", MISSING)):
+                if f.missing_ok:
+                    out[name] = math.nan
+                elif not math.isnan(original[name]):
+                    errors[name] = REQUIRED.format(**ctx)
+                continue
+            v = math.nan if isinstance(raw, bool) else _value(raw)
+            if not math.isfinite(v):
+                errors[name] = NOT_NUMBER.format(value=raw, **ctx)
+                continue
+            if v == original[name]:
+                out[name] = v
+            elif f.kind != "numeric" and v not in f.options:
+                errors[name] = NOT_OPTION.format(value=raw, **ctx)
+            elif f.kind == "numeric" and not f.lo <= v <= f.hi:
+                errors[name] = OUT_OF_RANGE.format(value=v, **ctx)
+            else:
+                out[name] = v
+        return out, errors
+
+    # -- scoring and explaining -------------------------------------------
+    def merged(self, attributions: np.ndarray) -> np.ndarray:
+        """(n, features) -> (n, groups): a feature summed with its missing indicator."""
+        return np.stack([attributions[:, m].sum(1) for m in self.groups.values()], axis=1)
+
+    def scores(self, rows: pd.DataFrame) -> tuple[torch.Tensor, np.ndarray]:
+        x = self.target.preprocess(rows)
+        probs = torch.softmax(self.target.logits(x).double(), 1).numpy()
+        return x, probs
+
+    def reasons(self, merged_row: np.ndarray, score: float) -> pd.DataFrame:
+        """Adverse-action reasons of one applicant, as in :func:`audit.fairness.reasons.adverse_action_reasons`."""
+        cols = ["rank", "feature", "reason", "attribution", "share_of_denial"]
+        if score >= 0.5:
+            return pd.DataFrame(columns=cols)
+        names = list(self.groups)
+        order = np.argsort(merged_row, kind="stable")
+        picked = [j for j in order[:min(MAX_REASONS, len(names))] if merged_row[j] < 0]
+        if not picked:
+            return pd.DataFrame([[0, "", "no feature below the reference", 0.0, 0.0]], columns=cols)
+        neg = float(np.where(merged_row < 0, -merged_row, 0.0).sum())
+        return pd.DataFrame([[k, names[j], self.labels.get(names[j], names[j]), float(merged_row[j]),
+                              float(-merged_row[j] / neg)] for k, j in enumerate(picked, start=1)], columns=cols)
+
+    def explain_rows(self, rows: pd.DataFrame, options: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+        """Favourable-class probabilities and merged IG attributions of raw ``rows``."""
+        x, probs = self.scores(rows)
+        attr = make_explainer("integrated_gradients", self.target, **options).attribute(x, target=self.favorable)
+        return probs[:, self.favorable], self.merged(attr.double().numpy())
+
+    def edited_row(self, row: pd.DataFrame, values: dict[str, float]) -> pd.DataFrame:
+        out = row.copy()
+        for name, v in values.items():
+            out[name] = np.array([v], dtype=np.float64)
+        return out
+
+    def what_if(self, sample_id: int, submitted: dict[str, Any], options: dict[str, Any]) -> WhatIf | dict[str, str]:
+        """Score and explain ``sample_id`` before and after ``submitted`` edits; {field: message} when invalid."""
+        t0 = time.perf_counter()
+        row = self.row(sample_id)
+        original = self.values(row)
+        values, errors = self.validate(submitted, original)
+        if errors:
+            return errors
+        changed = {n: v for n, v in values.items() if not _same(v, original[n])}
+        rows = pd.concat([row, self.edited_row(row, changed)], ignore_index=True)
+        probs, merged = self.explain_rows(rows, options)
+        cls = self.target.class_names
+        decisions = [cls[self.favorable] if p >= 0.5 else cls[1 - self.favorable] for p in probs]
+        names = list(self.groups)
+        attributions = pd.DataFrame({"feature": names, "label": [self.labels.get(n, n) for n in names],
+                                     "original": merged[0], "edited": merged[1]})
+        return WhatIf(
+            original_score=float(probs[0]), edited_score=float(probs[1]), original_decision=decisions[0],
+            edited_decision=decisions[1], attributions=attributions,
+            reasons_original=self.reasons(merged[0], float(probs[0])),
+            reasons_edited=self.reasons(merged[1], float(probs[1])),
+            changed=[{"name": n, "label": self.by_name[n].label, "before": format_value(original[n]),
+                      "after": format_value(v)} for n, v in changed.items()],
+            elapsed_s=time.perf_counter() - t0)
+
+
+def _short(v: float) -> float:
+    if math.isfinite(v) and float(np.float32(v)) == v:
+        return float(str(np.float32(v)))
+    return v
+
+
+def _same(a: float, b: float) -> bool:
+    return (math.isnan(a) and math.isnan(b)) or a == b
+
+
+class LiveTabularCache:
+    """One :class:`LiveTabular` per target spec, built on first use. Thread-safe; lives in a callback closure."""
+
+    def __init__(self, live) -> None:
+        self.live = live
+        self._by_spec: dict[str, LiveTabular] = {}
+        self._lock = threading.Lock()
+
+    def get(self, spec: str) -> LiveTabular:
+        with self._lock:
+            if spec not in self._by_spec:
+                self._by_spec[spec] = LiveTabular(self.live.target(spec), training=_training_rows(spec))
+            return self._by_spec[spec]

@@ -1,0 +1,130 @@
+"""The live model of a run, and the live explanation of a review a user types.
+
+:func:`run_target` loads the audit target a run was made from (through :class:`~dashboard.context.LiveModels`,
+so once per process) and says, in a note, when that cannot be done or when the model here is not the one
+audited (weights or data hash differ). The vision gallery uses it for the raw images; the NLP page for the
+stored reviews and the tokenizer.
+
+:func:`explain_text` explains one review the way the run explained its samples: the same method and
+options (``result["explanations"]["methods"][m]["options"]``), the same explained class (the favorable
+class of a binary model with one, else the predicted class: :func:`audit.runner.explained_classes`).
+Integrated Gradients goes through :func:`audit.quality.ig_completeness` with the run's step count: that
+is how a run computes the IG attributions it publishes, and it reports completeness (attributions sum vs
+``F(x) - F(path start)``) at the cost of one extra forward pass. Trailing padding is dropped first when the
+model provably ignores it (the counterfactual probe's rule), which is what keeps a 100-word review well
+under a second on a CPU.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from audit.explain import make_explainer
+from audit.explain.views import token_attributions
+from audit.fairness.counterfactual import trim_padding
+from audit.quality import ig_completeness
+from audit.report.examples import TARGET_UNAVAILABLE
+from audit.runner import explained_classes
+from audit.store import Run
+
+MAX_CHARS = 2000
+EMPTY_TEXT = "Type or paste a review first: the text box is empty."
+TOO_LONG = "The review has {n:,} characters; the limit is {limit:,}. Shorten it and press Explain again."
+NOT_TEXT = "The model of this run takes no text input (domain {domain!r}); live explanations are for text models."
+NO_ENCODER = "The model of this run has no preprocess/tokenizer, so a typed review cannot be turned into its input."
+HASH_CHANGED = ("The model loaded here is not byte-identical to the audited one ({what} sha256 differs): "
+                "live results may differ from the stored ones.")
+PREFERRED = ("integrated_gradients", "saliency")
+
+
+def run_target(ctx: Any, run: Run) -> tuple[Any | None, str]:
+    """The run's audit target (or None) and a note: why it is missing, or that it changed since the run."""
+    spec = run.result["model"].get("spec") or run.result["model"]["name"]
+    try:
+        target = ctx.live.target(spec)
+    except Exception as exc:  # a user's factory can fail in any way; the page must still render
+        return None, TARGET_UNAVAILABLE.format(spec=spec, error=f"{type(exc).__name__}: {exc}")
+    prov, live = run.result.get("provenance", {}), getattr(target, "provenance", {}) or {}
+    changed = [what for what, key in (("weights", "weights_sha256"), ("data", "data_sha256"))
+               if prov.get(key) and live.get(key) and prov[key] != live[key]]
+    return target, HASH_CHANGED.format(what=" and ".join(changed)) if changed else ""
+
+
+def validate_text(text: Any) -> str:
+    """The error message for a review that cannot be explained ('' when it can)."""
+    if not isinstance(text, str) or not text.strip():
+        return EMPTY_TEXT
+    if len(text) > MAX_CHARS:
+        return TOO_LONG.format(n=len(text), limit=MAX_CHARS)
+    return ""
+
+
+def live_method(result: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """The method a live explanation uses and its options, as recorded by the run."""
+    methods = result.get("explanations", {}).get("methods", {})
+    name = next((m for m in PREFERRED if m in methods), next(iter(methods), "integrated_gradients"))
+    return name, dict(methods.get(name, {}).get("options", {}))
+
+
+@dataclass
+class LiveExplanation:
+    """One explained review. ``tokens`` has columns position, token, start, end, attribution."""
+
+    text: str
+    method: str
+    options: dict[str, Any]
+    probabilities: dict[str, float]
+    predicted: str
+    explained: str
+    tokens: pd.DataFrame
+    completeness: dict[str, float] | None = None
+    seconds: float = 0.0
+
+
+def _encode(target: Any, text: str) -> torch.Tensor:
+    encode = target.preprocess or getattr(target.tokenizer, "encode", None)
+    if encode is None:
+        raise ValueError(NO_ENCODER)
+    return encode([text])
+
+
+def explain_text(target: Any, text: str, *, method: str = "integrated_gradients",
+                 options: dict[str, Any] | None = None) -> LiveExplanation:
+    """Predict and explain ``text`` with ``target`` (validate it first with :func:`validate_text`)."""
+    if target.domain != "nlp":
+        raise ValueError(NOT_TEXT.format(domain=target.domain))
+    options = dict(options or {})
+    t0 = time.perf_counter()
+    ids = _encode(target, text)
+    ids, short = trim_padding(target, ids, batch_size=1)
+    probs = torch.softmax(short.logits(ids).double(), 1)[0].numpy()
+    pred = int(probs.argmax())
+    cls, _ = explained_classes(target, torch.tensor([pred]))
+    completeness = None
+    if method == "integrated_gradients" and set(options) <= {"n_steps"}:
+        n = int(options.get("n_steps", 50))
+        res = ig_completeness(short, ids, cls, start_steps=n, max_steps=n, batch_size=1)
+        attr = res.attributions
+        e = res.tables["errors"].iloc[0]
+        completeness = {"logit": float(e["logit"]), "path_start_logit": float(e["path_start_logit"]),
+                        "attribution_sum": float(e["attribution_sum"]), "abs_error": float(e["abs_error"]),
+                        "relative_error": float(e["relative_error"]), "n_steps": n}
+    else:
+        attr = make_explainer(method, short, **options).attribute(ids, target=cls)
+    tokenizer = target.tokenizer
+    row = attr[0].numpy().astype(np.float64)
+    if tokenizer is not None and hasattr(tokenizer, "tokens"):
+        tokens = token_attributions(text, row, tokenizer)
+    else:  # no offsets: the attributions cannot be placed on the text
+        tokens = pd.DataFrame(columns=["position", "token", "start", "end", "attribution"])
+    classes = list(target.class_names)
+    return LiveExplanation(
+        text=text, method=method, options=options, probabilities={c: float(p) for c, p in zip(classes, probs)},
+        predicted=classes[pred], explained=classes[int(cls[0])], tokens=tokens,
+        completeness=completeness, seconds=time.perf_counter() - t0)
+
