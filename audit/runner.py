@@ -291,6 +291,7 @@ def _run_target(target: AuditTarget, config: RunConfig, *, store: RunStore | Non
         "model": {"name": target.name, "domain": target.domain, "task": target.task,
                   "class_names": list(target.class_names), "favorable_label": target.favorable_label,
                   "spec": spec or target.name, "num_params": int(sum(p.numel() for p in target.model.parameters())),
+                  "feature_names": list(target.feature_names) if target.feature_names else None,
                   "card": target.provenance.get("card", {})},
         "dataset": {"name": target.provenance.get("dataset", target.name), "n_samples": int(len(data)),
                     "sha256": target.provenance.get("data_sha256", ""), "groups": group_sizes(target),

@@ -40,12 +40,30 @@ class RunCache:
 
 
 class LiveModels:
-    """Audit targets loaded on first use (by the spec recorded in a run), one per spec, for live explanations."""
+    """Audit targets loaded on first use (by the spec recorded in a run), one per spec, for live explanations.
+
+    :meth:`target` is shared by every thread: use it for data and metadata. Computations that run the model
+    use :meth:`private`, a copy of the target whose model only the calling thread touches: captum's layer
+    methods put hooks on the model's modules, so two requests explaining at once on one module would mix
+    their tensors (seen under the 16-client benchmark as a shape mismatch).
+    """
 
     def __init__(self, device: str = "cpu") -> None:
         self.device = device
         self._targets: dict[str, Any] = {}
         self._lock = threading.Lock()
+        self._local = threading.local()
+
+    def private(self, spec: str) -> Any:
+        """This thread's own copy of the target of ``spec`` (a deep copy of the model; data shared)."""
+        import copy
+        import dataclasses
+
+        mine = self._local.__dict__.setdefault("targets", {})
+        if spec not in mine:
+            base = self.target(spec)
+            mine[spec] = dataclasses.replace(base, model=copy.deepcopy(base.model))
+        return mine[spec]
 
     def target(self, spec: str) -> Any:
         from audit.target import load_target

@@ -16,9 +16,7 @@ correctness, which no threshold changes: :func:`threshold_applies` is False for 
 """
 from __future__ import annotations
 
-import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,6 +26,7 @@ import pandas as pd
 
 from audit.fairness import disparities, encode_groups, group_metrics
 from dashboard import data
+from dashboard.context import Memo
 
 DEFAULT_THRESHOLD = 0.5
 THRESHOLD_MIN, THRESHOLD_MAX = 0.05, 0.95
@@ -158,29 +157,8 @@ def selection_sweep(preds: pd.DataFrame, columns: Sequence[str], settings: Setti
                          "selection_rate": rates.ravel(), "n": np.tile(g.sizes, len(thresholds))})
 
 
-class LiveCache:
-    """A small thread-safe LRU of computed values (predictions, live tables, sweeps), keyed by tuples.
-
-    Created in the page's ``register_callbacks`` (one per app), never at module level. Runs are immutable,
-    so a key that names the run id never goes stale.
-    """
-
-    def __init__(self, size: int = 128) -> None:
-        self.size = size
-        self._items: OrderedDict[tuple, Any] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key: tuple, compute: Callable[[], Any]) -> Any:
-        with self._lock:
-            if key in self._items:
-                self._items.move_to_end(key)
-                return self._items[key]
-        value = compute()  # outside the lock: two threads may compute the same value once each
-        with self._lock:
-            self._items[key] = value
-            while len(self._items) > self.size:
-                self._items.popitem(last=False)
-        return value
+# A bounded, thread-safe memo keyed by run id: the same object the pages use for stored views.
+LiveCache = Memo
 
 
 @dataclass

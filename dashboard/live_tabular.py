@@ -179,11 +179,12 @@ def ig_options(result: dict[str, Any]) -> dict[str, Any]:
 class LiveTabular:
     """A loaded tabular target with its editable fields; :meth:`what_if` rescores and re-explains a row."""
 
-    def __init__(self, target, *, training: pd.DataFrame | None = None) -> None:
+    def __init__(self, target, *, training: pd.DataFrame | None = None, private: Any = None) -> None:
         if len(target.class_names) != 2:
             raise ValueError(NOT_EDITABLE.format(name=target.name, reason="the what-if editor needs a binary "
                                                                           "classifier"))
         self.target = target
+        self._compute_target = private or (lambda: target)  # the thread's own model copy (LiveModels.private)
         self.fields, self.range_source = editable_fields(target, training=training)
         self.by_name = {f.name: f for f in self.fields}
         spec = _preprocess_spec(target) or {}
@@ -247,8 +248,9 @@ class LiveTabular:
         return np.stack([attributions[:, m].sum(1) for m in self.groups.values()], axis=1)
 
     def scores(self, rows: pd.DataFrame) -> tuple[torch.Tensor, np.ndarray]:
-        x = self.target.preprocess(rows)
-        probs = torch.softmax(self.target.logits(x).double(), 1).numpy()
+        t = self._compute_target()
+        x = t.preprocess(rows)
+        probs = torch.softmax(t.logits(x).double(), 1).numpy()
         return x, probs
 
     def reasons(self, merged_row: np.ndarray, score: float) -> pd.DataFrame:
@@ -268,7 +270,8 @@ class LiveTabular:
     def explain_rows(self, rows: pd.DataFrame, options: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
         """Favourable-class probabilities and merged IG attributions of raw ``rows``."""
         x, probs = self.scores(rows)
-        attr = make_explainer("integrated_gradients", self.target, **options).attribute(x, target=self.favorable)
+        attr = make_explainer("integrated_gradients", self._compute_target(), **options).attribute(
+            x, target=self.favorable)
         return probs[:, self.favorable], self.merged(attr.double().numpy())
 
     def edited_row(self, row: pd.DataFrame, values: dict[str, float]) -> pd.DataFrame:
@@ -324,5 +327,6 @@ class LiveTabularCache:
     def get(self, spec: str) -> LiveTabular:
         with self._lock:
             if spec not in self._by_spec:
-                self._by_spec[spec] = LiveTabular(self.live.target(spec), training=_training_rows(spec))
+                self._by_spec[spec] = LiveTabular(self.live.target(spec), training=_training_rows(spec),
+                                                  private=lambda s=spec: self.live.private(s))
             return self._by_spec[spec]

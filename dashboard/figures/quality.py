@@ -76,7 +76,8 @@ def curves_figure(curves: pd.DataFrame, *, aucs: dict[tuple[str, str], float] | 
                          "hovertemplate": f"{curve}, {order} order<br>%{{x:.0%}} of features {verb}<br>"
                                           "mean probability %{y:.3f}<extra></extra>"})
     return figure(
-        data, title, showlegend=True, height=400, margin={**_LAYOUT["margin"], "b": 120}, legend=LEGEND_BELOW,
+        data, title, showlegend=True, height=410, margin={**_LAYOUT["margin"], "b": 130},
+        legend={**LEGEND_BELOW, "yref": "container", "y": 0.0, "yanchor": "bottom"},  # below the axis titles
         annotations=[_panel_title("Deletion: most-attributed features removed first", LEFT),
                      _panel_title("Insertion: most-attributed features restored first", RIGHT)],
         xaxis={"domain": LEFT, "title": {"text": "features removed (% of input)"}, "tickformat": ".0%",

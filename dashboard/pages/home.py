@@ -1,18 +1,20 @@
 """Home: every model's latest run (verdict, headline metric, worst impact ratio) and the run history."""
 from __future__ import annotations
 
+import pandas as pd
 from dash import dash_table, dcc, html
 
 from dashboard import data, ids
 from dashboard.context import AppContext
+from dashboard.pages import tables
 from dashboard.pages.shell import href, verdict_badge
 
 PAGE = "home"
 
 
 def _model_card(row) -> html.Div:
-    metric = f"{row.metric_value:.1%}" if row.metric_value is not None else "–"
-    if row.worst_impact_ratio is None:
+    metric = f"{row.metric_value:.1%}" if pd.notna(row.metric_value) else "–"
+    if pd.isna(row.worst_impact_ratio):  # a DataFrame holds a missing value as NaN, not None
         ir = html.Span("not applicable (no sensitive attribute)", className="muted")
     else:
         ir = html.Span(f"{row.worst_impact_ratio:.3f} ({row.worst_impact_attribute})",
@@ -25,7 +27,8 @@ def _model_card(row) -> html.Div:
             html.Dt("Dataset"), html.Dd(f"{row.dataset} (n = {row.n_samples:,} test samples)"),
             html.Dt("Headline metric"), html.Dd(f"{row.metric} {metric}"),
             html.Dt("Worst impact ratio"), html.Dd(ir),
-            html.Dt("Latest run"), html.Dd(f"{row.run_id} · {row.created_at}"),
+            html.Dt("Latest run"), html.Dd([f"{str(row.created_at)[:16].replace('T', ' ')} UTC", html.Br(),
+                                            html.Code(row.run_id)]),
         ]),
         html.Div([dcc.Link(label, href=href(row.model, page), className="button")
                   for page, label in (("performance", "Performance"), ("fairness", "Fairness"),
@@ -56,9 +59,7 @@ def build(ctx: AppContext, **_) -> html.Div:
             id=ids.HOME_HISTORY, data=history.to_dict("records"),
             columns=[{"name": c.replace("_", " "), "id": c, "presentation": "markdown" if c == "run_id" else "input"}
                      for c in history.columns],
-            sort_action="native", page_size=15, style_table={"overflowX": "auto"},
-            style_cell={"fontFamily": "inherit", "fontSize": 13, "padding": "4px 8px", "textAlign": "left"},
-            style_header={"fontWeight": "600", "backgroundColor": "#f3f4f6"},
+            sort_action="native", page_size=15, **tables.STYLE,
             style_data_conditional=[{"if": {"filter_query": "{status} = fail", "column_id": "status"},
                                      "color": "#D55E00", "fontWeight": "600"}],
         ),

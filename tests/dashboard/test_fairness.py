@@ -1,33 +1,21 @@
 """Fairness page, no browser: live recomputation equals the stored tables, threshold / reference /
-intersection views carry the right numbers, URL parameters are validated, callback latency."""
-import time
+intersection views carry the right numbers, URL parameters are validated."""
 
 import numpy as np
 import pandas as pd
 import pytest
-from dash.development.base_component import Component
 
 from audit.fairness import group_metrics
 from dashboard import data, ids
 from dashboard import fairness_live as live
 from dashboard.figures import fairness as ffig
 from dashboard.pages import fairness
+from tests.dashboard.util import text as text_of
 
 NUMERIC_GROUP_COLUMNS = ["n", "share", "positives", "negatives", "predicted_positive", "tn", "fp", "fn", "tp",
                          *(f"{m}{s}" for m in ("selection_rate", "tpr", "fpr", "ppv", "accuracy", "scoring_rate")
                            for s in ("", "_lo", "_hi"))]
 
-
-def _text(component) -> str:
-    if component is None:
-        return ""
-    if isinstance(component, (str, int, float)):
-        return str(component)
-    if isinstance(component, (list, tuple)):
-        return " ".join(_text(c) for c in component)
-    if isinstance(component, Component):
-        return _text(getattr(component, "children", None))
-    return ""
 
 
 def _find(layout, cid):
@@ -120,7 +108,7 @@ def test_threshold_recomputes_rates_and_ratios(ctx, preds, state):
     stored = fairness.update(ctx, "race", state, None, None, 0.5).impact.data[0].y
     assert list(view.impact.data[1].y) == pytest.approx(list(stored))
     assert list(view.rates.data[0].y) == pytest.approx([sr[g] for g in ("black", "hispanic", "white")])
-    assert "Decision threshold 0.30" in _text(view.reference)
+    assert "Decision threshold 0.30" in text_of(view.reference)
     # the sweep: one line per group, its value at t equals the group's rate; the threshold is marked
     sweep = view.sweep
     assert [d.name for d in sweep.data] == ["black", "hispanic", "white"]
@@ -143,18 +131,18 @@ def test_chosen_reference_gives_ratios_and_differences_to_it(ctx, preds, state):
     rows = {r["group"]: r for r in view.rows}
     assert rows["white"]["difference"].startswith(f"{(sr['white'] - sr['black']) * 100:+.1f}")
     assert rows["black"]["note"] == "reference" and rows["black"]["difference"] == "0 (reference)"
-    assert "Reference group: black" in _text(view.reference) and "(chosen)" in _text(view.reference)
+    assert "Reference group: black" in text_of(view.reference) and "(chosen)" in text_of(view.reference)
 
 
 def test_single_intersect_column_asks_for_another(ctx, state):
     view = fairness.update(ctx, "race", state, ["sex"], None, 0.5)
-    assert "Pick at least one more column to intersect with 'sex'" in _text(view.reference)
+    assert "Pick at least one more column to intersect with 'sex'" in text_of(view.reference)
     assert view.source.startswith("Stored in run")  # still the attribute's stored view
 
 
 def test_unknown_reference_falls_back_with_note(ctx, state):
     view = fairness.update(ctx, "race", state, None, "martians", 0.5)
-    assert "'martians' is not a group of 'race'" in _text(view.reference)
+    assert "'martians' is not a group of 'race'" in text_of(view.reference)
     assert view.impact.data[0].x[-1] == "white (highest)"
 
 
@@ -194,9 +182,9 @@ def test_layout_restores_selection_from_query(ctx):
     ref = _find(layout, ids.FAIRNESS_REFERENCE_SELECT)
     assert ref.value == "white & above area median" and "black & at or below median" in ref.options
     assert _find(layout, ids.FAIRNESS_THRESHOLD).value == 0.7
-    assert _text(_find(layout, ids.FAIRNESS_NOTE)) == ""
+    assert text_of(_find(layout, ids.FAIRNESS_NOTE)) == ""
     bad = fairness.build(ctx, "mortgage", attribute="nope", threshold="x")
-    assert "attribute 'nope'" in _text(_find(bad, ids.FAIRNESS_NOTE))
+    assert "attribute 'nope'" in text_of(_find(bad, ids.FAIRNESS_NOTE))
     assert _find(bad, ids.FAIRNESS_THRESHOLD).value == 0.5
 
 
@@ -213,7 +201,7 @@ def test_model_without_favourable_outcome_has_no_threshold(ctx, store):
     layout = fairness.build(ctx, "mnist_cnn", threshold="0.3")
     slider = _find(layout, ids.FAIRNESS_THRESHOLD)
     assert slider.disabled and slider.value is None
-    assert "does not apply" in _text(_find(layout, ids.FAIRNESS_THRESHOLD_PANEL))
+    assert "does not apply" in text_of(_find(layout, ids.FAIRNESS_THRESHOLD_PANEL))
     state = {"model": "mnist_cnn", "run_id": mnist.run_id}
     view = fairness.update(ctx, "ink_mass", state, ["ink_mass", "slant"], None, 0.3)
     assert view.source.startswith("Computed live") and len(view.sweep.data) == 0
@@ -234,20 +222,6 @@ def test_live_cache_computes_once(preds, run):
     cache.get(("b",), lambda: 2)  # evicts ("k",)
     cache.get(("k",), lambda: calls.append(1) or 42)
     assert calls == [1, 1]
-
-
-def test_threshold_callback_latency(ctx, state):
-    """The slider's callback on the mortgage run (597 rows, B=1000), cached predictions, cold tables."""
-    cache = live.LiveCache()
-    fairness.update(ctx, "race", state, None, None, 0.5, cache=cache)  # loads predictions once
-    times = []
-    for t in np.round(np.arange(0.05, 0.96, 0.05), 2):
-        start = time.perf_counter()
-        fairness.update(ctx, "race", state, None, None, float(t), cache=cache)
-        times.append(time.perf_counter() - start)
-    p95 = float(np.percentile(times, 95))
-    print(f"threshold callback: p50 {np.median(times) * 1000:.0f} ms, p95 {p95 * 1000:.0f} ms")
-    assert p95 < 1.0  # live recomputation well under a second (target; measured ~60 ms on 2 cores)
 
 
 def test_older_run_without_stored_tables_is_recomputed(run):
@@ -274,5 +248,5 @@ def test_missing_prediction_column_gives_a_message(ctx, state, run, monkeypatch)
     monkeypatch.setattr(Run, "predictions", lambda self: pd.DataFrame({"y_true": [1], "y_pred": [1],
                                                                          "score": [0.9]}))
     view = fairness.update(ctx, "race", state, None, None, 0.3)
-    assert "cannot be computed" in _text(view.reference) and "no column ['race']" in _text(view.reference)
+    assert "cannot be computed" in text_of(view.reference) and "no column ['race']" in text_of(view.reference)
     assert view.rows == []

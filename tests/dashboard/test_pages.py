@@ -3,23 +3,11 @@ import json
 
 import dash
 import pytest
-from dash.development.base_component import Component
 
 from dashboard import data, figures, ids
 from dashboard.pages import fairness, home
+from tests.dashboard.util import text as text_of
 
-
-def _text(component) -> str:
-    """All text in a component tree."""
-    if component is None:
-        return ""
-    if isinstance(component, (str, int, float)):
-        return str(component)
-    if isinstance(component, (list, tuple)):
-        return " ".join(_text(c) for c in component)
-    if isinstance(component, Component):
-        return _text(getattr(component, "children", None))
-    return ""
 
 
 def _ids(component) -> set:
@@ -45,7 +33,7 @@ def test_create_app_registers_pages(app):
 
 def test_home_lists_latest_run_with_verdict(ctx, result):
     layout = home.build(ctx)
-    text = _text(layout)
+    text = text_of(layout)
     n_failed = sum(not c["passed"] for c in result["checks"])
     assert "mortgage" in text and "finance" in text
     assert f"{n_failed} of {len(result['checks'])} checks failed" in text
@@ -68,7 +56,7 @@ def test_fairness_layout_has_controls_and_reference(ctx):
 def test_fairness_callback_matches_stored_impact_ratios(ctx, result):
     state = {"model": "mortgage", "run_id": result["run_id"]}
     view = fairness.update(ctx, "race", state)
-    reference, rows, impact_fig, rates_fig = _text(view.reference), view.rows, view.impact, view.rates
+    reference, rows, impact_fig, rates_fig = text_of(view.reference), view.rows, view.impact, view.rates
     assert view.source.startswith("Stored in run")  # the stored view, not a recomputation
     race = next(a for a in result["fairness"]["attributes"] if a["name"] == "race")
     stored = [d for d in race["disparities"] if d["metric"] == "selection_rate" and d["statistic"] == "impact_ratio"]
@@ -92,14 +80,14 @@ def test_fairness_callback_matches_stored_impact_ratios(ctx, result):
 def test_unknown_model_gives_404(ctx, result):
     layout = fairness.build(ctx, "no_such_model")
     assert layout.id == ids.NOT_FOUND
-    text = _text(layout)
+    text = text_of(layout)
     assert "Page not found" in text and "no_such_model" in text and "mortgage" in text
     assert fairness.build(ctx, "../etc/passwd").id == ids.NOT_FOUND
     # a run id of another model, or a malformed one, is unknown for this model
     other = ctx.resolve("mnist_cnn").run_id
     for bad in (other, "../../etc", "20260101T000000Z-mortgage-zzzzzzzz"):
         layout = fairness.build(ctx, "mortgage", bad)
-        assert layout.id == ids.NOT_FOUND and "has no run" in _text(layout)
+        assert layout.id == ids.NOT_FOUND and "has no run" in text_of(layout)
     assert getattr(fairness.build(ctx, "mortgage", result["run_id"]), "id", None) != ids.NOT_FOUND
 
 
@@ -110,3 +98,12 @@ def test_palette_is_okabe_ito():
              "hi": min(v + .1, 1), "reference": "a", "small_group": False} for g, v in [("a", 1.0), ("b", .5)]]}))
     assert set(fig.data[0].marker.color) <= set(figures.OKABE_ITO.values())
     assert fig.data[0].marker.color[1] == figures.FAIL_COLOUR
+
+
+def test_home_says_not_applicable_without_impact_ratios(ctx):
+    """Models without a favourable outcome have no impact ratio: the card says so (not 'nan')."""
+    cards = next(c for c in home.build(ctx)._traverse() if getattr(c, "id", None) == ids.HOME_MODELS).children
+    text = {(text_of(c.children[0])).split()[0]: text_of(c) for c in cards}
+    assert "not applicable" in text["sentiment"] and "not applicable" in text["mnist_cnn"]
+    assert "nan" not in text["sentiment"].lower().split()
+    assert "not applicable" not in text["mortgage"]

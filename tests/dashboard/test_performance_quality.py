@@ -6,27 +6,16 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-from dash.development.base_component import Component
 
 from audit.store import Run
 from dashboard import ids
 from dashboard.pages import performance, quality
 from dashboard.pages import performance_tables as pt
 from dashboard.pages import quality_tables as qt
+from tests.dashboard.util import text as text_of
 
 Z = 1.959963984540054
 
-
-def _text(c) -> str:
-    if c is None:
-        return ""
-    if isinstance(c, (str, int, float)):
-        return str(c)
-    if isinstance(c, (list, tuple)):
-        return " ".join(_text(x) for x in c)
-    if isinstance(c, Component):
-        return _text(getattr(c, "children", None))
-    return ""
 
 
 def _find(layout, cid):
@@ -64,7 +53,7 @@ def test_performance_layout_restores_url_selection(ctx):
     layout = performance.build(ctx, "mortgage", attribute="no-such", group="<script>")
     assert _find(layout, ids.PERFORMANCE_ATTRIBUTE).value == "race"
     assert _find(layout, ids.PERFORMANCE_GROUP).value is None
-    assert "Page not found" in _text(performance.build(ctx, "no_such_model"))
+    assert "Page not found" in text_of(performance.build(ctx, "no_such_model"))
 
 
 def test_overall_tiles_carry_wilson_and_auc_intervals(ctx, store):
@@ -75,7 +64,7 @@ def test_overall_tiles_carry_wilson_and_auc_intervals(ctx, store):
     assert rows["accuracy"]["lo"] == pytest.approx(lo) and rows["accuracy"]["hi"] == pytest.approx(hi)
     assert rows["accuracy"]["value"] == f"{ov['accuracy']:.1%}"
     assert rows["roc_auc"]["lo"] < ov["roc_auc"] < rows["roc_auc"]["hi"]
-    text = _text(performance.build(ctx, "mortgage"))
+    text = text_of(performance.build(ctx, "mortgage"))
     assert f"{ov['accuracy']:.1%}" in text and f"95% CI {lo:.1%} – {hi:.1%}" in text and "ROC AUC" in text
 
 
@@ -181,7 +170,7 @@ def test_performance_without_fairness_or_predictions(store, tmp_path):
     result = copy.deepcopy(src.result)
     result["fairness"] = {"status": "skipped"}
     run = Run(src.run_id, tmp_path, result)  # tmp_path holds no predictions.parquet
-    text = _text(performance.body(run, "race", "black"))
+    text = text_of(performance.body(run, "race", "black"))
     assert performance.NO_FAIRNESS in text and pt.NO_PREDICTIONS in text
     assert f"{result['performance']['overall']['accuracy']:.1%}" in text  # accuracy's interval needs only counts
     assert "95% CI" in text
@@ -292,7 +281,7 @@ def test_robustness_and_shortcut_sections(ctx, store):
     check = next(c for c in run.result["checks"] if c["id"] == f"shortcut_{probe['probe']}")
     assert rows[0]["result"] == ("pass" if check["passed"] else "FAIL")
     # text model: no infidelity, no shortcut probes -> said plainly
-    text = _text(quality.build(ctx, "sentiment"))
+    text = text_of(quality.build(ctx, "sentiment"))
     assert "Not in this run: infidelity and max-sensitivity" in text and "Not in this run: shortcut probes" in text
 
 
@@ -302,7 +291,7 @@ def test_quality_without_quality_section(store, tmp_path):
     result["quality"] = {}
     result["checks"] = [c for c in result["checks"] if c["id"].startswith("fairness.")]
     layout = quality.body(Run(src.run_id, tmp_path, result), None, None)
-    text = _text(layout)
+    text = text_of(layout)
     for what in ("explanation-quality checks", "the completeness check", "deletion/insertion curves",
                  "infidelity and max-sensitivity", "the randomization sanity check", "shortcut probes"):
         assert f"Not in this run: {what}" in text
@@ -321,4 +310,4 @@ def test_model_card_metrics_are_listed_once(ctx, store):
     card = _run(store, "sentiment").result["performance"]["card_metrics"]
     assert rows["accuracy_imdb"] == f"{card['accuracy_imdb']:.1%}" and rows["n_imdb"] == f"{card['n_imdb']:,}"
     assert "accuracy" not in rows and "n_test" not in rows  # already in the tiles
-    assert "accuracy imdb" in _text(performance.build(ctx, "sentiment"))
+    assert "accuracy imdb" in text_of(performance.build(ctx, "sentiment"))

@@ -1,0 +1,22 @@
+"""Helpers for the unit tests: the text in a component tree, a component by id."""
+from dash import html
+from dash.development.base_component import Component
+
+
+def text(c) -> str:
+    """All text in a component tree (strings and numbers, space-joined)."""
+    if c is None:
+        return ""
+    if isinstance(c, (str, int, float)):
+        return str(c)
+    if isinstance(c, (list, tuple)):
+        return " ".join(text(x) for x in c)
+    if isinstance(c, Component):
+        return text(getattr(c, "children", None))
+    return ""
+
+
+def find(tree, cid):
+    """The component with id ``cid`` in ``tree`` (a component or a list of them); StopIteration when absent."""
+    root = tree if isinstance(tree, Component) else html.Div(tree)
+    return next(c for c in root._traverse() if getattr(c, "id", None) == cid)
