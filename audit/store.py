@@ -241,6 +241,8 @@ class RunStore:
             if runs.empty:
                 raise ValueError(UNKNOWN_RUN.format(run_id=run_id, root=self.root))
             run_id = runs["run_id"].iloc[0]
+        if not run_id or any(c in run_id for c in "/\\\0") or run_id.startswith("."):  # an id, never a path
+            raise ValueError(UNKNOWN_RUN.format(run_id=run_id, root=self.root))
         path = self.runs_dir / run_id
         if not (path / "result.json").is_file():
             raise ValueError(UNKNOWN_RUN.format(run_id=run_id, root=self.root))

@@ -36,7 +36,7 @@ def create_app(store: str | os.PathLike | RunStore, *, base_path: str = "/", dev
     app.server.config["MAX_CONTENT_LENGTH"] = MAX_REQUEST_BYTES
     app._deepaudit_ctx = ctx  # for the server (preloading) and tests; pages get ctx through closures
     dash.register_page("dashboard.pages.home", path="/", name="Models", title="deepaudit · models", order=0,
-                       layout=lambda **q: home.build(ctx, **q))
+                       layout=lambda **q: home.build(ctx, **clean_query(q)))
     # Dash matches path templates in registry order (sorted by ``order``) and a template variable also
     # matches "/": the catch-all /model/<model> must come after every /model/<model>/<page>.
     for order, page in enumerate(MODEL_PAGES, 1):
@@ -63,5 +63,20 @@ def _title(page: str):
     return lambda model=None, **_: f"deepaudit · {model} · {page}"
 
 
+def clean_query(params: dict) -> dict[str, str]:
+    """Query parameters as a layout may take them: strings only (a repeated parameter keeps its last
+    value), at most 500 characters, identifier-like names; ``ctx`` is never a parameter."""
+    out = {}
+    for k, v in params.items():
+        v = v[-1] if isinstance(v, list) and v else v
+        if isinstance(k, str) and k.isidentifier() and k != "ctx" and isinstance(v, str) and len(v) <= 500:
+            out[k] = v
+    return out
+
+
 def _layout(page, ctx: AppContext):
-    return lambda model=None, run=None, **query: page.build(ctx, model, run, **query)
+    def layout(**params):
+        q = clean_query(params)
+        return page.build(ctx, q.pop("model", None), q.pop("run", None), **q)
+
+    return layout

@@ -27,6 +27,9 @@ class RunCache:
         self._lock = threading.Lock()
 
     def get(self, run_id: str) -> Run:
+        """The run ``run_id``; ValueError for a malformed id (never a path) or one not in the store."""
+        if not isinstance(run_id, str) or not RUN_ID.match(run_id):
+            raise ValueError(f"not a run id: {str(run_id)[:80]!r}")
         with self._lock:
             if run_id in self._runs:
                 self._runs.move_to_end(run_id)
@@ -52,7 +55,16 @@ class LiveModels:
         self.device = device
         self._targets: dict[str, Any] = {}
         self._lock = threading.Lock()
+        self._loading: dict[str, threading.Lock] = {}  # one lock per spec: a slow model never blocks another
+        self._failed: dict[str, tuple[float, Exception]] = {}
         self._local = threading.local()
+
+    RETRY_AFTER_S = 30.0  # a target that failed to load is not retried by every request
+
+    @property
+    def version(self) -> int:
+        """Changes when a target loads: page bodies that depend on a model's availability key on it."""
+        return len(self._targets)
 
     def private(self, spec: str) -> Any:
         """This thread's own copy of the target of ``spec`` (a deep copy of the model; data shared)."""
@@ -66,7 +78,33 @@ class LiveModels:
         return mine[spec]
 
     def target(self, spec: str) -> Any:
+        """The shared target of ``spec``, loaded on first use; a load error is re-raised for
+        :attr:`RETRY_AFTER_S` seconds without retrying."""
+        import time
+
         from audit.target import load_target
+
+        with self._lock:
+            if spec in self._targets:
+                return self._targets[spec]
+            lock = self._loading.setdefault(spec, threading.Lock())
+            failed = self._failed.get(spec)
+        if failed and time.monotonic() - failed[0] < self.RETRY_AFTER_S:
+            raise failed[1]
+        with lock:
+            with self._lock:
+                if spec in self._targets:
+                    return self._targets[spec]
+            try:
+                target = load_target(spec, device=self.device)
+            except Exception as exc:
+                with self._lock:
+                    self._failed[spec] = (time.monotonic(), exc)
+                raise
+            with self._lock:
+                self._targets[spec] = target
+                self._failed.pop(spec, None)
+            return target
 
         with self._lock:  # also serialises the first load; torch inference below is thread-safe
             if spec not in self._targets:

@@ -53,5 +53,7 @@ def register(app: dash.Dash, ctx: AppContext) -> None:
             return (f"PDF report unavailable: {exc}", 503, {"Content-Type": "text/plain; charset=utf-8"})
         if path is None:
             abort(404)
-        return send_file(path, mimetype=MIMETYPES[fmt], as_attachment=fmt != "html",
-                         download_name=path.name)
+        resp = send_file(path, mimetype=MIMETYPES[fmt], as_attachment=fmt != "html", download_name=path.name)
+        if fmt == "html":  # shown inline on the dashboard's origin: no scripts, no same-origin access
+            resp.headers["Content-Security-Policy"] = "sandbox"
+        return resp

@@ -35,7 +35,7 @@ def is_loopback(host: str) -> bool:
 
 
 def build_server(store: str, *, host: str, base_path: str = "/", credentials: str | None = None,
-                 insecure: bool = False, device: str = "cpu") -> Any:
+                 insecure: bool = False, device: str = "cpu", debug: bool = False) -> Any:
     """The Dash app ready to serve, with auth and security headers; raises ValueError on unsafe settings."""
     from pathlib import Path
 
@@ -47,6 +47,9 @@ def build_server(store: str, *, host: str, base_path: str = "/", credentials: st
     users = load_credentials(credentials)
     if users is None and not insecure and not is_loopback(host):
         raise ValueError(NEEDS_AUTH.format(host=host))
+    if debug and not is_loopback(host):
+        raise ValueError(f"--debug serves werkzeug's interactive debugger, which bypasses authentication; "
+                         f"refusing it on {host}. Fix: use --debug only with --host 127.0.0.1.")
     app = create_app(store, base_path=base_path, device=device)
     if users is not None:
         require_basic_auth(app.server, users)
@@ -73,7 +76,7 @@ def _warm(app: Any) -> None:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     app = build_server(args.store, host=args.host, base_path=args.base_path, credentials=args.credentials,
-                       insecure=args.insecure, device=args.device)
+                       insecure=args.insecure, device=args.device, debug=args.debug)
     base = app.config.url_base_pathname
     host = f"[{args.host}]" if ":" in args.host else args.host
     print(f"deepaudit dashboard: http://{host}:{args.port}{base}  (store {args.store}; Ctrl+C to stop)",

@@ -100,6 +100,8 @@ def update_stored(ctx: AppContext, review: Any, method: Any, state: dict[str, An
     k = int(arr["sample_index"][i])
     p = run.predictions().iloc[k]
     classes = list(run.result["model"]["class_names"])
+    if target.eval_data.raw is None:
+        return [html.P("This model's evaluation data carries no raw texts, so the tokens cannot be shown.")], []
     text = str(target.eval_data.raw[k])
     tokens = token_attributions(text, arr["attributions"][i], target.tokenizer)
     explained = classes[int(arr["explained_class"][i])]

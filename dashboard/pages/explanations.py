@@ -23,7 +23,7 @@ def build(ctx: AppContext, model: str | None = None, run: str | None = None, **q
                            "The stored attribution tables are in the run's JSON report (Report tab).")]
         return module.body(ctx, r, query)
 
-    return shell.model_page(ctx, model, run, PAGE, body, key=shell.query_key(query))
+    return shell.model_page(ctx, model, run, PAGE, body, key=(shell.query_key(query), ctx.live.version))
 
 
 def register_callbacks(app, ctx: AppContext) -> None:

@@ -12,6 +12,8 @@ The stored tables are shown as they are; any other view is recomputed with the a
 """
 from __future__ import annotations
 
+import hashlib
+
 import math
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -330,7 +332,7 @@ def view_controls(ctx: AppContext, attribute: str | None, intersect: Any, refere
     columns = tuple(cols) if len(cols) >= 2 else (attribute,)
     try:
         groups = view_groups(run, columns, cache)
-    except ValueError:
+    except (ValueError, OSError):  # OSError: the run's predictions file is missing
         groups = []
     return groups, (reference if reference in groups else None), len(cols) >= 2
 
@@ -350,8 +352,9 @@ def register_callbacks(app, ctx: AppContext) -> None:
     )
     def _update(attribute, intersect, reference, threshold, state):
         # Runs never change, so a drawn view is cached whole: dragging back over a threshold costs nothing.
-        key = ("view", (state or {}).get("run_id"), attribute, tuple(split_columns(intersect)), reference or None,
-               parse_threshold(threshold))
+        # hashed: a forged client value cannot make a large key (views of bogus input are small messages)
+        key = ("view", hashlib.sha256(repr(((state or {}).get("run_id"), attribute, tuple(split_columns(intersect)),
+                                            reference or None, parse_threshold(threshold))).encode()).hexdigest())
         return views.get(key, lambda: tuple(update(ctx, attribute, state, intersect, reference, threshold,
                                                    cache=cache)))
 

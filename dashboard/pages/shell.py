@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 import dash
 from dash import Input, Output, State, dcc, html
@@ -25,7 +25,7 @@ TABS = [("performance", "Performance"), ("fairness", "Fairness"), ("explanations
 def href(model: str, page: str, run_id: str | None = None, **query: Any) -> str:
     """The app-relative URL of ``page`` of ``model`` (base path included), with ``?run=`` when given."""
     q = {k: v for k, v in ({"run": run_id} | query).items() if v not in (None, "")}
-    return dash.get_relative_path(f"/model/{model}/{page}") + (f"?{urlencode(q)}" if q else "")
+    return dash.get_relative_path(f"/model/{quote(model, safe='')}/{page}") + (f"?{urlencode(q)}" if q else "")
 
 
 def query_key(query: dict[str, Any]) -> tuple:
