@@ -15,7 +15,7 @@ import dash
 from dash import dcc, html
 
 from audit.store import RunStore
-from dashboard import downloads, ids
+from dashboard import downloads, ids, response_cache
 from dashboard.context import AppContext, LiveModels
 from dashboard.pages import explanations, fairness, home, not_found_404, performance, quality, report, runs, shell
 
@@ -50,6 +50,7 @@ def create_app(store: str | os.PathLike | RunStore, *, base_path: str = "/", dev
                        title="deepaudit · not found", layout=lambda **_: not_found_404.build(known=ctx.known_models()))
     shell.register_callbacks(app)
     downloads.register(app, ctx)
+    response_cache.register(app.server, ctx)
     app.layout = html.Div([
         dcc.Location(id=ids.URL, refresh="callback-nav"),
         html.Header([dcc.Link("deepaudit", href=dash.get_relative_path("/"), className="brand"),

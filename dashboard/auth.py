@@ -76,9 +76,11 @@ def require_basic_auth(server: Flask, users: dict[str, str]) -> None:
                 verified.add(key)
         return good
 
-    @server.before_request
     def _check():
         a = request.authorization
         if a is None or a.type != "basic" or not ok(a.username or "", a.password or ""):
             return Response("Authentication required.", 401, {"WWW-Authenticate": REALM})
         return None
+
+    # First of all request hooks, whenever it is registered: nothing (e.g. the response cache) answers first.
+    server.before_request_funcs.setdefault(None, []).insert(0, _check)

@@ -6,8 +6,13 @@ two apps in one process keep separate contexts.
 """
 from __future__ import annotations
 
+import contextlib
+import copy
+import dataclasses
+import os
 import re
 import threading
+from collections.abc import Iterator
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
@@ -46,7 +51,7 @@ class LiveModels:
     """Audit targets loaded on first use (by the spec recorded in a run), one per spec, for live explanations.
 
     :meth:`target` is shared by every thread: use it for data and metadata. Computations that run the model
-    use :meth:`private`, a copy of the target whose model only the calling thread touches: captum's layer
+    use :meth:`lease`, a copy of the target whose model no other request touches meanwhile: captum's layer
     methods put hooks on the model's modules, so two requests explaining at once on one module would mix
     their tensors (seen under the 16-client benchmark as a shape mismatch).
     """
@@ -58,6 +63,10 @@ class LiveModels:
         self._loading: dict[str, threading.Lock] = {}  # one lock per spec: a slow model never blocks another
         self._failed: dict[str, tuple[float, Exception]] = {}
         self._local = threading.local()
+        # Live computations are CPU-bound: at most one per core runs at a time, so a burst of them queues
+        # here instead of taking every server thread and starving the (cheap) stored views.
+        self._slots = threading.BoundedSemaphore(max(1, os.cpu_count() or 1))
+        self._free: dict[str, list[Any]] = {}  # model copies not in use, at most one per slot per spec
 
     RETRY_AFTER_S = 30.0  # a target that failed to load is not retried by every request
 
@@ -66,16 +75,22 @@ class LiveModels:
         """Changes when a target loads: page bodies that depend on a model's availability key on it."""
         return len(self._targets)
 
-    def private(self, spec: str) -> Any:
-        """This thread's own copy of the target of ``spec`` (a deep copy of the model; data shared)."""
-        import copy
-        import dataclasses
-
-        mine = self._local.__dict__.setdefault("targets", {})
-        if spec not in mine:
-            base = self.target(spec)
-            mine[spec] = dataclasses.replace(base, model=copy.deepcopy(base.model))
-        return mine[spec]
+    @contextlib.contextmanager
+    def lease(self, spec: str) -> Iterator[Any]:
+        """``with live.lease(spec) as target:`` a copy of the target whose model nobody else uses meanwhile
+        (a deep copy of the model; data shared), taken when one of the per-core compute slots is free."""
+        with self._slots:
+            with self._lock:
+                free = self._free.setdefault(spec, [])
+                target = free.pop() if free else None
+            if target is None:
+                base = self.target(spec)
+                target = dataclasses.replace(base, model=copy.deepcopy(base.model))
+            try:
+                yield target
+            finally:
+                with self._lock:
+                    self._free[spec].append(target)
 
     def target(self, spec: str) -> Any:
         """The shared target of ``spec``, loaded on first use; a load error is re-raised for

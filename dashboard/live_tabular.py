@@ -15,6 +15,7 @@ No Dash here: the what-if editor's callbacks call these functions, and so do the
 """
 from __future__ import annotations
 
+import contextlib
 import importlib
 import math
 import re
@@ -179,12 +180,13 @@ def ig_options(result: dict[str, Any]) -> dict[str, Any]:
 class LiveTabular:
     """A loaded tabular target with its editable fields; :meth:`what_if` rescores and re-explains a row."""
 
-    def __init__(self, target, *, training: pd.DataFrame | None = None, private: Any = None) -> None:
+    def __init__(self, target, *, training: pd.DataFrame | None = None, lease: Any = None) -> None:
         if len(target.class_names) != 2:
             raise ValueError(NOT_EDITABLE.format(name=target.name, reason="the what-if editor needs a binary "
                                                                           "classifier"))
         self.target = target
-        self._compute_target = private or (lambda: target)  # the thread's own model copy (LiveModels.private)
+        # LiveModels.lease: a compute slot and a model copy no other request uses meanwhile
+        self._lease = lease or (lambda: contextlib.nullcontext(target))
         self.fields, self.range_source = editable_fields(target, training=training)
         self.by_name = {f.name: f for f in self.fields}
         spec = _preprocess_spec(target) or {}
@@ -247,10 +249,12 @@ class LiveTabular:
         """(n, features) -> (n, groups): a feature summed with its missing indicator."""
         return np.stack([attributions[:, m].sum(1) for m in self.groups.values()], axis=1)
 
-    def scores(self, rows: pd.DataFrame) -> tuple[torch.Tensor, np.ndarray]:
-        t = self._compute_target()
-        x = t.preprocess(rows)
-        probs = torch.softmax(t.logits(x).double(), 1).numpy()
+    def scores(self, rows: pd.DataFrame, target: Any = None) -> tuple[torch.Tensor, np.ndarray]:
+        if target is None:
+            with self._lease() as t:
+                return self.scores(rows, t)
+        x = target.preprocess(rows)
+        probs = torch.softmax(target.logits(x).double(), 1).numpy()
         return x, probs
 
     def reasons(self, merged_row: np.ndarray, score: float) -> pd.DataFrame:
@@ -269,9 +273,9 @@ class LiveTabular:
 
     def explain_rows(self, rows: pd.DataFrame, options: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
         """Favourable-class probabilities and merged IG attributions of raw ``rows``."""
-        x, probs = self.scores(rows)
-        attr = make_explainer("integrated_gradients", self._compute_target(), **options).attribute(
-            x, target=self.favorable)
+        with self._lease() as t:
+            x, probs = self.scores(rows, t)
+            attr = make_explainer("integrated_gradients", t, **options).attribute(x, target=self.favorable)
         return probs[:, self.favorable], self.merged(attr.double().numpy())
 
     def edited_row(self, row: pd.DataFrame, values: dict[str, float]) -> pd.DataFrame:
@@ -328,5 +332,5 @@ class LiveTabularCache:
         with self._lock:
             if spec not in self._by_spec:
                 self._by_spec[spec] = LiveTabular(self.live.target(spec), training=_training_rows(spec),
-                                                  private=lambda s=spec: self.live.private(s))
+                                                  lease=lambda s=spec: self.live.lease(s))
             return self._by_spec[spec]

@@ -121,7 +121,7 @@ def add_commands(sub: Any) -> None:
                                                          "default $DEEPAUDIT_CREDENTIALS")
     s.add_argument("--insecure", action="store_true", help="serve a non-loopback host without credentials")
     s.add_argument("--debug", action="store_true", help="Flask development server with reloader (never in production)")
-    s.add_argument("--threads", type=int, default=8, help="waitress worker threads (default 8)")
+    s.add_argument("--threads", type=int, default=16, help="waitress worker threads (default 16)")
     s.add_argument("--device", default="cpu", help="device for live explanations (default cpu)")
     s.add_argument("--torch-threads", type=int, default=1, help="torch threads per request (default 1)")
     s.add_argument("--no-preload", action="store_true", help="do not load models in the background at start")

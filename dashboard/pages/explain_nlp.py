@@ -131,8 +131,8 @@ def update_live(ctx: AppContext, n_clicks: Any, text: Any, state: dict[str, Any]
         return [html.P(note, className="xn-error", role="alert")]
     method, options = live_method(run.result)
     try:
-        res = explain_text(ctx.live.private(run.result["model"].get("spec") or run.result["model"]["name"]), text,
-                           method=method, options=options)
+        with ctx.live.lease(run.result["model"].get("spec") or run.result["model"]["name"]) as leased:
+            res = explain_text(leased, text, method=method, options=options)
     except (ValueError, TypeError, RuntimeError) as exc:
         return [html.P(f"The model could not explain this text: {exc}", className="xn-error", role="alert")]
     probs = " · ".join(f"P({c}) = {p:.3f}" for c, p in res.probabilities.items())

@@ -1,5 +1,5 @@
-"""Live explanations from concurrent requests: each worker thread explains on its own model copy, so
-captum's layer hooks from one request never touch another's forward pass."""
+"""Live explanations from concurrent requests: each computation leases a model copy no other request uses
+meanwhile, so captum's layer hooks from one request never touch another's forward pass."""
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -12,23 +12,34 @@ TEXTS = ["A wonderful, moving film with superb acting.",
          "Not bad."]
 
 
-def test_private_targets_are_per_thread_copies():
+def test_leased_targets_are_copies_never_shared_at_once():
     live = LiveModels()
-    a = live.private("sentiment")
-    assert live.private("sentiment") is a                      # cached for this thread
-    assert a.model is not live.target("sentiment").model        # but not the shared model
-    other = ThreadPoolExecutor(1).submit(live.private, "sentiment").result()
-    assert other.model is not a.model
-    assert a.eval_data is live.target("sentiment").eval_data    # data is shared, not copied
+    shared = live.target("sentiment")
+    with live.lease("sentiment") as a:
+        assert a.model is not shared.model and a.eval_data is shared.eval_data  # model copied, data shared
+        other = ThreadPoolExecutor(1).submit(lambda: _model_id(live)).result()
+        assert other != id(a.model)                                              # in use: another copy
+    with live.lease("sentiment") as again:
+        assert again.model is a.model                                            # returned copies are reused
+
+
+def _model_id(live):
+    with live.lease("sentiment") as t:
+        return id(t.model)
+
+
+def _explain(live, text):
+    with live.lease("sentiment") as t:
+        return explain_text(t, text, options={"n_steps": 16})
 
 
 def test_concurrent_live_explanations_equal_sequential():
     live = LiveModels()
-    ref = {t: explain_text(live.private("sentiment"), t, options={"n_steps": 16}) for t in TEXTS}
+    ref = {t: _explain(live, t) for t in TEXTS}
 
     def job(i):
         t = TEXTS[i % len(TEXTS)]
-        return t, explain_text(live.private("sentiment"), t, options={"n_steps": 16})
+        return t, _explain(live, t)
 
     with ThreadPoolExecutor(6) as ex:
         results = list(ex.map(job, range(18)))

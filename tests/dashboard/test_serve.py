@@ -60,8 +60,15 @@ def test_basic_auth_and_headers(store, monkeypatch):
     r = c.get("/", headers=_basic("alice", "correct horse"))
     assert r.status_code == 200
     assert r.headers["X-Content-Type-Options"] == "nosniff" and r.headers["X-Frame-Options"] == "DENY"
-    # callback requests need auth too, and oversized payloads are refused before any callback runs
-    assert c.post("/_dash-update-component", json={}).status_code == 401
+    # callback requests need auth too, even when the same request was just answered (and cached) for a user
+    body = {"output": ".._pages_content.children..._pages_store.data..",
+            "outputs": [{"id": "_pages_content", "property": "children"}, {"id": "_pages_store", "property": "data"}],
+            "inputs": [{"id": "_pages_location", "property": "pathname", "value": "/"},
+                       {"id": "_pages_location", "property": "search", "value": ""}],
+            "changedPropIds": ["_pages_location.pathname"], "state": []}
+    assert c.post("/_dash-update-component", json=body, headers=_basic("alice", "correct horse")).status_code == 200
+    assert c.post("/_dash-update-component", json=body).status_code == 401
+    # oversized payloads are refused before any callback runs
     big = c.post("/_dash-update-component", data=b"x" * (2 << 20), headers=_basic("alice", "correct horse"),
                  content_type="application/json")
     assert big.status_code == 413
@@ -125,3 +132,39 @@ def test_serve_command_end_to_end(store, tmp_path):
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def test_response_cache_answers_repeats_and_follows_new_runs(store, tmp_path):
+    """A repeated callback request is answered from memory; a new run (index change) is never hidden."""
+    import shutil
+
+    from dashboard.app import create_app
+
+    root = tmp_path / "copy"
+    shutil.copytree(store.root, root, ignore=shutil.ignore_patterns("reports"))
+    app = create_app(root)
+    c = app.server.test_client()
+    body = {"output": ".._pages_content.children..._pages_store.data..",
+            "outputs": [{"id": "_pages_content", "property": "children"}, {"id": "_pages_store", "property": "data"}],
+            "inputs": [{"id": "_pages_location", "property": "pathname", "value": "/"},
+                       {"id": "_pages_location", "property": "search", "value": ""}],
+            "changedPropIds": ["_pages_location.pathname"], "state": []}
+    first = c.post("/_dash-update-component", json=body)
+    second = c.post("/_dash-update-component", json=body)
+    assert first.status_code == second.status_code == 200 and first.data == second.data
+    cache = next(f for f in app.server.before_request_funcs[None] if f.__name__ == "_serve_cached")
+    assert cache is not None
+    # a new run changes the index: the home page must show it, not the cached answer
+    import json
+    import time
+
+    from audit.store import RunStore
+
+    s = RunStore(root)
+    src = s.load("latest:mnist_cnn")
+    result = json.loads(json.dumps(src.result))
+    result["run_id"] = result["run_id"][:-8] + "0000beef"
+    time.sleep(0.01)
+    s.write_run(result, predictions=src.predictions(), arrays={})
+    third = c.post("/_dash-update-component", json=body)
+    assert b"0000beef" in third.data and b"0000beef" not in first.data

@@ -4,15 +4,19 @@ from dash.development.base_component import Component
 
 
 def text(c) -> str:
-    """All text in a component tree (strings and numbers, space-joined)."""
+    """All text in a component tree (strings and numbers), space-joined with runs of whitespace collapsed."""
+    return " ".join(_raw(c).split())
+
+
+def _raw(c) -> str:
     if c is None:
         return ""
     if isinstance(c, (str, int, float)):
         return str(c)
     if isinstance(c, (list, tuple)):
-        return " ".join(text(x) for x in c)
+        return " ".join(_raw(x) for x in c)
     if isinstance(c, Component):
-        return text(getattr(c, "children", None))
+        return _raw(getattr(c, "children", None))
     return ""
 
 
