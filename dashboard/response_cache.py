@@ -17,7 +17,7 @@ from flask import Flask, Response, request
 
 from dashboard.context import AppContext
 
-MAX_BYTES = 64 << 20
+MAX_BYTES = 32 << 20
 MAX_ENTRIES = 2048
 PATH_SUFFIX = "_dash-update-component"
 
