@@ -49,7 +49,12 @@ class Run:
     result: dict[str, Any]
 
     def predictions(self) -> pd.DataFrame:
-        return pd.read_parquet(self.path / "predictions.parquet")
+        """The per-sample predictions (a fresh copy each call; the file is read once per Run object)."""
+        cached = self.__dict__.get("_predictions")
+        if cached is None:
+            cached = pd.read_parquet(self.path / "predictions.parquet")
+            object.__setattr__(self, "_predictions", cached)  # a run never changes once written
+        return cached.copy()
 
     def array_names(self) -> list[str]:
         return sorted(p.stem for p in (self.path / "arrays").glob("*.npz"))
