@@ -62,7 +62,6 @@ class LiveModels:
         self._lock = threading.Lock()
         self._loading: dict[str, threading.Lock] = {}  # one lock per spec: a slow model never blocks another
         self._failed: dict[str, tuple[float, Exception]] = {}
-        self._local = threading.local()
         # Live computations are CPU-bound: at most one per core runs at a time, so a burst of them queues
         # here instead of taking every server thread and starving the (cheap) stored views.
         self._slots = threading.BoundedSemaphore(max(1, os.cpu_count() or 1))

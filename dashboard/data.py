@@ -95,11 +95,6 @@ def group_table(attr: dict[str, Any]) -> pd.DataFrame:
 RATIO_COLUMNS = ["group", "value", "lo", "hi", "reference", "small_group"]
 
 
-def impact_ratio_table(attr: dict[str, Any], metric: str = "selection_rate") -> pd.DataFrame:
-    """The stored impact ratios (rate / highest known group's rate) of one metric, one row per group."""
-    return ratio_table(pd.DataFrame(attr.get("disparities", [])), metric=metric)
-
-
 def ratio_table(disparities: pd.DataFrame, *, reference: str | None = None, groups: pd.DataFrame | None = None,
                 metric: str = "selection_rate") -> pd.DataFrame:
     """Ratios of one rate, one row per group (``group, value, lo, hi, reference, small_group``).

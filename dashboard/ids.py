@@ -52,7 +52,6 @@ PERFORMANCE_CALIBRATION_NOTE = "performance-calibration-note"
 # --- end performance page ---
 
 # --- explanations page ---
-EXPLAIN_STATE = "explain-state"
 # vision (dashboard/pages/explain_vision.py)
 EXPLAIN_VISION_STATE = "explain-vision-state"          # dcc.Store: {"run_id"}
 EXPLAIN_VISION_CLASS = "explain-vision-class"          # gallery filter: true class (?cls=)

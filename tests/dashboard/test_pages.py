@@ -2,6 +2,7 @@
 import json
 
 import dash
+import pandas as pd
 import pytest
 
 from dashboard import data, figures, ids
@@ -93,9 +94,9 @@ def test_unknown_model_gives_404(ctx, result):
 
 def test_palette_is_okabe_ito():
     fig = figures.impact_ratio_figure(
-        data.impact_ratio_table({"disparities": [
+        data.ratio_table(pd.DataFrame([
             {"metric": "selection_rate", "statistic": "impact_ratio", "group": g, "value": v, "lo": v - .1,
-             "hi": min(v + .1, 1), "reference": "a", "small_group": False} for g, v in [("a", 1.0), ("b", .5)]]}))
+             "hi": min(v + .1, 1), "reference": "a", "small_group": False} for g, v in [("a", 1.0), ("b", .5)]])))
     assert set(fig.data[0].marker.color) <= set(figures.OKABE_ITO.values())
     assert fig.data[0].marker.color[1] == figures.FAIL_COLOUR
 
