@@ -75,9 +75,29 @@ def clean_query(params: dict) -> dict[str, str]:
     return out
 
 
+def path_model(default: str | None) -> str | None:
+    """The model named by the URL path of the page-router request being served.
+
+    Dash merges query parameters over path variables, so ``/model/a/performance?model=b`` would show
+    model b; the path decides. Outside a router request (direct calls in tests) ``default`` is kept.
+    """
+    from urllib.parse import unquote
+
+    import flask
+
+    try:
+        body = flask.request.get_json(silent=True) or {}
+        path = next(i["value"] for i in body.get("inputs", []) if i.get("property") == "pathname")
+        parts = (dash.strip_relative_path(path) or "").split("/")
+    except Exception:  # no request context, or not a router request
+        return default
+    return unquote(parts[1]) if len(parts) >= 2 and parts[0] == "model" else default
+
+
 def _layout(page, ctx: AppContext):
     def layout(**params):
         q = clean_query(params)
-        return page.build(ctx, q.pop("model", None), q.pop("run", None), **q)
+        model = path_model(q.pop("model", None))
+        return page.build(ctx, model, q.pop("run", None), **q)
 
     return layout

@@ -60,3 +60,14 @@ def test_html_report_is_sandboxed(app, store):
     r = app.server.test_client().get(f"/download/{run_id}/html")
     assert r.status_code == 200 and r.headers["Content-Security-Policy"] == "sandbox"
     assert b"<html" in r.data[:500].lower()
+
+
+def test_query_cannot_override_the_model_in_the_path(app):
+    body = {"output": ".._pages_content.children..._pages_store.data..",
+            "outputs": [{"id": "_pages_content", "property": "children"}, {"id": "_pages_store", "property": "data"}],
+            "inputs": [{"id": "_pages_location", "property": "pathname", "value": "/model/mortgage/report"},
+                       {"id": "_pages_location", "property": "search", "value": "?model=mnist_cnn"}],
+            "changedPropIds": ["_pages_location.pathname"], "state": []}
+    r = app.server.test_client().post("/_dash-update-component", json=body)
+    assert r.status_code == 200
+    assert b"mortgage-" in r.data and b"mnist_cnn-" not in r.data  # the page lists mortgage's runs only
