@@ -344,13 +344,15 @@ def register_callbacks(app, ctx: AppContext) -> None:
 
     @app.callback(Output(ids.EXPLAIN_FINANCE_TABLE, "data"), Output(ids.EXPLAIN_FINANCE_TABLE, "selected_rows"),
                   Output(ids.EXPLAIN_FINANCE_APPLICANT, "data"), Output(ids.EXPLAIN_FINANCE_COUNT, "children"),
-                  Output(ids.EXPLAIN_FINANCE_TABLE, "page_current"),
+                  Output(ids.EXPLAIN_FINANCE_TABLE, "page_current"), Output(ids.EXPLAIN_FINANCE_TABLE, "sort_by"),
                   Input(ids.EXPLAIN_FINANCE_DECISION, "value"), Input(ids.EXPLAIN_FINANCE_GROUP, "value"),
                   Input(ids.EXPLAIN_FINANCE_TABLE, "selected_rows"), State(ids.EXPLAIN_FINANCE_TABLE, "data"),
                   State(ids.EXPLAIN_FINANCE_APPLICANT, "data"), State(ids.EXPLAIN_FINANCE_STATE, "data"))
     def _table(decision, group, selected_rows, data, applicant, state):
         clicked = dash.ctx.triggered_id == ids.EXPLAIN_FINANCE_TABLE
-        return update_table(ctx, decision, group, selected_rows, data, applicant, state, clicked=clicked)
+        out = update_table(ctx, decision, group, selected_rows, data, applicant, state, clicked=clicked)
+        # the page holding the selected applicant is computed in filter order: a filter change clears a sort
+        return (*out, dash.no_update if clicked else [])
 
     @app.callback(Output(ids.EXPLAIN_FINANCE_DETAIL, "children"), Output(ids.EXPLAIN_FINANCE_ATTRIBUTIONS, "figure"),
                   Input(ids.EXPLAIN_FINANCE_APPLICANT, "data"), Input(ids.EXPLAIN_FINANCE_METHOD, "value"),
