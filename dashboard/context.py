@@ -23,28 +23,43 @@ MODEL_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
 RUN_ID = re.compile(r"^[0-9]{8}T[0-9]{6}Z-[A-Za-z0-9_.-]{1,100}-[0-9a-f]{8}$")
 
 
+class Memo:
+    """Bounded, thread-safe memo of values derived from immutable runs (page bodies, figures).
+
+    Keys must include the run id (never "latest"): a run never changes once written, so an entry is valid
+    for the life of the process. Two threads may compute the same key at once; both get a correct value.
+    """
+
+    def __init__(self, size: int = 64) -> None:
+        self.size = size
+        self._values: OrderedDict[Any, Any] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: Any, compute: Any) -> Any:
+        with self._lock:
+            if key in self._values:
+                self._values.move_to_end(key)
+                return self._values[key]
+        value = compute()
+        with self._lock:
+            self._values[key] = value
+            while len(self._values) > self.size:
+                self._values.popitem(last=False)
+        return value
+
+
 class RunCache:
-    """Loaded runs by id, least recently used evicted beyond ``size``. Thread-safe."""
+    """Loaded runs by id (a :class:`Memo` of ``store.load``), least recently used evicted beyond ``size``."""
 
     def __init__(self, store: RunStore, size: int = 16) -> None:
-        self.store, self.size = store, size
-        self._runs: OrderedDict[str, Run] = OrderedDict()
-        self._lock = threading.Lock()
+        self.store = store
+        self._memo = Memo(size)
 
     def get(self, run_id: str) -> Run:
         """The run ``run_id``; ValueError for a malformed id (never a path) or one not in the store."""
         if not isinstance(run_id, str) or not RUN_ID.match(run_id):
             raise ValueError(f"not a run id: {str(run_id)[:80]!r}")
-        with self._lock:
-            if run_id in self._runs:
-                self._runs.move_to_end(run_id)
-                return self._runs[run_id]
-        run = self.store.load(run_id)
-        with self._lock:
-            self._runs[run_id] = run
-            while len(self._runs) > self.size:
-                self._runs.popitem(last=False)
-        return run
+        return self._memo.get(run_id, lambda: self.store.load(run_id))
 
 
 class LiveModels:
@@ -124,31 +139,6 @@ class LiveModels:
             if spec not in self._targets:
                 self._targets[spec] = load_target(spec, device=self.device)
             return self._targets[spec]
-
-
-class Memo:
-    """Bounded, thread-safe memo of values derived from immutable runs (page bodies, figures).
-
-    Keys must include the run id (never "latest"): a run never changes once written, so an entry is valid
-    for the life of the process. Two threads may compute the same key at once; both get a correct value.
-    """
-
-    def __init__(self, size: int = 64) -> None:
-        self.size = size
-        self._values: OrderedDict[Any, Any] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key: Any, compute: Any) -> Any:
-        with self._lock:
-            if key in self._values:
-                self._values.move_to_end(key)
-                return self._values[key]
-        value = compute()
-        with self._lock:
-            self._values[key] = value
-            while len(self._values) > self.size:
-                self._values.popitem(last=False)
-        return value
 
 
 @dataclass

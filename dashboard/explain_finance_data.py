@@ -1,10 +1,8 @@
 """Tidy tables for the finance explanations page, read from a stored run. No Dash, no live model here.
 
-Attribution arrays store one column per model input but the results schema does not list the input names.
-They are recovered from the method's ``feature_importance`` table, which holds, per input, the mean
-|attribution| and the signed mean of exactly those columns: columns are matched to table rows on both
-statistics (``result["model"]["feature_names"]`` is used instead when a run records it). Inputs with
-identical statistics (in practice: all-zero missing indicators) are interchangeable for display.
+Attribution arrays store one column per model input, named by ``result["model"]["feature_names"]``
+(recorded by the runner; a run written before that shows importance without intervals and no per-applicant
+attributions, and says so: audit the model again to see them).
 """
 from __future__ import annotations
 
@@ -17,7 +15,6 @@ import pandas as pd
 from audit.store import Run
 
 EMPTY = pd.DataFrame(columns=["label", "mean_abs", "direction"])
-EMPTY_ATTR = pd.DataFrame(columns=["label", "attribution"])
 METHOD_LABELS = {"integrated_gradients": "Integrated Gradients", "deeplift": "DeepLIFT", "shap": "SHAP (expected gradients)",
                  "gradient_shap": "GradientSHAP", "saliency": "Saliency (|gradient|)", "input_x_gradient": "Input × gradient",
                  "occlusion": "Occlusion (feature ablation)"}
@@ -69,23 +66,9 @@ def _display_labels(table: pd.DataFrame) -> list[str]:
 
 
 def column_names(result: dict[str, Any], method: str, attributions: np.ndarray) -> list[str] | None:
-    """The input name of every attribution column (None when they cannot be matched to the table)."""
+    """The input name of every attribution column, as the run recorded them (None when it did not)."""
     names = result.get("model", {}).get("feature_names")
-    if names and len(names) == attributions.shape[1]:
-        return list(names)
-    table = pd.DataFrame(result["explanations"]["methods"][method]["tables"]["feature_importance"])
-    a = attributions.astype(np.float64)
-    if len(table) != a.shape[1]:
-        return None
-    cols = np.lexsort((a.mean(0), np.abs(a).mean(0)))
-    rows = np.lexsort((table["mean"].to_numpy(float), table["mean_abs"].to_numpy(float)))
-    if not (np.allclose(np.abs(a).mean(0)[cols], table["mean_abs"].to_numpy(float)[rows], rtol=1e-6, atol=1e-9)
-            and np.allclose(a.mean(0)[cols], table["mean"].to_numpy(float)[rows], rtol=1e-6, atol=1e-9)):
-        return None
-    out = [""] * a.shape[1]
-    for c, r in zip(cols, rows):
-        out[c] = table["feature"].iloc[r]
-    return out
+    return list(names) if names and len(names) == attributions.shape[1] else None
 
 
 def _attr_array(run: Run, method: str) -> dict[str, np.ndarray] | None:

@@ -30,7 +30,7 @@ import torch
 
 from audit.explain import make_explainer
 from audit.explain.views import feature_groups
-from audit.fairness.reasons import MAX_REASONS
+from audit.fairness.reasons import rank_reasons
 
 NOT_EDITABLE = ("the live model {name!r} cannot be edited here: {reason}. The stored explanations above are "
                 "unaffected.")
@@ -262,14 +262,7 @@ class LiveTabular:
         cols = ["rank", "feature", "reason", "attribution", "share_of_denial"]
         if score >= 0.5:
             return pd.DataFrame(columns=cols)
-        names = list(self.groups)
-        order = np.argsort(merged_row, kind="stable")
-        picked = [j for j in order[:min(MAX_REASONS, len(names))] if merged_row[j] < 0]
-        if not picked:
-            return pd.DataFrame([[0, "", "no feature below the reference", 0.0, 0.0]], columns=cols)
-        neg = float(np.where(merged_row < 0, -merged_row, 0.0).sum())
-        return pd.DataFrame([[k, names[j], self.labels.get(names[j], names[j]), float(merged_row[j]),
-                              float(-merged_row[j] / neg)] for k, j in enumerate(picked, start=1)], columns=cols)
+        return pd.DataFrame(rank_reasons(merged_row, list(self.groups), self.labels), columns=cols)
 
     def explain_rows(self, rows: pd.DataFrame, options: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
         """Favourable-class probabilities and merged IG attributions of raw ``rows``."""

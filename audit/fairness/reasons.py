@@ -29,6 +29,26 @@ NO_FAVORABLE = ("reason codes need a binary target with a favorable_label (targe
 BAD_MAX = "max_reasons must be between 1 and {limit}, got {value!r}."
 
 
+NO_REASON = "no feature below the reference"
+
+
+def rank_reasons(merged: np.ndarray, names: list[str], labels: dict[str, str],
+                 max_reasons: int = MAX_REASONS) -> list[tuple[int, str, str, float, float]]:
+    """One applicant's reasons from its attribution per feature group (toward the favourable class).
+
+    The most negative groups first, at most ``max_reasons``, only those pushing toward denial: rows of
+    (rank, feature, readable reason, attribution, share of all negative attribution). With no group below
+    the reference: one row of rank 0 and :data:`NO_REASON`. The dashboard's what-if uses the same rule.
+    """
+    order = np.argsort(merged, kind="stable")
+    picked = [j for j in order[:max_reasons] if merged[j] < 0]
+    if not picked:
+        return [(0, "", NO_REASON, 0.0, 0.0)]
+    neg = float(np.where(merged < 0, -merged, 0.0).sum())
+    return [(rank, names[j], labels.get(names[j], names[j]), float(merged[j]), float(-merged[j] / neg))
+            for rank, j in enumerate(picked, start=1)]
+
+
 def adverse_action_reasons(audit_target: AuditTarget, *, max_reasons: int = MAX_REASONS,
                            method: str = "integrated_gradients", n_steps: int = 64) -> pd.DataFrame:
     """Principal reasons for every denied applicant.
@@ -76,21 +96,13 @@ def adverse_action_reasons(audit_target: AuditTarget, *, max_reasons: int = MAX_
     raw = t.eval_data.raw if isinstance(t.eval_data.raw, pd.DataFrame) else None
     ids = np.asarray(t.eval_data.sample_ids)
     rows = []
-    neg_total = np.where(merged < 0, -merged, 0.0).sum(1)
-    order = np.argsort(merged, axis=1, kind="stable")          # most negative first
     for r, i in enumerate(denied):
-        picked = [j for j in order[r, :max_reasons] if merged[r, j] < 0]
-        if not picked:
-            rows.append([ids[i], probs[i], 0, "", "no feature below the reference", "", 0.0, 0.0])
-            continue
-        for rank, j in enumerate(picked, start=1):
-            f = names[j]
+        for rank, f, reason, a, share in rank_reasons(merged[r], names, labels, max_reasons):
             value = ""
-            if raw is not None and f in raw.columns:
+            if rank and raw is not None and f in raw.columns:
                 v = raw[f].iloc[i]
                 value = "missing" if pd.isna(v) else f"{v:g}" if isinstance(v, (int, float, np.number)) else str(v)
-            rows.append([ids[i], probs[i], rank, f, labels.get(f, f), value, merged[r, j],
-                         -merged[r, j] / neg_total[r]])
+            rows.append([ids[i], probs[i], rank, f, reason, value, a, share])
     return pd.DataFrame(rows, columns=cols)
 
 

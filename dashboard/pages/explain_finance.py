@@ -182,10 +182,12 @@ def update_detail(ctx: AppContext, cache: LiveTabularCache, applicant: Any, meth
     method = method if method in methods else methods[0]
     raw_values = _live_values(ctx, cache, run, row["id"])
     attr = tables.applicant_attributions(run, method, row["id"], values=raw_values)
-    figure = fig.applicant_figure(attr if attr is not None else tables.EMPTY_ATTR,
-                                  title=f"Applicant {row['id']} · {tables.method_label(method)}",
-                                  unit=tables.unit(method, fav), favorable=fav, unfavorable=unfav,
-                                  signed=tables.signed(method))
+    title = f"Applicant {row['id']} · {tables.method_label(method)}"
+    if attr is None:  # a run written before input names were recorded
+        figure = fig.empty(title, "this run did not record its input names: audit the model again to see them")
+    else:
+        figure = fig.applicant_figure(attr, title=title, unit=tables.unit(method, fav), favorable=fav,
+                                      unfavorable=unfav, signed=tables.signed(method))
     return _detail_card(result, row, fav, unfav), figure
 
 

@@ -1,44 +1,33 @@
-"""Real headless Chromium against the app served on loopback."""
-import time
-
+"""Real headless Chromium against the app served on loopback: home, a fairness link, the 404 page."""
 import pytest
 
-selenium = pytest.importorskip("selenium")
+pytest.importorskip("selenium")
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import WebDriverWait
 
+from tests.dashboard.browser_util import console_errors, open_page, screenshot
+
 pytestmark = pytest.mark.browser
 
 
-def _severe(driver):
-    return [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
-
-
 def test_home_page(server, browser):
-    browser.get(server + "/")
-    WebDriverWait(browser, 20).until(EC.text_to_be_present_in_element((By.TAG_NAME, "body"), "checks failed"))
-    body = browser.find_element(By.TAG_NAME, "body").text
-    assert "Audited models" in body and "mortgage" in body and "Run history" in body
-    time.sleep(0.5)
-    browser.save_screenshot("/tmp/dash_home.png")
-    assert _severe(browser) == []
+    body = open_page(browser, server + "/", "checks failed", "Run history")
+    assert "Audited models" in body and "mortgage" in body and "not applicable" in body
+    screenshot(browser, "home")
+    assert console_errors(browser) == []
 
 
 def test_fairness_page(server, browser):
-    browser.get(server + "/model/mortgage/fairness?attribute=race")
-    wait = WebDriverWait(browser, 20)
-    wait.until(EC.text_to_be_present_in_element((By.TAG_NAME, "body"), "Reference group: white"))
-    wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, "#fairness-impact-chart .main-svg")))
-    body = browser.find_element(By.TAG_NAME, "body").text
+    body = open_page(browser, server + "/model/mortgage/fairness?attribute=race", "Reference group: white")
+    WebDriverWait(browser, 20).until(
+        EC.presence_of_element_located((By.CSS_SELECTOR, "#fairness-impact-chart .main-svg")))
     assert "mortgage · Fairness" in body and "black" in body and "Impact ratio" in body
-    time.sleep(1)
-    browser.save_screenshot("/tmp/dash_fairness.png")
-    assert _severe(browser) == []
+    screenshot(browser, "fairness")
+    assert console_errors(browser) == []
 
 
 def test_unknown_model_404(server, browser):
-    browser.get(server + "/model/no_such_model/fairness")
-    WebDriverWait(browser, 20).until(EC.text_to_be_present_in_element((By.TAG_NAME, "body"), "Page not found"))
-    assert "no_such_model" in browser.find_element(By.TAG_NAME, "body").text
-    assert _severe(browser) == []
+    body = open_page(browser, server + "/model/no_such_model/fairness", "Page not found")
+    assert "no_such_model" in body
+    assert console_errors(browser) == []
