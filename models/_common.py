@@ -7,6 +7,7 @@ model card can be reproduced anywhere.
 from __future__ import annotations
 
 import json
+import platform
 import random
 from pathlib import Path
 from typing import Any, Mapping
@@ -81,4 +82,18 @@ def versions() -> dict[str, str]:
         "numpy": numpy.__version__,
         "pandas": pandas.__version__,
         "scikit-learn": sklearn.__version__,
+        # Bit-identical float32 training also depends on the CPU's kernels and the thread count.
+        "machine": platform.machine(),
+        "cpu": _cpu_model(),
+        "torch_threads": str(torch.get_num_threads()),
     }
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"

@@ -26,8 +26,6 @@ UNKNOWN_MODEL = ("unknown model {name!r}. Available models: {available}. Fix: us
 DUPLICATE_MODEL = "a model named {name!r} is already registered. Fix: choose another name."
 META_MISSING = ("metadata file {path} for model {name!r} is missing. Fix: reinstall deepaudit, or re-train with "
                 "`deepaudit train {name}`.")
-#: Recomputed held-out metrics must equal the card to this absolute tolerance.
-METRIC_TOLERANCE = 1e-12
 REQUIRED_META_KEYS = (
     "name", "domain", "task", "dataset", "class_names", "favorable_label", "sensitive_attributes",
     "cohorts", "num_params", "metrics", "recipe", "sha256", "data_sha256", "source_sha256", "architecture",

@@ -36,6 +36,22 @@ def test_evaluate_reproduces_card():
     assert [r["matches_card"] for r in res] == [True, True]
 
 
+def test_evaluate_names_card_value_recomputed_value_and_difference(monkeypatch, capsys):
+    """A card value moved beyond float32 noise is reported with both values and the gap (exit 1)."""
+    from audit.cli import main
+
+    metrics = get_weights("mortgage").meta["metrics"]
+    monkeypatch.setitem(metrics, "brier", metrics["brier"] + 1e-3)
+    monkeypatch.setitem(metrics, "n_correct", metrics["n_correct"] + 1)
+    assert main(["evaluate", "mortgage", "--device", "cpu"]) == 1
+    out, err = capsys.readouterr()
+    assert "DIFFERS from model card" in out
+    brier = next(line for line in out.splitlines() if line.strip().startswith("brier:"))
+    assert f"card {metrics['brier']!r}" in brier and "recomputed 0.0742" in brier and "difference -0.001" in brier
+    assert "n_correct: card" in out and "difference -1 (exact count)" in out
+    assert "Fix: reinstall deepaudit" in err
+
+
 def test_unknown_model_exit_code_and_message():
     res = run("evaluate", "nope", check=False)
     assert res.returncode == 2
