@@ -34,6 +34,8 @@ from audit.explain.shortcut import run_probe
 from audit.fairness.policy import load_policy
 from audit.schema import SCHEMA_VERSION, Check
 from audit.store import RunStore, new_run_id
+from audit.display import ARRAY_NAME as DISPLAY_ARRAY
+from audit.display import display_arrays
 from audit.target import AuditTarget, group_sizes, load_target
 
 log = logging.getLogger(__name__)
@@ -240,6 +242,11 @@ def _run_target(target: AuditTarget, config: RunConfig, *, store: RunStore | Non
         methods_out[m] = {"n_samples": int(len(idx)),
                           "array": f"arrays/attr_{m}.npz", "needs_baseline": ex.needs_baseline,
                           "options": {k: v for k, v in ex.options.items()}, "tables": tables}
+
+    # What report and dashboard show of the inputs travels with the run; reading never loads the model.
+    shown = display_arrays(target, idx)
+    if shown is not None:
+        arrays[DISPLAY_ARRAY] = shown
 
     checks: list[Check] = []
     q_idx = idx[: config.quality_samples]

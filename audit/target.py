@@ -47,6 +47,12 @@ OUTPUT_SHAPE = ("target {name!r}: the model returned shape {got} for a batch of 
                 "({batch}, {n}) were expected for {n} classes. Fix: return one logit per class; check class_names.")
 FORWARD_FAILED = ("target {name!r}: the model failed on a batch of eval_data.inputs with shape {shape}: {error}. "
                   "Fix: check that inputs are preprocessed to what the model expects.")
+RESERVED_COLUMN = ("target {name!r}: eval_data.groups has a column named {column!r}, which the run's predictions "
+                   "table uses for {use}; it would overwrite it. Fix: rename that column (e.g. 'group_{column}').")
+#: Columns of predictions.parquet that groups columns are written beside; a group column must not shadow them.
+RESERVED_COLUMNS = {"sample_id": "the sample id", "y_true": "the true label", "y_pred": "the predicted label",
+                    "score": "the favourable-class score"}
+RESERVED_PREFIX = "prob_"
 BAD_LAYER = ("target {name!r}: {what} {layer!r} is not a submodule of the model. Fix: use one of the names "
              "from model.named_modules(), e.g. {examples}.")
 BAD_SPEC = ("cannot load target {spec!r}: {reason}. Fix: use a bundled model name ({bundled}), "
@@ -254,6 +260,11 @@ class AuditTarget:
         if labels.dtype.kind not in "iu" or labels.min() < 0 or labels.max() >= len(cn):
             bad = labels[(labels < 0) | (labels >= len(cn))][:3] if labels.dtype.kind in "iuf" else labels[:3]
             raise ValueError(LABEL_RANGE.format(name=name, n=len(cn), bad=list(bad)))
+        for col in data.groups.columns:
+            use = RESERVED_COLUMNS.get(str(col)) or ("class probabilities" if str(col).startswith(RESERVED_PREFIX)
+                                                     else None)
+            if use:
+                raise ValueError(RESERVED_COLUMN.format(name=name, column=col, use=use))
         for kind, cols in (("sensitive", self.sensitive_columns), ("cohort", self.cohort_columns)):
             for col in cols:
                 if col not in data.groups.columns:
@@ -317,6 +328,12 @@ def _bundled() -> list[str]:
     from models import list_models
 
     return list_models()
+
+
+def is_installed_spec(spec: str) -> bool:
+    """True for a bundled model name or an installed ``deepaudit.targets`` entry point: names whose code the
+    operator installed, as opposed to a file path (which, read from a stored run, could point anywhere)."""
+    return isinstance(spec, str) and (spec in _bundled() or spec in _plugins())
 
 
 def load_target(spec: str, *, device: str | torch.device = "auto") -> AuditTarget:

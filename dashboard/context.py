@@ -62,8 +62,17 @@ class RunCache:
         return self._memo.get(run_id, lambda: self.store.load(run_id))
 
 
+SPEC_NOT_ALLOWED = ("live features are off for this run: it names the target {spec!r}, and a target is loaded "
+                    "only when it is a bundled model, an installed entry point, or a spec the operator passed to "
+                    "`deepaudit serve --target` (a run store is data: a path read from it is never executed). "
+                    "Fix: restart the dashboard with `--target {spec}` if you trust that file.")
+
+
 class LiveModels:
     """Audit targets loaded on first use (by the spec recorded in a run), one per spec, for live explanations.
+
+    Only specs the operator vouched for are loaded: bundled names, installed entry points and ``allowed``
+    (``deepaudit serve --target``). Stored views never need a model (:mod:`audit.display`).
 
     :meth:`target` is shared by every thread: use it for data and metadata. Computations that run the model
     use :meth:`lease`, a copy of the target whose model no other request touches meanwhile: captum's layer
@@ -71,8 +80,9 @@ class LiveModels:
     their tensors (seen under the 16-client benchmark as a shape mismatch).
     """
 
-    def __init__(self, device: str = "cpu") -> None:
+    def __init__(self, device: str = "cpu", allowed: tuple[str, ...] | list[str] = ()) -> None:
         self.device = device
+        self.allowed = frozenset(allowed)
         self._targets: dict[str, Any] = {}
         self._lock = threading.Lock()
         self._loading: dict[str, threading.Lock] = {}  # one lock per spec: a slow model never blocks another
@@ -111,8 +121,10 @@ class LiveModels:
         :attr:`RETRY_AFTER_S` seconds without retrying."""
         import time
 
-        from audit.target import load_target
+        from audit.target import is_installed_spec, load_target
 
+        if not isinstance(spec, str) or not (spec in self.allowed or is_installed_spec(spec)):
+            raise ValueError(SPEC_NOT_ALLOWED.format(spec=str(spec)[:200]))
         with self._lock:
             if spec in self._targets:
                 return self._targets[spec]
@@ -134,11 +146,6 @@ class LiveModels:
                 self._targets[spec] = target
                 self._failed.pop(spec, None)
             return target
-
-        with self._lock:  # also serialises the first load; torch inference below is thread-safe
-            if spec not in self._targets:
-                self._targets[spec] = load_target(spec, device=self.device)
-            return self._targets[spec]
 
 
 @dataclass

@@ -71,7 +71,7 @@ def column_names(result: dict[str, Any], method: str, attributions: np.ndarray) 
     return list(names) if names and len(names) == attributions.shape[1] else None
 
 
-def _attr_array(run: Run, method: str) -> dict[str, np.ndarray] | None:
+def attr_array(run: Run, method: str) -> dict[str, np.ndarray] | None:
     try:
         return run.arrays(f"attr_{method}")
     except ValueError:
@@ -84,7 +84,7 @@ def importance_table(run: Run, method: str) -> pd.DataFrame:
     if t.empty:
         return EMPTY
     t["label"] = _display_labels(t)
-    arr = _attr_array(run, method)
+    arr = attr_array(run, method)
     names = column_names(run.result, method, arr["attributions"]) if arr is not None else None
     if names is not None and len(arr["attributions"]) > 1:
         a = np.abs(arr["attributions"].astype(np.float64))
@@ -99,7 +99,7 @@ def applicants(run: Run) -> pd.DataFrame:
     """One row per explained applicant: id, score (P favourable), decision, actual outcome, first reason, groups."""
     result = run.result
     ms = methods(result)
-    arr = _attr_array(run, ms[0]) if ms else None
+    arr = attr_array(run, ms[0]) if ms else None
     fav, unfav = outcomes(result)
     cols = ["id", "index", "score", "decision", "actual", "reason"] + sensitive_columns(result, intersections=True)
     if arr is None:
@@ -167,7 +167,7 @@ def find_applicant(run: Run, applicant: Any) -> tuple[dict[str, Any] | None, str
 def applicant_attributions(run: Run, method: str, sample_id: int, *,
                            values: dict[str, str] | None = None) -> pd.DataFrame | None:
     """One applicant's attributions per input, merged with missing indicators, labelled (with values)."""
-    arr = _attr_array(run, method)
+    arr = attr_array(run, method)
     if arr is None:
         return None
     names = column_names(run.result, method, arr["attributions"])

@@ -1,9 +1,9 @@
 """The live model of a run, and the live explanation of a review a user types.
 
 :func:`run_target` loads the audit target a run was made from (through :class:`~dashboard.context.LiveModels`,
-so once per process) and says, in a note, when that cannot be done or when the model here is not the one
-audited (weights or data hash differ). The vision gallery uses it for the raw images; the NLP page for the
-stored reviews and the tokenizer.
+so once per process, and only for specs the operator vouched for) and says, in a note, when that cannot be
+done or when the model here is not the one audited (weights or data hash differ). Only live features use it:
+stored views read the run directory alone.
 
 :func:`explain_text` explains one review the way the run explained its samples: the same method and
 options (``result["explanations"]["methods"][m]["options"]``), the same explained class (the favorable
@@ -28,7 +28,6 @@ from audit.explain import make_explainer
 from audit.explain.views import token_attributions
 from audit.fairness.counterfactual import trim_padding
 from audit.quality import ig_completeness
-from audit.report.examples import TARGET_UNAVAILABLE
 from audit.runner import explained_classes
 from audit.store import Run
 
@@ -39,6 +38,7 @@ NOT_TEXT = "The model of this run takes no text input (domain {domain!r}); live 
 NO_ENCODER = "The model of this run has no preprocess/tokenizer, so a typed review cannot be turned into its input."
 HASH_CHANGED = ("The model loaded here is not byte-identical to the audited one ({what} sha256 differs): "
                 "live results may differ from the stored ones.")
+TARGET_UNAVAILABLE = "Live features are unavailable: the model {spec!r} could not be loaded here ({error})."
 PREFERRED = ("integrated_gradients", "saliency")
 
 

@@ -112,8 +112,16 @@ def data_section(result: dict[str, Any]) -> dict[str, Any]:
             "attributes": attrs}
 
 
-def _mean_interval(values: np.ndarray, point: float) -> tuple[float, float]:
-    se = float(np.std(values, ddof=1) / math.sqrt(len(values))) if len(values) > 1 else 0.0
+#: Appended to an interval method when the run is too small for it (the interval is then null, shown as such).
+ONE_SAMPLE = "; not computable from a single sample"
+MEAN_METHOD = "normal approximation of the per-sample mean, 95%"
+
+
+def _mean_interval(values: np.ndarray, point: float) -> tuple[float | None, float | None]:
+    # One sample has no spread to estimate: a zero-width interval would claim certainty, so there is none.
+    if len(values) < 2:
+        return None, None
+    se = float(np.std(values, ddof=1) / math.sqrt(len(values)))
     return point - Z95 * se, point + Z95 * se
 
 
@@ -141,13 +149,13 @@ def performance_section(run: Any, fair: dict[str, Any]) -> dict[str, Any]:
         if ov.get("log_loss") is not None:
             per = -np.log(np.clip(probs[np.arange(len(y)), y], 1e-15, 1))
             lo, hi = _mean_interval(per, ov["log_loss"])
-            rows.append({"metric": "log_loss", "value": ov["log_loss"], "lo": max(0.0, lo), "hi": hi, "n": n,
-                         "method": "normal approximation of the per-sample mean, 95%"})
+            rows.append({"metric": "log_loss", "value": ov["log_loss"], "lo": lo if lo is None else max(0.0, lo),
+                         "hi": hi, "n": n, "method": MEAN_METHOD + (ONE_SAMPLE if lo is None else "")})
         if ov.get("brier") is not None and probs.shape[1] == 2:
             per = (probs[:, 1] - y) ** 2
             lo, hi = _mean_interval(per, ov["brier"])
-            rows.append({"metric": "brier", "value": ov["brier"], "lo": max(0.0, lo), "hi": hi, "n": n,
-                         "method": "normal approximation of the per-sample mean, 95%"})
+            rows.append({"metric": "brier", "value": ov["brier"], "lo": lo if lo is None else max(0.0, lo),
+                         "hi": hi, "n": n, "method": MEAN_METHOD + (ONE_SAMPLE if lo is None else "")})
     per_class = [{"class": r["class"], "precision": r["precision"], "recall": r["recall"], "f1": r["f1"],
                   "support": r["support"]} for r in result["performance"].get("per_class", [])]
     by_group = [{"attribute": a["name"], "kind": a["kind"], "anchor": a["anchor"],
@@ -165,17 +173,14 @@ def policy_section(result: dict[str, Any]) -> dict[str, Any]:
     return {"source": result.get("fairness", {}).get("policy", {}).get("source", "default"), "checks": rows}
 
 
-def build_report(run: Any, *, target: Any = None, with_examples: bool = True) -> Report:
-    """Build the report model of a stored run.
+def build_report(run: Any, *, with_examples: bool = True) -> Report:
+    """Build the report model of a stored run, from the run directory alone (no model is loaded).
 
     Parameters
     ----------
     run : audit.store.Run
-    target : AuditTarget, optional
-        The audited target, when at hand (``deepaudit run --report``); otherwise
-        it is loaded from the run's model spec for the local examples.
     with_examples : bool
-        False skips the local examples (no target is loaded).
+        False skips the local examples.
 
     Returns
     -------
@@ -186,7 +191,7 @@ def build_report(run: Any, *, target: Any = None, with_examples: bool = True) ->
     card, meta, card_source = _card(result)
     fair = fairness_section(result)
     summ = summary(result["checks"])
-    ex = _examples.local_examples(run, target=target) if with_examples else _examples.Examples(
+    ex = _examples.local_examples(run) if with_examples else _examples.Examples(
         {"kind": "none", "methods": [], "samples": [], "note": "local examples not requested"})
     explain = explain_section(result)
     explain["examples"] = ex.data

@@ -14,11 +14,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 import dash
 import plotly.graph_objects as go
 from dash import ALL, Input, Output, State, dash_table, dcc, html
 from dash.dash_table.Format import Format, Scheme
 
+from audit.display import read_display
 from audit.store import Run
 from dashboard import explain_finance_data as tables
 from dashboard import ids, urlsync
@@ -169,7 +172,7 @@ def update_table(ctx: AppContext, decision: str | None, group: str | None, selec
     return records, sel, (chosen if str(chosen) != str(applicant) else dash.no_update), count, page
 
 
-def update_detail(ctx: AppContext, cache: LiveTabularCache, applicant: Any, method: str | None,
+def update_detail(ctx: AppContext, applicant: Any, method: str | None,
                   state: dict[str, Any]) -> tuple[list, go.Figure]:
     run = ctx.runs.get(state["run_id"])
     result = run.result
@@ -180,7 +183,7 @@ def update_detail(ctx: AppContext, cache: LiveTabularCache, applicant: Any, meth
         return [html.P(problem, className="xf-warning")], fig.empty(title, "select an applicant in the table")
     methods = tables.methods(result)
     method = method if method in methods else methods[0]
-    raw_values = _live_values(ctx, cache, run, row["id"])
+    raw_values = _stored_values(run, method, row["id"])
     attr = tables.applicant_attributions(run, method, row["id"], values=raw_values)
     title = f"Applicant {row['id']} · {tables.method_label(method)}"
     if attr is None:  # a run written before input names were recorded
@@ -191,13 +194,18 @@ def update_detail(ctx: AppContext, cache: LiveTabularCache, applicant: Any, meth
     return _detail_card(result, row, fav, unfav), figure
 
 
-def _live_values(ctx, cache, run, sample_id) -> dict[str, str] | None:
-    try:
-        live = cache.get(run.result["model"]["spec"])
-        values = live.values(live.row(sample_id))
-    except LIVE_ERRORS:
+def _stored_values(run, method: str, sample_id: Any) -> dict[str, str] | None:
+    """The applicant's raw inputs as stored with the run (:mod:`audit.display`); None for runs without them."""
+    arr = tables.attr_array(run, method)
+    display = read_display(run)
+    if arr is None or display.rows is None:
         return None
-    return {k: format_value(v) for k, v in values.items()}
+    hit = np.nonzero(arr["sample_id"].astype(str) == str(sample_id))[0]
+    row = display.row(int(arr["sample_index"][hit[0]])) if len(hit) else None
+    if row is None:
+        return None
+    return {k: MISSING if v is None else format_value(float(v)) if isinstance(v, (int, float)) else str(v)
+            for k, v in row.items()}
 
 
 def _detail_card(result: dict[str, Any], row: dict[str, Any], fav: str, unfav: str) -> list:
@@ -360,7 +368,7 @@ def register_callbacks(app, ctx: AppContext) -> None:
                   Input(ids.EXPLAIN_FINANCE_APPLICANT, "data"), Input(ids.EXPLAIN_FINANCE_METHOD, "value"),
                   State(ids.EXPLAIN_FINANCE_STATE, "data"))
     def _detail(applicant, method, state):
-        return update_detail(ctx, cache, applicant, method, state)
+        return update_detail(ctx, applicant, method, state)
 
     @app.callback(Output(ids.EXPLAIN_FINANCE_EDITOR, "children"),
                   Input(ids.EXPLAIN_FINANCE_APPLICANT, "data"), Input(ids.EXPLAIN_FINANCE_RESET, "n_clicks"),

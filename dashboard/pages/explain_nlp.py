@@ -1,7 +1,8 @@
 """Explanations page body for text models: stored token heatmaps, a live explanation, counterfactual probes.
 
-- Stored: the run's explained reviews (``attr_<method>`` arrays; the review texts and tokenizer come from
-  the run's audit target) as coloured token spans, one method at a time (``?review=<sample_id>&method=``).
+- Stored: the run's explained reviews (``attr_<method>`` arrays; the review texts and the tokens the model read
+  come from the run directory, :mod:`audit.display`, never from loading the model) as coloured token spans, one
+  method at a time (``?review=<sample_id>&method=``).
 - Live: a review the user types, predicted and explained the way the run explained its samples
   (:mod:`dashboard.live_text`), at most ``MAX_CHARS`` characters.
 - Counterfactual probes: ``result["fairness"]["probes"]["counterfactual"]`` pairs (name swaps and identity
@@ -16,6 +17,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from dash import Input, Output, State, dash_table, dcc, html
 
+from audit.display import read_display
 from audit.explain import get_explainer
 from audit.report.examples import MAX_REVIEW_TOKENS, MIN_REVIEW_TOKENS
 from audit.store import Run
@@ -28,6 +30,10 @@ from dashboard.live_text import MAX_CHARS, explain_text, live_method, run_target
 from dashboard.pages.explain_vision import methods_of
 
 SYNC = "explain-nlp"
+NO_TOKENS = ("This run stored its review texts without the tokens the model read (the model has no tokenizer), "
+             "so token heatmaps cannot be drawn.")
+NOT_STORED = ("This review's text was not stored with the run (the run keeps a bounded number of texts for "
+              "display), so its heatmap cannot be drawn.")
 TABLE_STYLE = {
     "style_table": {"overflowX": "auto"},
     "style_cell": {"fontFamily": "inherit", "fontSize": 13, "padding": "4px 8px", "textAlign": "left"},
@@ -43,7 +49,7 @@ def _signed(method: str) -> bool:
         return True
 
 
-def reviews(run: Run, target: Any) -> pd.DataFrame:
+def reviews(run: Run) -> pd.DataFrame:
     """One row per explained review: sample_id, sample_index, labels, score, token count, text snippet."""
     methods = methods_of(run)
     if not methods:
@@ -51,13 +57,12 @@ def reviews(run: Run, target: Any) -> pd.DataFrame:
     arr = run.arrays(f"attr_{methods[0]}")
     idx = arr["sample_index"].astype(int)
     pred = run.predictions().iloc[idx].reset_index(drop=True)
-    raw = getattr(getattr(target, "eval_data", None), "raw", None)
-    tok = getattr(target, "tokenizer", None)
-    texts = [str(raw[k]) for k in idx] if raw is not None else [""] * len(idx)
+    display = read_display(run)
+    texts = [display.text(k) or "" for k in idx]
     return pd.DataFrame({
         "sample_id": arr["sample_id"].astype(int), "sample_index": idx, "y_true": pred["y_true"].astype(int),
         "y_pred": pred["y_pred"].astype(int), "score": pred["score"].astype(float),
-        "n_tokens": [len(tok.tokens(t)) if tok is not None and t else 0 for t in texts],
+        "n_tokens": [display.n_tokens(k) for k in idx],
         "snippet": [(t[:70].replace("<br />", " ") + ("…" if len(t) > 70 else "")) for t in texts]})
 
 
@@ -82,16 +87,14 @@ def _heatmap(text: str, tokens: pd.DataFrame, explained: str, method: str) -> li
 
 def update_stored(ctx: AppContext, review: Any, method: Any, state: dict[str, Any]) -> tuple[list, list]:
     """Callback body: the facts line and the coloured text of one stored review under one method."""
-    from audit.explain.views import token_attributions
-
     run = ctx.runs.get(state["run_id"])
     methods = methods_of(run)
     if method not in methods:
         return [html.P(f"Method {str(method)[:60]!r} has no stored attributions in this run "
                        f"(stored: {', '.join(methods) or 'none'}).")], []
-    target, note = run_target(ctx, run)
-    if target is None or getattr(target, "tokenizer", None) is None:
-        return [html.P(note or "The model has no tokenizer: token heatmaps cannot be drawn.", className="muted")], []
+    display = read_display(run)
+    if display.tokens is None:
+        return [html.P(display.note or NO_TOKENS, className="muted")], []
     arr = run.arrays(f"attr_{method}")
     pos = np.nonzero(arr["sample_id"].astype(str) == str(review))[0]
     if not len(pos):
@@ -100,10 +103,10 @@ def update_stored(ctx: AppContext, review: Any, method: Any, state: dict[str, An
     k = int(arr["sample_index"][i])
     p = run.predictions().iloc[k]
     classes = list(run.result["model"]["class_names"])
-    if target.eval_data.raw is None:
-        return [html.P("This model's evaluation data carries no raw texts, so the tokens cannot be shown.")], []
-    text = str(target.eval_data.raw[k])
-    tokens = token_attributions(text, arr["attributions"][i], target.tokenizer)
+    text = display.text(k)
+    tokens = display.token_attributions(k, arr["attributions"][i])
+    if text is None or tokens is None:
+        return [html.P(NOT_STORED, className="muted")], []
     explained = classes[int(arr["explained_class"][i])]
     fav = run.result["model"].get("favorable_label")
     score = f"P({fav}) = {p[f'prob_{fav}']:.3f}" if fav and f"prob_{fav}" in p else f"score {p['score']:.3f}"
@@ -112,10 +115,7 @@ def update_stored(ctx: AppContext, review: Any, method: Any, state: dict[str, An
              f" true {classes[int(p['y_true'])]} · predicted {classes[int(p['y_pred'])]} ({score}) · "
              f"{method_label(method)} toward '{explained}' · {len(tokens)} tokens read · "
              f"attributions sum to {tokens['attribution'].sum():+.3f}"]
-    out = [html.P(facts, className="xn-facts")]
-    if note:
-        out.append(html.P(note, className="muted"))
-    return out, _heatmap(text, tokens, explained, method)
+    return [html.P(facts, className="xn-facts")], _heatmap(text, tokens, explained, method)
 
 
 def update_live(ctx: AppContext, n_clicks: Any, text: Any, state: dict[str, Any]) -> list:
@@ -208,8 +208,7 @@ def _probe_section(run: Run, attribute: Any, warnings: list[str]) -> html.Sectio
 def body(ctx: AppContext, run: Run, query: dict[str, Any]) -> list:
     warnings: list[str] = []
     methods = methods_of(run)
-    target, note = run_target(ctx, run)
-    table = reviews(run, target)
+    table = reviews(run)
     classes = list(run.result["model"]["class_names"])
     review = query.get("review")
     if review not in (None, "") and review not in set(table["sample_id"].astype(str)):
@@ -252,6 +251,7 @@ def body(ctx: AppContext, run: Run, query: dict[str, Any]) -> list:
     ], className="card xn-live-card")
     probes = _probe_section(run, query.get("probe"), warnings)
     top = [html.P(w, className="reference") for w in warnings]
+    note = read_display(run).note if methods else ""
     if note:
         top.append(html.P(note, className="muted"))
     return [dcc.Store(id=ids.EXPLAIN_NLP_STATE, data={"run_id": run.run_id}), urlsync.sink(SYNC), *top,

@@ -4,8 +4,8 @@ The gallery lists the run's explained samples (``attr_<method>`` arrays: ``sampl
 data), filterable by true class, by cohort value (``column:value``, cohort columns of the predictions) and
 by correctness; every filter and the selected sample live in the URL (``?cls=&cohort=&correct=&sample=``,
 ``sample`` being the stable ``sample_id``). The selected sample is drawn beside one attribution map per
-method; the raw images come from the run's audit target (:func:`dashboard.live_text.run_target` and
-:func:`audit.report.examples.load_raw`), and when it cannot be loaded the maps are drawn alone with a note.
+method; the raw images come from the run directory (``arrays/display.npz``, :mod:`audit.display`: the model is
+never loaded to show a stored run), and where a run has none the maps are drawn alone with a note.
 """
 from __future__ import annotations
 
@@ -17,13 +17,12 @@ import pandas as pd
 import plotly.graph_objects as go
 from dash import Input, Output, State, dcc, html
 
-from audit.report.examples import load_raw
+from audit.display import read_display
 from audit.store import Run
 from dashboard import ids, urlsync
 from dashboard.context import AppContext
 from dashboard.figures import GRAPH_CONFIG, empty
 from dashboard.figures import explain_vision as fig
-from dashboard.live_text import run_target
 
 SYNC = "explain-vision"
 MAX_THUMBS = 60
@@ -88,16 +87,15 @@ def filter_table(data: Explained, classes: list[str], cls: Any, cohort: Any, cor
     return t
 
 
-def _images(ctx: AppContext, run: Run) -> tuple[Any, str]:
-    target, note = run_target(ctx, run)
-    if target is None:
-        return None, note
-    raw, _, _ = load_raw(run.result, target)
-    return raw, note
+def _images(run: Run) -> tuple[Any, str]:
+    display = read_display(run)
+    return (display, "") if display.images is not None else (None, display.note)
 
 
 def _thumb(raw: Any, data: Explained, row: Any, classes: list[str]) -> dict[str, Any]:
-    arr = raw[int(row.sample_index)] if raw is not None else data.maps[next(iter(data.maps))]["attributions"][row.position]
+    arr = raw.image(row.sample_index) if raw is not None else None
+    if arr is None:
+        arr = data.maps[next(iter(data.maps))]["attributions"][row.position]
     caption = f"{classes[row.y_true]}→{classes[row.y_pred]}"
     label = html.Span([html.Img(src=fig.png_data_uri(arr), alt=f"sample {row.sample_id}", className="xv-thumb-img"),
                        html.Span(caption, className="xv-thumb-caption")],
@@ -115,7 +113,7 @@ def update_gallery(ctx: AppContext, cls: Any, cohort: Any, correct: Any, sample:
         return [], None, ["This run stored no attributions."]
     classes = list(run.result["model"]["class_names"])
     t = filter_table(data, classes, cls, cohort, correct)
-    raw, note = _images(ctx, run)
+    raw, note = _images(run)
     shown = t.head(MAX_THUMBS)
     if sample is not None and str(sample) in set(t["sample_id"].astype(str)) - set(shown["sample_id"].astype(str)):
         shown = pd.concat([t[t["sample_id"].astype(str) == str(sample)], shown.head(MAX_THUMBS - 1)])
@@ -150,8 +148,9 @@ def update_detail(ctx: AppContext, sample: Any, scale: Any, state: dict[str, Any
         return [html.P(msg)], empty(title, "select a sample in the gallery")
     row = match.iloc[0]
     classes = list(run.result["model"]["class_names"])
-    raw, note = _images(ctx, run)
-    image = None if raw is None else np.asarray(raw[int(row["sample_index"])], dtype=float)
+    raw, note = _images(run)
+    stored = None if raw is None else raw.image(int(row["sample_index"]))
+    image = None if stored is None else np.asarray(stored, dtype=float)
     maps, limits = {}, {}
     for m, arr in data.maps.items():
         pos = np.nonzero(arr["sample_id"].astype(int) == sid)[0]

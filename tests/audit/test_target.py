@@ -142,3 +142,19 @@ def test_device_resolution():
         with pytest.raises(ValueError) as e:
             resolve_device("cuda")
         assert "--device cpu" in str(e.value)
+
+
+@pytest.mark.parametrize("column", ["sample_id", "y_true", "y_pred", "score", "prob_yes", "prob_no", "prob_other"])
+def test_group_column_with_a_reserved_name_is_refused(column):
+    """A groups column named like a predictions column would silently overwrite it in predictions.parquet."""
+    data = EvalData(inputs=torch.randn(4, 3), labels=np.array([0, 1, 0, 1]),
+                    groups=pd.DataFrame({"g": list("abab"), column: list("xyxy")}))
+    with pytest.raises(ValueError) as e:
+        make_target(eval_data=data, sensitive_columns=["g"]).validate()
+    assert f"column named {column!r}" in str(e.value) and "Fix: rename that column" in str(e.value)
+
+
+def test_group_column_near_a_reserved_name_is_accepted():
+    data = EvalData(inputs=torch.randn(4, 3), labels=np.array([0, 1, 0, 1]),
+                    groups=pd.DataFrame({"scores": list("abab"), "probability": list("xyxy")}))
+    make_target(eval_data=data, sensitive_columns=["scores"]).validate()

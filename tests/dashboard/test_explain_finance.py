@@ -126,7 +126,7 @@ def test_live_model_failure_is_a_message(ctx, run, state, explained):
     assert "weights file missing" in text_of(page.update_editor(ctx, Broken(), sid, state))
     out = page.update_whatif(ctx, Broken(), sid, [], [], state, recompute=True)
     assert "Could not recompute: weights file missing" in text_of(out[0])
-    children, figure = page.update_detail(ctx, Broken(), sid, "integrated_gradients", state)   # stored view still works
+    children, figure = page.update_detail(ctx, sid, "integrated_gradients", state)   # stored view still works
     assert f"Applicant {sid}" in text_of(children) and len(figure.data[0].x) == 11
 
 
@@ -178,7 +178,7 @@ def test_default_applicant_is_the_first_denied_among_the_listed(run, explained):
 
 def test_detail_of_a_denied_applicant(ctx, cache, run, state, explained, live):
     sid = int(explained.index[explained["y_pred"] == 0][0])
-    children, figure = page.update_detail(ctx, cache, sid, "integrated_gradients", state)
+    children, figure = page.update_detail(ctx, sid, "integrated_gradients", state)
     text = text_of(children)
     assert f"Applicant {sid}" in text and f"P(approved) = {explained.loc[sid, 'prob_approved']:.3f}" in text
     stored = [r for r in run.result["fairness"]["probes"]["reason_codes"]["table"] if r["sample_id"] == sid]
@@ -195,20 +195,20 @@ def test_detail_of_a_denied_applicant(ctx, cache, run, state, explained, live):
 
 def test_detail_of_an_approved_applicant_needs_no_notice(ctx, cache, state, explained):
     sid = int(explained.index[explained["y_pred"] == 1][0])
-    text = text_of(page.update_detail(ctx, cache, sid, "integrated_gradients", state)[0])
+    text = text_of(page.update_detail(ctx, sid, "integrated_gradients", state)[0])
     assert "no adverse-action notice is needed" in text
 
 
 def test_saliency_detail_is_unsigned(ctx, cache, state, explained):
     sid = int(explained.index[0])
-    _, figure = page.update_detail(ctx, cache, sid, "saliency", state)
+    _, figure = page.update_detail(ctx, sid, "saliency", state)
     assert figure.layout.xaxis.title.text.startswith("|attribution|")
 
 
 @pytest.mark.parametrize("value, message", [("abc", "is not an applicant id"), ("99999", "not among the 20 explained"),
                                             (None, "Select an applicant")])
 def test_bad_applicant_gives_a_message(ctx, cache, state, value, message):
-    children, _ = page.update_detail(ctx, cache, value, "integrated_gradients", state)
+    children, _ = page.update_detail(ctx, value, "integrated_gradients", state)
     assert message in text_of(children)
     assert message in text_of(page.update_editor(ctx, cache, value, state))
     out = page.update_whatif(ctx, cache, value, [], [], state, recompute=True)

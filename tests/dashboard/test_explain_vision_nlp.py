@@ -9,6 +9,7 @@ import pytest
 import torch
 from dash import html
 
+from audit.display import read_display
 from audit.explain.views import token_attributions
 from dashboard import ids, live_text
 from dashboard.figures import explain_nlp as fnlp
@@ -353,19 +354,37 @@ class _NoModel:
         raise ModuleNotFoundError(f"no module named {spec!r}_package")
 
 
-def test_pages_work_without_the_model(ctx, vrun, nrun, vstate, nstate):
-    """A run whose model cannot be loaded here still shows its stored maps, and says why images are missing."""
+def test_stored_views_never_load_the_model(ctx, vrun, nrun, vstate, nstate):
+    """Stored images, texts and heatmaps come from the run directory; only the live explanation needs the model."""
     v = SimpleNamespace(runs=SimpleNamespace(get=lambda _id: vrun), live=_NoModel())
     options, value, count = explain_vision.update_gallery(v, None, None, "all", None, vstate)
-    assert len(options) == len(explain_vision.explained(vrun).table) and "could not be loaded" in text_of(count)
+    assert len(options) == len(explain_vision.explained(vrun).table) and "could not be loaded" not in text_of(count)
     detail, figure = explain_vision.update_detail(v, value, "sample", vstate)
-    assert "could not be loaded" in text_of(detail)
-    assert [a.text for a in figure.layout.annotations][:2] == ["Integrated Gradients", "Saliency"]  # no image panel
-    assert not any(tr.type == "contour" for tr in figure.data)
+    assert [a.text for a in figure.layout.annotations][:2] == ["input image", "Integrated Gradients"]
+    k = int(explain_vision.explained(vrun).table.set_index("sample_id").loc[int(value), "sample_index"])
+    np.testing.assert_array_equal(np.asarray(figure.data[0].z, dtype=float),
+                                  fvis.to_gray(read_display(vrun).image(k)))   # the stored image is drawn
     n = SimpleNamespace(runs=SimpleNamespace(get=lambda _id: nrun), live=_NoModel())
     assert "could not be loaded" in text_of(explain_nlp.update_live(n, 1, "A fine film.", nstate))
-    assert "could not be loaded" in text_of(explain_nlp.update_stored(n, "1", "integrated_gradients", nstate)[0])
-    assert "could not be loaded" in text_of(explain_nlp.body(n, nrun, {}))
+    sid = explain_nlp.reviews(nrun)["sample_id"].iloc[0]
+    facts, heat = explain_nlp.update_stored(n, str(sid), "integrated_gradients", nstate)
+    assert "tokens read" in text_of(facts) and heat
+    assert "could not be loaded" not in text_of(explain_nlp.body(n, nrun, {}))
+
+
+def test_runs_without_stored_inputs_say_so(ctx, vrun, nrun, vstate, nstate):
+    """An older run (no arrays/display.npz) shows the maps alone and says how to get the inputs back."""
+    vbare = _Subset(vrun, keep=lambda n: n != "display")
+    v = _ctx_with(ctx, vbare)
+    options, value, count = explain_vision.update_gallery(v, None, None, "all", None, vstate)
+    assert len(options) == len(explain_vision.explained(vrun).table) and "audit the model again" in text_of(count)
+    detail, figure = explain_vision.update_detail(v, value, "sample", vstate)
+    assert "audit the model again" in text_of(detail)
+    assert [a.text for a in figure.layout.annotations][:2] == ["Integrated Gradients", "Saliency"]  # no image panel
+    nbare = _Subset(nrun, keep=lambda n: n != "display")
+    n = _ctx_with(ctx, nbare)
+    sid = explain_nlp.reviews(nrun)["sample_id"].iloc[0]
+    assert "audit the model again" in text_of(explain_nlp.update_stored(n, str(sid), "integrated_gradients", nstate)[0])
 
 
 def test_run_target_says_when_the_model_changed(ctx, nrun):
