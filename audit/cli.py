@@ -13,9 +13,11 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import json
 import logging
+import os
 import sqlite3
 import sys
 import time
@@ -164,26 +166,55 @@ def cmd_run(args: argparse.Namespace) -> int:
     config = RunConfig(samples=args.samples, seed=args.seed, methods=args.methods, device=args.device,
                        progress=not args.no_progress and sys.stderr.isatty(), policy=args.policy)
     store = RunStore(args.store)
-    results = run_audit(specs, config, store=store)
-    rows = []
-    for r in results:
+    # Fail before computing: an audit can take minutes, a full disk or a typo in --store one second.
+    store.check_writable()
+    if args.report:
+        check_out_dir(args.report_dir, "--report-dir")
+    rows, failed_specs, status = [], [], 0
+    for spec in specs:
+        try:
+            (r,) = run_audit([spec], config, store=store)
+        except (ValueError, TypeError, FileNotFoundError, OSError, sqlite3.Error) as exc:
+            # Every run stored so far stays stored and printed; the failed spec is named and the rest go on.
+            print(f"deepaudit: error: {spec}: {_message(exc)}", file=sys.stderr)
+            failed_specs.append(spec)
+            continue
         failed = [c["id"] for c in r["checks"] if not c["passed"]]
         rows.append({"run_id": r["run_id"], "model": r["model"]["name"],
                      "path": str(store.runs_dir / r["run_id"]), "checks": len(r["checks"]), "failed": failed,
                      "seconds": r["provenance"]["timings"]["total_s"]})
         if not args.json:
-            status = f"{len(failed)} of {len(r['checks'])} checks failed: {', '.join(failed)}" if failed \
+            checks = f"{len(failed)} of {len(r['checks'])} checks failed: {', '.join(failed)}" if failed \
                 else f"all {len(r['checks'])} checks passed"
-            print(f"{r['model']['name']:<20} {r['run_id']}  {status}  ({rows[-1]['seconds']} s)")
+            print(f"{r['model']['name']:<20} {r['run_id']}  {checks}  ({rows[-1]['seconds']} s)", flush=True)
+        if args.report:
+            # With --json, stdout stays one JSON document; report paths go to stderr.
+            status |= _write_reports([store.load(r["run_id"])], args.report_dir, "html,pdf,json,model-card",
+                                     stream=sys.stderr if args.json else sys.stdout)
     if args.json:
         print(json.dumps(rows, indent=2))
     else:
         print(f"store: {store.root}")
-    if args.report:
-        # With --json, stdout stays one JSON document; report paths go to stderr.
-        return _write_reports([store.load(r["run_id"]) for r in rows], args.report_dir, "html,pdf,json,model-card",
-                              stream=sys.stderr if args.json else sys.stdout)
-    return 0
+    if failed_specs:
+        print(f"deepaudit: {len(failed_specs)} of {len(specs)} audits failed ({', '.join(failed_specs)}); "
+              f"{len(rows)} stored.", file=sys.stderr)
+        return 2
+    return status
+
+
+def check_out_dir(out: Path, flag: str) -> None:
+    """Create ``out`` if needed and prove it is a writable directory; ValueError naming the fix otherwise."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"{flag} {out} is a file, not a directory. Fix: pass a directory (it is created if missing).")
+    probe = out / f".deepaudit-probe-{os.getpid()}"
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe.write_bytes(b"0" * 4096)
+        probe.unlink()
+    except OSError as exc:
+        raise ValueError(f"{flag} {out} is not writable ({exc.strerror or exc}). Fix: pass a writable directory "
+                         f"with free space.") from None
 
 
 DEFAULT_REPORT_DIR = Path("deepaudit-reports")
@@ -211,6 +242,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     from audit.store import RunStore
 
     parse_formats(args.format)  # an unknown format fails before any work
+    check_out_dir(args.out, "--out")
     run_id = args.run_id
     if args.model:
         if run_id not in ("latest", f"latest:{args.model}"):
@@ -319,19 +351,41 @@ def _plugin_commands(sub: Any) -> None:
             log.warning("could not load deepaudit command plugin %s: %s", ep.name, exc)
 
 
+OS_FIXES = {errno.ENOSPC: "free disk space (or pass a path on another disk)",
+            errno.EROFS: "pass a path on a writable file system",
+            errno.EACCES: "check permissions, or pass a path you can write",
+            errno.EPERM: "check permissions, or pass a path you can write",
+            errno.ENOTDIR: "a part of that path is a file, not a directory: pass another path",
+            errno.EEXIST: "that path exists and is a file: pass a directory",
+            errno.ENOENT: "check the path exists"}
+
+
+def _message(exc: BaseException) -> str:
+    """One line for the user: OS errors name the path and a fix; others are already written as messages."""
+    if isinstance(exc, OSError) and exc.errno is not None:
+        fix = OS_FIXES.get(exc.errno or 0, "check the path, its permissions and free disk space")
+        path = exc.filename if exc.filename is not None else "a file"
+        return f"cannot use {path}: {exc.strerror or exc}. Fix: {fix}."
+    if isinstance(exc, sqlite3.Error):
+        return (f"the run store's index could not be read or written ({exc}). Fix: check the --store directory "
+                "is writable; a damaged index.sqlite can be deleted (it is rebuilt from the run directories).")
+    return str(exc)
+
+
 def main(argv: list[str] | None = None) -> int:
+    from audit.store import IndexLockedError
+
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s: %(message)s")
     try:
         return args.func(args)
-    except (ValueError, TypeError, FileNotFoundError) as exc:
-        print(f"deepaudit: error: {exc}", file=sys.stderr)
+    except (ValueError, TypeError, FileNotFoundError, OSError, sqlite3.Error, IndexLockedError) as exc:
+        print(f"deepaudit: error: {_message(exc)}", file=sys.stderr)
         return 2
-    except sqlite3.Error as exc:
-        print(f"deepaudit: error: the run store's index could not be read or written ({exc}). "
-              "Fix: check the --store directory is writable; a damaged index.sqlite can be deleted "
-              "(it is rebuilt from the run directories).", file=sys.stderr)
-        return 2
+    except KeyboardInterrupt:
+        print("deepaudit: interrupted. Runs and reports are written atomically: nothing partial is left, and "
+              "whatever completed before is kept.", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

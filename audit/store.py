@@ -6,20 +6,32 @@ Layout under the store root::
     runs/<run_id>/result.json    the results schema (audit.schema)
     runs/<run_id>/predictions.parquet
     runs/<run_id>/arrays/<name>.npz
-    .tmp/<run_id>.<pid>/         a run being written (never read)
+    .tmp/<run_id>.<host>.<pid>/  a run being written (never read)
 
 A run is written into ``.tmp`` and renamed into ``runs/`` in one step, then
-indexed, so a run killed part-way leaves nothing visible; its temporary
-directory is removed the next time the store is opened by a writer. An index
-that lost rows (or a deleted index file) is rebuilt from the run directories.
+indexed, so a run killed part-way leaves nothing visible. Its temporary
+directory is removed by a later writer: at once when the writer is on the same
+host and PID namespace (``<host>`` is a hash of hostname, boot id and PID
+namespace) and its process is gone; after :data:`STALE_AFTER_S` otherwise,
+because a PID from another host or container says nothing about liveness here.
+
+Reading is robust to damage: a run directory without a readable, valid
+``result.json`` is skipped with a warning naming its path; an index that lost
+rows, was deleted or is corrupt is rebuilt from the run directories; a
+read-only store is listed from an index built in memory. A locked index is
+waited for (with a message) up to :data:`LOCK_WAIT_S`.
 """
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
 import math
 import os
 import shutil
+import socket
 import sqlite3
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -31,10 +43,30 @@ import pandas as pd
 
 from audit.schema import validate_result
 
+log = logging.getLogger(__name__)
+
 UNKNOWN_RUN = "no run {run_id!r} in store {root}. Fix: pick one from `deepaudit list --store {root}`."
 UNKNOWN_ARRAY = "run {run_id!r} has no array file {name!r} (has: {have}). Fix: use one of those names."
 BAD_NAME = "array name {name!r} must be letters, digits, '_', '-' or '.'. Fix: rename it."
 NOT_A_STORE = ("{root} exists and is not a deepaudit store (it is a file). Fix: pass a directory to --store.")
+DAMAGED_RUN = ("skipping damaged run {path}: {error}. Fix: restore it from a backup, or delete that directory "
+               "(other runs are unaffected).")
+INDEX_UNWRITABLE = ("the run store index {path} cannot be written ({error}); listing from an index built in "
+                    "memory. Fix: nothing needed to read; to write runs, make {root} writable.")
+INDEX_CORRUPT = ("the run store index {path} is damaged ({error}); it was moved to {moved} and rebuilt from "
+                 "the run directories.")
+INDEX_LOCKED = ("the run store index {path} is locked by another process (a deepaudit run writing, or an open "
+                "sqlite shell); waited {waited:.0f} s. Fix: wait for that process to finish or close it, then "
+                "retry.")
+INDEX_NOT_UPDATED = ("run {run_id} is stored in {path}, but the index could not be updated ({error}); it is "
+                     "added the next time the store is listed.")
+NOT_WRITABLE = ("cannot write to the run store {root}: {error}. Fix: pass a writable directory to --store (check "
+                "permissions and free disk space).")
+
+#: A temporary run directory of another host or PID namespace is removed only when older than this.
+STALE_AFTER_S = 24 * 3600.0
+#: How long a reader or writer waits for a locked index before giving up with a message.
+LOCK_WAIT_S = 60.0
 
 _COLUMNS = ("run_id", "model", "domain", "dataset", "created_at", "status", "n_checks", "n_failed", "seed",
             "device", "schema_version", "duration_s")
@@ -103,6 +135,25 @@ def _fsync(path: Path, *, directory: bool = False) -> None:
         os.close(fd)
 
 
+class IndexLockedError(RuntimeError):
+    """The SQLite index stayed locked by another process for :data:`LOCK_WAIT_S`."""
+
+
+def host_id() -> str:
+    """Who may judge a PID: same hostname, same boot and same PID namespace (8 hex digits)."""
+    parts = [socket.gethostname()]
+    for path in ("/proc/sys/kernel/random/boot_id",):
+        try:
+            parts.append(Path(path).read_text().strip())
+        except OSError:
+            parts.append("")
+    try:
+        parts.append(os.readlink("/proc/self/ns/pid"))
+    except OSError:
+        parts.append("")
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:8]
+
+
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -111,6 +162,26 @@ def _pid_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def read_result(path: Path) -> dict[str, Any]:
+    """Parse and validate ``path/result.json``; ValueError naming the problem when it is missing or damaged."""
+    f = path / "result.json"
+    try:
+        result = json.loads(f.read_text())
+    except FileNotFoundError:
+        raise ValueError("no result.json (an incomplete or hand-made directory)") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"result.json is unreadable ({type(exc).__name__}: {exc})") from None
+    if not isinstance(result, dict):
+        raise ValueError("result.json is not a JSON object")
+    try:
+        validate_result(result)
+    except ValueError as exc:
+        raise ValueError(f"result.json is not a valid run ({str(exc)[:300]})") from None
+    if result.get("run_id") != path.name:
+        raise ValueError(f"result.json names run {str(result.get('run_id'))[:80]!r}, not its directory's name")
+    return result
 
 
 class RunStore:
@@ -143,7 +214,7 @@ class RunStore:
         validate_result(result)
         run_id = result["run_id"]
         self.clean_stale()
-        tmp = self.root / ".tmp" / f"{run_id}.{os.getpid()}"
+        tmp = self.root / ".tmp" / f"{run_id}.{host_id()}.{os.getpid()}"
         tmp.mkdir(parents=True)
         try:
             (tmp / "arrays").mkdir()
@@ -166,29 +237,82 @@ class RunStore:
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
-        self._index(result)
+        try:
+            self._index(result)
+        except (sqlite3.Error, OSError, IndexLockedError) as exc:
+            # The run is complete and visible; the index is a cache rebuilt from the directories.
+            log.warning(INDEX_NOT_UPDATED.format(run_id=run_id, path=final, error=exc))
         return Run(run_id, final, result)
 
-    def clean_stale(self) -> list[Path]:
-        """Remove temporary directories of runs whose process is gone; returns what was removed."""
+    def check_writable(self) -> None:
+        """Fail fast (before a long audit) when runs cannot be written here: ValueError naming the fix."""
+        if self.root.exists() and not self.root.is_dir():
+            raise ValueError(NOT_A_STORE.format(root=self.root))
+        probe = self.root / ".tmp" / f".probe.{host_id()}.{os.getpid()}"
+        try:
+            probe.parent.mkdir(parents=True, exist_ok=True)
+            probe.write_bytes(b"0" * 4096)
+            probe.unlink()
+        except OSError as exc:
+            raise ValueError(NOT_WRITABLE.format(root=self.root, error=exc.strerror or exc)) from None
+
+    def clean_stale(self, *, now: float | None = None) -> list[Path]:
+        """Remove temporary directories of writers that are gone; returns what was removed.
+
+        Same host and PID namespace: removed when the PID is not alive. Any other (another host, another
+        container, an older name without a host): removed only when untouched for :data:`STALE_AFTER_S`.
+        """
+        tmp_root = self.root / ".tmp"
+        if not tmp_root.is_dir():
+            return []
+        me, now = host_id(), time.time() if now is None else now
         removed = []
-        for d in sorted((self.root / ".tmp").glob("*.*")) if (self.root / ".tmp").is_dir() else []:
-            pid = d.name.rsplit(".", 1)[-1]
-            if pid.isdigit() and not _pid_alive(int(pid)):
+        for d in sorted(p for p in tmp_root.iterdir() if p.is_dir()):
+            parts = d.name.rsplit(".", 2)
+            pid = parts[-1]
+            ours = len(parts) == 3 and parts[1] == me and pid.isdigit()
+            try:
+                age = now - d.stat().st_mtime
+            except OSError:
+                continue
+            if (ours and not _pid_alive(int(pid))) or (not ours and age > STALE_AFTER_S):
                 shutil.rmtree(d, ignore_errors=True)
                 removed.append(d)
         return removed
 
     # -- index ------------------------------------------------------------
-    def _connect(self) -> sqlite3.Connection:
-        self.root.mkdir(parents=True, exist_ok=True)
-        con = sqlite3.connect(self.index_path, timeout=30)
+    @staticmethod
+    def _schema(con: sqlite3.Connection) -> sqlite3.Connection:
         con.execute(
             "CREATE TABLE IF NOT EXISTS runs (run_id TEXT PRIMARY KEY, model TEXT NOT NULL, domain TEXT, "
             "dataset TEXT, created_at TEXT NOT NULL, status TEXT NOT NULL, n_checks INTEGER, n_failed INTEGER, "
             "seed INTEGER, device TEXT, schema_version TEXT, duration_s REAL)")
         con.execute("CREATE INDEX IF NOT EXISTS runs_model_date ON runs (model, created_at)")
         return con
+
+    def _connect(self) -> sqlite3.Connection:
+        """The index, waiting (with a message) while another process holds its lock."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        start, told = time.monotonic(), False
+        while True:
+            con = sqlite3.connect(self.index_path, timeout=2)
+            try:
+                return self._schema(con)
+            except sqlite3.OperationalError as exc:
+                con.close()
+                if "locked" not in str(exc) and "busy" not in str(exc):
+                    raise
+                waited = time.monotonic() - start
+                if waited >= LOCK_WAIT_S:
+                    raise IndexLockedError(INDEX_LOCKED.format(path=self.index_path, waited=waited)) from None
+                if not told:
+                    log.warning("the run store index %s is locked by another process; waiting up to %.0f s",
+                                self.index_path, LOCK_WAIT_S)
+                    told = True
+                time.sleep(0.2)
+            except sqlite3.DatabaseError:
+                con.close()
+                raise
 
     @staticmethod
     def _row(result: dict[str, Any]) -> tuple:
@@ -205,50 +329,126 @@ class RunStore:
             con.execute(f"INSERT OR REPLACE INTO runs VALUES ({','.join('?' * len(_COLUMNS))})", self._row(result))
         con.close()
 
-    def reindex(self) -> int:
-        """Add index rows for run directories the index lacks; returns how many were added."""
+    def _run_dirs(self) -> list[Path]:
         if not self.runs_dir.is_dir():
-            return 0
-        with self._connect() as con:
-            known = {r[0] for r in con.execute("SELECT run_id FROM runs")}
-            added = 0
-            for d in sorted(self.runs_dir.iterdir()):
-                if d.name not in known and (d / "result.json").is_file():
+            return []
+        return sorted(d for d in self.runs_dir.iterdir() if d.is_dir() and not d.name.startswith("."))
+
+    def _readable(self, d: Path) -> dict[str, Any] | None:
+        """The run's result, or None (with a warning naming the path) when it is damaged."""
+        try:
+            return read_result(d)
+        except ValueError as exc:
+            log.warning(DAMAGED_RUN.format(path=d, error=exc))
+            return None
+
+    def reindex(self, con: sqlite3.Connection | None = None) -> int:
+        """Add index rows for readable run directories the index lacks; returns how many were added."""
+        own = con is None
+        con = self._connect() if own else con
+        try:
+            with con:
+                known = {r[0] for r in con.execute("SELECT run_id FROM runs")}
+                added = 0
+                for d in self._run_dirs():
+                    if d.name in known:
+                        continue
+                    result = self._readable(d)
+                    if result is None:
+                        continue
+                    try:
+                        row = self._row(result)
+                    except (KeyError, TypeError, AttributeError) as exc:
+                        log.warning(DAMAGED_RUN.format(path=d, error=f"result.json lacks {exc}"))
+                        continue
                     # OR IGNORE: a writer may index the same run between our read and this insert.
-                    con.execute(f"INSERT OR IGNORE INTO runs VALUES ({','.join('?' * len(_COLUMNS))})",
-                                self._row(json.loads((d / "result.json").read_text())))
+                    con.execute(f"INSERT OR IGNORE INTO runs VALUES ({','.join('?' * len(_COLUMNS))})", row)
                     added += 1
-        con.close()
+        finally:
+            if own:
+                con.close()
         return added
 
+    def _open_index(self) -> sqlite3.Connection:
+        """The index brought up to date; rebuilt when corrupt; in memory when it cannot be written."""
+        try:
+            con = self._connect()
+        except sqlite3.DatabaseError as exc:
+            if not isinstance(exc, sqlite3.OperationalError) or "not a database" in str(exc) \
+                    or "malformed" in str(exc):
+                moved = self._move_corrupt_index(exc)
+                if moved is not None:
+                    return self._open_index()
+            return self._memory_index(exc)
+        except OSError as exc:
+            return self._memory_index(exc)
+        try:
+            self.reindex(con)
+        except sqlite3.DatabaseError as exc:
+            con.close()
+            if "readonly" in str(exc) or "read-only" in str(exc) or "unable to open" in str(exc):
+                return self._memory_index(exc)
+            if self._move_corrupt_index(exc) is not None:
+                return self._open_index()
+            return self._memory_index(exc)
+        return con
+
+    def _move_corrupt_index(self, exc: Exception) -> Path | None:
+        moved = self.index_path.with_name(f"index.sqlite.corrupt-{int(time.time())}")
+        try:
+            os.replace(self.index_path, moved)
+        except OSError:
+            return None
+        log.warning(INDEX_CORRUPT.format(path=self.index_path, error=exc, moved=moved))
+        return moved
+
+    def _memory_index(self, exc: Exception) -> sqlite3.Connection:
+        log.warning(INDEX_UNWRITABLE.format(path=self.index_path, error=exc, root=self.root))
+        con = self._schema(sqlite3.connect(":memory:"))
+        self.reindex(con)
+        return con
+
     def list_runs(self, *, model: str | None = None, status: str | None = None) -> pd.DataFrame:
-        """Completed runs, newest first, optionally for one model or status ('pass' / 'fail')."""
+        """Completed runs, newest first, optionally for one model or status ('pass' / 'fail').
+
+        Damaged run directories are skipped with a warning; a read-only store is listed from memory.
+        """
         if not self.root.is_dir():
             return pd.DataFrame(columns=list(_COLUMNS) + ["path"])
-        self.reindex()
         sql, args = "SELECT * FROM runs WHERE 1=1", []
         if model:
             sql, args = sql + " AND model = ?", args + [model]
         if status:
             sql, args = sql + " AND status = ?", args + [status]
-        with self._connect() as con:
+        con = self._open_index()
+        try:
             rows = con.execute(sql + " ORDER BY created_at DESC, run_id DESC", args).fetchall()
-        con.close()
+        finally:
+            con.close()
         df = pd.DataFrame(rows, columns=list(_COLUMNS))
-        # A row whose directory was deleted by hand is not a run any more.
+        # A row whose directory was deleted (or lost its result.json) by hand is not a run any more.
         df["path"] = [str(self.runs_dir / r) for r in df["run_id"]]
-        return df[[Path(p).is_dir() for p in df["path"]]].reset_index(drop=True)
+        return df[[(Path(p) / "result.json").is_file() for p in df["path"]]].reset_index(drop=True)
 
     def load(self, run_id: str) -> Run:
-        """A completed run by id (or ``latest`` / ``latest:<model>``)."""
+        """A completed run by id (or ``latest`` / ``latest:<model>``, the newest readable one).
+
+        ValueError naming the path when the run is damaged.
+        """
         if run_id == "latest" or run_id.startswith("latest:"):
             runs = self.list_runs(model=run_id.partition(":")[2] or None)
-            if runs.empty:
-                raise ValueError(UNKNOWN_RUN.format(run_id=run_id, root=self.root))
-            run_id = runs["run_id"].iloc[0]
+            for rid in runs["run_id"]:
+                result = self._readable(self.runs_dir / rid)
+                if result is not None:
+                    return Run(rid, self.runs_dir / rid, result)
+            raise ValueError(UNKNOWN_RUN.format(run_id=run_id, root=self.root))
         if not run_id or any(c in run_id for c in "/\\\0") or run_id.startswith("."):  # an id, never a path
             raise ValueError(UNKNOWN_RUN.format(run_id=run_id, root=self.root))
         path = self.runs_dir / run_id
-        if not (path / "result.json").is_file():
+        if not path.is_dir():
             raise ValueError(UNKNOWN_RUN.format(run_id=run_id, root=self.root))
-        return Run(run_id, path, json.loads((path / "result.json").read_text()))
+        try:
+            return Run(run_id, path, read_result(path))
+        except ValueError as exc:
+            raise ValueError(f"run {run_id} in {path} is damaged: {exc}. Fix: pick another run "
+                             f"(`deepaudit list --store {self.root}`), or restore that directory.") from None

@@ -58,6 +58,8 @@ BAD_LAYER = ("target {name!r}: {what} {layer!r} is not a submodule of the model.
 BAD_SPEC = ("cannot load target {spec!r}: {reason}. Fix: use a bundled model name ({bundled}), "
             "an installed entry point ({plugins}), or path/to/file.py:factory.")
 FACTORY_MISSING = "cannot load target {spec!r}: {path} defines no callable {factory!r}. Fix: name a function in that file."
+FACTORY_FAILED = ("target {spec!r}: {what} raised {error} at {where}. Fix: correct the code there (run "
+                  "`deepaudit describe {spec}` to retry quickly).")
 FACTORY_TYPE = ("target factory {spec!r} returned {type}, not an audit.target.AuditTarget. "
                 "Fix: build and return AuditTarget(...) from the factory (see README, 'Audit your own model').")
 
@@ -293,9 +295,29 @@ class AuditTarget:
         return self
 
 
+def _user_code_error(exc: BaseException, spec: str, what: str) -> ValueError:
+    """A user's file or factory failed: name the innermost frame in user code (file and line), not ours."""
+    import traceback
+
+    frames = traceback.extract_tb(exc.__traceback__)
+    ours = Path(__file__).resolve().parent.parent
+    user = [f for f in frames if not Path(f.filename).resolve().is_relative_to(ours)
+            and "site-packages" not in f.filename and not f.filename.startswith("<frozen")]
+    frame = (user or frames or [None])[-1]
+    if isinstance(exc, SyntaxError) and exc.filename:
+        where = f"{exc.filename}:{exc.lineno}"
+    else:
+        where = f"{frame.filename}:{frame.lineno} (in {frame.name})" if frame else "an unknown place"
+    return ValueError(FACTORY_FAILED.format(spec=spec, what=what, error=f"{type(exc).__name__}: {exc}",
+                                            where=where))
+
+
 def _call_factory(factory: Callable[..., Any], spec: str, device: torch.device) -> AuditTarget:
     params = inspect.signature(factory).parameters
-    target = factory(device=device) if "device" in params else factory()
+    try:
+        target = factory(device=device) if "device" in params else factory()
+    except Exception as exc:
+        raise _user_code_error(exc, spec, "the factory") from exc
     if not isinstance(target, AuditTarget):
         raise TypeError(FACTORY_TYPE.format(spec=spec, type=type(target).__name__))
     if "device" not in params:
@@ -317,7 +339,11 @@ def _load_file_factory(spec: str) -> Callable[..., Any]:
     mod_spec = importlib.util.spec_from_file_location(module_name, path)
     module = importlib.util.module_from_spec(mod_spec)
     sys.modules[module_name] = module
-    mod_spec.loader.exec_module(module)
+    try:
+        mod_spec.loader.exec_module(module)
+    except Exception as exc:
+        sys.modules.pop(module_name, None)
+        raise _user_code_error(exc, spec, f"importing {path}") from exc
     factory = getattr(module, factory_name, None)
     if not callable(factory):
         raise ValueError(FACTORY_MISSING.format(spec=spec, path=path, factory=factory_name))

@@ -85,14 +85,47 @@ def test_failure_while_writing_leaves_nothing(tmp_path):
     assert len(store.list_runs()) == 1
 
 
-def test_stale_temp_dirs_of_dead_processes_are_removed(tmp_path):
+@pytest.mark.parametrize(("name", "age_h", "removed"), [
+    ("{run}.{me}.999999999", 0, True),            # this host, process gone: removed at once
+    ("{run}.{me}.{pid}", 0, False),               # this host, process alive
+    ("{run}.{me}.{pid}", 48, False),              # alive wins over age: a long write is not cut short
+    ("{run}.0badc0de.999999999", 0, False),       # another host / container: its PIDs mean nothing here
+    ("{run}.0badc0de.{pid}", 0, False),           # ... even when the number is a live PID of ours
+    ("{run}.0badc0de.1", 23, False),              # ... kept while younger than STALE_AFTER_S
+    ("{run}.0badc0de.1", 25, True),               # ... removed once older
+    ("{run}.999999999", 0, False),                # older name without a host: judged by age only
+    ("{run}.999999999", 25, True),
+])
+def test_stale_temp_dirs_are_judged_safely_across_hosts(tmp_path, name, age_h, removed):
+    import time
+
+    from audit.store import host_id
+
     store = RunStore(tmp_path)
-    dead = tmp_path / ".tmp" / "20260101T000000Z-m-deadbeef.999999999"
-    alive = tmp_path / ".tmp" / f"20260101T000000Z-m-cafecafe.{os.getpid()}"
-    dead.mkdir(parents=True)
-    alive.mkdir(parents=True)
-    assert store.clean_stale() == [dead]
-    assert alive.exists() and not dead.exists()
+    d = tmp_path / ".tmp" / name.format(run="20260101T000000Z-m-deadbeef", me=host_id(), pid=os.getpid())
+    d.mkdir(parents=True)
+    then = time.time() - age_h * 3600
+    os.utime(d, (then, then))
+    assert store.clean_stale() == ([d] if removed else [])
+    assert d.exists() is not removed
+
+
+def test_host_id_differs_in_another_pid_namespace():
+    """`unshare -p` gives the same hostname but another PID namespace: its writer must look foreign."""
+    import shutil
+    import subprocess
+    import sys
+
+    from audit.store import host_id
+
+    if not shutil.which("unshare") or os.geteuid() != 0:
+        pytest.skip("needs root and unshare(1) to create a PID namespace")
+    code = "from audit.store import host_id; print(host_id())"
+    res = subprocess.run(["unshare", "-p", "-f", "--mount-proc", sys.executable, "-c", code],
+                         capture_output=True, text=True, timeout=60)
+    if res.returncode != 0:
+        pytest.skip(f"unshare -p is not permitted here: {res.stderr.strip()[:200]}")
+    assert res.stdout.strip() != host_id()
 
 
 def test_index_rebuilt_from_run_directories(tmp_path):
@@ -138,3 +171,34 @@ def test_process_killed_during_the_write_leaves_no_visible_run(tmp_path):
     store.write_run(_result(), predictions=PRED)           # next run works and sweeps the leftovers
     assert len(store.list_runs()) == 1
     assert not any((root / ".tmp").iterdir())
+
+
+def test_writer_in_another_pid_namespace_is_not_swept(tmp_path):
+    """Two writers on one store, one inside `unshare -p`: the other's clean-up must leave its temp dir alone."""
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    if not shutil.which("unshare") or os.geteuid() != 0:
+        pytest.skip("needs root and unshare(1) to create a PID namespace")
+    root = tmp_path / "store"
+    script = WRITER.format(tests=str(Path(__file__).parent), root=str(root))
+    proc = subprocess.Popen(["unshare", "-p", "-f", "--mount-proc", sys.executable, "-c", script],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline().strip()
+        if line != "writing":
+            pytest.skip(f"unshare -p is not permitted here: {proc.stderr.read()[:200]}")
+        (foreign,) = list((root / ".tmp").iterdir())
+        # Its PID (small, in its own namespace) is dead or someone else's here: only the host id protects it.
+        RunStore(root).write_run(_result(), predictions=PRED)
+        assert foreign.exists()
+    finally:
+        import psutil
+
+        # The writer is PID 1 of its namespace, which ignores signals from inside it: kill it from here.
+        for child in psutil.Process(proc.pid).children(recursive=True):
+            child.kill()
+        proc.kill()
+        proc.wait()
