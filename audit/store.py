@@ -66,7 +66,7 @@ NOT_WRITABLE = ("cannot write to the run store {root}: {error}. Fix: pass a writ
 #: A temporary run directory of another host or PID namespace is removed only when older than this.
 STALE_AFTER_S = 24 * 3600.0
 #: How long a reader or writer waits for a locked index before giving up with a message.
-LOCK_WAIT_S = 60.0
+LOCK_WAIT_S = float(os.environ.get("DEEPAUDIT_LOCK_WAIT_S", "60"))
 
 _COLUMNS = ("run_id", "model", "domain", "dataset", "created_at", "status", "n_checks", "n_failed", "seed",
             "device", "schema_version", "duration_s")
