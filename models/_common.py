@@ -54,18 +54,20 @@ def count_params(model: torch.nn.Module) -> int:
 
 def save_weights(model: torch.nn.Module, path: str | Path, meta: Mapping[str, Any]) -> dict:
     """Write ``path`` (safetensors) and ``path`` with ``.json`` (meta incl. sha256)."""
-    from safetensors.torch import save_file
+    from safetensors.torch import save
+
+    from audit.atomic import write_atomic
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    save_file(state, str(path))
+    write_atomic(path, save(state))
     meta = dict(meta)
     meta["sha256"] = sha256_file(path)
     meta["file_size"] = path.stat().st_size
     meta["num_params"] = count_params(model)
     meta_path = path.with_suffix(".json")
-    meta_path.write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
+    write_atomic(meta_path, json.dumps(meta, indent=2, sort_keys=True) + "\n")
     return meta
 
 

@@ -26,7 +26,9 @@ def _weasyprint():
 
 
 def render_pdf(html: str, path: Path) -> Path:
-    """Write ``html`` as a PDF to ``path``; raises :class:`PdfUnavailable` when WeasyPrint cannot load."""
+    """Write ``html`` as a PDF to ``path`` (atomically: an interrupted render leaves the previous file);
+    raises :class:`PdfUnavailable` when WeasyPrint cannot load."""
+    from audit.atomic import write_atomic
+
     weasyprint = _weasyprint()
-    weasyprint.HTML(string=html, base_url=str(path.parent)).write_pdf(path)
-    return path
+    return write_atomic(path, weasyprint.HTML(string=html, base_url=str(path.parent)).write_pdf())

@@ -93,7 +93,6 @@ def write_reports(run: Any, out_dir: str | Path, *, formats: str | Iterable[str]
 
 
 def _write(path: Path, text: str) -> Path:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
-    return path
+    from audit.atomic import write_atomic
+
+    return write_atomic(path, text)

@@ -262,3 +262,39 @@ def test_lock_released_while_waiting_then_list_succeeds(base: Path, tmp_path: Pa
         lock.close()
         proc.kill()
     assert proc.returncode == 0 and "tiny" in out, err
+
+
+@pytest.fixture()
+def tiny_disk(tmp_path):
+    """A 96 KiB file system (tmpfs), where the system lets us mount one."""
+    d = tmp_path / "disk"
+    d.mkdir()
+    if os.geteuid() != 0 or not shutil.which("mount"):
+        pytest.skip("needs root to mount a small tmpfs")
+    res = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=96k", "tmpfs", str(d)], capture_output=True, text=True)
+    if res.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {res.stderr.strip()[:200]}")
+    yield d
+    subprocess.run(["umount", str(d)], check=False)
+
+
+def test_full_disk_during_a_run_is_a_message_and_leaves_nothing(base: Path, tiny_disk: Path):
+    res = cli("run", f"{base}/tiny.py:factory", "--store", tiny_disk / "store", "--no-progress")
+    assert res.returncode == 2, res.stderr
+    assert "No space left on device" in res.stderr and "Fix: free disk space" in res.stderr
+    assert "Traceback" not in res.stderr
+    runs = tiny_disk / "store" / "runs"
+    assert not runs.exists() or not any(runs.iterdir())
+    assert not any((tiny_disk / "store" / ".tmp").iterdir())
+
+
+def test_full_disk_during_a_report_keeps_the_previous_files(base: Path, tiny_disk: Path):
+    out = tiny_disk / "out"
+    ok = cli("report", "latest", "--store", base / "store", "--format", "json", "--out", out)
+    assert ok.returncode == 0, ok.stderr
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    (tiny_disk / "filler").write_bytes(b"\0" * (96 * 1024 - sum(map(len, before.values())) - 8192))
+    res = cli("report", "latest", "--store", base / "store", "--format", "json,html", "--out", out)
+    assert res.returncode == 2 and "No space left on device" in res.stderr and "Traceback" not in res.stderr
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.name in before} == before
+    assert not [p for p in out.iterdir() if p.name.endswith(".tmp")]
