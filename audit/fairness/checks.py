@@ -52,6 +52,9 @@ def _spread(g: pd.DataFrame, rate: str) -> tuple[float, str]:
     if len(defined) < 2:
         return float("nan"), ""
     hi, lo = defined.loc[defined[rate].idxmax()], defined.loc[defined[rate].idxmin()]
+    if hi[rate] == lo[rate]:
+        # idxmax and idxmin both pick the first group on a tie, which would read "a 0.000 vs a 0.000".
+        return 0.0, f"{rate}: every eligible group {hi[rate]:.3f}"
     return float(hi[rate] - lo[rate]), f"{rate}: {hi['group']} {hi[rate]:.3f} vs {lo['group']} {lo[rate]:.3f}"
 
 

@@ -41,9 +41,10 @@ from audit.fairness.intervals import (bootstrap_counts, bootstrap_method, check_
                                       log_ratio_interval, percentile_interval)
 
 ALL_GROUPS = "all groups"
-SINGLE_GROUP_NOTE = ("only one group ({group!r}) in {attribute!r}: no comparison is possible, so this is NaN. "
-                     "Add data from other groups to compare.")
-ZERO_DENOMINATOR_NOTE = "the denominator rate is 0, so the ratio is undefined (NaN); see the difference row."
+# Notes are read by reviewers in the report, so they say "not computable" rather than the table's NaN.
+SINGLE_GROUP_NOTE = ("only one group ({group!r}) in {attribute!r}: no comparison is possible, so this is not "
+                     "computable. Add data from other groups to compare.")
+ZERO_DENOMINATOR_NOTE = "the denominator rate is 0, so the ratio is not computable; see the difference row."
 UNDEFINED_GROUPS_NOTE = "left out (rate undefined, empty denominator): {groups}."
 SPREAD_NOTE = "max {hi_group!r} = {hi:.4g}, min {lo_group!r} = {lo:.4g}; over all groups incl. unknown/small."
 IMPACT_NOTE = "rate / highest rate among known groups ({top!r}); LL144 excludes 'unknown' from the denominator."

@@ -120,14 +120,17 @@ def _probes(target: AuditTarget, probs: np.ndarray, pred: np.ndarray, fav: int |
         from audit.fairness.proxy import proxy_table
         from audit.fairness.reasons import adverse_action_reasons, reason_summary
 
-        with stage("fairness: reason codes"):
-            # Never more reasons than features; the same IG step count as the published attributions.
-            reasons = adverse_action_reasons(target, max_reasons=min(4, len(target.feature_names)),
-                                             n_steps=ig_steps)
-        out["reason_codes"] = {"reference": target.provenance.get("baseline_description", "the target's baseline"),
-                               "method": f"integrated_gradients toward the favourable class, n_steps={ig_steps}; features "
-                                         "merged with their missing indicator; at most 4 reasons, toward denial only",
-                               "table": reasons, "summary": reason_summary(reasons)}
+        # Adverse-action reasons explain approve / deny; with more than two classes there is no single denial.
+        if len(target.class_names) == 2:
+            with stage("fairness: reason codes"):
+                # Never more reasons than features; the same IG step count as the published attributions.
+                reasons = adverse_action_reasons(target, max_reasons=min(4, len(target.feature_names)),
+                                                 n_steps=ig_steps)
+            out["reason_codes"] = {
+                "reference": target.provenance.get("baseline_description", "the target's baseline"),
+                "method": f"integrated_gradients toward the favourable class, n_steps={ig_steps}; features "
+                          "merged with their missing indicator; at most 4 reasons, toward denial only",
+                "table": reasons, "summary": reason_summary(reasons)}
         if importance is not None and target.sensitive_columns:
             with stage("fairness: proxy analysis"):
                 out["proxy"] = proxy_table(data.inputs.cpu().numpy(), target.feature_names, data.groups,

@@ -47,18 +47,40 @@ EXCLUDES_ESTIMATE = ("the percentile bootstrap interval excludes the point estim
                      "biased upward under resampling; read the interval as the spread's sampling range")
 
 
-def _stat(d: dict[str, Any] | None) -> dict[str, Any] | None:
+#: Why a comparison has no value, when the run's own note does not say (older runs, rows without a note).
+NO_FAVOURABLE = "no favourable predictions in any known group, so there is no highest rate to divide by"
+ZERO_REFERENCE = "the reference group's rate is 0, so a ratio against it is undefined"
+SINGLE_GROUP = "only one group, so there is nothing to compare with"
+
+
+def _stat(d: dict[str, Any] | None, why: str = "") -> dict[str, Any] | None:
+    """An estimate as the report shows it; one without a value carries ``note``: why it is not computable."""
     if d is None:
         return None
     out = {"value": d["value"], "lo": d.get("lo"), "hi": d.get("hi")}
-    if None not in out.values() and not out["lo"] <= out["value"] <= out["hi"]:
+    if out["value"] is None:
+        out["note"] = why or d.get("note") or ""
+    elif None not in out.values() and not out["lo"] <= out["value"] <= out["hi"]:
         out["warning"] = EXCLUDES_ESTIMATE
     return out
+
+
+def _why(attr: dict[str, Any], metric: str) -> tuple[str, str]:
+    """``(impact, ratio)``: why the impact ratio and the ratio vs the reference are not computable, from the groups."""
+    known = [g for g in attr["groups"] if g["group"] != "unknown"]
+    if len(attr["groups"]) < 2:
+        return SINGLE_GROUP, SINGLE_GROUP
+    rates = [g.get(metric) for g in known]
+    impact = NO_FAVOURABLE if known and all(r is not None and r <= 0 for r in rates) else ""
+    ref = next((g for g in attr["groups"] if g.get("is_reference")), None)
+    ratio = ZERO_REFERENCE if ref is not None and ref.get(metric) == 0 else ""
+    return impact, ratio
 
 
 def _comparisons(attr: dict[str, Any], metric: str) -> list[dict[str, Any]]:
     """Each group against the reference on ``metric``: difference, ratio, impact ratio, test."""
     dis, sig = attr.get("disparities", []), attr.get("significance", [])
+    why_impact, why_ratio = _why(attr, metric)
     rows = []
     for g in attr["groups"]:
         name = g["group"]
@@ -72,7 +94,7 @@ def _comparisons(attr: dict[str, Any], metric: str) -> list[dict[str, Any]]:
             "group": name, "n": g["n"], "small_group": g.get("small_group", False),
             "is_reference": g.get("is_reference", False),
             "reference": (diff or ratio or impact or {}).get("reference"),
-            "difference": _stat(diff), "ratio": _stat(ratio), "impact_ratio": _stat(impact),
+            "difference": _stat(diff), "ratio": _stat(ratio, why_ratio), "impact_ratio": _stat(impact, why_impact),
             "four_fifths_flag": bool(impact and impact.get("four_fifths_flag")),
             "test": test and test["test"], "p_value": test and test["p_value"],
             "p_adjusted": test and test["p_adjusted"], "significant": bool(test and test["significant"]),
@@ -168,7 +190,9 @@ def _counterfactual(cf: dict[str, Any]) -> dict[str, Any]:
 def fairness_section(result: dict[str, Any]) -> dict[str, Any]:
     """The report's fairness section (status, per-attribute tables, probes)."""
     fair = result["fairness"]
-    binary = result["model"].get("favorable_label") is not None and len(result["model"]["class_names"]) == 2
+    # With a favourable class the engine's rates are of that outcome (one-vs-rest beyond two classes), so the
+    # tables are outcome rates whatever the number of classes; without one they are accuracy per cohort.
+    binary = result["model"].get("favorable_label") is not None
     checks = result["checks"]
     attrs = [attribute_section(a, binary=binary, checks=checks) for a in fair.get("attributes", [])]
     probes = fair.get("probes", {}) or {}

@@ -19,6 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from audit.report.fmt import NOT_COMPUTABLE
+
 OKABE_ITO = {"blue": "#0072B2", "orange": "#E69F00", "vermillion": "#D55E00", "sky": "#56B4E9",
              "green": "#009E73", "yellow": "#F0E442", "purple": "#CC79A7", "grey": "#999999", "black": "#000000"}
 DIVERGING = "PuOr"
@@ -62,8 +64,22 @@ def importance_bar(imp: dict[str, Any]) -> str:
     return _svg(fig)
 
 
+def _point(est: dict[str, Any] | None) -> tuple[float, list[list[float]] | None] | None:
+    """``(value, xerr)`` of an estimate for ``errorbar``; None when there is no value, no bars without an interval."""
+    if not est or est.get("value") is None:
+        return None
+    v, lo, hi = est["value"], est.get("lo"), est.get("hi")
+    if lo is None or hi is None:
+        return v, None
+    # A bootstrap interval may exclude its estimate (see the report's EXCLUDES_ESTIMATE): no negative bar lengths.
+    return v, [[max(v - lo, 0.0)], [max(hi - v, 0.0)]]
+
+
 def group_forest(attr: dict[str, Any], *, binary: bool, threshold: float | None) -> str:
-    """Rates per group with intervals (left) and impact ratios with the four-fifths line (right)."""
+    """Rates per group with intervals (left) and impact ratios with the four-fifths line (right).
+
+    A statistic the run could not compute is written as "not computable" on its row, never drawn as 0.
+    """
     plt = _setup()
     metric = "selection_rate" if binary else "accuracy"
     groups = [g for g in attr["groups"] if metric in g][::-1]
@@ -75,21 +91,18 @@ def group_forest(attr: dict[str, Any], *, binary: bool, threshold: float | None)
     y = np.arange(len(groups))
     ax = axes[0, 0]
     for i, g in enumerate(groups):
-        s = g[metric]
         col = OKABE_ITO["grey"] if g.get("small_group") else OKABE_ITO["blue"]
-        ax.errorbar(s["value"], i, xerr=[[s["value"] - s["lo"]], [s["hi"] - s["value"]]], fmt="o", color=col,
-                    capsize=3, markersize=4)
+        _draw(ax, _point(g[metric]), i, col, "o")
     ax.set_yticks(y, labels)
+    ax.set_ylim(-0.6, len(groups) - 0.4)
     ax.set_xlabel(("favourable outcome rate" if binary else "accuracy") + " (Wilson 95%)")
     ax.set_xlim(0, 1.02)
     if has_ir:
         ax2 = axes[0, 1]
         for i, g in enumerate(groups):
-            ir = comps.get(g["group"], {}).get("impact_ratio")
-            if ir:
-                flag = comps[g["group"]]["four_fifths_flag"]
-                ax2.errorbar(ir["value"], i, xerr=[[ir["value"] - ir["lo"]], [ir["hi"] - ir["value"]]], fmt="s",
-                             color=OKABE_ITO["vermillion"] if flag else OKABE_ITO["blue"], capsize=3, markersize=4)
+            c = comps.get(g["group"], {})
+            col = OKABE_ITO["vermillion"] if c.get("four_fifths_flag") else OKABE_ITO["blue"]
+            _draw(ax2, _point(c.get("impact_ratio")), i, col, "s")
         if threshold is not None:
             ax2.axvline(threshold, color=OKABE_ITO["black"], linestyle="--", linewidth=1)
             ax2.text(threshold, len(groups) - 0.4, f" {threshold:g}", fontsize=7, va="bottom")
@@ -98,12 +111,21 @@ def group_forest(attr: dict[str, Any], *, binary: bool, threshold: float | None)
     return _svg(fig)
 
 
+def _draw(ax: Any, point: tuple[float, Any] | None, row: int, color: str, marker: str) -> None:
+    if point is None:
+        ax.text(0.02, row, NOT_COMPUTABLE, fontsize=7, va="center", color=OKABE_ITO["grey"])
+        return
+    value, xerr = point
+    ax.errorbar(value, row, xerr=xerr, fmt=marker, color=color, capsize=3, markersize=4)
+
+
 def curves_plot(curves: list[dict[str, Any]]) -> str:
     plt = _setup()
     fig, axes = plt.subplots(1, 2, figsize=(6.4, 2.3), sharey=True)
     for ax, kind in zip(axes, ("deletion", "insertion")):
         for order, col, ls in (("attribution", OKABE_ITO["blue"], "-"), ("random", OKABE_ITO["orange"], "--")):
-            pts = sorted((r["fraction"], r["probability"]) for r in curves if r["curve"] == kind and r["order"] == order)
+            pts = sorted((r["fraction"], r["probability"]) for r in curves if r["curve"] == kind and r["order"] == order
+                         and r["probability"] is not None)
             if pts:
                 ax.plot(*zip(*pts), ls, color=col, label=f"{order} order")
         ax.set_title(f"{kind} curve")
@@ -119,7 +141,9 @@ def randomization_plot(rand: list[dict[str, Any]]) -> str:
     cols = [OKABE_ITO["blue"], OKABE_ITO["orange"], OKABE_ITO["green"], OKABE_ITO["purple"]]
     for r, col in zip(rand, cols):
         key = "spearman_abs" if r["measure"] == "spearman_abs" else "spearman_signed"
-        ax.plot([x["step"] for x in r["layers"]], [x[key] for x in r["layers"]], "o-", color=col, label=r["method"])
+        # A similarity the run could not compute (constant attributions) is a gap in the line, not a 0.
+        ax.plot([x["step"] for x in r["layers"]], [np.nan if x[key] is None else x[key] for x in r["layers"]], "o-",
+                color=col, label=r["method"])
     first = rand[0]["layers"]
     ax.set_xticks([x["step"] for x in first], [x["layer"] if x["step"] else "original" for x in first],
                   rotation=30, ha="right", fontsize=7)

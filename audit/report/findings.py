@@ -11,9 +11,16 @@ units of the threshold (``|value - threshold| / |threshold|``). Tiers:
    counterfactual shifts, cohort gaps, explanation faithfulness);
 3. data coverage (a group below the minimum share).
 
-A check that could not be computed (value None) ranks first within its tier.
+A check that could not be computed (value None) ranks first within its tier;
+its finding says it was not computable (not that a threshold was crossed) and
+its recommendation is to re-audit on data where it can be computed.
 The top findings take one check per family (the id without its attribute)
 before repeating a family, so three findings are three different problems.
+
+Section 8 is never empty: every failed check leads to a recommendation (a
+generic one where its family has no specific advice), a run without failures
+or without checks says so, and the limitations always end with the audit's
+scope.
 """
 from __future__ import annotations
 
@@ -24,6 +31,8 @@ from typing import Any
 from audit.report.fairness import anchor
 
 N_FINDINGS = 3
+#: Below this many evaluation samples the report warns that intervals are wide and statistics indicative.
+SMALL_N = 30
 TIER1 = ("fairness.impact_ratio.", "shortcut_", "sanity_randomization_", "completeness_ig")
 TIER3 = ("fairness.min_group_share.",)
 
@@ -39,6 +48,48 @@ _TITLES = {
     "counterfactual_flip_share": "Predictions flip when {x} terms are swapped",
     "counterfactual_max_abs_diff": "Probability shifts when {x} terms are swapped",
 }
+
+#: What a family measures, for the title of a check that could not be computed.
+_SUBJECTS = {
+    "fairness.impact_ratio": "impact ratio for {x}",
+    "fairness.equalized_odds_difference": "equalized-odds gap across {x} groups",
+    "fairness.demographic_parity_difference": "demographic-parity gap across {x} groups",
+    "fairness.ece": "calibration error within {x} groups",
+    "fairness.min_group_share": "smallest {x} group's share",
+    "fairness.cohort_accuracy_gap": "accuracy gap across {x} cohorts",
+    "shortcut": "shortcut probe for the {x} artifact",
+    "sanity_randomization": "randomization sanity check of {x}",
+    "counterfactual_flip_share": "prediction flips when {x} terms are swapped",
+    "counterfactual_max_abs_diff": "probability shift when {x} terms are swapped",
+    "completeness_ig": "Integrated Gradients completeness",
+    "infidelity": "infidelity of {x}",
+    "max_sensitivity": "max-sensitivity of {x}",
+    "deletion_auc_vs_random": "deletion test of the attribution ranking",
+    "insertion_auc_vs_random": "insertion test of the attribution ranking",
+}
+NOT_COMPUTABLE_TITLE = "Not computable: {subject}"
+NOT_COMPUTABLE_FAMILY = "not computable"
+NOT_COMPUTABLE_ADVICE = ("The policy counts a check it could not evaluate as failed. Re-audit on evaluation data where "
+                         "it can be computed (for example more samples, at least two known groups above the minimum "
+                         "share, both outcomes predicted) before relying on the model for this aspect.")
+GENERIC_ADVICE = ("Review this failed check in the section it links to and record, with the model owner, whether "
+                  "and under which conditions the model may be used despite it.")
+NO_CHECKS = ("No policy checks were evaluated in this run, so the verdict certifies nothing. Re-run the audit with a "
+             "policy whose checks apply to this model before review.")
+ALL_PASSED = "All policy checks passed; re-run this audit when the model, its data or the policy change."
+SCOPE = ("The audit covers only the {n} evaluation samples supplied ({dataset}); its statistics do not transfer to "
+         "other populations, to later data or to a changed model.")
+SMALL_SAMPLE = ("The evaluation set has only {n} samples: every interval is wide, statistics that need more data "
+                "are reported as not computable, and the results are indicative only. Bootstrap intervals of a "
+                "group with a single sample, or with a rate of exactly 0 or 1, collapse to a point and understate "
+                "the uncertainty; read the Wilson interval of its rate instead.")
+NO_FAVOURABLE = ("{attr}: the model predicted the favourable outcome for no one in any group, so impact ratios and "
+                 "ratios against the reference group are not computable, and a parity gap of 0 only means that "
+                 "every group was refused alike.")
+ALL_FAVOURABLE = ("{attr}: the model predicted the favourable outcome for everyone, so parity gaps of 0 and impact "
+                  "ratios of 1 say nothing about how it would treat groups on cases it refuses.")
+ONE_GROUP = ("{attr}: only one known group ({group}), so no comparison across {name} groups is possible; its "
+             "comparative fairness checks are not computable.")
 
 _ADVICE = {
     "fairness.impact_ratio": "Investigate the features driving denials for the flagged group (reason codes, proxy "
@@ -57,6 +108,14 @@ _ADVICE = {
                                  "augmentation and re-train.",
     "counterfactual_max_abs_diff": "Review the model's handling of identity terms; add counterfactual data "
                                    "augmentation and re-train.",
+    "infidelity": "The attributions do not track how the model's output changes under small perturbations; do not "
+                  "read individual explanations of this method as faithful, and compare with another method.",
+    "max_sensitivity": "The explanations change markedly under small input perturbations; treat single explanations "
+                       "of this method as unstable and rely on aggregated views.",
+    "deletion_auc_vs_random": "The attribution ranking finds what the prediction rests on no better than a random "
+                              "order; do not base decisions on its feature rankings until a method passes.",
+    "insertion_auc_vs_random": "The attribution ranking finds what the prediction rests on no better than a random "
+                               "order; do not base decisions on its feature rankings until a method passes.",
 }
 
 
@@ -109,12 +168,18 @@ def rank_failed(checks: list[dict[str, Any]]) -> list[dict[str, Any]]:
             continue
         fam, subject = family(c["id"])
         ex = exceedance(c)
+        x = (subject or c["id"]).replace("_x_", " × ").replace("_", " ")
+        computed = c.get("value") is not None and math.isfinite(c["value"])
+        if computed:
+            title, advice = _TITLES.get(fam, c["description"]).format(x=x), _ADVICE.get(fam, GENERIC_ADVICE)
+        else:
+            subject_text = _SUBJECTS[fam].format(x=x) if fam in _SUBJECTS else c["description"]
+            title, advice = NOT_COMPUTABLE_TITLE.format(subject=subject_text), NOT_COMPUTABLE_ADVICE
         out.append({"check_id": c["id"], "family": fam, "tier": tier(c["id"]), "exceedance": ex,
-                    "title": _TITLES.get(fam, c["description"]).format(
-                        x=(subject or c["id"]).replace("_x_", " × ").replace("_", " ")),
+                    "title": title, "computed": computed,
                     "value": c["value"], "threshold": c["threshold"], "comparison": c.get("comparison", "<="),
                     "note": c.get("note", ""), "description": c["description"],
-                    "anchor": section_anchor(c["id"]), "advice": _ADVICE.get(fam, "")})
+                    "anchor": section_anchor(c["id"]), "advice": advice})
     out.sort(key=lambda f: (f["tier"], -(math.inf if f["exceedance"] is None else f["exceedance"]), f["check_id"]))
     return out
 
@@ -142,24 +207,18 @@ def summary(checks: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def limitations(result: dict[str, Any], card: dict[str, Any], ranked: list[dict[str, Any]]) -> dict[str, Any]:
-    """Limitations (card, data, method) and recommendations (one per failed family)."""
+    """Limitations (card, data, method, scope) and recommendations; neither list is ever empty."""
     items = []
+    n_all = result["dataset"]["n_samples"]
     if card.get("limitations"):
         items.append({"source": "model card", "text": card["limitations"]})
+    if n_all < SMALL_N:
+        items.append({"source": "data", "text": SMALL_SAMPLE.format(n=n_all)})
     fair = result.get("fairness", {})
     if fair.get("status") != "computed":
         items.append({"source": "fairness", "text": fair.get("note") or "fairness statistics were not computed."})
-    for a in fair.get("attributes", []):
-        small = [g["group"] for g in a["groups"] if g.get("small_group")]
-        unknown = next((g["n"] for g in a["groups"] if g["group"] == "unknown"), 0)
-        if small:
-            items.append({"source": "data", "text": f"{a['name']}: groups below the minimum share "
-                          f"({', '.join(small)}) have wide intervals; their statistics are indicative only."})
-        if unknown:
-            items.append({"source": "data", "text": f"{a['name']}: {unknown} records have no recorded value and "
-                          "form the 'unknown' group."})
+    items.extend(_group_limitations(fair, result["model"].get("favorable_label") is not None))
     for m, v in result["explanations"].get("methods", {}).items():
-        n_all = result["dataset"]["n_samples"]
         if v.get("n_samples") and v["n_samples"] < n_all:
             items.append({"source": "method", "text": f"{m} explains a seeded subset of {v['n_samples']} of "
                           f"{n_all} samples; global views are estimates from that subset."})
@@ -169,13 +228,49 @@ def limitations(result: dict[str, Any], card: dict[str, Any], ranked: list[dict[
     if (fair.get("probes") or {}).get("mitigation"):
         items.append({"source": "mitigation", "text": "The mitigation table is a what-if on the evaluation data "
                       "(cross-fitted); it was not applied to the model and its numbers are optimistic."})
-    recs, seen = [], set()
+    items.append({"source": "scope", "text": SCOPE.format(n=n_all, dataset=result["dataset"].get("name") or
+                                                          "dataset not named")})
+    return {"items": items, "recommendations": recommendations(ranked, n_checks=len(result["checks"]))}
+
+
+def _group_limitations(fair: dict[str, Any], outcome: bool) -> list[dict[str, Any]]:
+    """Per attribute: small and unknown groups, a single known group, no (or only) favourable predictions."""
+    items = []
+    for a in fair.get("attributes", []):
+        name = a["name"].replace("_x_", " × ").replace("_", " ")
+        small = [g["group"] for g in a["groups"] if g.get("small_group")]
+        unknown = next((g["n"] for g in a["groups"] if g["group"] == "unknown"), 0)
+        known = [g for g in a["groups"] if g["group"] != "unknown"]
+        if small:
+            items.append({"source": "data", "text": f"{a['name']}: groups below the minimum share "
+                          f"({', '.join(small)}) have wide intervals; their statistics are indicative only."})
+        if unknown:
+            items.append({"source": "data", "text": f"{a['name']}: {unknown} records have no recorded value and "
+                          "form the 'unknown' group."})
+        if len(known) == 1:
+            items.append({"source": "data", "text": ONE_GROUP.format(attr=a["name"], group=known[0]["group"],
+                                                                     name=name)})
+        rates = [g.get("selection_rate") for g in a["groups"]]
+        if outcome and rates and None not in rates:
+            if all(r == 0 for r in rates):
+                items.append({"source": "model", "text": NO_FAVOURABLE.format(attr=a["name"])})
+            elif all(r == 1 for r in rates):
+                items.append({"source": "model", "text": ALL_FAVOURABLE.format(attr=a["name"])})
+    return items
+
+
+def recommendations(ranked: list[dict[str, Any]], *, n_checks: int) -> list[dict[str, Any]]:
+    """One per failed family (checks that could not be computed share one), most severe first."""
+    recs: list[dict[str, Any]] = []
+    seen: set[str] = set()
     for f in ranked:
-        if f["advice"] and f["family"] not in seen:
-            recs.append({"family": f["family"], "checks": [g["check_id"] for g in ranked if g["family"] == f["family"]],
-                         "text": f["advice"]})
-            seen.add(f["family"])
+        fam = f["family"] if f["computed"] else NOT_COMPUTABLE_FAMILY
+        if fam in seen:
+            continue
+        seen.add(fam)
+        same = [g["check_id"] for g in ranked
+                if (g["family"] if g["computed"] else NOT_COMPUTABLE_FAMILY) == fam]
+        recs.append({"family": fam, "checks": same, "text": f["advice"]})
     if not ranked:
-        recs.append({"family": "", "checks": [], "text": "All policy checks passed; re-run this audit when the "
-                     "model, its data or the policy change."})
-    return {"items": items, "recommendations": recs}
+        recs.append({"family": "", "checks": [], "text": ALL_PASSED if n_checks else NO_CHECKS})
+    return recs

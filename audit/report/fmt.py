@@ -9,6 +9,8 @@ import math
 from typing import Any
 
 MISSING = "n/a"
+#: Shown instead of a statistic the run could not compute (next to the reason where one is recorded).
+NOT_COMPUTABLE = "not computable"
 
 
 def num(value: Any, digits: int = 3) -> str:

@@ -5,7 +5,7 @@ from collections import defaultdict
 from importlib import resources
 from typing import Any
 
-from audit.report.fmt import FILTERS
+from audit.report.fmt import FILTERS, NOT_COMPUTABLE
 
 #: Okabe-Ito blue (toward the explained class) and orange (against), as RGB.
 _TOWARD, _AGAINST = (0, 114, 178), (230, 159, 0)
@@ -38,6 +38,7 @@ def _env() -> Any:
     env.filters.update(FILTERS)
     env.filters["attr_color"] = attr_color
     env.filters["breakable"] = breakable
+    env.globals["NOT_COMPUTABLE"] = NOT_COMPUTABLE
     return env
 
 

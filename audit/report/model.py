@@ -115,6 +115,7 @@ def data_section(result: dict[str, Any]) -> dict[str, Any]:
 #: Appended to an interval method when the run is too small for it (the interval is then null, shown as such).
 ONE_SAMPLE = "; not computable from a single sample"
 MEAN_METHOD = "normal approximation of the per-sample mean, 95%"
+ZERO_SE = "; not computable: the standard error is 0 at an AUC of 0 or 1"
 
 
 def _mean_interval(values: np.ndarray, point: float) -> tuple[float | None, float | None]:
@@ -142,8 +143,10 @@ def performance_section(run: Any, fair: dict[str, Any]) -> dict[str, Any]:
         auc, n1, n0 = ov["roc_auc"], int((y == 1).sum()), int((y == 0).sum())
         q1, q2 = auc / (2 - auc), 2 * auc * auc / (1 + auc)
         se = math.sqrt((auc * (1 - auc) + (n1 - 1) * (q1 - auc**2) + (n0 - 1) * (q2 - auc**2)) / (n1 * n0))
-        rows.append({"metric": "roc_auc", "value": auc, "lo": max(0.0, auc - Z95 * se), "hi": min(1.0, auc + Z95 * se),
-                     "n": n, "method": "Hanley & McNeil (1982) standard error, 95%"})
+        # At an AUC of 0 or 1 the Hanley-McNeil error is 0 whatever n: no interval rather than a certain-looking one.
+        rows.append({"metric": "roc_auc", "value": auc, "lo": max(0.0, auc - Z95 * se) if se else None,
+                     "hi": min(1.0, auc + Z95 * se) if se else None, "n": n,
+                     "method": "Hanley & McNeil (1982) standard error, 95%" + ("" if se else ZERO_SE)})
     if all(c in pred for c in cols):
         probs = pred[cols].to_numpy()
         if ov.get("log_loss") is not None:

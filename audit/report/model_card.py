@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 MCT_SCHEMA_VERSION = "0.0.2"
+NOT_COMPUTABLE_METRIC = "{metric} for {slice} is not computable on the evaluation data{why}"
 
 
 def _s(v: Any) -> str:
@@ -29,20 +30,32 @@ def _metric(kind: str, value: Any, lo: Any = None, hi: Any = None, slice_: str =
 
 
 def model_card(data: dict[str, Any]) -> dict[str, Any]:
-    """The model card of one report model (:attr:`audit.report.Report.data`)."""
+    """The model card of one report model (:attr:`audit.report.Report.data`).
+
+    A metric the run could not compute has no value to state, so it is listed under
+    ``considerations.limitations`` (with the reason) instead of as an empty metric.
+    """
     md, mo, iu = data["metadata"], data["model"], data["intended_use"]
     metrics = [_metric(x["metric"], x["value"], x["lo"], x["hi"]) for x in data["performance"]["overall"]]
+    missing: list[str] = []
     binary = data["fairness"]["binary"]
     for a in data["fairness"]["attributes"]:
         for g in a["groups"]:
             sl = f"{a['name']}={g['group']}"
             for m in ("accuracy", "selection_rate") if binary else ("accuracy",):
-                if m in g:
-                    metrics.append(_metric(m, g[m]["value"], g[m]["lo"], g[m]["hi"], sl))
+                if m in g and g[m]:
+                    if g[m]["value"] is None:
+                        missing.append(NOT_COMPUTABLE_METRIC.format(metric=m, slice=sl, why=""))
+                    else:
+                        metrics.append(_metric(m, g[m]["value"], g[m]["lo"], g[m]["hi"], sl))
         for c in a["comparisons"]:
             if c["impact_ratio"]:
-                ir = c["impact_ratio"]
-                metrics.append(_metric("impact_ratio", ir["value"], ir["lo"], ir["hi"], f"{a['name']}={c['group']}",
+                ir, sl = c["impact_ratio"], f"{a['name']}={c['group']}"
+                if ir["value"] is None:
+                    missing.append(NOT_COMPUTABLE_METRIC.format(metric="impact_ratio", slice=sl,
+                                                                why=f": {ir['note']}" if ir.get("note") else ""))
+                    continue
+                metrics.append(_metric("impact_ratio", ir["value"], ir["lo"], ir["hi"], sl,
                                        data["fairness"]["policy"].get("impact_ratio_min")))
     arch = mo.get("architecture")
     return {
@@ -69,7 +82,7 @@ def model_card(data: dict[str, Any]) -> dict[str, Any]:
             "users": [{"description": "model-risk validators, fair-lending officers and AI-Act reviewers"}],
             "use_cases": [{"description": iu.get("intended_use") or "not stated"}],
             "limitations": [{"description": t} for t in (iu.get("limitations"), iu.get("out_of_scope") and
-                                                           f"out of scope: {iu['out_of_scope']}") if t],
+                                                           f"out of scope: {iu['out_of_scope']}", *missing) if t],
             "tradeoffs": [{"description": f"mitigation what-if ({m['attribute']}): see the report's fairness section"}
                           for m in (data["fairness"].get("mitigation") or {}).get("attributes", []) if m["rows"]],
             "ethical_considerations": [{"name": f["title"], "mitigation_strategy": f["advice"]}
