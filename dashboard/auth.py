@@ -5,12 +5,22 @@ whitespace in the ``DEEPAUDIT_CREDENTIALS`` environment variable. Hashes are wer
 (``scrypt:...`` or ``pbkdf2:...``); ``deepaudit hash-password USER`` makes one. A plaintext password is
 refused. A verified (user, password) pair is remembered by its SHA-256 for the life of the process so a
 slow hash is not recomputed for every callback request.
+
+Each password check costs a slow hash (~70 ms of scrypt), so failed logins are throttled per client address
+(:class:`LoginThrottle`): after a few failures the client gets 429 with ``Retry-After`` and no hash is computed,
+for a window that doubles with each further failure and ends with a successful login. Behind a reverse proxy
+every client has the proxy's address unless ``deepaudit serve --trusted-proxy`` names it.
 """
 from __future__ import annotations
 
 import hashlib
+import ipaddress
+import math
 import os
 import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
 from pathlib import Path
 
 from flask import Flask, Response, request
@@ -24,6 +34,7 @@ BAD_LINE = ("credentials entry {n} of {source} is not 'user:hash'. Fix: one `use
             "`deepaudit hash-password USER`.")
 EMPTY = "no credentials in {source}. Fix: add `user:hash` lines made with `deepaudit hash-password USER`."
 REALM = 'Basic realm="deepaudit", charset="UTF-8"'
+TOO_MANY = "Too many failed logins from this address. Retry in {seconds} s."
 
 
 def hash_password(password: str) -> str:
@@ -59,27 +70,95 @@ def load_credentials(path: str | os.PathLike | None) -> dict[str, str] | None:
     return parse_credentials(env, f"${ENV_VAR}") if env else None
 
 
-def require_basic_auth(server: Flask, users: dict[str, str]) -> None:
-    """Every request to ``server`` needs a valid user and password."""
+class LoginThrottle:
+    """Password checks per client, with an exponential backoff after ``free`` failures in a row.
+
+    :meth:`attempt` counts a check before it runs, so concurrent requests from one client cannot all slip in
+    before the first failure is recorded; :meth:`succeeded` forgets the client. At most ``max_clients`` are
+    remembered (least recently seen dropped first), so a flood of addresses cannot grow memory.
+    """
+
+    def __init__(self, free: int = 5, base_s: float = 1.0, max_s: float = 300.0, max_clients: int = 10_000,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.free, self.base_s, self.max_s, self.max_clients, self.clock = free, base_s, max_s, max_clients, clock
+        self._clients: OrderedDict[str, tuple[int, float]] = OrderedDict()  # client -> (checks, blocked until)
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._clients)
+
+    def wait(self, client: str) -> float:
+        """Seconds until ``client`` may have a password checked again (0: now); counts nothing."""
+        with self._lock:
+            _, until = self._clients.get(client, (0, 0.0))
+        return max(0.0, until - self.clock())
+
+    def attempt(self, client: str) -> float:
+        """0 when ``client`` may have its password checked now (the check is counted), else seconds to wait."""
+        now = self.clock()
+        with self._lock:
+            checks, until = self._clients.pop(client, (0, 0.0))
+            if now < until:
+                self._clients[client] = (checks, until)
+                return until - now
+            checks += 1
+            if checks >= self.free:
+                until = now + min(self.max_s, self.base_s * 2 ** min(checks - self.free, 30))
+            self._clients[client] = (checks, until)
+            while len(self._clients) > self.max_clients:
+                self._clients.popitem(last=False)
+            return 0.0
+
+    def succeeded(self, client: str) -> None:
+        with self._lock:
+            self._clients.pop(client, None)
+
+
+def client_key(addr: str | None) -> str:
+    """The throttled unit for a remote address: the address, or its /64 for IPv6 (one host's usual share)."""
+    try:
+        ip = ipaddress.ip_address(addr or "")
+    except ValueError:
+        return addr or "unknown"
+    return str(ipaddress.ip_network(f"{ip}/64", strict=False)) if ip.version == 6 else str(ip)
+
+
+def _too_many(wait: float) -> Response:
+    seconds = math.ceil(wait)
+    return Response(TOO_MANY.format(seconds=seconds), 429,
+                    {"Retry-After": str(seconds), "Content-Type": "text/plain; charset=utf-8"})
+
+
+def require_basic_auth(server: Flask, users: dict[str, str], throttle: LoginThrottle | None = None) -> None:
+    """Every request to ``server`` needs a valid user and password; failed logins are throttled per client."""
+    throttle = LoginThrottle() if throttle is None else throttle  # not `or`: an empty throttle is falsy
     verified: set[bytes] = set()
     lock = threading.Lock()
     dummy = hash_password("not-a-user")  # unknown users cost the same hash check as known ones
 
-    def ok(user: str, password: str) -> bool:
-        key = hashlib.sha256(f"{user}\0{password}".encode()).digest()
-        with lock:
-            if key in verified:
-                return True
-        good = check_password_hash(users.get(user, dummy), password) and user in users
-        if good:
-            with lock:
-                verified.add(key)
-        return good
-
     def _check():
         a = request.authorization
-        if a is None or a.type != "basic" or not ok(a.username or "", a.password or ""):
+        if a is None or a.type != "basic":
             return Response("Authentication required.", 401, {"WWW-Authenticate": REALM})
+        user, password = a.username or "", a.password or ""
+        client = client_key(request.remote_addr)
+        # A throttled client is refused before the remembered logins are consulted: answering those would tell
+        # it, at no hashing cost, which of its guesses is right.
+        if wait := throttle.wait(client):
+            return _too_many(wait)
+        key = hashlib.sha256(f"{user}\0{password}".encode()).digest()
+        with lock:
+            known = key in verified
+        if known:
+            throttle.succeeded(client)
+            return None
+        if wait := throttle.attempt(client):
+            return _too_many(wait)
+        if not (check_password_hash(users.get(user, dummy), password) and user in users):
+            return Response("Authentication required.", 401, {"WWW-Authenticate": REALM})
+        throttle.succeeded(client)
+        with lock:
+            verified.add(key)
         return None
 
     # First of all request hooks, whenever it is registered: nothing (e.g. the response cache) answers first.

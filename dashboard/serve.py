@@ -3,7 +3,9 @@
 The commands are contributed to the ``deepaudit`` CLI through the ``deepaudit.commands`` entry point
 group, so :mod:`audit` never imports :mod:`dashboard`. Waitress serves the app; the Flask development
 server only with ``--debug``. Binding anything but loopback requires credentials (hashed, see
-:mod:`dashboard.auth`) or an explicit ``--insecure``.
+:mod:`dashboard.auth`) or an explicit ``--insecure``, which logs a warning. HTTP Basic sends the password with
+every request, so credentials belong behind a TLS reverse proxy (README); ``--trusted-proxy`` makes waitress
+take the client address from that proxy's ``X-Forwarded-For``, so failed logins are throttled per client.
 """
 from __future__ import annotations
 
@@ -22,7 +24,10 @@ NEEDS_AUTH = ("refusing to serve on {host}: the dashboard shows audit results an
               "$DEEPAUDIT_CREDENTIALS, lines made by `deepaudit hash-password USER`), bind 127.0.0.1, or pass "
               "--insecure if this network is trusted.")
 NO_STORE = "no run store at {store}. Fix: `deepaudit run --all --store {store}` first, or pass --store DIR."
-SECURITY_HEADERS = {"X-Content-Type-Options": "nosniff", "X-Frame-Options": "DENY", "Referrer-Policy": "no-referrer"}
+INSECURE = ("serving {host} with --insecure: no credentials are asked, so anyone on the network can read the audit "
+            "results and run the models. Fix: configure credentials (`deepaudit hash-password USER`) and put a TLS "
+            "reverse proxy in front, or bind 127.0.0.1.")
+PROXY_HEADERS = {"x-forwarded-for", "x-forwarded-proto", "x-forwarded-host"}
 
 
 def is_loopback(host: str) -> bool:
@@ -35,8 +40,9 @@ def is_loopback(host: str) -> bool:
 
 
 def build_server(store: str, *, host: str, base_path: str = "/", credentials: str | None = None,
-                 insecure: bool = False, device: str = "cpu", debug: bool = False) -> Any:
-    """The Dash app ready to serve, with auth and security headers; raises ValueError on unsafe settings."""
+                 insecure: bool = False, device: str = "cpu", debug: bool = False,
+                 targets: tuple[str, ...] | list[str] = ()) -> Any:
+    """The Dash app ready to serve, with auth when configured; raises ValueError on unsafe settings."""
     from pathlib import Path
 
     from dashboard.app import create_app
@@ -50,16 +56,11 @@ def build_server(store: str, *, host: str, base_path: str = "/", credentials: st
     if debug and not is_loopback(host):
         raise ValueError(f"--debug serves werkzeug's interactive debugger, which bypasses authentication; "
                          f"refusing it on {host}. Fix: use --debug only with --host 127.0.0.1.")
-    app = create_app(store, base_path=base_path, device=device)
+    if users is None and not is_loopback(host):
+        log.warning(INSECURE.format(host=host))
+    app = create_app(store, base_path=base_path, device=device, targets=targets)  # security headers and error handling included
     if users is not None:
         require_basic_auth(app.server, users)
-
-    @app.server.after_request
-    def _headers(resp):
-        for k, v in SECURITY_HEADERS.items():
-            resp.headers.setdefault(k, v)
-        return resp
-
     return app
 
 
@@ -76,7 +77,7 @@ def _warm(app: Any) -> None:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     app = build_server(args.store, host=args.host, base_path=args.base_path, credentials=args.credentials,
-                       insecure=args.insecure, device=args.device, debug=args.debug)
+                       insecure=args.insecure, device=args.device, debug=args.debug, targets=args.target or ())
     base = app.config.url_base_pathname
     host = f"[{args.host}]" if ":" in args.host else args.host
     print(f"deepaudit dashboard: http://{host}:{args.port}{base}  (store {args.store}; Ctrl+C to stop)",
@@ -93,8 +94,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return 0
     from waitress import serve
 
+    proxy = {"trusted_proxy": args.trusted_proxy, "trusted_proxy_headers": PROXY_HEADERS} if args.trusted_proxy else {}
     serve(app.server, host=args.host, port=args.port, threads=args.threads, ident="deepaudit",
-          max_request_body_size=1 << 20, clear_untrusted_proxy_headers=True, _quiet=True)
+          max_request_body_size=1 << 20, clear_untrusted_proxy_headers=True, _quiet=True, **proxy)
     return 0
 
 
@@ -120,9 +122,15 @@ def add_commands(sub: Any) -> None:
     s.add_argument("--credentials", metavar="FILE", help="user:hash lines (deepaudit hash-password); "
                                                          "default $DEEPAUDIT_CREDENTIALS")
     s.add_argument("--insecure", action="store_true", help="serve a non-loopback host without credentials")
+    s.add_argument("--trusted-proxy", metavar="ADDR", help="address of the TLS reverse proxy in front, whose "
+                                                           "X-Forwarded-For/-Proto/-Host headers are trusted")
     s.add_argument("--debug", action="store_true", help="Flask development server with reloader (never in production)")
     s.add_argument("--threads", type=int, default=16, help="waitress worker threads (default 16)")
     s.add_argument("--device", default="cpu", help="device for live explanations (default cpu)")
+    s.add_argument("--target", action="append", metavar="SPEC",
+                   help="allow live features to load this target spec (path/to/file.py:factory), repeatable; "
+                        "bundled models and installed entry points are always allowed, a spec read from the "
+                        "store never is")
     s.add_argument("--torch-threads", type=int, default=1, help="torch threads per request (default 1)")
     s.add_argument("--no-preload", action="store_true", help="do not load models in the background at start")
     s.set_defaults(func=cmd_serve)

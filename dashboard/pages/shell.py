@@ -22,6 +22,14 @@ TABS = [("performance", "Performance"), ("fairness", "Fairness"), ("explanations
         ("quality", "Quality"), ("runs", "Runs"), ("report", "Report")]
 
 
+class ClientInputError(ValueError):
+    """A value from the client (callback state, a dropdown value) that names no run or model here.
+
+    A callback raises it rather than failing on such a value (the app's check of callback requests raises
+    it for run stores): the server answers 400 and logs one line, as a stale or forged page is no server fault.
+    """
+
+
 def href(model: str, page: str, run_id: str | None = None, **query: Any) -> str:
     """The app-relative URL of ``page`` of ``model`` (base path included), with ``?run=`` when given."""
     q = {k: v for k, v in ({"run": run_id} | query).items() if v not in (None, "")}

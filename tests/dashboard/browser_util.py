@@ -28,8 +28,12 @@ def idle(driver, timeout: float = 30) -> None:
     time.sleep(0.3)
 
 
-def console_errors(driver) -> list[dict]:
-    return [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+def console_errors(driver, *, expected_status: int | None = None) -> list[dict]:
+    """SEVERE console entries; with ``expected_status``, the page's own 'Failed to load resource: ... (N)'
+    line is expected (an unknown page answers HTTP 404 and Chromium logs that)."""
+    return [e for e in driver.get_log("browser") if e["level"] == "SEVERE"
+            and not (expected_status and "Failed to load resource" in e["message"]
+                     and f"status of {expected_status}" in e["message"])]
 
 
 def screenshot(driver, name: str) -> Path:

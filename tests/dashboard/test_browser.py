@@ -30,4 +30,4 @@ def test_fairness_page(server, browser):
 def test_unknown_model_404(server, browser):
     body = open_page(browser, server + "/model/no_such_model/fairness", "Page not found")
     assert "no_such_model" in body
-    assert console_errors(browser) == []
+    assert console_errors(browser, expected_status=404) == []

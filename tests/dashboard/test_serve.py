@@ -103,9 +103,11 @@ def test_serve_command_end_to_end(store, tmp_path):
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             env={**os.environ, "PYTHONUNBUFFERED": "1"})
     try:
-        line = proc.stdout.readline()
-        assert f"http://127.0.0.1:{port}/audit/" in line
         base = f"http://127.0.0.1:{port}/audit/"
+        lines = [proc.stdout.readline()]
+        while base not in lines[-1] and lines[-1] and len(lines) < 50:
+            lines.append(proc.stdout.readline())  # a warning (e.g. about a damaged run) may come first
+        assert base in lines[-1], lines
 
         def get(url, user="alice", pw="correct horse"):
             req = urllib.request.Request(url, headers=_basic(user, pw))
@@ -129,6 +131,15 @@ def test_serve_command_end_to_end(store, tmp_path):
         assert "attachment" in headers["Content-Disposition"]
         assert get(f"{base}download/not-a-run/json")[0] == 404
         assert get(f"http://127.0.0.1:{port}/download/{run_id}/json")[0] == 404  # outside the base path
+        # under the base path: unknown pages are 404 (the friendly page still loads), pages are never cached
+        # and carry the CSP, Dash's probes answer 404
+        status, headers, body = get(f"{base}model/mortgage/performance")
+        assert status == 200 and headers["Cache-Control"] == "no-store" and "script-src 'self'" in \
+            headers["Content-Security-Policy"] and b"_dash-config" in body
+        for path in ("nope", "model/unknown/performance", "model/mortgage/nope"):
+            status, headers, body = get(base + path)
+            assert status == 404 and b"_dash-config" in body and headers["Cache-Control"] == "no-store", path
+        assert get(f"{base}_dash-component-suites/nonexistent_pkg/x.js")[0] == 404
     finally:
         proc.terminate()
         proc.wait(10)
@@ -168,3 +179,108 @@ def test_response_cache_answers_repeats_and_follows_new_runs(store, tmp_path):
     s.write_run(result, predictions=src.predictions(), arrays={})
     third = c.post("/_dash-update-component", json=body)
     assert b"0000beef" in third.data and b"0000beef" not in first.data
+
+
+# --- failed-login throttle, --insecure warning, --trusted-proxy (issue 12, item 9) ---
+
+def _throttled_server(monkeypatch, **kw):
+    """A bare Flask app behind require_basic_auth with a frozen clock; the list of password hash checks."""
+    import flask
+
+    checks = []
+    real = auth.check_password_hash
+    monkeypatch.setattr(auth, "check_password_hash", lambda h, pw: checks.append(pw) or real(h, pw))
+    now = [1000.0]
+    server = flask.Flask("throttled")
+    server.route("/")(lambda: "ok")
+    throttle = auth.LoginThrottle(clock=lambda: now[0], **kw)
+    auth.require_basic_auth(server, {"alice": auth.hash_password("correct horse")}, throttle)
+    c = server.test_client()
+
+    def get(pw, addr="10.0.0.9"):
+        return c.get("/", headers=_basic("alice", pw), environ_base={"REMOTE_ADDR": addr})
+
+    return get, checks, now, throttle
+
+
+def test_failed_logins_are_throttled_per_client(monkeypatch):
+    get, checks, now, _ = _throttled_server(monkeypatch, free=5)
+    answers = [get(f"guess {i}") for i in range(40)]
+    assert [r.status_code for r in answers] == [401] * 5 + [429] * 35
+    assert len(checks) == 5  # no password hash computed for a throttled client
+    assert answers[-1].headers["Retry-After"] == "1" and answers[-1].get_data(as_text=True) == \
+        auth.TOO_MANY.format(seconds=1)
+    # another client is not delayed, and its login is remembered
+    assert get("correct horse", addr="10.0.0.10").status_code == 200 and len(checks) == 6
+    # the throttled client is refused even with the remembered right password: no free oracle for its guesses
+    assert get("correct horse").status_code == 429 and len(checks) == 6
+    now[0] += 1.0  # the window is over: one more check, which fails and doubles the window
+    assert get("guess 41").status_code == 401 and get("guess 42").status_code == 429
+    assert get("guess 43").headers["Retry-After"] == "2" and len(checks) == 7
+    now[0] += 2.0  # a successful login (here one remembered, so no hash) ends the backoff
+    assert get("correct horse").status_code == 200 and len(checks) == 7
+    assert [get(f"again {i}").status_code for i in range(5)] == [401] * 5
+
+
+def test_a_checked_login_ends_the_backoff(monkeypatch):
+    get, checks, now, _ = _throttled_server(monkeypatch, free=2)
+    assert [get(pw).status_code for pw in ("a", "b", "correct horse")] == [401, 401, 429]
+    now[0] += 1.0
+    assert get("correct horse").status_code == 200 and len(checks) == 3
+    assert [get(pw).status_code for pw in ("c", "d", "e")] == [401, 401, 429]
+
+
+def test_concurrent_failed_logins_from_one_client_run_few_hashes(monkeypatch):
+    from concurrent.futures import ThreadPoolExecutor
+
+    get, checks, _, _ = _throttled_server(monkeypatch, free=5)
+    with ThreadPoolExecutor(16) as pool:
+        codes = list(pool.map(lambda i: get(f"guess {i}").status_code, range(96)))
+    assert codes.count(401) == 5 and codes.count(429) == 91 and len(checks) == 5
+    assert get("correct horse", addr="10.0.0.10").status_code == 200
+
+
+def test_login_throttle_memory_is_bounded():
+    t = auth.LoginThrottle(free=1, max_clients=100, clock=lambda: 0.0)
+    for i in range(1000):
+        t.attempt(f"10.0.{i // 256}.{i % 256}")
+    assert len(t) == 100
+    assert t.wait("10.0.3.231") > 0 and t.wait("10.0.0.0") == 0  # the oldest clients were dropped
+    # an IPv6 host usually owns a /64: its addresses share one entry
+    assert auth.client_key("2001:db8::1") == auth.client_key("2001:db8::ffff:2") != auth.client_key("2001:db9::1")
+    assert auth.client_key("192.0.2.7") == "192.0.2.7" and auth.client_key(None) == "unknown"
+
+
+def test_insecure_on_a_network_host_logs_a_warning(store, monkeypatch, caplog):
+    import logging
+
+    monkeypatch.delenv(auth.ENV_VAR, raising=False)
+    caplog.set_level(logging.WARNING, logger="deepaudit.serve")
+    serve.build_server(str(store.root), host="127.0.0.1", insecure=True)
+    assert [r for r in caplog.records if r.name == "deepaudit.serve"] == []
+    serve.build_server(str(store.root), host="0.0.0.0", insecure=True)
+    [record] = [r for r in caplog.records if r.name == "deepaudit.serve"]
+    assert record.levelno == logging.WARNING and record.getMessage() == serve.INSECURE.format(host="0.0.0.0")
+    assert "anyone on the network can read the audit results" in record.getMessage()
+
+
+@pytest.mark.parametrize("argv, proxy", [
+    ([], {}),
+    (["--trusted-proxy", "127.0.0.1"], {"trusted_proxy": "127.0.0.1", "trusted_proxy_headers": serve.PROXY_HEADERS}),
+])
+def test_trusted_proxy_reaches_waitress(store, monkeypatch, argv, proxy):
+    import argparse
+
+    import torch
+    import waitress
+
+    calls = []
+    monkeypatch.setattr(waitress, "serve", lambda app, **kw: calls.append(kw))
+    monkeypatch.setattr(torch, "set_num_threads", lambda n: None)  # keep this test process's torch threads
+    parser = argparse.ArgumentParser()
+    serve.add_commands(parser.add_subparsers())
+    args = parser.parse_args(["serve", "--store", str(store.root), "--no-preload", *argv])
+    assert args.func(args) == 0
+    [kw] = calls
+    assert {k: kw[k] for k in ("trusted_proxy", "trusted_proxy_headers") if k in kw} == proxy
+    assert kw["clear_untrusted_proxy_headers"] is True
