@@ -160,7 +160,7 @@ class AppContext:
 
     def model_runs(self, model: str | None) -> list[dict[str, Any]]:
         """Runs of ``model``, newest first (index rows); empty for a malformed or unknown name."""
-        if not model or not MODEL_NAME.match(model):
+        if not isinstance(model, str) or not MODEL_NAME.match(model):
             return []
         return self.store.list_runs(model=model).to_dict("records")
 
@@ -176,9 +176,9 @@ class AppContext:
         runs = self.model_runs(model)
         if not runs:
             return None
-        if not run_id:
+        if run_id is None or run_id == "":
             return self.runs.get(runs[0]["run_id"])
-        if not RUN_ID.match(run_id) or run_id not in {r["run_id"] for r in runs}:
+        if not isinstance(run_id, str) or not RUN_ID.match(run_id) or run_id not in {r["run_id"] for r in runs}:
             return None
         return self.runs.get(run_id)
 

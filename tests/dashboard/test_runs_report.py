@@ -67,6 +67,11 @@ def test_runs_page_defaults_and_callback(ctx, two):
     assert len(checks) == len(compare.check_changes(a.result, b.result))
     assert {r["passed_a"] for r in checks} <= {"pass", "fail", None}
     assert "same run" in runs.update(ctx, "mortgage", a.run_id, a.run_id)[0]
+    # Forged dropdown values of the wrong type are unknown runs, not server errors.
+    for bad in ({"run_id": a.run_id}, 3.5, [a.run_id], "../" + a.run_id):
+        assert runs.update(ctx, "mortgage", bad, b.run_id)[0] == "Choose two runs of mortgage."
+        assert ctx.resolve("mortgage", bad) is None
+    assert ctx.resolve({"model": "mortgage"}) is None and ctx.model_runs(7) == []
     one = runs.build(ctx, "mnist_cnn")
     assert "has one run" in str(one)
 
