@@ -1,6 +1,6 @@
 """The audit target: what a model must provide to be audited.
 
-One protocol for bundled and user models alike (see ARCHITECTURE.md). A user
+One protocol for bundled and user models alike (see docs/architecture.md). A user
 registers a target with ``--target path/to/file.py:factory`` or an entry point
 in the ``deepaudit.targets`` group; the factory returns an :class:`AuditTarget`.
 """

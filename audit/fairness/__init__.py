@@ -2,7 +2,7 @@
 
 Every function takes ``(y_true, y_pred, *, sensitive, ...)`` (calibration:
 ``(y_true, y_score, *, sensitive, ...)``) and returns a DataFrame. Definitions
-follow COMPLIANCE.md, "Fairness statistics"; all rates come from per-group cell
+follow docs/statistics.md; all rates come from per-group cell
 counts, so bootstrap intervals cost O(B x groups x cells), not O(B x rows).
 
 Domain probes: :mod:`~audit.fairness.reasons` (adverse-action reasons),

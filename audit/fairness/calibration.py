@@ -1,4 +1,4 @@
-"""Calibration within groups: reliability bins and ECE (COMPLIANCE.md).
+"""Calibration within groups: reliability bins and ECE (docs/statistics.md).
 
 Bins are equal-width on [0, 1]: bin k holds scores in [k/B, (k+1)/B), the
 last bin also holds 1.0. For group g,

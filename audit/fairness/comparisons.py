@@ -1,4 +1,4 @@
-"""Group comparisons with stratified-bootstrap intervals (COMPLIANCE.md, "Fairness statistics").
+"""Group comparisons with stratified-bootstrap intervals (docs/statistics.md).
 
 One tidy row per reported number; every row carries ``value, lo, hi,
 method, n, positives, negatives, reference``.

@@ -1,6 +1,6 @@
 """Sensitive attributes -> integer group codes and readable group labels.
 
-Design decisions (COMPLIANCE.md, "Fairness statistics"):
+Design decisions (docs/statistics.md):
 
 - Missing values (None, NaN, pd.NA, NaT, and the literal string ``"unknown"``)
   form one explicit group labelled ``"unknown"``, sorted last, with its count.

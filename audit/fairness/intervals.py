@@ -17,7 +17,7 @@ import numpy as np
 from scipy.stats import norm
 
 BAD_CONFIDENCE = "confidence={value!r} must be a number strictly between 0 and 1. Fix: use e.g. 0.95."
-BAD_N_BOOT = "n_boot={value!r} must be a positive integer. Fix: use e.g. 1000 (COMPLIANCE.md asks for B >= 1000)."
+BAD_N_BOOT = "n_boot={value!r} must be a positive integer. Fix: use e.g. 1000 (docs/statistics.md: B >= 1000)."
 BAD_COUNTS = ("x and n must be non-negative counts with x <= n; got x={x!r}, n={n!r}. Fix: pass successes "
               "and trials.")
 

@@ -1,4 +1,4 @@
-"""Per-group rates with Wilson intervals (COMPLIANCE.md, "Fairness statistics").
+"""Per-group rates with Wilson intervals (docs/statistics.md).
 
 Undefined rates -- TPR of a group with no positives, PPV of a group with no
 predicted positives -- are NaN with a NaN interval: never 0, never a crash.

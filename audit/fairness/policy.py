@@ -62,7 +62,7 @@ _RULES: dict[str, tuple[type, Any, str]] = {
     "counterfactual_max_abs_diff": (float, lambda v: 0 <= v <= 1, "a number in [0, 1]"),
     "counterfactual_max_flip_share": (float, lambda v: 0 <= v <= 1, "a number in [0, 1]"),
     "attributes": (str, lambda v: v in ("sensitive", "all"), "'sensitive' or 'all'"),
-    # COMPLIANCE.md: B >= 1000 for every bootstrap interval.
+    # docs/statistics.md: B >= 1000 for every bootstrap interval.
     "n_boot": (int, lambda v: 1000 <= v <= 100_000, "an integer between 1000 and 100000"),
     "correction": (str, lambda v: v in ("holm", "bh"), "'holm' or 'bh'"),
 }

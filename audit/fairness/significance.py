@@ -1,5 +1,5 @@
 """Each group vs the reference: two-proportion z-test or Fisher's exact test, with
-multiple-testing correction (COMPLIANCE.md, "Fairness statistics").
+multiple-testing correction (docs/statistics.md).
 
 - Test choice: the pooled two-proportion z-test, unless any expected cell of
   the 2x2 table (successes/failures x group/reference) is below 5, where the

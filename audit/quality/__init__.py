@@ -1,4 +1,4 @@
-"""Explanation quality: can an explanation be trusted? (COMPLIANCE.md, "Explanation quality").
+"""Explanation quality: can an explanation be trusted? (docs/statistics.md, "Explanation quality").
 
 Each function measures one property and returns a :class:`QualityResult`
 (summary scalars, tidy tables for figures, pass/fail checks):

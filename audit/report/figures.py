@@ -8,7 +8,7 @@ labels are searchable. Colours: the Okabe-Ito palette (distinguishable with
 the common colour-vision deficiencies) and the purple-orange diverging map
 for signed attributions.
 
-matplotlib is imported inside :func:`render_figures` (ARCHITECTURE.md:
+matplotlib is imported inside :func:`render_figures` (docs/architecture.md:
 plotting libraries are imported lazily).
 """
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The report model: one JSON-able dict built from a run, rendered as HTML, PDF and JSON.
 
 :func:`build_report` collects every number the report shows, in the order of
-the outline in COMPLIANCE.md (0 metadata ... 8 limitations, appendix). The
+the outline in docs/statistics.md (0 metadata ... 8 limitations, appendix). The
 HTML template reads only this dict (plus figures drawn from it), so the JSON
 report holds every number of the HTML/PDF. It contains no timestamps other
 than the run's own, so rebuilding it from the same run gives identical JSON.

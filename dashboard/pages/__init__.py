@@ -1,2 +1,3 @@
-"""Dashboard pages. Each module exposes ``build(store, ...)`` (the layout) and, where it has callbacks,
-``register_callbacks(app, store)``; :func:`dashboard.app.create_app` registers them with Dash."""
+"""Dashboard pages. Each module exposes ``build(ctx, ...)`` (the layout, ``ctx`` an
+:class:`~dashboard.context.AppContext`) and, where it has callbacks, ``register_callbacks(app, ctx)``;
+:func:`dashboard.app.create_app` registers them with Dash."""
