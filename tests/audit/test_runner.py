@@ -169,7 +169,9 @@ def test_published_ig_attributions_are_the_ones_judged_complete(mortgage):
     delta = fx - fb
     rel = np.abs(a["attributions"].sum(1) - delta) / np.maximum(np.abs(delta), 0.01 * np.abs(delta).mean())
     check = next(c for c in result["checks"] if c["id"] == "completeness_ig")
-    assert check["value"] == pytest.approx(float(np.mean(rel <= 0.05)), abs=1e-12)
+    # rel comes from float32 logits recomputed here in one batch (the run used other batch shapes): a sample
+    # within float32 noise of the 5% bound may fall the other way on another CPU, so allow one sample.
+    assert check["value"] == pytest.approx(float(np.mean(rel <= 0.05)), abs=1 / len(rel) + 1e-12)
     assert check["passed"] and len(a["sample_index"]) == len(mortgage.eval_data)
     steps = result["quality"]["completeness"]["summary"]["n_steps"]
     assert result["explanations"]["methods"]["integrated_gradients"]["options"]["n_steps"] == steps

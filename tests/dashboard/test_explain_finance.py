@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 import torch
 
+from audit.tolerance import FLOAT32_ATOL, FLOAT32_RTOL
 from dashboard import explain_finance_data as tables
 from dashboard import ids
 from dashboard.figures import explain_finance as figs
@@ -90,7 +91,9 @@ def test_importance_interval_is_the_mean_interval_of_the_array(run):
     a = np.abs(arr[:, j])
     half = 1.96 * a.std(ddof=1) / math.sqrt(len(a))
     assert t["lo"].iloc[0] == pytest.approx(max(0, a.mean() - half)) and t["hi"].iloc[0] == pytest.approx(a.mean() + half)
-    assert (t["lo"] <= t["mean_abs"] + 1e-12).all() and (t["mean_abs"] <= t["hi"] + 1e-12).all()
+    # mean_abs (stored, summed by torch) and the interval (float64 here) take different summation paths.
+    slack = FLOAT32_ATOL + FLOAT32_RTOL * t["mean_abs"].abs()
+    assert (t["lo"] <= t["mean_abs"] + slack).all() and (t["mean_abs"] <= t["hi"] + slack).all()
 
 
 def test_column_names_match_the_model_inputs(run, live):

@@ -19,6 +19,7 @@ from audit.fairness.counterfactual import (
     resolve_attributes,
 )
 from audit.target import AuditTarget, EvalData
+from audit.tolerance import FLOAT32_ATOL
 from models.nlp.tokenizer import PAD, UNK, Vocabulary, tokenize
 
 BIAS = 3.0
@@ -119,8 +120,10 @@ def test_biased_model_fails_checks_unbiased_passes(biased, unbiased):
 
 def test_name_blind_model_has_no_gap(unbiased):
     pair = _row(unbiased.pairs, group_a="female", group_b="male")
-    assert pair["mean_diff"] == pytest.approx(0.0, abs=1e-12)
-    assert pair["lo"] == pytest.approx(0.0, abs=1e-12) and pair["hi"] == pytest.approx(0.0, abs=1e-12)
+    # Probabilities of a float32 model: equal up to float32 noise, not bit for bit on every CPU.
+    tol = 100 * FLOAT32_ATOL
+    assert pair["mean_diff"] == pytest.approx(0.0, abs=tol)
+    assert pair["lo"] == pytest.approx(0.0, abs=tol) and pair["hi"] == pytest.approx(0.0, abs=tol)
     assert pair["flip_share"] == 0.0 and pair["word_flip_share"] == 0.0
     assert unbiased.groups["token_attr_share"].abs().max() < 1e-4
 

@@ -11,8 +11,11 @@ import pytest
 from audit.report import build_report, report_schema, validate_report
 from audit.report.fairness import EXCLUDES_ESTIMATE
 from audit.report.writer import dumps
+from audit.tolerance import FLOAT32_ATOL
 
-EPS = 1e-12
+#: Slack for "the interval contains its value": some values (metrics of float32 scores) and their intervals are
+#: computed along different summation paths (audit/tolerance.py).
+EPS = FLOAT32_ATOL
 
 
 def _estimates(obj, path=""):
