@@ -25,3 +25,23 @@ def write_atomic(path: str | os.PathLike, data: bytes | str) -> Path:
         tmp.unlink(missing_ok=True)
         raise
     return path
+
+
+def writable_dir_problem(path: str | os.PathLike) -> str:
+    """Create directory ``path`` if needed and prove a file can be written in it: '' when it can, else why.
+
+    Used to fail fast, before minutes of computation, on a read-only or full disk or a path under a file.
+    """
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        return "it is a file, not a directory"
+    probe = path / f".deepaudit-probe-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe.write_bytes(b"0" * 4096)
+        probe.unlink()
+    except OSError as exc:
+        if path.is_dir():
+            probe.unlink(missing_ok=True)
+        return str(exc.strerror or exc)
+    return ""

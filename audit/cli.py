@@ -17,7 +17,6 @@ import errno
 import importlib
 import json
 import logging
-import os
 import sqlite3
 import sys
 import time
@@ -204,17 +203,13 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def check_out_dir(out: Path, flag: str) -> None:
     """Create ``out`` if needed and prove it is a writable directory; ValueError naming the fix otherwise."""
-    out = Path(out)
-    if out.exists() and not out.is_dir():
+    from audit.atomic import writable_dir_problem
+
+    problem = writable_dir_problem(out)
+    if problem.startswith("it is a file"):
         raise ValueError(f"{flag} {out} is a file, not a directory. Fix: pass a directory (it is created if missing).")
-    probe = out / f".deepaudit-probe-{os.getpid()}"
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        probe.write_bytes(b"0" * 4096)
-        probe.unlink()
-    except OSError as exc:
-        raise ValueError(f"{flag} {out} is not writable ({exc.strerror or exc}). Fix: pass a writable directory "
-                         f"with free space.") from None
+    if problem:
+        raise ValueError(f"{flag} {out} is not writable ({problem}). Fix: pass a writable directory with free space.")
 
 
 DEFAULT_REPORT_DIR = Path("deepaudit-reports")

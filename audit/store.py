@@ -248,13 +248,11 @@ class RunStore:
         """Fail fast (before a long audit) when runs cannot be written here: ValueError naming the fix."""
         if self.root.exists() and not self.root.is_dir():
             raise ValueError(NOT_A_STORE.format(root=self.root))
-        probe = self.root / ".tmp" / f".probe.{host_id()}.{os.getpid()}"
-        try:
-            probe.parent.mkdir(parents=True, exist_ok=True)
-            probe.write_bytes(b"0" * 4096)
-            probe.unlink()
-        except OSError as exc:
-            raise ValueError(NOT_WRITABLE.format(root=self.root, error=exc.strerror or exc)) from None
+        from audit.atomic import writable_dir_problem
+
+        problem = writable_dir_problem(self.root / ".tmp")
+        if problem:
+            raise ValueError(NOT_WRITABLE.format(root=self.root, error=problem))
 
     def clean_stale(self, *, now: float | None = None) -> list[Path]:
         """Remove temporary directories of writers that are gone; returns what was removed.
