@@ -1,100 +1,28 @@
 """The ``deepaudit`` command line.
 
-    deepaudit models [--json]                      registered models and their cards
-    deepaudit evaluate NAME... | --all [--json]    reproduce held-out metrics from shipped weights
     deepaudit describe SPEC                        load + validate any target (name, entry point, file.py:factory)
-    deepaudit train NAME [--out DIR] [--seed S]    re-train one model reproducibly
     deepaudit run SPEC... | --all [--store DIR] [--policy FILE]
                                                    audit: explanations, quality, fairness, probes -> run store
     deepaudit list [--store DIR] [--json]          runs in the store, newest first
     deepaudit report RUN_ID|latest [--model NAME] [--format html,pdf,json,model-card] [--out DIR]
                                                    audit report of a stored run (run ... --report writes them too)
+
+Other packages add commands through ``deepaudit.commands`` entry points: the bundled models add
+``models``, ``evaluate`` and ``train`` (:mod:`models.cli`), the dashboard ``serve`` and ``hash-password``.
+This package imports neither; it reaches every model, bundled or not, through :func:`audit.target.load_target`.
 """
 from __future__ import annotations
 
 import argparse
 import errno
-import importlib
 import json
 import logging
 import sqlite3
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 log = logging.getLogger("deepaudit")
-
-
-def _model_summary(name: str) -> dict[str, Any]:
-    from models import get_entry
-
-    entry = get_entry(name)
-    meta = entry.weights.meta
-    return {"name": name, "domain": meta["domain"], "task": meta["task"], "dataset": meta["dataset"],
-            "num_params": meta["num_params"], "metrics": meta["metrics"], "sha256": meta["sha256"],
-            "data_sha256": meta["data_sha256"], "class_names": meta["class_names"],
-            "favorable_label": meta["favorable_label"], "sensitive_attributes": meta["sensitive_attributes"],
-            "cohorts": meta["cohorts"], "card": meta["card"], "recipe": meta["recipe"],
-            "weights": str(entry.weights.path)}
-
-
-def _headline(metrics: dict[str, Any]) -> str:
-    key = "roc_auc" if "roc_auc" in metrics else "accuracy"
-    return f"{key}={metrics[key]:.3f}"
-
-
-def cmd_models(args: argparse.Namespace) -> int:
-    from models import list_models
-
-    rows = [_model_summary(n) for n in list_models()]
-    if args.json:
-        print(json.dumps(rows, indent=2))
-        return 0
-    print(f"{'name':<20} {'domain':<8} {'params':>9}  {'held-out':<16} {'sha256':<14} task")
-    for r in rows:
-        print(f"{r['name']:<20} {r['domain']:<8} {r['num_params']:>9,}  {_headline(r['metrics']):<16} "
-              f"{r['sha256'][:12]:<14} {r['task']}")
-    return 0
-
-
-def cmd_evaluate(args: argparse.Namespace) -> int:
-    from audit.device import resolve_device
-    from audit.tolerance import compare_metrics
-    from models import get_entry, get_model, list_models
-
-    names = list_models() if args.all else args.names
-    if not names:
-        raise ValueError("no model given. Fix: name one or more models (deepaudit models lists them), or pass --all.")
-    device = resolve_device(args.device)
-    results, ok = [], True
-    for name in names:
-        entry = get_entry(name)
-        t0 = time.perf_counter()
-        metrics = entry.evaluate(get_model(name, device=device), device)
-        recorded = entry.weights.meta["metrics"]
-        diffs = compare_metrics(metrics, recorded)
-        same = not diffs
-        ok &= same
-        results.append({"name": name, "device": str(device), "metrics": metrics, "matches_card": same,
-                        "differences": [d.to_dict() for d in diffs], "seconds": round(time.perf_counter() - t0, 3)})
-        if not args.json:
-            print(f"{name:<20} {_headline(metrics):<16} n_test={metrics['n_test']:<6} "
-                  f"{'matches model card' if same else 'DIFFERS from model card'} ({results[-1]['seconds']} s, {device})")
-            for d in diffs:
-                print(f"    {d.describe()}")
-    if args.json:
-        print(json.dumps(results, indent=2))
-    elif not ok:
-        print(EVALUATE_MISMATCH, file=sys.stderr)
-    return 0 if ok else 1
-
-
-EVALUATE_MISMATCH = (
-    "deepaudit: a recomputed metric differs from the model card by more than float32 noise (rtol 1e-5; see "
-    "audit/tolerance.py), or a count differs. That means the weights, the evaluation data or the preprocessing "
-    "are not the ones the card was made with. Fix: reinstall deepaudit (or restore the weights file), and check "
-    "the data package versions against the card's 'versions'.")
 
 
 def cmd_describe(args: argparse.Namespace) -> int:
@@ -116,50 +44,15 @@ def cmd_describe(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_train(args: argparse.Namespace) -> int:
-    from audit.weights import read_state_dict
-    from models import get_entry
-
-    entry = get_entry(args.name)
-    argv = [args.name, "--out", str(args.out), "--seed", str(args.seed), "--device", args.device]
-    if args.smoke:
-        argv.append("--smoke")
-    meta = importlib.import_module(entry.train_module).main(argv)
-    shipped = entry.weights.meta
-    written = Path(args.out) / entry.weights.path.name
-    identical = meta["sha256"] == shipped["sha256"]
-    max_diff = _max_weight_difference(read_state_dict(written), entry.weights.state_dict())
-    print(json.dumps({"name": args.name, "weights": str(written), "sha256": meta["sha256"], "metrics": meta["metrics"],
-                      "identical_to_shipped_weights": identical, "max_abs_weight_difference": max_diff,
-                      "note": TRAIN_IDENTITY_NOTE}, indent=2))
-    if not identical and not args.smoke:
-        log.warning("re-trained weights differ from the shipped ones (sha256 %s vs %s; largest weight difference "
-                    "%s). %s", meta["sha256"][:12], shipped["sha256"][:12], max_diff, TRAIN_IDENTITY_NOTE)
-    return 0
-
-
-TRAIN_IDENTITY_NOTE = ("bit-identical weights are expected only with the same torch build, CPU kernels and thread "
-                       "count the shipped weights were trained with (the card's 'versions'); on another CPU the "
-                       "float32 training drifts in the last bits, so compare max_abs_weight_difference and "
-                       "`deepaudit evaluate` instead.")
-
-
-def _max_weight_difference(a: dict[str, Any], b: dict[str, Any]) -> float | None:
-    """Largest absolute difference over all tensors; None when the architectures differ (names or shapes)."""
-    if a.keys() != b.keys() or any(a[k].shape != b[k].shape for k in a):
-        return None
-    return max((float((a[k].double() - b[k].double()).abs().max()) for k in a if a[k].numel()), default=0.0)
-
-
 DEFAULT_STORE = Path("deepaudit-runs")
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     from audit.runner import RunConfig, run_audit
     from audit.store import RunStore
-    from models import list_models
+    from audit.target import list_targets
 
-    specs = list_models() if args.all else args.specs
+    specs = list_targets() if args.all else args.specs
     if not specs:
         raise ValueError("no model given. Fix: name one or more models or target specs, or pass --all.")
     config = RunConfig(samples=args.samples, seed=args.seed, methods=args.methods, device=args.device,
@@ -178,17 +71,16 @@ def cmd_run(args: argparse.Namespace) -> int:
             print(f"deepaudit: error: {spec}: {_message(exc)}", file=sys.stderr)
             failed_specs.append(spec)
             continue
-        failed = [c["id"] for c in r["checks"] if not c["passed"]]
-        rows.append({"run_id": r["run_id"], "model": r["model"]["name"],
-                     "path": str(store.runs_dir / r["run_id"]), "checks": len(r["checks"]), "failed": failed,
-                     "seconds": r["provenance"]["timings"]["total_s"]})
+        failed = [c.id for c in r.failed_checks()]
+        rows.append({"run_id": r.run_id, "model": r.model.name, "path": str(r.path), "checks": len(r.checks),
+                     "failed": failed, "seconds": r.provenance.timings["total_s"]})
         if not args.json:
-            checks = f"{len(failed)} of {len(r['checks'])} checks failed: {', '.join(failed)}" if failed \
-                else f"all {len(r['checks'])} checks passed"
-            print(f"{r['model']['name']:<20} {r['run_id']}  {checks}  ({rows[-1]['seconds']} s)", flush=True)
+            checks = f"{len(failed)} of {len(r.checks)} checks failed: {', '.join(failed)}" if failed \
+                else f"all {len(r.checks)} checks passed"
+            print(f"{r.model.name:<20} {r.run_id}  {checks}  ({rows[-1]['seconds']} s)", flush=True)
         if args.report:
             # With --json, stdout stays one JSON document; report paths go to stderr.
-            status |= _write_reports([store.load(r["run_id"])], args.report_dir, "html,pdf,json,model-card",
+            status |= _write_reports([r], args.report_dir, "html,pdf,json,model-card",
                                      stream=sys.stderr if args.json else sys.stdout)
     if args.json:
         print(json.dumps(rows, indent=2))
@@ -265,38 +157,20 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="deepaudit", description="Explainability and fairness audits of deep PyTorch models.")
+    p = argparse.ArgumentParser(prog="deepaudit",
+                                description="Explainability and fairness audits of deep PyTorch models.")
     p.add_argument("-v", "--verbose", action="store_true")
     sub = p.add_subparsers(dest="command", required=True)
-
-    m = sub.add_parser("models", help="list registered models")
-    m.add_argument("--json", action="store_true")
-    m.set_defaults(func=cmd_models)
-
-    e = sub.add_parser("evaluate", help="reproduce the held-out metrics of shipped weights")
-    e.add_argument("names", nargs="*")
-    e.add_argument("--all", action="store_true")
-    e.add_argument("--device", default="auto", help="auto | cpu | cuda[:N]")
-    e.add_argument("--json", action="store_true")
-    e.set_defaults(func=cmd_evaluate)
 
     d = sub.add_parser("describe", help="load and validate any audit target; print a summary as JSON")
     d.add_argument("spec", help="bundled model name, deepaudit.targets entry point, or path/to/file.py:factory")
     d.add_argument("--device", default="auto")
     d.set_defaults(func=cmd_describe)
 
-    t = sub.add_parser("train", help="re-train one bundled model reproducibly")
-    t.add_argument("name")
-    t.add_argument("--out", type=Path, default=Path("deepaudit-weights"),
-                   help="output directory (default ./deepaudit-weights; shipped weights are never overwritten)")
-    t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--device", default="auto")
-    t.add_argument("--smoke", action="store_true", help="seconds-long run on a subset (for tests)")
-    t.set_defaults(func=cmd_train)
-
     r = sub.add_parser("run", help="audit models: explanations, quality checks, shortcut probes -> run store")
     r.add_argument("specs", nargs="*", help="bundled model names, entry points, or path/to/file.py:factory")
-    r.add_argument("--all", action="store_true", help="every registered model")
+    r.add_argument("--all", action="store_true",
+                   help="every installed target: the bundled models and any deepaudit.targets entry point")
     r.add_argument("--store", type=Path, default=DEFAULT_STORE, help=f"run store directory (default ./{DEFAULT_STORE})")
     r.add_argument("--device", default="auto", help="auto | cpu | cuda[:N]")
     r.add_argument("--samples", type=int, default=None,
@@ -307,7 +181,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--policy", type=Path, default=None,
                    help="TOML policy file with fairness thresholds (default: audit/fairness/default_policy.toml)")
     r.add_argument("--json", action="store_true", help="print run ids and paths as JSON")
-    r.add_argument("--no-progress", action="store_true", help="no progress bars on stderr (also off when stderr is not a terminal)")
+    r.add_argument("--no-progress", action="store_true",
+                   help="no progress bars on stderr (also off when stderr is not a terminal)")
     r.add_argument("--report", action="store_true", help="write HTML, PDF, JSON and model-card reports after each run")
     r.add_argument("--report-dir", type=Path, default=DEFAULT_REPORT_DIR,
                    help=f"where --report writes (default ./{DEFAULT_REPORT_DIR})")
@@ -319,7 +194,8 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--model", default=None, help="with `latest`: the latest run of this model")
     rp.add_argument("--format", default="html,pdf,json,model-card",
                     help="comma-separated: html, pdf, json, model-card (default: all)")
-    rp.add_argument("--out", type=Path, default=DEFAULT_REPORT_DIR, help=f"output directory (default ./{DEFAULT_REPORT_DIR})")
+    rp.add_argument("--out", type=Path, default=DEFAULT_REPORT_DIR,
+                    help=f"output directory (default ./{DEFAULT_REPORT_DIR})")
     rp.set_defaults(func=cmd_report)
 
     ls = sub.add_parser("list", help="runs in the store, newest first")
@@ -335,7 +211,8 @@ def build_parser() -> argparse.ArgumentParser:
 def _plugin_commands(sub: Any) -> None:
     """Subcommands other packages contribute (``deepaudit.commands`` entry points: ``f(subparsers)``).
 
-    The dashboard adds ``serve`` and ``hash-password`` this way, so this package never imports it.
+    The dashboard adds ``serve`` and ``hash-password`` and the bundled models ``models``, ``evaluate`` and
+    ``train`` this way, so this package imports neither.
     """
     from importlib.metadata import entry_points
 

@@ -28,13 +28,17 @@ log = logging.getLogger(__name__)
 DOMAINS = ("vision", "nlp", "finance", "other")
 ENTRY_POINT_GROUP = "deepaudit.targets"
 
-NOT_A_MODULE = "target {name!r}: model must be a torch.nn.Module returning logits, got {type}. Fix: pass the nn.Module itself."
-BAD_DOMAIN = "target {name!r}: domain {domain!r} is not one of {domains}. Fix: pick one of these ('other' if none fits)."
+NOT_A_MODULE = ("target {name!r}: model must be a torch.nn.Module returning logits, got {type}. "
+                "Fix: pass the nn.Module itself.")
+BAD_DOMAIN = ("target {name!r}: domain {domain!r} is not one of {domains}. "
+              "Fix: pick one of these ('other' if none fits).")
 BAD_CLASSES = "target {name!r}: class_names must be a non-empty list of distinct strings, got {value!r}."
-BAD_FAVORABLE = "target {name!r}: favorable_label {value!r} is not one of class_names {classes}. Fix: use one of the class names, or None."
+BAD_FAVORABLE = ("target {name!r}: favorable_label {value!r} is not one of class_names {classes}. "
+                 "Fix: use one of the class names, or None.")
 NOT_EVAL_DATA = "target {name!r}: eval_data must be an audit.target.EvalData, got {type}."
 EMPTY_DATA = "target {name!r}: the evaluation data is empty (0 samples). Fix: pass at least one sample."
-INPUTS_NOT_TENSOR = "target {name!r}: eval_data.inputs must be a torch.Tensor, got {type}. Fix: run your preprocessing first."
+INPUTS_NOT_TENSOR = ("target {name!r}: eval_data.inputs must be a torch.Tensor, got {type}. "
+                     "Fix: run your preprocessing first.")
 LENGTH_MISMATCH = ("target {name!r}: eval_data has {n_inputs} inputs but {what} has {n_other} rows. "
                    "Fix: give one {what} row per input, in the same order.")
 NAN_INPUTS = ("target {name!r}: eval_data.inputs holds {count} non-finite values (NaN or inf), first in sample "
@@ -55,9 +59,10 @@ RESERVED_COLUMNS = {"sample_id": "the sample id", "y_true": "the true label", "y
 RESERVED_PREFIX = "prob_"
 BAD_LAYER = ("target {name!r}: {what} {layer!r} is not a submodule of the model. Fix: use one of the names "
              "from model.named_modules(), e.g. {examples}.")
-BAD_SPEC = ("cannot load target {spec!r}: {reason}. Fix: use a bundled model name ({bundled}), "
-            "an installed entry point ({plugins}), or path/to/file.py:factory.")
-FACTORY_MISSING = "cannot load target {spec!r}: {path} defines no callable {factory!r}. Fix: name a function in that file."
+BAD_SPEC = ("cannot load target {spec!r}: {reason}. Fix: use an installed target name ({available}; the bundled "
+            "models and every 'deepaudit.targets' entry point), or path/to/file.py:factory.")
+FACTORY_MISSING = ("cannot load target {spec!r}: {path} defines no callable {factory!r}. "
+                   "Fix: name a function in that file.")
 FACTORY_FAILED = ("target {spec!r}: {what} raised {error} at {where}. Fix: correct the code there (run "
                   "`deepaudit describe {spec}` to retry quickly).")
 FACTORY_TYPE = ("target factory {spec!r} returned {type}, not an audit.target.AuditTarget. "
@@ -172,8 +177,9 @@ class AuditTarget:
         Raw input(s) -> model-ready tensor.
     feature_names : list of str, optional
         Tabular input names, one per input column.
-    tokenizer : object, optional
-        Text targets: returns tokens with character offsets.
+    tokenizer : audit.tokenizer.Tokenizer, optional
+        Text targets: ``itos``/``stoi`` (pad id 0, unk id 1), ``tokens(text)`` with character offsets and
+        ``encode(texts)``; checked by :func:`audit.tokenizer.check_tokenizer`.
     baseline : torch.Tensor, optional
         Attribution baseline shaped like one input.
     gradcam_layer, embedding_layer : str, optional
@@ -182,7 +188,17 @@ class AuditTarget:
         Candidate shortcuts (e.g. a watermark) the audit tests for.
     provenance : dict
         weights and data sha256, training recipe, held-out metrics. Missing
-        hashes are filled in by :meth:`validate`.
+        hashes are filled in by :meth:`validate`. Optional keys the audit and
+        the dashboard read: ``card`` (the model card: ``intended_use``,
+        ``out_of_scope``, ``limitations``, ``architecture``, ``training_data``,
+        ``version``; stored with each run and shown in its report),
+        ``dataset``, ``feature_labels`` ({column: label}), ``feature_ranges``
+        ({column: [lo, hi]}) and ``feature_sentinels`` ({column: [codes that
+        mean missing]}) for tabular inputs.
+    reference_rows : DataFrame, optional
+        Raw rows the model was trained on, with the columns of
+        ``eval_data.raw``: the reference for valid input values (the
+        dashboard's what-if editor takes its ranges from them).
     """
 
     name: str
@@ -202,6 +218,7 @@ class AuditTarget:
     embedding_layer: str | None = None
     artifact_probes: list[ArtifactProbe] = field(default_factory=list)
     provenance: dict[str, Any] = field(default_factory=dict)
+    reference_rows: pd.DataFrame | None = None
 
     @property
     def device(self) -> torch.device:
@@ -279,6 +296,13 @@ class AuditTarget:
                 except AttributeError:
                     examples = [m for m, _ in self.model.named_modules() if m][:4]
                     raise ValueError(BAD_LAYER.format(name=name, what=what, layer=layer, examples=examples)) from None
+        if self.tokenizer is not None:
+            from audit.tokenizer import check_tokenizer
+
+            try:
+                check_tokenizer(self.tokenizer)
+            except ValueError as exc:
+                raise ValueError(f"target {name!r}: {exc}") from None
         batch = data.inputs[:2]
         self.model.eval()
         try:
@@ -295,14 +319,19 @@ class AuditTarget:
         return self
 
 
+def _user_frames(frames: list[Any]) -> list[Any]:
+    """Traceback frames in a user's code: not deepaudit's own (its bundled models included), not installed."""
+    ours = Path(__file__).resolve().parent.parent
+    return [f for f in frames if not Path(f.filename).resolve().is_relative_to(ours)
+            and "site-packages" not in f.filename and not f.filename.startswith("<frozen")]
+
+
 def _user_code_error(exc: BaseException, spec: str, what: str) -> ValueError:
     """A user's file or factory failed: name the innermost frame in user code (file and line), not ours."""
     import traceback
 
     frames = traceback.extract_tb(exc.__traceback__)
-    ours = Path(__file__).resolve().parent.parent
-    user = [f for f in frames if not Path(f.filename).resolve().is_relative_to(ours)
-            and "site-packages" not in f.filename and not f.filename.startswith("<frozen")]
+    user = _user_frames(frames)
     frame = (user or frames or [None])[-1]
     if isinstance(exc, SyntaxError) and exc.filename:
         where = f"{exc.filename}:{exc.lineno}"
@@ -317,6 +346,11 @@ def _call_factory(factory: Callable[..., Any], spec: str, device: torch.device) 
     try:
         target = factory(device=device) if "device" in params else factory()
     except Exception as exc:
+        import traceback
+
+        if "Fix:" in str(exc) and not _user_frames(traceback.extract_tb(exc.__traceback__)):
+            # Installed code (a bundled model's missing weights file, say) already said what to do: pass it on.
+            raise
         raise _user_code_error(exc, spec, "the factory") from exc
     if not isinstance(target, AuditTarget):
         raise TypeError(FACTORY_TYPE.format(spec=spec, type=type(target).__name__))
@@ -326,7 +360,28 @@ def _call_factory(factory: Callable[..., Any], spec: str, device: torch.device) 
 
 
 def _plugins() -> dict[str, Any]:
-    return {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
+    """Installed targets by name: every entry point of the ``deepaudit.targets`` group, the bundled models'
+    (declared in deepaudit's own pyproject.toml) included. Where two distributions declare one name, the
+    first found on ``sys.path`` wins and the other is named in a warning."""
+    found: dict[str, Any] = {}
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        if ep.name in found:
+            if found[ep.name].value != ep.value:
+                log.warning("two %s entry points are named %r (%s and %s); using the first", ENTRY_POINT_GROUP,
+                            ep.name, found[ep.name].value, ep.value)
+            continue
+        found[ep.name] = ep
+    return found
+
+
+def list_targets() -> list[str]:
+    """Sorted names of the installed targets (``deepaudit run NAME``): the bundled models and user entry points."""
+    return sorted(_plugins())
+
+
+def _available(names: Any = None) -> str:
+    names = sorted(_plugins() if names is None else names)
+    return ", ".join(names) if names else "none is installed"
 
 
 def _load_file_factory(spec: str) -> Callable[..., Any]:
@@ -334,7 +389,7 @@ def _load_file_factory(spec: str) -> Callable[..., Any]:
     path = Path(path_str)
     if not path.is_file():
         raise ValueError(BAD_SPEC.format(spec=spec, reason=f"file {path} does not exist",
-                                         bundled=_bundled(), plugins=sorted(_plugins())))
+                                         available=_available()))
     module_name = f"deepaudit_user_target_{abs(hash(str(path.resolve())))}"
     mod_spec = importlib.util.spec_from_file_location(module_name, path)
     module = importlib.util.module_from_spec(mod_spec)
@@ -350,24 +405,18 @@ def _load_file_factory(spec: str) -> Callable[..., Any]:
     return factory
 
 
-def _bundled() -> list[str]:
-    from models import list_models
-
-    return list_models()
-
-
 def is_installed_spec(spec: str) -> bool:
-    """True for a bundled model name or an installed ``deepaudit.targets`` entry point: names whose code the
-    operator installed, as opposed to a file path (which, read from a stored run, could point anywhere)."""
-    return isinstance(spec, str) and (spec in _bundled() or spec in _plugins())
+    """True for an installed target name (a bundled model or a ``deepaudit.targets`` entry point): names whose
+    code the operator installed, as opposed to a file path (which, read from a stored run, could point anywhere)."""
+    return isinstance(spec, str) and spec in _plugins()
 
 
 def load_target(spec: str, *, device: str | torch.device = "auto") -> AuditTarget:
     """Resolve ``spec`` to a validated :class:`AuditTarget`.
 
-    ``spec`` is a bundled model name (``deepaudit models``), the name of an
-    entry point in the ``deepaudit.targets`` group, or ``path/to/file.py:factory``.
-    The factory may accept a ``device`` keyword; otherwise the model is moved there.
+    ``spec`` is the name of an entry point in the ``deepaudit.targets`` group (the bundled models are
+    installed as such, see ``deepaudit models``) or ``path/to/file.py:factory``. The factory may accept a
+    ``device`` keyword; otherwise the model is moved there.
 
     Examples
     --------
@@ -377,15 +426,10 @@ def load_target(spec: str, *, device: str | torch.device = "auto") -> AuditTarge
     if spec.endswith(".py") or ".py:" in spec:
         if ":" not in spec.split(".py", 1)[1]:
             raise ValueError(BAD_SPEC.format(spec=spec, reason="no factory named after the file (file.py:factory)",
-                                             bundled=_bundled(), plugins=sorted(_plugins())))
+                                             available=_available()))
         return _call_factory(_load_file_factory(spec), spec, dev)
-    bundled = _bundled()
-    if spec in bundled:
-        from models import get_target
-
-        return get_target(spec, device=dev)
     plugins = _plugins()
     if spec in plugins:
         return _call_factory(plugins[spec].load(), spec, dev)
-    raise ValueError(BAD_SPEC.format(spec=spec, reason="no bundled model, entry point or file by that name",
-                                     bundled=bundled, plugins=sorted(plugins)))
+    raise ValueError(BAD_SPEC.format(spec=spec, reason="no installed target or file by that name",
+                                     available=_available(plugins)))

@@ -4,9 +4,11 @@ No Dash here: the what-if editor's callbacks call these functions, and so do the
 
 - :func:`editable_fields` derives one :class:`Field` per raw model input from the target: its kind
   (binary / categorical dropdown or numeric input), the allowed range and whether it may be missing.
-  Ranges come from the training data where it can be found (bundled models: the training split of their
-  data module; user targets: ``provenance["feature_ranges"] = {name: [lo, hi]}``), otherwise from the
-  evaluation data, and :attr:`LiveTabular.range_source` says which.
+  Ranges come from what the target provides: ``provenance["feature_ranges"] = {name: [lo, hi]}``, else its
+  training rows (``AuditTarget.reference_rows``; the bundled mortgage model gives its training split),
+  otherwise the evaluation data, and :attr:`LiveTabular.range_source` says which. Codebook values that mean
+  "missing" come from ``provenance["feature_sentinels"] = {name: [codes]}``. Nothing here knows the bundled
+  models' package.
 - :meth:`LiveTabular.what_if` validates the edits, preprocesses the original and the edited row with the
   target's own ``preprocess``, scores both, attributes both with Integrated Gradients (the run's recorded
   options, toward the favourable class) and derives adverse-action reasons the way
@@ -16,9 +18,7 @@ No Dash here: the what-if editor's callbacks call these functions, and so do the
 from __future__ import annotations
 
 import contextlib
-import importlib
 import math
-import re
 import threading
 import time
 from dataclasses import dataclass, field
@@ -84,21 +84,16 @@ class WhatIf:
         return self.original_decision != self.edited_decision
 
 
-def _preprocess_spec(target) -> dict[str, Any] | None:
-    spec = getattr(target.preprocess, "keywords", {}).get("spec")
-    return spec if isinstance(spec, dict) and isinstance(spec.get("features"), list) else None
+def _sentinels(target) -> dict[str, list[float]]:
+    """Codebook values per raw input that mean "missing" (``provenance["feature_sentinels"]``)."""
+    found = target.provenance.get("feature_sentinels") or {}
+    return {str(k): list(v) for k, v in found.items()} if isinstance(found, dict) else {}
 
 
-def _training_rows(spec: str) -> pd.DataFrame | None:
-    """The training split of a bundled model whose package has ``data.load_split()`` (None otherwise)."""
-    try:
-        from models.registry import get_entry
-
-        package = get_entry(spec).builder.__module__
-        split = importlib.import_module(f"{package}.data").load_split()
-        return split.train if isinstance(split.train, pd.DataFrame) else None
-    except (ImportError, ValueError, AttributeError):
-        return None
+def _reference_rows(target) -> pd.DataFrame | None:
+    """The target's training rows (:attr:`audit.target.AuditTarget.reference_rows`), None where it has none."""
+    rows = getattr(target, "reference_rows", None)
+    return rows if isinstance(rows, pd.DataFrame) else None
 
 
 def _clean(values: pd.Series, sentinels: list[float]) -> np.ndarray:
@@ -112,8 +107,8 @@ def editable_fields(target, *, training: pd.DataFrame | None = None) -> tuple[li
     if not isinstance(raw, pd.DataFrame) or target.preprocess is None or not target.feature_names:
         raise ValueError(NOT_EDITABLE.format(name=target.name, reason="it has no raw rows, preprocess or "
                                                                       "feature_names"))
-    spec = _preprocess_spec(target) or {}
-    sentinels = {f["name"]: list(f.get("sentinels", [])) for f in spec.get("features", [])}
+    training = _reference_rows(target) if training is None else training
+    sentinels = _sentinels(target)
     labels = target.provenance.get("feature_labels") or {}
     ranges = target.provenance.get("feature_ranges") or {}
     names = [g for g in feature_groups(target.feature_names) if g in raw.columns]
@@ -168,13 +163,17 @@ def input_text(v: float) -> str:
 
 
 def ig_options(result: dict[str, Any]) -> dict[str, Any]:
-    """The Integrated Gradients options the run recorded (its own IG, else the reason codes' step count)."""
+    """The Integrated Gradients options the run recorded (its own IG, else the reason codes' stored ``params``).
+
+    A run whose reason codes carry no ``params`` (stored before they were) gives ``{}``: the explainer's defaults.
+    """
     ig = result.get("explanations", {}).get("methods", {}).get("integrated_gradients")
     if ig is not None:
         return dict(ig.get("options") or {})
-    method = result.get("fairness", {}).get("probes", {}).get("reason_codes", {}).get("method", "")
-    m = re.search(r"n_steps=(\d+)", method)
-    return {"n_steps": int(m.group(1))} if m else {}
+    params = result.get("fairness", {}).get("probes", {}).get("reason_codes", {}).get("params") or {}
+    if params.get("method", "integrated_gradients") != "integrated_gradients" or "n_steps" not in params:
+        return {}
+    return {"n_steps": int(params["n_steps"])}
 
 
 class LiveTabular:
@@ -189,8 +188,7 @@ class LiveTabular:
         self._lease = lease or (lambda: contextlib.nullcontext(target))
         self.fields, self.range_source = editable_fields(target, training=training)
         self.by_name = {f.name: f for f in self.fields}
-        spec = _preprocess_spec(target) or {}
-        self.sentinels = {f["name"]: list(f.get("sentinels", [])) for f in spec.get("features", [])}
+        self.sentinels = _sentinels(target)
         fav = target.favorable_label
         self.favorable = target.class_names.index(fav) if fav in target.class_names else len(target.class_names) - 1
         self.groups = feature_groups(target.feature_names)
@@ -324,6 +322,6 @@ class LiveTabularCache:
     def get(self, spec: str) -> LiveTabular:
         with self._lock:
             if spec not in self._by_spec:
-                self._by_spec[spec] = LiveTabular(self.live.target(spec), training=_training_rows(spec),
+                self._by_spec[spec] = LiveTabular(self.live.target(spec),
                                                   lease=lambda s=spec: self.live.lease(s))
             return self._by_spec[spec]

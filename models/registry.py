@@ -6,6 +6,7 @@ that reproduces the held-out metrics, and the module that trains it.
 """
 from __future__ import annotations
 
+import importlib
 import json
 from dataclasses import dataclass
 from functools import cached_property
@@ -22,7 +23,8 @@ if TYPE_CHECKING:
     from audit.target import AuditTarget
 
 UNKNOWN_MODEL = ("unknown model {name!r}. Available models: {available}. Fix: use one of these names "
-                 "(`deepaudit models` lists them), or give your own target as path/to/file.py:factory (README, 'Audit your own model').")
+                 "(`deepaudit models` lists them), or give your own target as path/to/file.py:factory "
+                 "(README, 'Audit your own model').")
 DUPLICATE_MODEL = "a model named {name!r} is already registered. Fix: choose another name."
 META_MISSING = ("metadata file {path} for model {name!r} is missing. Fix: reinstall deepaudit, or re-train with "
                 "`deepaudit train {name}`.")
@@ -71,6 +73,13 @@ class ModelEntry:
 
 
 _REGISTRY: dict[str, ModelEntry] = {}
+#: Importing a domain package registers its models (as torchvision does); done on first use of the registry.
+DOMAIN_PACKAGES = ("models.finance", "models.nlp", "models.vision")
+
+
+def _load_bundled() -> None:
+    for package in DOMAIN_PACKAGES:
+        importlib.import_module(package)
 
 
 def register_model(name: str, *, domain: str, weights: str | Path, target: Callable[..., "AuditTarget"],
@@ -104,10 +113,12 @@ def register_model(name: str, *, domain: str, weights: str | Path, target: Calla
 
 def list_models(domain: str | None = None) -> list[str]:
     """Sorted names of registered models, optionally of one domain."""
+    _load_bundled()
     return sorted(n for n, e in _REGISTRY.items() if domain is None or e.domain == domain)
 
 
 def get_entry(name: str) -> ModelEntry:
+    _load_bundled()
     try:
         return _REGISTRY[name]
     except KeyError:
@@ -126,6 +137,13 @@ def get_model(name: str, *, weights: bool = True, device: str | torch.device = "
         load_state_dict_checked(model, entry.weights.state_dict(), source=f"file {entry.weights.path}",
                                 fix=entry.weights.fix)
     return model.to(resolve_device(device)).eval()
+
+
+def run_card(meta: dict[str, Any]) -> dict[str, Any]:
+    """The model card a target carries in ``provenance["card"]``: the card of the metadata plus the
+    architecture and training data, so a run stores everything its report shows (the report never reads
+    this registry)."""
+    return dict(meta["card"]) | {"architecture": meta.get("architecture"), "training_data": meta.get("dataset")}
 
 
 def get_target(name: str, *, device: str | torch.device = "auto") -> "AuditTarget":

@@ -11,7 +11,7 @@ import torch
 from models.finance import data
 from models.finance import preprocess as prep
 from models.finance.arch import MortgageMLP
-from models.registry import ModelEntry, register_model
+from models.registry import ModelEntry, register_model, run_card
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 
@@ -56,8 +56,14 @@ def make_target(entry: ModelEntry, *, device: torch.device):
         # would be the mean, which is distorted by heavy tails).
         baseline=torch.tensor(meta["baseline"], dtype=torch.float32),
         provenance={k: meta[k] for k in ("data_sha256", "source_sha256", "recipe", "metrics")}
-        | {"weights_sha256": meta["sha256"], "card": meta["card"], "dataset": meta["dataset"], "feature_labels": dict(spec.get("labels", {})),
+        | {"weights_sha256": meta["sha256"], "card": run_card(meta), "dataset": meta["dataset"],
+           "feature_labels": dict(spec.get("labels", {})),
+           # Codebook values that mean "missing" (the what-if editor reads them as such).
+           "feature_sentinels": {f["name"]: list(f.get("sentinels", [])) for f in spec["features"]
+                                 if f.get("sentinels")},
            "baseline_description": meta["baseline_description"]},
+        # The training applications: the what-if editor's valid ranges.
+        reference_rows=s.train,
     )
 
 

@@ -13,7 +13,7 @@ import torch
 from models.nlp import data
 from models.nlp.arch import TextCNN
 from models.nlp.tokenizer import Vocabulary
-from models.registry import ModelEntry, register_model
+from models.registry import ModelEntry, register_model, run_card
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 VOCAB_CHECKSUM = ("vocabulary file {path} does not match the sha256 recorded in the model metadata. "
@@ -81,7 +81,7 @@ def make_target(entry: ModelEntry, *, device: torch.device):
         cohort_columns=list(meta["cohorts"]), preprocess=vocab.encode, tokenizer=vocab,
         embedding_layer="embedding", baseline=torch.zeros(vocab.max_tokens, dtype=torch.long),
         provenance={k: meta[k] for k in ("data_sha256", "source_sha256", "recipe", "metrics", "vocab_sha256")}
-        | {"weights_sha256": meta["sha256"], "card": meta["card"], "dataset": meta["dataset"]},
+        | {"weights_sha256": meta["sha256"], "card": run_card(meta), "dataset": meta["dataset"]},
     )
 
 

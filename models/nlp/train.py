@@ -76,8 +76,8 @@ def train(*, out_dir: Path, seed: int = 0, smoke: bool = False, device: str = "a
 
 
 def main(argv: list[str] | None = None) -> dict:
-    return train_main(argv, doc=__doc__, names=["sentiment"], default_out=WEIGHTS_DIR, smoke_help="400 reviews, 1 epoch: seconds, for tests",
-                      train=lambda _name, **kw: train(**kw))
+    return train_main(argv, doc=__doc__, names=["sentiment"], default_out=WEIGHTS_DIR,
+                      smoke_help="400 reviews, 1 epoch: seconds, for tests", train=lambda _name, **kw: train(**kw))
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from models.registry import ModelEntry, register_model
+from models.registry import ModelEntry, register_model, run_card
 from models.vision import data
 from models.vision.arch import MnistCNN
 
@@ -75,7 +75,7 @@ def make_target(entry: ModelEntry, *, device: torch.device, shortcut: bool):
         sensitive_columns=[], cohort_columns=list(meta["cohorts"]), preprocess=preprocess,
         baseline=torch.zeros(1, 28, 28), gradcam_layer=meta["gradcam_layer"], artifact_probes=[corner_mark_probe()],
         provenance={k: meta[k] for k in ("sha256", "data_sha256", "source_sha256", "recipe", "metrics")}
-        | {"weights_sha256": meta["sha256"], "card": meta["card"], "dataset": meta["dataset"]},
+        | {"weights_sha256": meta["sha256"], "card": run_card(meta), "dataset": meta["dataset"]},
     )
 
 

@@ -91,8 +91,8 @@ def train(name: str, *, out_dir: Path, seed: int = 0, smoke: bool = False, devic
 
 
 def main(argv: list[str] | None = None) -> dict:
-    return train_main(argv, doc=__doc__, names=sorted(CARDS), default_out=WEIGHTS_DIR, smoke_help="250 images, 1 epoch: seconds, for tests",
-                      train=train)
+    return train_main(argv, doc=__doc__, names=sorted(CARDS), default_out=WEIGHTS_DIR,
+                      smoke_help="250 images, 1 epoch: seconds, for tests", train=train)
 
 
 if __name__ == "__main__":

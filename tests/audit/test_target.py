@@ -158,3 +158,33 @@ def test_group_column_near_a_reserved_name_is_accepted():
     data = EvalData(inputs=torch.randn(4, 3), labels=np.array([0, 1, 0, 1]),
                     groups=pd.DataFrame({"scores": list("abab"), "probability": list("xyxy")}))
     make_target(eval_data=data, sensitive_columns=["scores"]).validate()
+
+
+def test_bundled_names_are_installed_targets():
+    from audit.target import is_installed_spec, list_targets
+
+    assert {"mnist_cnn", "mnist_cnn_shortcut", "mortgage", "sentiment"} <= set(list_targets())
+    assert is_installed_spec("mortgage") and not is_installed_spec("no_such_model")
+    assert not is_installed_spec("/tmp/x.py:factory")
+
+
+def test_a_bundled_models_own_error_is_passed_on(monkeypatch):
+    """A bundled model's error already names its fix (e.g. reinstall): it is not re-worded as a bug in user code."""
+    import models.registry as R
+
+    def missing(name, *, device="auto"):
+        raise FileNotFoundError(R.META_MISSING.format(path="mortgage.json", name=name))
+
+    monkeypatch.setattr(R, "get_target", missing)
+    with pytest.raises(FileNotFoundError) as e:
+        load_target("mortgage", device="cpu")
+    assert "Fix: reinstall deepaudit" in str(e.value) and "correct the code there" not in str(e.value)
+
+
+def test_unknown_spec_with_no_installed_target(monkeypatch):
+    import audit.target as T
+
+    monkeypatch.setattr(T, "entry_points", lambda group=None: [])
+    with pytest.raises(ValueError) as e:
+        load_target("mortgage")
+    assert "none is installed" in str(e.value) and "path/to/file.py:factory" in str(e.value)

@@ -5,9 +5,9 @@ from pathlib import Path
 import pytest
 import torch
 
+from audit.tolerance import compare_metrics
 from audit.weights import sha256_file
 from models import get_entry, get_model, get_target, get_weights, list_models
-from audit.tolerance import compare_metrics
 from models.registry import REQUIRED_META_KEYS
 
 MODELS = list_models()

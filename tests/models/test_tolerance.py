@@ -69,6 +69,7 @@ CONDITIONS = {
 CASES = [(n, c) for n in list_models() for c in sorted(CONDITIONS) if n != "sentiment" or c == "1-thread"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("name", "condition"), CASES)
 def test_card_metrics_survive_another_summation_order(name, condition):
     recorded = get_entry(name).weights.meta["metrics"]
@@ -78,6 +79,7 @@ def test_card_metrics_survive_another_summation_order(name, condition):
     assert not diffs, [d.describe() for d in diffs]
 
 
+@pytest.mark.slow
 def test_old_1e12_tolerance_rejects_float_noise_that_the_policy_accepts():
     """The same mortgage weights in float64 move the Brier score by ~1e-9: noise, not a different model."""
     recorded = get_entry("mortgage").weights.meta["metrics"]
