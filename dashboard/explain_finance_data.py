@@ -1,12 +1,12 @@
 """Tidy tables for the finance explanations page, read from a stored run. No Dash, no live model here.
 
 Attribution arrays store one column per model input, named by ``result["model"]["feature_names"]``
-(recorded by the runner; a run written before that shows importance without intervals and no per-applicant
-attributions, and says so: audit the model again to see them).
+(recorded by the runner; a run written before that shows no per-applicant attributions, and says so: audit the
+model again to see them). The 95% interval of each mean |attribution| is stored by the audit in the importance
+table (``mean_abs_lo`` / ``mean_abs_hi``); a run stored without it shows the means alone, "not stored".
 """
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
@@ -15,9 +15,6 @@ import pandas as pd
 from audit.store import Run
 
 EMPTY = pd.DataFrame(columns=["label", "mean_abs", "direction"])
-METHOD_LABELS = {"integrated_gradients": "Integrated Gradients", "deeplift": "DeepLIFT", "shap": "SHAP (expected gradients)",
-                 "gradient_shap": "GradientSHAP", "saliency": "Saliency (|gradient|)", "input_x_gradient": "Input × gradient",
-                 "occlusion": "Occlusion (feature ablation)"}
 NOT_EXPLAINED = ("Applicant {value!r} is not among the {n} explained applicants of this run; pick one in the "
                  "table.")
 BAD_APPLICANT = "'{value}' is not an applicant id (a whole number); pick an applicant in the table."
@@ -25,7 +22,10 @@ NO_APPLICANT = "Select an applicant in the table to see its score, attributions 
 
 
 def method_label(method: str | None) -> str:
-    return METHOD_LABELS.get(method, str(method).replace("_", " "))
+    """Display name of an explanation method (:func:`audit.explain.method_label`)."""
+    from audit.explain import method_label as label
+
+    return label(str(method))
 
 
 def signed(method: str) -> bool:
@@ -79,19 +79,20 @@ def attr_array(run: Run, method: str) -> dict[str, np.ndarray] | None:
 
 
 def importance_table(run: Run, method: str) -> pd.DataFrame:
-    """The stored importance table with display labels and, from the array, a 95% interval of the mean."""
+    """The stored importance table with display labels and, when the run stored it, the 95% interval of the mean.
+
+    The interval is the audit's (:func:`audit.explain.views.feature_importance`, columns ``mean_abs_lo`` /
+    ``mean_abs_hi``), shown as ``lo`` / ``hi``; a run stored without it (or from a single applicant, where the
+    bounds are null) has no ``lo`` / ``hi`` columns (no whiskers; nothing is recomputed from the arrays).
+    """
     t = pd.DataFrame(run.result["explanations"]["methods"][method]["tables"].get("feature_importance", []))
     if t.empty:
         return EMPTY
     t["label"] = _display_labels(t)
-    arr = attr_array(run, method)
-    names = column_names(run.result, method, arr["attributions"]) if arr is not None else None
-    if names is not None and len(arr["attributions"]) > 1:
-        a = np.abs(arr["attributions"].astype(np.float64))
-        half = 1.96 * a.std(0, ddof=1) / math.sqrt(len(a))
-        by_name = dict(zip(names, half))
-        h = t["feature"].map(by_name).astype(float)
-        t["lo"], t["hi"] = (t["mean_abs"] - h).clip(lower=0), t["mean_abs"] + h
+    if {"mean_abs_lo", "mean_abs_hi"} <= set(t.columns):
+        lo, hi = pd.to_numeric(t["mean_abs_lo"], errors="coerce"), pd.to_numeric(t["mean_abs_hi"], errors="coerce")
+        if lo.notna().any() and hi.notna().any():
+            t["lo"], t["hi"] = lo, hi
     return t
 
 

@@ -7,21 +7,47 @@ exception to "shaped like the inputs" that is still shaped like the inputs:
 token-id inputs ``(N, L)`` get one attribution per token position ``(N, L)``,
 computed on the embedding layer and summed over the embedding dimension.
 
-Constructors only store arguments; the work happens in :meth:`attribute`,
-which cuts the inputs into bounded chunks (so long inputs never run out of
-memory) and moves each chunk to the model's device.
+Constructors only store (and check) arguments; the work happens in
+:meth:`attribute`, which cuts the inputs into bounded chunks (so long inputs
+never run out of memory) and moves each chunk to the model's device. A method's
+options are the keyword-only parameters of its ``_attribute``; any other option
+is an error. Stochastic methods draw from local generators seeded from
+``seed`` and leave the global torch/numpy RNG states as they were (shap, which
+only reads the global numpy RNG, seeds it under a lock and restores it).
+
+Registry: the built-in methods register first (on first use of the registry or
+of :func:`register_explainer`), then installed packages' ``deepaudit.explainers``
+entry points (each names an :class:`Explainer` subclass whose ``name`` equals
+the entry point's name) when the registry is first consulted. A name is
+registered once; replacing it takes ``replace=True``.
 """
 from __future__ import annotations
 
+import difflib
+import functools
+import importlib
+import inspect
+import logging
 import math
-from typing import Any, ClassVar, Sequence
+import threading
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 
 from audit.target import AuditTarget
+from audit.tokenizer import PAD_ID
+
+log = logging.getLogger(__name__)
 
 UNKNOWN_METHOD = "unknown explanation method {name!r}. Fix: use one of {known}."
+UNKNOWN_OPTION = ("unknown option{s} {bad} for {name}; valid options: {valid}. "
+                  "Fix: {hint}pass only the options listed (see the method's docstring).")
+DUPLICATE = ("explainer name {name!r} is already registered by {existing}; {new} cannot take it. "
+             "Fix: give {cls} another name, or pass replace=True to register_explainer to replace it on purpose.")
+BROKEN_PLUGIN = ("explainer plugin {ep!r} ({value}, entry point group {group!r}) could not be registered: {error}. "
+                 "Fix: repair or uninstall the package that provides it ({dist}).")
 WRONG_DOMAIN = ("method {name!r} does not apply to {domain} target {target!r}: it supports {domains}. "
                 "Fix: pick one of {usable} (deepaudit run --methods ...).")
 TARGET_RANGE = ("target class {bad!r} is out of range for {n} classes {classes}. "
@@ -39,7 +65,17 @@ NEEDS_LAYER = ("method {name!r} needs the target's {what} (AuditTarget.{what}), 
 # input elements keep peak memory of `deepaudit run --all` near 1 GB.
 MAX_BATCH_ELEMENTS = 1 << 21
 
-_REGISTRY: dict[str, type["Explainer"]] = {}
+ENTRY_POINT_GROUP = "deepaudit.explainers"
+_BUILTIN_MODULES = ("audit.explain.captum_methods", "audit.explain.shap_methods")
+# Per-chunk arguments the base class passes to ``_attribute`` itself; never user options.
+_CALL_ARGUMENTS = frozenset({"seed", "texts"})
+
+_REGISTRY: dict[str, type[Explainer]] = {}
+_SOURCES: dict[str, str] = {}  # name -> where its class came from, for error messages
+_BROKEN: dict[str, str] = {}  # entry-point name -> why it could not be registered
+_LOADED = {"builtin": False, "plugins": False}
+_LOADING: set[str] = set()  # what the thread holding _LOCK is loading now
+_LOCK = threading.RLock()
 
 
 class Explainer:
@@ -54,13 +90,17 @@ class Explainer:
     seed : int
         Seeds stochastic methods (GradientSHAP, SHAP) so that results repeat.
     **options
-        Method options (``n_steps``, ``n_samples``, ``window`` ...).
+        Method options (``n_steps``, ``n_samples``, ``window`` ...); see
+        :meth:`valid_options`. Others raise ValueError.
     """
 
     name: ClassVar[str] = ""
+    # Display name ("Integrated Gradients"); :func:`method_label` falls back to the name.
+    label: ClassVar[str] = ""
     domains: ClassVar[tuple[str, ...]] = ("vision", "nlp", "finance", "other")
     needs_baseline: ClassVar[bool] = False
     has_convergence_delta: ClassVar[bool] = False
+    # Whether results depend on ``seed`` (drawn from local generators, see ``_attribute``).
     stochastic: ClassVar[bool] = False
     # Whether the sign of an attribution carries meaning (IG, DeepLift, SHAP ...)
     # or only its size does (saliency, Grad-CAM after ReLU).
@@ -73,7 +113,32 @@ class Explainer:
         self.audit_target = audit_target
         self.batch_size = batch_size
         self.seed = seed
+        self.check_options(options)
         self.options = options
+
+    @classmethod
+    def valid_options(cls) -> tuple[str, ...] | None:
+        """Option names the method accepts (keyword-only parameters of ``_attribute``); None: any."""
+        params = _parameters(cls._attribute)
+        if any(kind is inspect.Parameter.VAR_KEYWORD for kind in params.values()):
+            return None
+        return tuple(sorted(n for n, kind in params.items()
+                            if kind is inspect.Parameter.KEYWORD_ONLY and n not in _CALL_ARGUMENTS))
+
+    @classmethod
+    def check_options(cls, options: Mapping[str, Any]) -> None:
+        """Raise ValueError naming the options the method does not accept, and the valid ones."""
+        valid = cls.valid_options()
+        if valid is None:
+            return
+        bad = sorted(k for k in options if k not in valid)
+        if not bad:
+            return
+        close = [m for k in bad for m in difflib.get_close_matches(k, valid, n=1)]
+        hint = f"did you mean {', '.join(repr(m) for m in close)}? " if close else ""
+        raise ValueError(UNKNOWN_OPTION.format(s="s" if len(bad) > 1 else "", bad=", ".join(repr(b) for b in bad),
+                                               name=cls.name or cls.__name__, valid=", ".join(valid) or "none",
+                                               hint=hint))
 
     # -- public -----------------------------------------------------------
     def attribute(self, inputs: torch.Tensor, *, target: int | Sequence[int] | torch.Tensor | None = None,
@@ -89,6 +154,12 @@ class Explainer:
         **kw
             Per-call overrides of the constructor's options.
         """
+        return self._attribute_chunks(inputs, target, kw)
+
+    def _attribute_chunks(self, inputs: torch.Tensor, target: Any, kw: Mapping[str, Any],
+                          per_sample: Mapping[str, Sequence[Any]] | None = None) -> torch.Tensor:
+        """:meth:`attribute`'s work. ``per_sample``: sequences sliced per chunk and passed to ``_attribute``
+        by keyword (e.g. SHAP's ``texts``); an ``_attribute`` taking ``seed`` gets the seed + chunk start."""
         t = self.audit_target
         if t.domain not in self.domains:
             raise ValueError(WRONG_DOMAIN.format(name=self.name, domain=t.domain, target=t.name,
@@ -97,24 +168,26 @@ class Explainer:
             raise ValueError(EMPTY_INPUTS)
         if inputs.is_floating_point() and not torch.isfinite(inputs).all():
             raise ValueError(NON_FINITE.format(count=int((~torch.isfinite(inputs)).sum())))
-        classes = self.resolve_target(inputs, target)
         opts = {**self.options, **kw}
+        self.check_options(opts)  # also catches options set on .options after construction
+        classes = self.resolve_target(inputs, target)
         chunk = self.chunk_size(inputs, opts)
+        takes_seed = "seed" in _parameters(type(self)._attribute)
         out = []
         device = t.device
         t.model.eval()
         for start in range(0, len(inputs), chunk):
-            if self.stochastic:
-                # Seed per chunk so a sample's attribution does not depend on what ran before.
-                torch.manual_seed(self.seed + start)
-                np.random.seed((self.seed + start) % (2 ** 32))
             x = inputs[start:start + chunk].to(device)
             y = classes[start:start + chunk].to(device)
-            a = self._attribute(x, y, **opts)
+            extra = {k: v[start:start + chunk] for k, v in (per_sample or {}).items()}
+            if takes_seed:
+                # Seed per chunk so a sample's attribution does not depend on what ran before.
+                extra["seed"] = self.seed + start
+            a = self._attribute(x, y, **extra, **opts)
             if self.is_text():
-                # Padding (id 0) is not part of the text: it cannot be removed or
+                # Padding is not part of the text: it cannot be removed or
                 # changed, so it carries no attribution whatever the method says.
-                a = a * (x != 0)
+                a = a * (x != PAD_ID)
             out.append(a.detach().float().cpu())
         result = torch.cat(out)
         expected = tuple(inputs.shape)
@@ -162,35 +235,77 @@ class Explainer:
     def is_text(self) -> bool:
         return self.audit_target.domain == "nlp"
 
+    def generator(self, seed: int) -> torch.Generator:
+        """A CPU torch generator seeded with ``seed`` (draw on the CPU, then move: same numbers on any device)."""
+        return torch.Generator().manual_seed(int(seed) % (2 ** 63))
+
     def _attribute(self, x: torch.Tensor, y: torch.Tensor, **opts: Any) -> torch.Tensor:
+        """Attributions of one chunk. Keyword-only parameters are the method's options; a parameter named
+        ``seed`` receives the chunk's seed."""
         raise NotImplementedError
 
 
-def register_explainer(cls: type[Explainer]) -> type[Explainer]:
-    """Class decorator: make ``cls`` available under ``cls.name``."""
+@functools.cache
+def _parameters(func: Any) -> dict[str, Any]:
+    """Parameter name -> kind of ``func`` (cached: checked on every attribute call)."""
+    return {n: p.kind for n, p in inspect.signature(func).parameters.items()}
+
+
+def register_explainer(cls: type[Explainer] | None = None, *, replace: bool = False) -> Any:
+    """Class decorator: make ``cls`` available under ``cls.name``.
+
+    ``@register_explainer`` or ``@register_explainer(replace=True)``. A name
+    already taken (by a built-in, a plugin or earlier code) raises ValueError
+    naming who holds it, unless ``replace=True``.
+    """
+    if cls is None:
+        return lambda c: register_explainer(c, replace=replace)
+    if not (isinstance(cls, type) and issubclass(cls, Explainer)):
+        raise TypeError(f"register_explainer expects an Explainer subclass, got {cls!r}")
+    if cls.__module__ in _BUILTIN_MODULES:
+        source = f"built-in {cls.__module__}.{cls.__qualname__}"
+    else:
+        _ensure_builtin()  # built-ins first, so a later import can never shadow this class
+        source = f"{cls.__module__}.{cls.__qualname__}"
+    _add(cls, source, replace=replace)
+    return cls
+
+
+def _add(cls: type[Explainer], source: str, *, replace: bool) -> None:
     if not cls.name:
         raise ValueError(f"explainer class {cls.__name__} sets no name")
-    _REGISTRY[cls.name] = cls
-    return cls
+    with _LOCK:
+        old = _REGISTRY.get(cls.name)
+        # The same definition again (a module re-imported or reloaded) is not a conflict.
+        same = old is cls or (old is not None and "<locals>" not in cls.__qualname__
+                              and (old.__module__, old.__qualname__) == (cls.__module__, cls.__qualname__))
+        if old is not None and not (replace or same):
+            raise ValueError(DUPLICATE.format(name=cls.name, existing=_SOURCES[cls.name], new=source,
+                                              cls=cls.__name__))
+        _REGISTRY[cls.name] = cls
+        _SOURCES[cls.name] = source
+        _BROKEN.pop(cls.name, None)
 
 
 def list_explainers(domain: str | None = None) -> list[str]:
     """Registered method names, optionally only those that support ``domain``."""
-    _load_builtin()
-    return sorted(n for n, c in _REGISTRY.items() if domain is None or domain in c.domains)
+    _ensure_loaded()
+    return sorted(n for n, c in list(_REGISTRY.items()) if domain is None or domain in c.domains)
 
 
 def get_explainer(name: str) -> type[Explainer]:
     """The explainer class registered under ``name``."""
-    _load_builtin()
+    _ensure_loaded()
     try:
         return _REGISTRY[name]
     except KeyError:
+        if name in _BROKEN:
+            raise ValueError(_BROKEN[name]) from None
         raise ValueError(UNKNOWN_METHOD.format(name=name, known=sorted(_REGISTRY))) from None
 
 
 def make_explainer(name: str, audit_target: AuditTarget, **options: Any) -> Explainer:
-    """Build the explainer ``name`` for ``audit_target`` (checks the domain now, not at attribute time)."""
+    """Build the explainer ``name`` for ``audit_target`` (checks the domain and the options now)."""
     cls = get_explainer(name)
     if audit_target.domain not in cls.domains:
         raise ValueError(WRONG_DOMAIN.format(name=name, domain=audit_target.domain, target=audit_target.name,
@@ -198,6 +313,66 @@ def make_explainer(name: str, audit_target: AuditTarget, **options: Any) -> Expl
     return cls(audit_target, **options)
 
 
-def _load_builtin() -> None:
-    # Importing the adapter modules registers their classes.
-    from audit.explain import captum_methods, shap_methods  # noqa: F401
+def method_label(name: str) -> str:
+    """Display name of method ``name``: its class's ``label``, else the name made readable."""
+    try:
+        cls = get_explainer(name)
+    except ValueError:
+        cls = None
+    return (cls.label if cls is not None and cls.label else None) or str(name).replace("_", " ").capitalize()
+
+
+def _ensure_loaded() -> None:
+    _ensure_builtin()
+    _load_once("plugins", _load_plugins)
+
+
+def _ensure_builtin() -> None:
+    _load_once("builtin", lambda: [importlib.import_module(m) for m in _BUILTIN_MODULES])
+
+
+def _load_once(what: str, load: Any) -> None:
+    """Run ``load`` once; other threads wait for it, a nested call from the loading thread returns at once."""
+    if _LOADED[what]:
+        return
+    with _LOCK:
+        if _LOADED[what] or what in _LOADING:
+            return
+        _LOADING.add(what)
+        try:
+            load()
+            _LOADED[what] = True
+        finally:
+            _LOADING.discard(what)
+
+
+def _entry_points() -> Sequence[Any]:
+    from importlib.metadata import entry_points
+
+    return list(entry_points(group=ENTRY_POINT_GROUP))
+
+
+def _load_plugins() -> None:
+    """Register every ``deepaudit.explainers`` entry point; a broken one is recorded (and logged), not raised."""
+    try:
+        eps = _entry_points()
+    except Exception as exc:  # noqa: BLE001 - broken package metadata must not take the built-ins down
+        log.warning("could not list %s entry points: %s", ENTRY_POINT_GROUP, exc)
+        return
+    for ep in eps:
+        dist = getattr(getattr(ep, "dist", None), "name", None) or "unknown package"
+        source = f"plugin {ep.name!r} ({ep.value}, from {dist})"
+        try:
+            cls = ep.load()
+            if not (isinstance(cls, type) and issubclass(cls, Explainer)):
+                raise TypeError(f"it loads {cls!r}, not an audit.explain.Explainer subclass")
+            if cls.name != ep.name:
+                raise ValueError(f"its class {cls.__name__} is named {cls.name!r}; "
+                                 f"the entry point must carry the class's name")
+            _add(cls, source, replace=False)
+        except Exception as exc:  # noqa: BLE001 - a broken plugin must not take the built-ins down
+            msg = BROKEN_PLUGIN.format(ep=ep.name, value=ep.value, group=ENTRY_POINT_GROUP,
+                                       error=f"{type(exc).__name__}: {exc}", dist=dist)
+            if ep.name not in _REGISTRY:
+                _BROKEN[ep.name] = msg
+            log.warning("%s", msg)

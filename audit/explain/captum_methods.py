@@ -6,19 +6,18 @@ inputs cannot be differentiated, so text methods run on the embedding layer
 one number per token: summed for IG, DeepLift, GradientSHAP and
 input x gradient (so that completeness still holds), the L2 norm of the
 gradient for saliency. Occlusion on text removes windows of tokens (replaces
-them with padding).
+them with padding). GradientSHAP is computed here with local generators (captum's
+draws from the global numpy and torch RNGs).
 """
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Any
 
 import numpy as np
 import torch
 from captum.attr import (
     DeepLift,
     FeatureAblation,
-    GradientShap,
     InputXGradient,
     IntegratedGradients,
     LayerAttribution,
@@ -31,6 +30,7 @@ from captum.attr import (
 )
 
 from audit.explain.base import Explainer, register_explainer
+from audit.tokenizer import PAD_ID
 
 BAD_WINDOW = "occlusion window {window!r} does not fit inputs of shape {shape}. Fix: pass a smaller window."
 
@@ -66,12 +66,13 @@ class IntegratedGradientsExplainer(Explainer):
     """
 
     name = "integrated_gradients"
+    label = "Integrated Gradients"
     needs_baseline = True
     has_convergence_delta = True
     passes_option = "n_steps"
     default_passes = 50
 
-    def _attribute(self, x, y, *, n_steps: int = 50, method: str = "gausslegendre", **_: Any):
+    def _attribute(self, x, y, *, n_steps: int = 50, method: str = "gausslegendre"):
         forward = _SummedTarget(self.audit_target.model)
         # The chunk is already bounded by chunk_size; one internal batch per chunk.
         kw = dict(baselines=self.baseline_like(x), additional_forward_args=(y,), n_steps=n_steps, method=method,
@@ -118,9 +119,10 @@ class SaliencyExplainer(Explainer):
     """Absolute gradient of the class logit (Simonyan et al. 2014); text: L2 norm per token."""
 
     name = "saliency"
+    label = "Saliency"
     signed = False
 
-    def _attribute(self, x, y, **_: Any):
+    def _attribute(self, x, y):
         model = self.audit_target.model
         if self.is_text():
             g = LayerGradientXActivation(model, self.layer("embedding_layer"), multiply_by_inputs=False)
@@ -133,8 +135,9 @@ class InputXGradientExplainer(Explainer):
     """Input times gradient (Shrikumar et al. 2016); text: embedding x gradient summed per token."""
 
     name = "input_x_gradient"
+    label = "Input × Gradient"
 
-    def _attribute(self, x, y, **_: Any):
+    def _attribute(self, x, y):
         model = self.audit_target.model
         if self.is_text():
             g = LayerGradientXActivation(model, self.layer("embedding_layer"), multiply_by_inputs=True)
@@ -147,10 +150,11 @@ class DeepLiftExplainer(Explainer):
     """DeepLift with the rescale rule (Shrikumar et al. 2017) against the target's baseline."""
 
     name = "deeplift"
+    label = "DeepLIFT"
     needs_baseline = True
     has_convergence_delta = True
 
-    def _attribute(self, x, y, **_: Any):
+    def _attribute(self, x, y):
         model = self.audit_target.model
         if self.is_text():
             dl = LayerDeepLift(model, self.layer("embedding_layer"))
@@ -162,39 +166,52 @@ class DeepLiftExplainer(Explainer):
 class GradientShapExplainer(Explainer):
     """GradientSHAP / expected gradients (Lundberg & Lee 2017; Erion et al. 2021).
 
-    Baselines are a seeded sample of ``n_background`` evaluation inputs (the
-    reference population, default 32) for images and tabular rows. Text:
-    expected gradients from the padding embedding at seeded random points of
-    the path, computed here because captum's LayerGradientShap adds noise to
-    the inputs, which are token ids. Options:
-    ``n_samples`` (default 25), ``stdevs`` (default 0.0).
+    Each input gets ``n_samples`` (default 25) gradients at random points
+    ``b + a (x' - b)`` between a baseline ``b`` drawn from a seeded sample of
+    ``n_background`` evaluation inputs (default 32) and the input ``x'`` plus
+    Gaussian noise of std ``stdevs`` (default 0); the attribution is the mean of
+    gradient x ``(x' - b)``. Text: the same from the padding embedding along the
+    embedding path. All draws come from generators seeded per chunk.
     """
 
     name = "gradient_shap"
+    label = "GradientSHAP"
     needs_baseline = True
     stochastic = True
     passes_option = "n_samples"
     default_passes = 25
 
     def background(self, n_background: int, device: torch.device) -> torch.Tensor:
+        """A seeded sample of ``n_background`` evaluation inputs (the same for every chunk)."""
         data = self.audit_target.eval_data.inputs
-        g = torch.Generator().manual_seed(self.seed)
-        idx = torch.randperm(len(data), generator=g)[:n_background]
+        idx = torch.randperm(len(data), generator=self.generator(self.seed))[:n_background]
         return data[idx].to(device)
 
-    def _attribute(self, x, y, *, n_samples: int = 25, stdevs: float | None = None, n_background: int = 32,
-                   **_: Any):
-        model = self.audit_target.model
+    def _attribute(self, x, y, *, seed: int, n_samples: int = 25, stdevs: float | None = None,
+                   n_background: int = 32):
+        g = self.generator(seed)
         if self.is_text():
-            return self._text(x, y, n_samples=n_samples)
-        return GradientShap(model).attribute(x, baselines=self.background(n_background, x.device), target=y,
-                                             n_samples=n_samples, stdevs=0.0 if stdevs is None else stdevs)
+            return self._text(x, y, n_samples=n_samples, g=g)
+        bg = self.background(n_background, x.device)
+        n = len(x) * n_samples
+        # Draw on the CPU in a fixed order, then move: the same numbers on any device.
+        idx = torch.randint(len(bg), (n,), generator=g).to(x.device)
+        shape = (n,) + (1,) * (x.dim() - 1)
+        alphas = torch.rand(n, generator=g).to(device=x.device, dtype=x.dtype).view(shape)
+        inp = x.repeat_interleave(n_samples, dim=0)
+        if stdevs:
+            inp = inp + (torch.randn(tuple(inp.shape), generator=g) * stdevs).to(device=x.device, dtype=x.dtype)
+        base = bg[idx]
+        path = (base + alphas * (inp - base)).detach()
+        with torch.enable_grad():
+            path.requires_grad_(True)
+            out = _SummedTarget(self.audit_target.model)(path, y.repeat_interleave(n_samples))
+            (grad,) = torch.autograd.grad(out, path)
+        return (grad * (inp - base)).view((len(x), n_samples) + tuple(x.shape[1:])).mean(1)
 
-
-    def _text(self, x: torch.Tensor, y: torch.Tensor, *, n_samples: int) -> torch.Tensor:
+    def _text(self, x: torch.Tensor, y: torch.Tensor, *, n_samples: int, g: torch.Generator) -> torch.Tensor:
         model = self.audit_target.model
         layer = self.layer("embedding_layer")
-        g = torch.Generator().manual_seed(self.seed)
         alphas = torch.rand(len(x) * n_samples, generator=g).to(x.device)
         ids = x.repeat_interleave(n_samples, dim=0)
         with torch.no_grad():
@@ -218,6 +235,7 @@ class GradientShapExplainer(Explainer):
         attr = (grad * (saved["out"] - base)).sum(-1)
         return attr.view(len(x), n_samples, -1).mean(1)
 
+
 @register_explainer
 class OcclusionExplainer(Explainer):
     """Occlusion / feature ablation (Zeiler & Fergus 2014): drop in the class logit when a part is removed.
@@ -228,10 +246,11 @@ class OcclusionExplainer(Explainer):
     """
 
     name = "occlusion"
+    label = "Occlusion"
     needs_baseline = True
 
     def _attribute(self, x, y, *, window: int | None = None, stride: int | None = None,
-                   perturbations_per_eval: int = 32, **_: Any):
+                   perturbations_per_eval: int = 32):
         model = self.audit_target.model
         base = self.baseline_like(x)
         if x.dim() >= 3:
@@ -248,7 +267,7 @@ class OcclusionExplainer(Explainer):
         if self.is_text():
             # Padding positions cannot be removed; give them one shared group so
             # they cost a single evaluation instead of one each.
-            pad = x == 0
+            pad = x == PAD_ID
             mask = torch.where(pad, mask.max() + 1, mask)
         return FeatureAblation(model).attribute(x, baselines=base, target=y, feature_mask=mask,
                                                 perturbations_per_eval=perturbations_per_eval).float()
@@ -263,10 +282,11 @@ class GradCamExplainer(Explainer):
     """
 
     name = "grad_cam"
+    label = "Grad-CAM"
     signed = False
     domains = ("vision",)
 
-    def _attribute(self, x, y, **_: Any):
+    def _attribute(self, x, y):
         cam = LayerGradCam(self.audit_target.model, self.layer("gradcam_layer"))
         a = cam.attribute(x, target=y, relu_attributions=True)
         a = LayerAttribution.interpolate(a, tuple(x.shape[-2:]), interpolate_mode="bilinear")

@@ -7,9 +7,17 @@ GradientExplainer only needs gradients. Text: shap's Partition explainer with
 a ``shap.maskers.Text`` masker built on the target's own tokenizer, so that
 shap's tokens are exactly the tokens the model reads; masked tokens are removed
 from the string. Outputs are converted to tensors shaped like the inputs.
+
+Nothing per call is kept on the explainer, so one instance may serve
+concurrent calls. shap draws from the global numpy RNG only; each shap call
+seeds it under a lock and puts the previous state back (see
+:func:`_seeded_numpy`).
 """
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -17,6 +25,7 @@ import torch
 from torch import nn
 
 from audit.explain.base import Explainer, register_explainer
+from audit.tokenizer import PAD_ID, UNK_ID
 
 TOKEN_MISMATCH = ("shap returned {got} token values for text {index} but the tokenizer reads {want} tokens. "
                   "Fix: the target's tokenizer must be deterministic (tokens(text) with offsets).")
@@ -24,6 +33,21 @@ NO_RAW_TEXT = ("shap on text needs the raw strings: pass texts=[...] to attribut
                "eval_data.inputs whose strings are in eval_data.raw.")
 # Sentinel shap writes in place of masked tokens; stripped before the model sees the text.
 MASK = "\u2063masked\u2063"
+# Serialises shap calls: they share the global numpy RNG. Re-entrant, so a model that explains inside its
+# own forward pass cannot deadlock.
+_NUMPY_RNG = threading.RLock()
+
+
+@contextmanager
+def _seeded_numpy(seed: int) -> Iterator[None]:
+    """Seed the global numpy RNG for one shap call and restore its previous state afterwards."""
+    with _NUMPY_RNG:
+        state = np.random.get_state()
+        try:
+            np.random.seed(seed % (2 ** 32))
+            yield
+        finally:
+            np.random.set_state(state)
 
 
 class _SelectOutput(nn.Module):
@@ -48,8 +72,8 @@ class _ShapTokenizer:
         toks = self.vocab.tokens(s)
         if s == MASK:
             # shap asks for the mask token's id; masked tokens are removed before encoding.
-            return {"input_ids": [0], "offset_mapping": [(0, len(s))]}
-        out: dict[str, list] = {"input_ids": [self.vocab.stoi.get(t.text, 1) for t in toks]}
+            return {"input_ids": [PAD_ID], "offset_mapping": [(0, len(s))]}
+        out: dict[str, list] = {"input_ids": [self.vocab.stoi.get(t.text, UNK_ID) for t in toks]}
         if return_offsets_mapping:
             out["offset_mapping"] = [(t.start, t.end) for t in toks]
         return out
@@ -58,18 +82,23 @@ class _ShapTokenizer:
 @register_explainer
 class ShapExplainer(Explainer):
     """SHAP values. Options: ``n_samples`` (GradientExplainer, default 50), ``n_background``
-    (default 32), ``max_evals`` (text, default 400)."""
+    (default 32), ``max_evals`` (text, default 400). Text: ``attribute(..., texts=[...])`` gives the
+    raw strings (default: looked up in ``eval_data.raw``)."""
 
     name = "shap"
+    label = "SHAP"
     stochastic = True
     passes_option = "n_samples"
     default_passes = 50
 
     def attribute(self, inputs: torch.Tensor, *, target=None, texts: list[str] | None = None, **kw: Any):
-        if self.is_text():
-            self._texts = texts if texts is not None else self._texts_for(inputs)
-            self._offset = 0
-        return super().attribute(inputs, target=target, **kw)
+        if not self.is_text():
+            return super().attribute(inputs, target=target, **kw)
+        texts = list(texts) if texts is not None else self._texts_for(inputs)
+        if len(texts) != len(inputs):
+            raise ValueError(f"texts has {len(texts)} entries for {len(inputs)} inputs. "
+                             "Fix: pass one raw string per input row.")
+        return self._attribute_chunks(inputs, target, kw, per_sample={"texts": texts})
 
     def _texts_for(self, inputs: torch.Tensor) -> list[str]:
         data = self.audit_target.eval_data
@@ -82,25 +111,27 @@ class ShapExplainer(Explainer):
         except KeyError:
             raise ValueError(NO_RAW_TEXT) from None
 
-    def _attribute(self, x, y, *, n_samples: int = 50, n_background: int = 32, max_evals: int = 400, **_: Any):
+    def _attribute(self, x, y, *, seed: int, texts: list[str] | None = None, n_samples: int = 50,
+                   n_background: int = 32, max_evals: int = 400):
         import shap
 
         if self.is_text():
-            texts = self._texts[self._offset:self._offset + len(x)]
-            self._offset += len(x)
-            return self._text(texts, x, y, max_evals=max_evals).to(x.device)
+            with _seeded_numpy(seed):
+                return self._text(texts, x, y, max_evals=max_evals, seed=seed).to(x.device)
         data = self.audit_target.eval_data.inputs
-        g = torch.Generator().manual_seed(self.seed)
-        background = data[torch.randperm(len(data), generator=g)[:n_background]].to(x.device)
+        background = data[torch.randperm(len(data), generator=self.generator(self.seed))[:n_background]].to(x.device)
         out = torch.zeros_like(x, dtype=torch.float32)
         for cls in torch.unique(y).tolist():
             rows = (y == cls).nonzero().flatten()
             explainer = shap.GradientExplainer(_SelectOutput(self.audit_target.model, cls), background)
-            vals = np.asarray(explainer.shap_values(x[rows], nsamples=n_samples, rseed=self.seed))
+            # shap seeds the global numpy RNG with rseed itself; _seeded_numpy puts the caller's state back.
+            with _seeded_numpy(self.seed):
+                vals = np.asarray(explainer.shap_values(x[rows], nsamples=n_samples, rseed=self.seed))
             out[rows] = torch.from_numpy(vals.reshape(x[rows].shape)).float().to(x.device)
         return out
 
-    def _text(self, texts: list[str], x: torch.Tensor, y: torch.Tensor, *, max_evals: int) -> torch.Tensor:
+    def _text(self, texts: list[str], x: torch.Tensor, y: torch.Tensor, *, max_evals: int,
+              seed: int) -> torch.Tensor:
         import shap
 
         vocab = self.audit_target.tokenizer
@@ -112,7 +143,7 @@ class ShapExplainer(Explainer):
                 return model(vocab.encode([str(s).replace(MASK, " ") for s in batch]).to(device)).float().cpu().numpy()
 
         masker = shap.maskers.Text(_ShapTokenizer(vocab), mask_token=MASK, collapse_mask_token=True)
-        explainer = shap.Explainer(f, masker, output_names=list(self.audit_target.class_names), seed=self.seed)
+        explainer = shap.Explainer(f, masker, output_names=list(self.audit_target.class_names), seed=seed)
         out = torch.zeros(x.shape, dtype=torch.float32)
         for i, (text, cls) in enumerate(zip(texts, y.tolist())):
             values = np.asarray(explainer([text], max_evals=max_evals, silent=True).values[0])[:, cls]

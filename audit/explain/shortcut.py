@@ -54,5 +54,7 @@ def run_probe(audit_target: AuditTarget, probe: ArtifactProbe, explainer: Any, i
                   description=(f"share of {explainer.name} attribution inside the {probe.name} region, divided by "
                                f"its area share, on inputs stamped with it ({probe.description})"),
                   value=float(row["ratio"]), threshold=threshold, comparison="<=",
-                  note=f"predictions flipped on {summary['prediction_flip_rate']:.1%} of stamped inputs")
+                  note=f"predictions flipped on {summary['prediction_flip_rate']:.1%} of stamped inputs",
+                  family="shortcut", subject=probe.name, method=explainer.name, policy_key="shortcut_ratio_max",
+                  params={"prediction_flip_rate": summary["prediction_flip_rate"]})
     return summary, table, check

@@ -7,17 +7,22 @@
   next to the region's area share (the primitive behind shortcut findings).
 - :func:`token_ranking`: most positive / negative tokens over a corpus.
 - :func:`token_attributions`: one text's attributions per token with character offsets.
+- :func:`attribution_totals`: the sum and largest magnitude of one sample's attributions (the numbers a
+  report's token heatmap prints and scales its colours by).
 
 Shares use absolute attributions: "how much of the explanation lives here",
 whatever its sign.
 """
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
+
+from audit.tokenizer import PAD_ID
 
 SHAPE_MISMATCH = "attributions have shape {attr} but {what} has shape {other}. Fix: pass arrays for the same samples."
 EMPTY_MASK = "region {name!r} covers no element. Fix: give it at least one True entry."
@@ -35,13 +40,24 @@ def feature_importance(attributions: Any, inputs: Any, feature_names: Sequence[s
     value and its attribution over the samples: ``"higher raises"`` means higher
     values push the explained output up (NaN correlation where the feature is
     constant). Rows are sorted by ``mean_abs`` descending with a 1-based ``rank``.
+
+    ``mean_abs_lo`` / ``mean_abs_hi`` are the 95% interval of ``mean_abs`` over the samples
+    (:func:`audit.performance.mean_record`: ``mean_abs +/- z * sd(|a|) / sqrt(n)``, lower bound clipped at 0);
+    NaN (stored as null) from a single sample.
     """
+    # Imported here: audit.performance imports audit.fairness, whose reasons module imports this one.
+    from audit.performance import CONFIDENCE, mean_record
+
     a, x = _np(attributions).astype(np.float64), _np(inputs).astype(np.float64)
     if a.shape != x.shape or a.ndim != 2 or a.shape[1] != len(feature_names):
         raise ValueError(SHAPE_MISMATCH.format(attr=a.shape, what="inputs/feature_names",
                                                other=(x.shape, len(feature_names))))
     mean_abs = np.abs(a).mean(0)
     total = mean_abs.sum()
+    bounds = [mean_record(np.abs(a[:, j]), float(mean_abs[j]), confidence=CONFIDENCE, lower=0.0)
+              for j in range(a.shape[1])]
+    lo = np.array([np.nan if b["lo"] is None else b["lo"] for b in bounds], dtype=np.float64)
+    hi = np.array([np.nan if b["hi"] is None else b["hi"] for b in bounds], dtype=np.float64)
     corr = np.full(a.shape[1], np.nan)
     ra, rx = pd.DataFrame(a).rank().to_numpy(), pd.DataFrame(x).rank().to_numpy()
     for j in range(a.shape[1]):
@@ -51,7 +67,8 @@ def feature_importance(attributions: Any, inputs: Any, feature_names: Sequence[s
     df = pd.DataFrame({
         "feature": list(feature_names),
         "label": [labels.get(f, labels.get(f.removesuffix("_missing"), f)) for f in feature_names],
-        "mean_abs": mean_abs, "share": mean_abs / total if total > 0 else np.zeros_like(mean_abs),
+        "mean_abs": mean_abs, "mean_abs_lo": lo, "mean_abs_hi": hi,
+        "share": mean_abs / total if total > 0 else np.zeros_like(mean_abs),
         "mean": a.mean(0), "value_corr": corr,
         "direction": np.where(np.isnan(corr), "constant", np.where(corr >= 0, "higher raises", "higher lowers")),
     })
@@ -96,7 +113,7 @@ def group_share(attributions: Any, masks: Mapping[str, Any]) -> pd.DataFrame:
         area = float(m.mean())
         rows.append({"region": name, "attribution_share": float(share.mean()),
                      "attribution_share_median": float(np.median(share)), "area_share": area,
-                     "ratio": float(share.mean()) / area, "n_samples": int(len(a))})
+                     "ratio": float(share.mean()) / area, "n_samples": len(a)})
     return pd.DataFrame(rows)
 
 
@@ -132,14 +149,14 @@ def token_ranking(attributions: Any, ids: Any, itos: Sequence[str], *, min_count
                   top: int = 20) -> pd.DataFrame:
     """Tokens with the most positive and most negative mean attribution over a corpus.
 
-    Padding (id 0) is ignored; tokens seen fewer than ``min_count`` times are
+    Padding (``audit.tokenizer.PAD_ID``) is ignored; tokens seen fewer than ``min_count`` times are
     left out (a word seen once says nothing about the model). Returns the
     ``top`` of each side with columns side, rank, token, mean, total, count.
     """
     a, t = _np(attributions).astype(np.float64).ravel(), _np(ids).astype(np.int64).ravel()
     if a.shape != t.shape:
         raise ValueError(SHAPE_MISMATCH.format(attr=a.shape, what="ids", other=t.shape))
-    keep = t != 0
+    keep = t != PAD_ID
     a, t = a[keep], t[keep]
     total = np.bincount(t, weights=a, minlength=len(itos))
     count = np.bincount(t, minlength=len(itos))
@@ -163,3 +180,13 @@ def token_attributions(text: str, attribution_row: Any, tokenizer: Any) -> pd.Da
     return pd.DataFrame({"position": np.arange(len(toks)), "token": [t.text for t in toks],
                          "start": [t.start for t in toks], "end": [t.end for t in toks],
                          "attribution": a[:len(toks)]})
+
+
+def attribution_totals(attributions: Any) -> dict[str, float]:
+    """``{"attribution_sum", "max_abs"}`` of one sample's attributions (any shape; 0.0 for none).
+
+    The report's token heatmaps print the sum (what the explanation adds up to) and scale colours by the
+    largest magnitude; both are computed here so that the report only formats them.
+    """
+    a = _np(attributions).astype(np.float64).reshape(-1)
+    return {"attribution_sum": float(a.sum()), "max_abs": float(np.abs(a).max()) if a.size else 0.0}

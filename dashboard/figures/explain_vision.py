@@ -18,9 +18,6 @@ import plotly.graph_objects as go
 
 from dashboard.figures.base import DIVERGING, LAYOUT, empty
 
-METHOD_LABELS = {"integrated_gradients": "Integrated Gradients", "saliency": "Saliency", "grad_cam": "Grad-CAM",
-                 "input_x_gradient": "Input × Gradient", "deeplift": "DeepLift", "gradient_shap": "GradientSHAP",
-                 "occlusion": "Occlusion", "shap": "SHAP"}
 UNIT = "attribution"
 MAX_CLASS_COLUMNS = 20
 CLASS_GAP = 2  # blank columns between two class maps in a row
@@ -31,7 +28,10 @@ _GREYS = [[0.0, "#FFFFFF"], [1.0, "#000000"]]  # ink dark on white, as the digit
 
 
 def method_label(method: str) -> str:
-    return METHOD_LABELS.get(method, method.replace("_", " ").capitalize())
+    """Display name of an explanation method (:func:`audit.explain.method_label`)."""
+    from audit.explain import method_label as label
+
+    return label(method)
 
 
 def to_2d(a: np.ndarray) -> np.ndarray:

@@ -5,16 +5,21 @@ import pytest
 import torch
 
 from audit import load_target
-from audit.explain import get_explainer, list_explainers, make_explainer
-from audit.explain import base
+from audit.explain import base, get_explainer, list_explainers, make_explainer
 
 MODELS = ["mortgage", "mnist_cnn", "sentiment"]
 FAST = {"n_steps": 8, "n_samples": 4, "max_evals": 60, "n_background": 8}
 
 
+def fast(method):
+    """The FAST options ``method`` accepts (any other option is an error)."""
+    valid = get_explainer(method).valid_options()
+    return {k: v for k, v in FAST.items() if valid is None or k in valid}
+
+
 @pytest.fixture(scope="module")
-def targets():
-    return {m: load_target(m, device="cpu") for m in MODELS}
+def targets(bundled_target):
+    return {m: bundled_target(m) for m in MODELS}
 
 
 def _cases():
@@ -37,13 +42,13 @@ def test_every_method_is_registered_for_some_domain():
 def test_contract_shape_finite_deterministic(targets, model, method):
     t = targets[model]
     x = t.eval_data.inputs[:2]
-    ex = make_explainer(method, t, seed=3, **FAST)
+    ex = make_explainer(method, t, seed=3, **fast(method))
     a = ex.attribute(x, target=[0, 1])
     assert a.shape == x.shape
     assert a.dtype == torch.float32 and a.device.type == "cpu"
     assert torch.isfinite(a).all()
     assert a.abs().sum() > 0, "an attribution that is all zero explains nothing"
-    b = make_explainer(method, t, seed=3, **FAST).attribute(x, target=[0, 1])
+    b = make_explainer(method, t, seed=3, **fast(method)).attribute(x, target=[0, 1])
     assert torch.equal(a, b)
     if t.domain == "nlp":
         # Padding positions never get attribution (they are not part of the text).
