@@ -41,8 +41,12 @@ demo: setup system-deps
 serve: setup
 	$(VENV)/bin/deepaudit serve --store deepaudit-runs
 
+# Lint first (seconds), then the suite on two workers; the dashboard, report and reliability tests each
+# stay on one worker (tests/conftest.py groups them) so their session fixtures are built once.
+# pytest < 9: pytest-xdist 3.8 cannot group tests under pytest 9.
 test: setup system-deps
-	$(PY) -m pytest -q
+	$(VENV)/bin/ruff check .
+	$(PY) -m pytest -q -n 2 --dist loadgroup
 
 bench: setup
 	$(PY) benchmarks/ig_overhead.py

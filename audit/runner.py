@@ -28,14 +28,15 @@ import numpy as np
 import pandas as pd
 import torch
 
-from audit.explain import make_explainer
-from audit.explain import views
-from audit.explain.shortcut import run_probe
-from audit.fairness.policy import load_policy
-from audit.schema import SCHEMA_VERSION, Check
-from audit.store import RunStore, new_run_id
 from audit.display import ARRAY_NAME as DISPLAY_ARRAY
 from audit.display import display_arrays
+from audit.explain import make_explainer, views
+from audit.explain.shortcut import run_probe
+from audit.fairness.policy import load_policy
+from audit.performance import performance
+from audit.result import AuditResult
+from audit.schema import SCHEMA_VERSION, Check
+from audit.store import RunStore, new_run_id, to_jsonable
 from audit.target import AuditTarget, group_sizes, load_target
 
 log = logging.getLogger(__name__)
@@ -132,23 +133,6 @@ def explained_classes(target: AuditTarget, pred: torch.Tensor) -> tuple[torch.Te
     return pred.clone(), "the predicted class of each sample"
 
 
-def performance(target: AuditTarget, probs: np.ndarray, pred: np.ndarray) -> dict[str, Any]:
-    from sklearn.metrics import log_loss, precision_recall_fscore_support, roc_auc_score
-
-    y = target.eval_data.labels
-    k = len(target.class_names)
-    p, r, f, s = precision_recall_fscore_support(y, pred, labels=list(range(k)), zero_division=0)
-    overall: dict[str, Any] = {"n": int(len(y)), "accuracy": float((pred == y).mean()),
-                               "n_correct": int((pred == y).sum()),
-                               "log_loss": float(log_loss(y, probs, labels=list(range(k))))}
-    if k == 2 and len(np.unique(y)) == 2:
-        overall["roc_auc"] = float(roc_auc_score(y, probs[:, 1]))
-        overall["brier"] = float(np.mean((probs[:, 1] - y) ** 2))
-    per_class = pd.DataFrame({"class": target.class_names, "precision": p, "recall": r, "f1": f, "support": s})
-    return {"overall": overall, "per_class": per_class,
-            "card_metrics": target.provenance.get("metrics", {})}
-
-
 def _subset(n: int, samples: int | None, seed: int) -> np.ndarray:
     if samples is None or samples >= n:
         return np.arange(n)
@@ -173,19 +157,26 @@ def _global_views(target: AuditTarget, method: str, attr: torch.Tensor, x: torch
     return tables, arrays
 
 
-def run_target(target: AuditTarget, config: RunConfig, *, store: RunStore | None = None,
-               spec: str | None = None) -> tuple[dict[str, Any], pd.DataFrame, dict[str, dict[str, np.ndarray]]]:
-    """Audit one target; write to ``store`` when given. Returns (result, predictions, arrays)."""
+def audit_target(target: AuditTarget, config: RunConfig | None = None, *, store: RunStore | None = None,
+                 spec: str | None = None) -> AuditResult:
+    """Audit one target; write it to ``store`` when given. The same :class:`AuditResult` type either way."""
     with warnings.catch_warnings():
         # captum warns on every call that it set requires_grad / hooks; that is expected here.
         warnings.filterwarnings("ignore", category=UserWarning, module=r"captum\..*")
         warnings.filterwarnings("ignore", message=".*required_grads has been set automatically.*")
         warnings.filterwarnings("ignore", message=".*Setting forward, backward hooks.*")
-        return _run_target(target, config, store=store, spec=spec)
+        return _run_target(target, config or RunConfig(), store=store, spec=spec)
+
+
+def run_target(target: AuditTarget, config: RunConfig, *, store: RunStore | None = None,
+               spec: str | None = None) -> tuple[dict[str, Any], pd.DataFrame, dict[str, dict[str, np.ndarray]]]:
+    """:func:`audit_target` as (JSON document, predictions, arrays), the same types with or without a store."""
+    res = audit_target(target, config, store=store, spec=spec)
+    return res.result, res.predictions(), {name: res.arrays(name) for name in res.array_names()}
 
 
 def _run_target(target: AuditTarget, config: RunConfig, *, store: RunStore | None,
-                spec: str | None) -> tuple[dict[str, Any], pd.DataFrame, dict[str, dict[str, np.ndarray]]]:
+                spec: str | None) -> AuditResult:
     from audit.quality import deletion_insertion, ig_completeness, infidelity_and_sensitivity, randomization_check
 
     if config.samples is not None and (not isinstance(config.samples, int) or config.samples < 1):
@@ -239,7 +230,7 @@ def _run_target(target: AuditTarget, config: RunConfig, *, store: RunStore | Non
                                "sample_id": np.asarray(data.sample_ids)[idx], "explained_class": cls.numpy()}
         if extra:
             arrays[f"view_{m}"] = extra
-        methods_out[m] = {"n_samples": int(len(idx)),
+        methods_out[m] = {"n_samples": int(len(idx)), "label": ex.label,
                           "array": f"arrays/attr_{m}.npz", "needs_baseline": ex.needs_baseline,
                           "options": {k: v for k, v in ex.options.items()}, "tables": tables}
 
@@ -319,20 +310,16 @@ def _run_target(target: AuditTarget, config: RunConfig, *, store: RunStore | Non
         "checks": [c.to_dict() for c in checks],
     }
     if store is not None:
-        run = store.write_run(result, predictions=preds, arrays=arrays)
-        result = run.result
-    return result, preds, arrays
+        return store.write_run(result, predictions=preds, arrays=arrays)
+    return AuditResult.from_dict(to_jsonable(result), predictions=preds, arrays=arrays)
 
 
 def _with_policy(check: Check, policy: Any) -> Check:
-    """The policy's threshold for explanation-quality checks (their values do not depend on it)."""
+    """The policy's threshold for a check that names its policy key (explanation-quality values do not depend on it)."""
     import dataclasses
 
-    prefixes = {"deletion_auc_vs_random": "deletion_ratio_max", "insertion_auc_vs_random": "insertion_ratio_min",
-                "infidelity_": "infidelity_max", "max_sensitivity_": "max_sensitivity_max"}
-    for prefix, key in prefixes.items():
-        if check.id.startswith(prefix):
-            return dataclasses.replace(check, threshold=float(getattr(policy, key)))
+    if check.policy_key and hasattr(policy, check.policy_key):
+        return dataclasses.replace(check, threshold=float(getattr(policy, check.policy_key)))
     return check
 
 
@@ -358,7 +345,7 @@ def predictions_frame(target: AuditTarget, probs: np.ndarray, pred: np.ndarray) 
     return df
 
 
-def run_audit(specs: list[str], config: RunConfig, *, store: RunStore | None) -> list[dict[str, Any]]:
+def run_audit(specs: list[str], config: RunConfig, *, store: RunStore | None) -> list[AuditResult]:
     """Load each target by spec and audit it; one result per spec."""
     from audit.device import resolve_device
 
@@ -366,6 +353,5 @@ def run_audit(specs: list[str], config: RunConfig, *, store: RunStore | None) ->
     results = []
     for spec in specs:
         target = load_target(spec, device=device)
-        result, _, _ = run_target(target, config, store=store, spec=spec)
-        results.append(result)
+        results.append(audit_target(target, config, store=store, spec=spec))
     return results

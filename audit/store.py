@@ -33,7 +33,6 @@ import socket
 import sqlite3
 import time
 import uuid
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Mapping
@@ -41,12 +40,13 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
+from audit.migrate import migrate
+from audit.result import AuditResult
 from audit.schema import validate_result
 
 log = logging.getLogger(__name__)
 
 UNKNOWN_RUN = "no run {run_id!r} in store {root}. Fix: pick one from `deepaudit list --store {root}`."
-UNKNOWN_ARRAY = "run {run_id!r} has no array file {name!r} (has: {have}). Fix: use one of those names."
 BAD_NAME = "array name {name!r} must be letters, digits, '_', '-' or '.'. Fix: rename it."
 NOT_A_STORE = ("{root} exists and is not a deepaudit store (it is a file). Fix: pass a directory to --store.")
 DAMAGED_RUN = ("skipping damaged run {path}: {error}. Fix: restore it from a backup, or delete that directory "
@@ -72,31 +72,8 @@ _COLUMNS = ("run_id", "model", "domain", "dataset", "created_at", "status", "n_c
             "device", "schema_version", "duration_s")
 
 
-@dataclass(frozen=True)
-class Run:
-    """A completed run: its id, directory and parsed ``result.json``."""
-
-    run_id: str
-    path: Path
-    result: dict[str, Any]
-
-    def predictions(self) -> pd.DataFrame:
-        """The per-sample predictions (a fresh copy each call; the file is read once per Run object)."""
-        cached = self.__dict__.get("_predictions")
-        if cached is None:
-            cached = pd.read_parquet(self.path / "predictions.parquet")
-            object.__setattr__(self, "_predictions", cached)  # a run never changes once written
-        return cached.copy()
-
-    def array_names(self) -> list[str]:
-        return sorted(p.stem for p in (self.path / "arrays").glob("*.npz"))
-
-    def arrays(self, name: str) -> dict[str, np.ndarray]:
-        p = self.path / "arrays" / f"{name}.npz"
-        if not p.is_file():
-            raise ValueError(UNKNOWN_ARRAY.format(run_id=self.run_id, name=name, have=self.array_names()))
-        with np.load(p, allow_pickle=False) as z:
-            return {k: z[k] for k in z.files}
+#: A stored run is an :class:`~audit.result.AuditResult` whose ``path`` is its directory.
+Run = AuditResult
 
 
 def to_jsonable(obj: Any) -> Any:
@@ -176,6 +153,7 @@ def read_result(path: Path) -> dict[str, Any]:
     if not isinstance(result, dict):
         raise ValueError("result.json is not a JSON object")
     try:
+        result = migrate(result, predictions=lambda: pd.read_parquet(path / "predictions.parquet"))
         validate_result(result)
     except ValueError as exc:
         raise ValueError(f"result.json is not a valid run ({str(exc)[:300]})") from None
@@ -242,7 +220,7 @@ class RunStore:
         except (sqlite3.Error, OSError, IndexLockedError) as exc:
             # The run is complete and visible; the index is a cache rebuilt from the directories.
             log.warning(INDEX_NOT_UPDATED.format(run_id=run_id, path=final, error=exc))
-        return Run(run_id, final, result)
+        return AuditResult.from_dict(result, path=final, validate=False)
 
     def check_writable(self) -> None:
         """Fail fast (before a long audit) when runs cannot be written here: ValueError naming the fix."""
@@ -438,7 +416,7 @@ class RunStore:
             for rid in runs["run_id"]:
                 result = self._readable(self.runs_dir / rid)
                 if result is not None:
-                    return Run(rid, self.runs_dir / rid, result)
+                    return AuditResult.from_dict(result, path=self.runs_dir / rid, validate=False)
             raise ValueError(UNKNOWN_RUN.format(run_id=run_id, root=self.root))
         if not run_id or any(c in run_id for c in "/\\\0") or run_id.startswith("."):  # an id, never a path
             raise ValueError(UNKNOWN_RUN.format(run_id=run_id, root=self.root))
@@ -446,7 +424,7 @@ class RunStore:
         if not path.is_dir():
             raise ValueError(UNKNOWN_RUN.format(run_id=run_id, root=self.root))
         try:
-            return Run(run_id, path, read_result(path))
+            return AuditResult.from_dict(read_result(path), path=path, validate=False)
         except ValueError as exc:
             raise ValueError(f"run {run_id} in {path} is damaged: {exc}. Fix: pick another run "
                              f"(`deepaudit list --store {self.root}`), or restore that directory.") from None

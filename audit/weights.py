@@ -17,7 +17,8 @@ from torch import nn
 WEIGHTS_MISSING = "weights file {path} does not exist. Fix: {fix}"
 WEIGHTS_CHECKSUM = ("weights file {path} is corrupt or truncated: its sha256 is {actual} but {expected} "
                     "was recorded when it was written. Fix: {fix}")
-WEIGHTS_UNREADABLE = "weights file {path} cannot be read ({error}). It is corrupt, truncated or not a {kind} file. Fix: {fix}"
+WEIGHTS_UNREADABLE = ("weights file {path} cannot be read ({error}). It is corrupt, truncated or not a {kind} file. "
+                      "Fix: {fix}")
 WEIGHTS_FORMAT = ("weights file {path} has an unsupported suffix {suffix!r}. "
                   "Fix: save weights as .safetensors (preferred) or a torch state_dict (.pt/.pth).")
 WEIGHTS_SHAPE = ("weights {source} do not fit the model: tensor {key!r} has shape {got} in the file "

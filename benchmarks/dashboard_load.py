@@ -142,7 +142,8 @@ def _fields(tree: object) -> list[tuple[dict, object]]:
     def walk(x):
         if isinstance(x, dict):
             p = x.get("props", {})
-            if isinstance(p, dict) and isinstance(p.get("id"), dict) and p["id"].get("type") == ids.EXPLAIN_FINANCE_FIELD:
+            if (isinstance(p, dict) and isinstance(p.get("id"), dict)
+                    and p["id"].get("type") == ids.EXPLAIN_FINANCE_FIELD):
                 out.append((p["id"], p.get("value")))
             for v in x.values():
                 walk(v)
@@ -289,7 +290,8 @@ def main() -> int:
     for kind in ("static", "stored", "recompute", "live"):
         v = np.asarray(lat.get(kind, [np.nan])) * 1000
         res[kind] = (np.percentile(v, 50), np.percentile(v, 95), len(v))
-        print(f"{kind:>7}: n={len(v):5d}  p50 {res[kind][0]:7.1f} ms  p95 {res[kind][1]:7.1f} ms  max {v.max():7.1f} ms")
+        print(f"{kind:>7}: n={len(v):5d}  p50 {res[kind][0]:7.1f} ms  p95 {res[kind][1]:7.1f} ms  "
+              f"max {v.max():7.1f} ms")
     print(f"stored-view p95 / static-asset p95 (same server, same load): {res['stored'][1] / res['static'][1]:.1f}x")
     print(f"peak RSS of the server: {peak[0] / 2**20:.0f} MB")
     ok = res["stored"][1] <= 150 and res["live"][1] <= 1000 and peak[0] <= 2**30

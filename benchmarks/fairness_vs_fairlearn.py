@@ -56,8 +56,7 @@ def ours(y, y_pred, sensitive, n_boot: int):
 
 
 def fairlearn_frame(y, y_pred, sensitive, n_boot: int):
-    from fairlearn.metrics import (MetricFrame, false_positive_rate, selection_rate,
-                                   true_positive_rate)
+    from fairlearn.metrics import MetricFrame, false_positive_rate, selection_rate, true_positive_rate
     from sklearn.metrics import accuracy_score
 
     metrics = {"selection_rate": selection_rate, "tpr": true_positive_rate, "fpr": false_positive_rate,

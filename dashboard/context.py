@@ -12,8 +12,8 @@ import dataclasses
 import os
 import re
 import threading
-from collections.abc import Iterator
 from collections import OrderedDict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 

@@ -1,34 +1,36 @@
-"""Tidy tables for the pages, read from a run store. Pure functions of (store, result): no Dash here."""
+"""Tidy tables for the pages, read from a run store. Pure functions of (store, run): no Dash here."""
 from __future__ import annotations
 
 import itertools
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from dashboard.context import AppContext
+
+if TYPE_CHECKING:
+    from audit.result import AuditResult, FairnessAttribute
 
 
 def _finite(x: Any) -> bool:
     return isinstance(x, (int, float)) and math.isfinite(x)
 
 
-def worst_impact_ratio(result: dict[str, Any]) -> tuple[float | None, str | None]:
+def worst_impact_ratio(run: AuditResult) -> tuple[float | None, str | None]:
     """The smallest impact ratio the policy checked, and its attribute (None when none was checked)."""
-    prefix = "fairness.impact_ratio."
-    checks = [c for c in result.get("checks", []) if c["id"].startswith(prefix) and _finite(c["value"])]
+    checks = [c for c in run.checks_of("fairness.impact_ratio") if c.computed]
     if not checks:
         return None, None
-    worst = min(checks, key=lambda c: c["value"])
-    return float(worst["value"]), worst["id"][len(prefix):]
+    worst = min(checks, key=lambda c: c.value)
+    return float(worst.value), worst.subject
 
 
-def headline_metric(result: dict[str, Any]) -> tuple[str, float | None]:
-    overall = result.get("performance", {}).get("overall", {})
+def headline_metric(run: AuditResult) -> tuple[str, float | None]:
     for key in ("accuracy", "roc_auc"):
-        if _finite(overall.get(key)):
-            return key, float(overall[key])
+        value = run.metric(key)
+        if value is not None:
+            return key, value
     return "accuracy", None
 
 
@@ -39,16 +41,14 @@ def model_summaries(ctx: AppContext) -> pd.DataFrame:
         run = ctx.resolve(model)
         if run is None:  # a name the dashboard's URL pattern does not accept; `deepaudit list` shows it
             continue
-        result = run.result
-        metric, value = headline_metric(result)
-        ir, ir_attr = worst_impact_ratio(result)
-        checks = result.get("checks", [])
+        metric, value = headline_metric(run)
+        ir, ir_attr = worst_impact_ratio(run)
         rows.append({
-            "model": model, "run_id": result["run_id"], "domain": result["model"].get("domain", ""),
-            "task": result["model"].get("task", ""), "dataset": result["dataset"].get("name", ""),
-            "n_samples": result["dataset"].get("n_samples"), "created_at": result["provenance"].get("created_at", ""),
+            "model": model, "run_id": run.run_id, "domain": run.model.domain,
+            "task": run.model.task, "dataset": run.dataset.name,
+            "n_samples": run.dataset.n_samples, "created_at": run.provenance.created_at,
             "metric": metric, "metric_value": value, "worst_impact_ratio": ir, "worst_impact_attribute": ir_attr,
-            "n_checks": len(checks), "n_failed": sum(not c["passed"] for c in checks),
+            "n_checks": len(run.checks), "n_failed": len(run.failed_checks()),
         })
     return pd.DataFrame(rows)
 
@@ -60,8 +60,9 @@ def run_history(ctx: AppContext) -> pd.DataFrame:
 
 
 def fairness_attributes(result: dict[str, Any]) -> list[dict[str, Any]]:
-    fairness = result.get("fairness", {})
-    return fairness.get("attributes", []) if fairness.get("status") == "computed" else []
+    """The stored fairness attributes of a result document (``attributes`` is optional: none when absent)."""
+    fairness = result["fairness"]
+    return fairness.get("attributes", []) if fairness["status"] == "computed" else []
 
 
 def attribute_record(result: dict[str, Any], name: str | None) -> dict[str, Any] | None:
@@ -72,13 +73,22 @@ def attribute_record(result: dict[str, Any], name: str | None) -> dict[str, Any]
     return attrs[0] if attrs else None
 
 
-def stored_attribute(result: dict[str, Any], columns: tuple[str, ...] | list[str]) -> str | None:
+def attributes_of(run: AuditResult) -> list[FairnessAttribute]:
+    """The run's stored fairness attributes, in stored order (none when fairness was not computed)."""
+    return list(run.fairness.attributes) if run.fairness.status == "computed" else []
+
+
+def attribute_names(run: AuditResult) -> list[str]:
+    return [a.name for a in attributes_of(run)]
+
+
+def stored_attribute(run: AuditResult, columns: tuple[str, ...] | list[str]) -> str | None:
     """The stored attribute holding exactly the groups of ``columns`` (one column, or an intersection).
 
     An intersection is stored when the data carries it as a column, named ``a_x_b`` (e.g. ``race_x_sex``)
     or ``a x b``, in either order; None when the run has to compute it live.
     """
-    names = {a["name"] for a in fairness_attributes(result)}
+    names = set(attribute_names(run))
     if len(columns) == 1:
         return columns[0] if columns[0] in names else None
     for perm in itertools.permutations(columns):
@@ -86,10 +96,6 @@ def stored_attribute(result: dict[str, Any], columns: tuple[str, ...] | list[str
             if sep.join(perm) in names:
                 return sep.join(perm)
     return None
-
-
-def group_table(attr: dict[str, Any]) -> pd.DataFrame:
-    return pd.DataFrame(attr.get("groups", []))
 
 
 RATIO_COLUMNS = ["group", "value", "lo", "hi", "reference", "small_group"]
@@ -143,7 +149,9 @@ def _ci(row: pd.Series, key: str, pct: bool = True) -> str:
         return "–"
     if not pct:
         return f"{v:.3f} [{lo:.3f}, {hi:.3f}]" if _finite(lo) and _finite(hi) else f"{v:.3f}"
-    bound = (lambda x: f"{x * 100:.1f}" if _finite(x) else "–")
+    def bound(x: Any) -> str:
+        return f"{x * 100:.1f}" if _finite(x) else "–"
+
     return f"{v:.1%} [{bound(lo)}, {bound(hi)}]"
 
 

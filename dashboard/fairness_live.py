@@ -19,7 +19,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -27,6 +27,9 @@ import pandas as pd
 from audit.fairness import disparities, encode_groups, group_metrics
 from dashboard import data
 from dashboard.context import Memo
+
+if TYPE_CHECKING:
+    from audit.result import AuditResult
 
 DEFAULT_THRESHOLD = 0.5
 THRESHOLD_MIN, THRESHOLD_MAX = 0.05, 0.95
@@ -54,21 +57,20 @@ class Settings:
         return self.favorable is not None and self.binary
 
 
-def run_settings(result: dict[str, Any]) -> Settings:
-    """The settings recorded in a run's result (policy of the fairness section, seed of the run)."""
-    model = result.get("model", {})
-    classes = list(model.get("class_names", []))
-    fav_label = model.get("favorable_label")
-    policy = result.get("fairness", {}).get("policy", {})
+def run_settings(run: AuditResult) -> Settings:
+    """The settings recorded in a run (policy of the fairness section, seed of the run)."""
+    classes = list(run.model.class_names)
+    fav_label = run.model.favorable_label
+    policy = run.fairness.policy
     return Settings(
         favorable=classes.index(fav_label) if fav_label is not None and fav_label in classes else None,
         binary=len(classes) == 2, n_boot=int(policy.get("n_boot", 1000)),
-        seed=int(result.get("provenance", {}).get("seed", 0)), min_share=float(policy.get("min_group_share", 0.02)),
+        seed=int(run.provenance.seed), min_share=float(policy.get("min_group_share", 0.02)),
         four_fifths=float(policy.get("impact_ratio_min", 0.8)))
 
 
-def threshold_applies(result: dict[str, Any]) -> bool:
-    return run_settings(result).threshold_applies
+def threshold_applies(run: AuditResult) -> bool:
+    return run_settings(run).threshold_applies
 
 
 def is_default_threshold(threshold: float | None) -> bool:
@@ -192,7 +194,7 @@ def _timed_tables(preds_fn, columns, settings, threshold, reference, run_id):
     return tables, time.perf_counter() - t0
 
 
-def view_tables(run, attribute: str | None, intersect: Sequence[str] = (), reference: str | None = None,
+def view_tables(run: AuditResult, attribute: str | None, intersect: Sequence[str] = (), reference: str | None = None,
                 threshold: float | None = None, *, predictions: Callable[[], pd.DataFrame] | None = None,
                 cache: LiveCache | None = None) -> ViewTables:
     """Stored tables when the run holds the view at its defaults, else the engine's live recomputation.
@@ -202,10 +204,10 @@ def view_tables(run, attribute: str | None, intersect: Sequence[str] = (), refer
     ``threshold`` on P(favourable) (None, or a model without one: the model's decision rule).
     ``predictions`` loads ``run.predictions()`` (only called when something has to be computed).
     """
-    result, run_id = run.result, run.run_id
-    settings = run_settings(result)
+    run_id = run.run_id
+    settings = run_settings(run)
     predictions = predictions or run.predictions
-    names = [a["name"] for a in data.fairness_attributes(result)]
+    names = data.attribute_names(run)
     attribute = attribute if attribute in names else names[0]
     notes: list[str] = []
     cols = tuple(intersect) if len(intersect) >= 2 else (attribute,)
@@ -213,21 +215,20 @@ def view_tables(run, attribute: str | None, intersect: Sequence[str] = (), refer
     if unknown:
         notes.append(UNKNOWN_COLUMNS_NOTE.format(columns=", ".join(map(repr, unknown)), shown=attribute))
         cols = (attribute,)
-    stored = data.stored_attribute(result, cols)
+    stored = data.stored_attribute(run, cols)
     source_cols = (stored,) if stored else cols
     name = stored or " x ".join(cols)
     thr = None
     if settings.threshold_applies:
         thr = DEFAULT_THRESHOLD if threshold is None else round(float(threshold), 2)
 
-    record = data.attribute_record(result, stored) if stored is not None else None
-    # A run written before a table existed (no groups or disparities stored) is recomputed like any view.
-    complete = record is not None and bool(record.get("groups")) and bool(record.get("disparities"))
+    record = run.fairness.attribute(stored) if stored is not None else None
+    # An attribute stored without its comparisons (``disparities`` is optional) is recomputed like any view.
+    complete = record is not None and bool(record.groups) and bool(record.disparities)
 
     def tables(t: float | None, ref: str | None) -> ViewTables:
         if complete and ref is None and is_default_threshold(t):
-            return ViewTables(name, source_cols, data.group_table(record), pd.DataFrame(record["disparities"]),
-                              None, t, "stored")
+            return ViewTables(name, source_cols, run.groups(stored), run.disparities(stored), None, t, "stored")
         key = ("tables", run_id, source_cols, None if is_default_threshold(t) else t, ref)
         (got, seconds) = _cached(cache, key, lambda: _timed_tables(predictions, source_cols, settings, t, ref,
                                                                    run_id))

@@ -6,7 +6,7 @@ done or when the model here is not the one audited (weights or data hash differ)
 stored views read the run directory alone.
 
 :func:`explain_text` explains one review the way the run explained its samples: the same method and
-options (``result["explanations"]["methods"][m]["options"]``), the same explained class (the favorable
+options (``run.explanations.methods[m].options``), the same explained class (the favorable
 class of a binary model with one, else the predicted class: :func:`audit.runner.explained_classes`).
 Integrated Gradients goes through :func:`audit.quality.ig_completeness` with the run's step count: that
 is how a run computes the IG attributions it publishes, and it reports completeness (attributions sum vs
@@ -44,14 +44,15 @@ PREFERRED = ("integrated_gradients", "saliency")
 
 def run_target(ctx: Any, run: Run) -> tuple[Any | None, str]:
     """The run's audit target (or None) and a note: why it is missing, or that it changed since the run."""
-    spec = run.result["model"].get("spec") or run.result["model"]["name"]
+    spec = live_spec(run)
     try:
         target = ctx.live.target(spec)
     except Exception as exc:  # a user's factory can fail in any way; the page must still render
         return None, TARGET_UNAVAILABLE.format(spec=spec, error=f"{type(exc).__name__}: {exc}")
-    prov, live = run.result.get("provenance", {}), getattr(target, "provenance", {}) or {}
+    live = getattr(target, "provenance", {}) or {}
+    audited = {"weights_sha256": run.provenance.weights_sha256, "data_sha256": run.provenance.data_sha256}
     changed = [what for what, key in (("weights", "weights_sha256"), ("data", "data_sha256"))
-               if prov.get(key) and live.get(key) and prov[key] != live[key]]
+               if audited[key] and live.get(key) and audited[key] != live[key]]
     return target, HASH_CHANGED.format(what=" and ".join(changed)) if changed else ""
 
 
@@ -64,11 +65,16 @@ def validate_text(text: Any) -> str:
     return ""
 
 
-def live_method(result: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+def live_spec(run: Run) -> str:
+    """The target spec the run was audited from (its model name when it recorded none)."""
+    return run.model.spec or run.model.name
+
+
+def live_method(run: Run) -> tuple[str, dict[str, Any]]:
     """The method a live explanation uses and its options, as recorded by the run."""
-    methods = result.get("explanations", {}).get("methods", {})
+    methods = run.explanations.methods
     name = next((m for m in PREFERRED if m in methods), next(iter(methods), "integrated_gradients"))
-    return name, dict(methods.get(name, {}).get("options", {}))
+    return name, dict(methods[name].options) if name in methods else {}
 
 
 @dataclass

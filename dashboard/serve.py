@@ -58,7 +58,8 @@ def build_server(store: str, *, host: str, base_path: str = "/", credentials: st
                          f"refusing it on {host}. Fix: use --debug only with --host 127.0.0.1.")
     if users is None and not is_loopback(host):
         log.warning(INSECURE.format(host=host))
-    app = create_app(store, base_path=base_path, device=device, targets=targets)  # security headers and error handling included
+    # security headers and error handling included
+    app = create_app(store, base_path=base_path, device=device, targets=targets)
     if users is not None:
         require_basic_auth(app.server, users)
     return app

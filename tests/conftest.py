@@ -1,8 +1,31 @@
+"""Fixtures for the whole suite: a fixed RNG state per test, bundled targets loaded once per session,
+and the pytest-xdist grouping that keeps session-sized fixtures on one worker."""
 import random
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+
+TESTS = Path(__file__).resolve().parent
+
+# Under `pytest -n N --dist loadgroup` each group runs on one worker, so its session fixtures are built once:
+# the dashboard store, app, server and Chromium; the report store; the reliability cases (tmpfs mounts,
+# setpriv, lock files and the store they copy).
+XDIST_GROUPS = {"dashboard": "dashboard", "audit/report": "report", "reliability": "reliability"}
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        try:
+            rel = Path(str(item.path)).resolve().relative_to(TESTS).as_posix()
+        except ValueError:
+            continue
+        for prefix, group in XDIST_GROUPS.items():
+            if rel.startswith(prefix + "/"):
+                item.add_marker(pytest.mark.xdist_group(group))
+                break
 
 
 @pytest.fixture(autouse=True)
@@ -12,3 +35,19 @@ def seed():
     np.random.seed(0)
     torch.manual_seed(0)
     yield 0
+
+
+@pytest.fixture(scope="session")
+def bundled_target():
+    """``bundled_target(name)``: the bundled model's AuditTarget on the CPU, loaded once per session (the text
+    model's reviews take seconds to tokenize) and shared by every test file: read it, never change it."""
+    from audit import load_target
+
+    cache = {}
+
+    def get(name: str):
+        if name not in cache:
+            cache[name] = load_target(name, device="cpu")
+        return cache[name]
+
+    return get

@@ -31,6 +31,20 @@ def test_models_table():
     assert "mortgage" in out and "roc_auc=" in out
 
 
+def test_model_commands_come_from_the_models_plugin():
+    """`models`, `evaluate` and `train` are contributed by models.cli (deepaudit.commands), not by audit.cli."""
+    from importlib.metadata import entry_points
+
+    import audit.cli
+
+    assert "models.cli:add_commands" in {ep.value for ep in entry_points(group="deepaudit.commands")}
+    assert not hasattr(audit.cli, "cmd_models") and not hasattr(audit.cli, "cmd_evaluate")
+    out = run("--help").stdout
+    for command in ("models", "evaluate", "train", "describe", "run", "report", "list"):
+        assert command in out
+    assert "--smoke" in run("train", "--help").stdout and "--all" in run("evaluate", "--help").stdout
+
+
 def test_evaluate_reproduces_card():
     res = json.loads(run("evaluate", "mortgage", "mnist_cnn", "--device", "cpu", "--json").stdout)
     assert [r["matches_card"] for r in res] == [True, True]
@@ -67,17 +81,33 @@ def test_cuda_unavailable_message():
     assert res.returncode == 2 and "no CUDA device is available" in res.stderr
 
 
+@pytest.fixture(scope="module")
+def smoke_train(tmp_path_factory):
+    """``smoke_train(name)``: (out dir, printed JSON) of one `deepaudit train NAME --smoke`, once per module."""
+    done = {}
+
+    def train(name):
+        if name not in done:
+            out = tmp_path_factory.mktemp(f"smoke_{name}")
+            done[name] = (out, json.loads(run("train", name, "--smoke", "--out", str(out)).stdout))
+        return done[name]
+
+    return train
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["mortgage", "mnist_cnn", "sentiment"])
-def test_train_smoke_writes_loadable_weights(tmp_path, name):
-    res = run("train", name, "--smoke", "--out", str(tmp_path))
-    info = json.loads(res.stdout)
-    written = tmp_path / get_weights(name).path.name
+def test_train_smoke_writes_loadable_weights(smoke_train, name):
+    out, info = smoke_train(name)
+    written = out / get_weights(name).path.name
     meta = json.loads(written.with_suffix(".json").read_text())
     assert meta["smoke"] is True and meta["sha256"] == info["sha256"]
     assert set(meta["metrics"]) == set(get_weights(name).meta["metrics"])
 
 
-def test_training_is_reproducible(tmp_path):
-    a = json.loads(run("train", "mortgage", "--smoke", "--out", str(tmp_path / "a")).stdout)
+@pytest.mark.slow
+def test_training_is_reproducible(smoke_train, tmp_path):
+    """A second smoke training of mortgage (the first is the module's) writes the same weights."""
+    _, a = smoke_train("mortgage")
     b = json.loads(run("train", "mortgage", "--smoke", "--out", str(tmp_path / "b")).stdout)
     assert a["sha256"] == b["sha256"]

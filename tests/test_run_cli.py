@@ -9,6 +9,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from audit.schema import validate_result
 from audit.store import RunStore
 
@@ -20,6 +22,7 @@ def cli(*args, check=True, timeout=600):
     return subprocess.run(exe + list(args), capture_output=True, text=True, check=check, timeout=timeout)
 
 
+@pytest.mark.slow
 def test_run_json_then_list(tmp_path):
     store = tmp_path / "runs"
     out = cli("run", "mnist_cnn_shortcut", "--store", str(store), "--samples", "100", "--device", "cpu", "--json")
@@ -39,15 +42,49 @@ def test_run_json_then_list(tmp_path):
     assert "mnist_cnn_shortcut" in cli("list", "--store", str(store)).stdout
 
 
+def _wait_for_stage(proc: subprocess.Popen, master: int, marker: bytes, timeout: float) -> bytes:
+    """What the child wrote to its terminal (stderr) until ``marker`` appeared; fails if it exits first."""
+    import select
+
+    seen, deadline = b"", time.monotonic() + timeout
+    while marker not in seen:
+        assert proc.poll() is None, (proc.returncode, seen.decode(errors="replace"))
+        assert time.monotonic() < deadline, f"no {marker!r} within {timeout} s: {seen.decode(errors='replace')}"
+        if select.select([master], [], [], 0.2)[0]:
+            try:
+                seen += os.read(master, 65536)
+            except OSError:  # the child closed its terminal
+                pass
+    return seen
+
+
+@pytest.mark.slow
 def test_interrupted_run_leaves_nothing_and_next_run_works(tmp_path):
+    """SIGKILL while the audit computes (its progress line on a terminal names the stage): nothing is stored."""
+    import fcntl
+    import pty
+    import struct
+    import termios
+
     store = tmp_path / "runs"
     exe = [str(BIN)] if BIN.exists() else [sys.executable, "-m", "audit.cli"]
-    proc = subprocess.Popen(exe + ["run", "sentiment", "--store", str(store), "--device", "cpu", "--no-progress"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
-    time.sleep(6)   # loading data and computing: well before the atomic write at the end
-    assert proc.poll() is None, proc.communicate()
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
+    master, slave = pty.openpty()  # stderr is a terminal, so the run shows its stages (progress is on)
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 160, 0, 0))  # 0 columns would hide the text
+    proc = subprocess.Popen(exe + ["run", "mortgage", "--store", str(store), "--device", "cpu"],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=slave, start_new_session=True)
+    os.close(slave)
+    try:
+        # the first stage after loading data and model: well before the atomic write at the end
+        _wait_for_stage(proc, master, b"mortgage: predict", timeout=300)
+        assert proc.poll() is None
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        os.close(master)
+    assert proc.returncode == -signal.SIGKILL
     assert RunStore(store).list_runs().empty
     assert not (store / "runs").exists() or not any((store / "runs").iterdir())
     out = cli("run", "mortgage", "--store", str(store), "--samples", "20", "--json", "--no-progress")
@@ -69,6 +106,7 @@ def factory():
 '''
 
 
+@pytest.mark.slow
 def test_bad_user_targets_exit_2_with_the_fix(tmp_path):
     cases = {"x[2, 1] = float('nan')": "non-finite values", "x = x[:0]": "evaluation data is empty"}
     for mutation, fragment in cases.items():
@@ -92,11 +130,12 @@ def test_list_on_empty_store(tmp_path):
     assert "no runs in" in cli("list", "--store", str(tmp_path / "none")).stdout
 
 
+@pytest.mark.slow
 def test_gpu_check_without_cuda_says_so():
     import torch
 
     if torch.cuda.is_available():
-        return
+        pytest.skip("a CUDA device is available here: the no-GPU message cannot be shown")
     script = Path(__file__).resolve().parent.parent / "benchmarks" / "gpu_check.py"
     res = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
     assert res.returncode == 2

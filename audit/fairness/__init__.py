@@ -19,22 +19,22 @@ Example
 [['a', 3, 0.6666666666666666], ['b', 2, 0.0], ['unknown', 1, 1.0]]
 """
 from audit.fairness.calibration import calibration_curves, calibration_error
-from audit.fairness.counts import binary_outcomes, group_counts
 from audit.fairness.comparisons import disparities
-from audit.fairness.groups import UNKNOWN, GroupCodes, encode_groups, resolve_reference
-from audit.fairness.intervals import (bootstrap_counts, log_ratio_interval, percentile_interval,
-                                      wilson_interval)
-from audit.fairness.metrics import group_metrics
-from audit.fairness.significance import adjust_pvalues, significance_tests, two_proportion_ztest
 from audit.fairness.counterfactual import counterfactual_checks, counterfactual_probe
+from audit.fairness.counts import binary_outcomes, group_counts
+from audit.fairness.groups import UNKNOWN, GroupCodes, encode_groups, resolve_reference
+from audit.fairness.intervals import bootstrap_counts, log_ratio_interval, percentile_interval, wilson_interval
+from audit.fairness.metrics import group_metrics
 from audit.fairness.mitigation import threshold_what_if
 from audit.fairness.policy import Policy, load_policy
 from audit.fairness.proxy import proxy_table
 from audit.fairness.reasons import adverse_action_reasons, reason_summary
+from audit.fairness.significance import adjust_pvalues, significance_tests, two_proportion_ztest
 
 __all__ = [
     "Policy", "UNKNOWN", "GroupCodes", "adjust_pvalues", "adverse_action_reasons", "counterfactual_checks",
-    "counterfactual_probe", "load_policy", "proxy_table", "reason_summary", "threshold_what_if", "binary_outcomes", "bootstrap_counts", "calibration_curves",
+    "counterfactual_probe", "load_policy", "proxy_table", "reason_summary", "threshold_what_if", "binary_outcomes",
+    "bootstrap_counts", "calibration_curves",
     "calibration_error", "disparities", "encode_groups", "group_counts", "group_metrics", "log_ratio_interval",
     "percentile_interval", "resolve_reference", "significance_tests", "two_proportion_ztest", "wilson_interval",
 ]

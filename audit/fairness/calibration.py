@@ -16,8 +16,13 @@ import pandas as pd
 
 from audit.fairness.counts import LENGTH_MISMATCH, _one_d, binary_outcomes
 from audit.fairness.groups import check_min_share, encode_groups
-from audit.fairness.intervals import (bootstrap_counts, bootstrap_method, check_confidence, percentile_interval,
-                                      wilson_interval)
+from audit.fairness.intervals import (
+    bootstrap_counts,
+    bootstrap_method,
+    check_confidence,
+    percentile_interval,
+    wilson_interval,
+)
 
 BAD_N_BINS = "n_bins={value!r} must be an integer >= 1. Fix: use e.g. 10."
 SCORE_RANGE = ("y_score must be probabilities in [0, 1] for calibration; found {count} values outside, e.g. "

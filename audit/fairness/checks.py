@@ -17,6 +17,7 @@ policy threshold that could not be evaluated has not been met.
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -58,8 +59,20 @@ def _spread(g: pd.DataFrame, rate: str) -> tuple[float, str]:
     return float(hi[rate] - lo[rate]), f"{rate}: {hi['group']} {hi[rate]:.3f} vs {lo['group']} {lo[rate]:.3f}"
 
 
+def _fields(metric: str, attr: str, **params: Any) -> dict[str, Any]:
+    """The structured fields of a fairness check: family, subject (the attribute), the policy key, parameters."""
+    return {"family": f"fairness.{metric}", "subject": attr, "policy_key": _POLICY_KEY[metric],
+            "params": {k: v for k, v in params.items() if v is not None}}
+
+
+_POLICY_KEY = {"impact_ratio": "impact_ratio_min", "demographic_parity_difference": "demographic_parity_difference_max",
+               "equalized_odds_difference": "equalized_odds_difference_max", "ece": "ece_max",
+               "min_group_share": "min_group_share", "cohort_accuracy_gap": "cohort_accuracy_gap_max"}
+
+
 def _none(cid: str, description: str, threshold: float, comparison: str, why: str) -> Check:
-    return Check(cid, description, None, threshold, comparison, note=why)
+    metric, attr = cid.split(".", 2)[1:]
+    return Check(cid, description, None, threshold, comparison, note=why, **_fields(metric, attr))
 
 
 def impact_ratio_check(attr: str, groups: pd.DataFrame, disparities: pd.DataFrame, policy: Policy) -> Check:
@@ -86,7 +99,8 @@ def impact_ratio_check(attr: str, groups: pd.DataFrame, disparities: pd.DataFram
         r = ir.iloc[0]
         interval = f" [{r['lo']:.3f}, {r['hi']:.3f}] ({r['method']})"
     below = ", ".join(f"{k} {v:.3f}" for k, v in ratios.items() if v < policy.impact_ratio_min)
-    return Check(cid, desc, float(ratios[worst]), policy.impact_ratio_min, ">=",
+    return Check(cid, desc, float(ratios[worst]), policy.impact_ratio_min, ">=", group=str(worst),
+                 **_fields("impact_ratio", attr, reference=str(top["group"])),
                  note=_join(f"lowest: {worst} {ratios[worst]:.3f}{interval} vs highest {top['group']} "
                             f"{top['selection_rate']:.3f}", f"below threshold: {below}" if below else "", excluded))
 
@@ -109,7 +123,8 @@ def parity_checks(attr: str, groups: pd.DataFrame, policy: Policy) -> list[Check
             out.append(_none(cid, desc, bound, "<=", _join("fewer than two eligible groups with the rate defined",
                                                            excluded)))
         else:
-            out.append(Check(cid, desc, float(value), bound, "<=", note=_join(note, excluded)))
+            out.append(Check(cid, desc, float(value), bound, "<=", note=_join(note, excluded),
+                             **_fields(metric + "_difference", attr)))
     return out
 
 
@@ -122,6 +137,7 @@ def ece_check(attr: str, calibration: pd.DataFrame, policy: Policy) -> Check:
         return _none(cid, desc, policy.ece_max, "<=", _join("no eligible group", excluded))
     w = c.loc[c["ece"].idxmax()]
     return Check(cid, desc + f" ({int(w['n_bins'])} bins)", float(w["ece"]), policy.ece_max, "<=",
+                 group=str(w["group"]), **_fields("ece", attr, n_bins=int(w["n_bins"])),
                  note=_join(f"{w['group']}: {w['ece']:.3f} [{w['lo']:.3f}, {w['hi']:.3f}]", excluded))
 
 
@@ -132,7 +148,8 @@ def min_share_check(attr: str, groups: pd.DataFrame, policy: Policy) -> Check:
     return Check(check_id("fairness", "min_group_share", attr),
                  f"{attr}: smallest known group's share of the evaluation data (groups below are flagged and "
                  "reported, never dropped)", float(known["share"].min()) if len(known) else None,
-                 policy.min_group_share, ">=",
+                 policy.min_group_share, ">=", **_fields("min_group_share", attr),
+                 group=str(known.loc[known["share"].idxmin(), "group"]) if len(known) else None,
                  note=_join(", ".join(f"{r.group}: n={r.n}" for r in small.itertuples()),
                             f"unknown: n={int(unknown['n'].sum())}" if len(unknown) else ""))
 
@@ -145,7 +162,7 @@ def cohort_gap_check(attr: str, groups: pd.DataFrame, policy: Policy) -> Check:
     if not np.isfinite(value):
         return _none(cid, desc, policy.cohort_accuracy_gap_max, "<=",
                      _join("fewer than two eligible cohorts", excluded))
-    return Check(cid, desc, value, policy.cohort_accuracy_gap_max, "<=",
+    return Check(cid, desc, value, policy.cohort_accuracy_gap_max, "<=", **_fields("cohort_accuracy_gap", attr),
                  note=_join(note.replace("selection_rate", "accuracy"), excluded))
 
 

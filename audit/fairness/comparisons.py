@@ -37,8 +37,14 @@ import pandas as pd
 
 from audit.fairness.counts import prepare, rate_masks, rates_from_counts
 from audit.fairness.groups import UNKNOWN, check_min_share, resolve_reference
-from audit.fairness.intervals import (bootstrap_counts, bootstrap_method, check_confidence, difference_interval,
-                                      log_ratio_interval, percentile_interval)
+from audit.fairness.intervals import (
+    bootstrap_counts,
+    bootstrap_method,
+    check_confidence,
+    difference_interval,
+    log_ratio_interval,
+    percentile_interval,
+)
 
 ALL_GROUPS = "all groups"
 # Notes are read by reviewers in the report, so they say "not computable" rather than the table's NaN.

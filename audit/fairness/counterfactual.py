@@ -267,9 +267,9 @@ def counterfactual_checks(result: CounterfactualResult, *, max_abs_diff: float =
         if pairs.empty:
             why = f"attribute {attr!r} has fewer than two groups; nothing to compare."
             checks.append(Check(f"counterfactual_{attr}_max_abs_diff", _diff_description(attr, max_abs_diff), None,
-                                max_abs_diff, "<=", why))
+                                max_abs_diff, "<=", why, **_fields("max_abs_diff", attr)))
             checks.append(Check(f"counterfactual_{attr}_flip_share", _flip_description(attr, max_flip_share), None,
-                                max_flip_share, "<=", why))
+                                max_flip_share, "<=", why, **_fields("flip_share", attr)))
             continue
         worst = pairs.loc[pairs["mean_diff"].abs().idxmax()]
         excludes_zero = worst["lo"] > 0 or worst["hi"] < 0
@@ -277,13 +277,23 @@ def counterfactual_checks(result: CounterfactualResult, *, max_abs_diff: float =
                      f"[{worst['lo']:+.4f}, {worst['hi']:+.4f}] ({worst['method']}); interval "
                      f"{'excludes' if excludes_zero else 'includes'} 0.{oov_note}")
         checks.append(Check(f"counterfactual_{attr}_max_abs_diff", _diff_description(attr, max_abs_diff),
-                            float(abs(worst["mean_diff"])), max_abs_diff, "<=", diff_note))
+                            float(abs(worst["mean_diff"])), max_abs_diff, "<=", diff_note,
+                            group=f"{worst['group_a']} - {worst['group_b']}", **_fields("max_abs_diff", attr)))
         flip = pairs.loc[pairs["flip_share"].idxmax()]
         flip_note = (f"worst pair {flip['group_a']} vs {flip['group_b']}: {flip['flip_share']:.1%} of "
                      f"{int(flip['n_templates'])} templates flip (word-level {flip['word_flip_share']:.1%}).{oov_note}")
         checks.append(Check(f"counterfactual_{attr}_flip_share", _flip_description(attr, max_flip_share),
-                            float(flip["flip_share"]), max_flip_share, "<=", flip_note))
+                            float(flip["flip_share"]), max_flip_share, "<=", flip_note,
+                            group=f"{flip['group_a']} vs {flip['group_b']}", **_fields("flip_share", attr)))
     return checks
+
+
+def _fields(kind: str, attr: str) -> dict[str, Any]:
+    """Structured fields of a counterfactual check (the threshold comes from the policy's counterfactual_* key)."""
+    return {"family": f"counterfactual_{kind}", "subject": attr,
+            "policy_key": {"max_abs_diff": "counterfactual_max_abs_diff",
+                           "flip_share": "counterfactual_max_flip_share"}[kind],
+            "params": {"threshold_source": "policy"}}
 
 
 def _diff_description(attr: str, threshold: float) -> str:

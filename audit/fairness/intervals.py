@@ -1,4 +1,5 @@
-"""Interval machinery: Wilson score intervals and the count-level stratified bootstrap.
+"""Interval machinery: Wilson score intervals, the count-level stratified bootstrap, and the normal intervals
+of the overall performance metrics (Hanley & McNeil for ROC AUC, a per-sample mean for log loss and Brier).
 
 Why counts: every rate is a function of per-group cell counts, and resampling
 a group's rows with replacement gives cell counts distributed
@@ -12,6 +13,8 @@ percentiles; the number of replicates kept is reported as ``n_boot_valid``.
 Intervals are NaN when no replicate is valid.
 """
 from __future__ import annotations
+
+import math
 
 import numpy as np
 from scipy.stats import norm
@@ -168,3 +171,45 @@ def difference_interval(a, b, *, confidence: float = 0.95) -> tuple[np.ndarray, 
 def bootstrap_method(n_boot: int, seed: int, *, log_scale: bool = False) -> str:
     """The method string every bootstrap row carries, so a reviewer can rerun it."""
     return f"stratified bootstrap percentile, B={n_boot}, seed={seed}" + (", log scale" if log_scale else "")
+
+
+def z_value(confidence: float = 0.95) -> float:
+    """The two-sided standard-normal quantile of ``confidence`` (1.959963984540054 at 0.95)."""
+    return float(norm.ppf(0.5 + check_confidence(confidence) / 2))
+
+
+def hanley_mcneil_interval(auc: float, n_pos: int, n_neg: int, *,
+                           confidence: float = 0.95) -> tuple[float, float, float]:
+    """Normal interval of a ROC AUC with the Hanley & McNeil (1982) standard error.
+
+    Returns
+    -------
+    (lo, hi, se) : floats
+        ``lo``/``hi`` clipped to [0, 1]. NaN bounds where the standard error is 0 (an AUC of exactly 0 or 1,
+        whatever n: a zero-width interval would look certain) or undefined (no positives or no negatives).
+    """
+    auc = float(auc)
+    if n_pos < 1 or n_neg < 1:
+        return math.nan, math.nan, math.nan
+    q1, q2 = auc / (2 - auc), 2 * auc * auc / (1 + auc)
+    var = (auc * (1 - auc) + (n_pos - 1) * (q1 - auc**2) + (n_neg - 1) * (q2 - auc**2)) / (n_pos * n_neg)
+    se = math.sqrt(max(var, 0.0))
+    if not se:
+        return math.nan, math.nan, 0.0
+    z = z_value(confidence)
+    return max(0.0, auc - z * se), min(1.0, auc + z * se), se
+
+
+def mean_interval(values, *, point: float | None = None, confidence: float = 0.95) -> tuple[float, float]:
+    """Normal-approximation interval of a per-sample mean: ``point +/- z * sd(values, ddof=1) / sqrt(n)``.
+
+    ``point`` defaults to the mean of ``values`` (pass the stored estimate when it is computed elsewhere, e.g.
+    scikit-learn's log loss). NaN bounds for fewer than two values: one sample has no spread to estimate, and
+    a zero-width interval would claim certainty.
+    """
+    v = np.asarray(values, dtype=float)
+    if v.size < 2:
+        return math.nan, math.nan
+    centre = float(v.mean()) if point is None else float(point)
+    half = z_value(confidence) * float(np.std(v, ddof=1)) / math.sqrt(v.size)
+    return centre - half, centre + half

@@ -9,10 +9,11 @@ wrong types are errors (a typo must not silently keep a default).
 """
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
+
+import tomllib
 
 DEFAULT_POLICY_PATH = Path(__file__).with_name("default_policy.toml")
 MISSING_FILE = "policy file {path} does not exist. Fix: pass the path of a TOML file (see {default})."

@@ -70,7 +70,8 @@ def proxy_table(inputs: np.ndarray, feature_names: Sequence[str], groups: pd.Dat
             means = {str(u): float(v[codes == k].mean()) for k, u in enumerate(uniques)}
             rank = int(imp.loc[f, "rank"]) if f in imp.index else None
             share = float(imp.loc[f, "share"]) if f in imp.index else float("nan")
-            rows.append({"attribute": col, "feature": f, "label": labels.get(f, labels.get(f.removesuffix("_missing"), f)),
+            rows.append({"attribute": col, "feature": f,
+                         "label": labels.get(f, labels.get(f.removesuffix("_missing"), f)),
                          "eta": eta, "p_value": p, "importance_rank": rank, "importance_share": share,
                          "n_known": int(known.sum()), "n_unknown": int((~known).sum()),
                          "group_means": means,

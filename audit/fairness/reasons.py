@@ -13,6 +13,8 @@ so the same run gives the same reasons.
 """
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 import torch
@@ -47,6 +49,14 @@ def rank_reasons(merged: np.ndarray, names: list[str], labels: dict[str, str],
     neg = float(np.where(merged < 0, -merged, 0.0).sum())
     return [(rank, names[j], labels.get(names[j], names[j]), float(merged[j]), float(-merged[j] / neg))
             for rank, j in enumerate(picked, start=1)]
+
+
+def reason_code_params(*, n_steps: int, max_reasons: int = MAX_REASONS,
+                       method: str = "integrated_gradients") -> dict[str, Any]:
+    """The parameters of :func:`adverse_action_reasons`, stored as data with the reason codes
+    (``result["fairness"]["probes"]["reason_codes"]["params"]``): ``method``, ``n_steps``, ``max_reasons``.
+    Readers (the dashboard's what-if) take the attribution options from here, not from the prose ``method``."""
+    return {"method": method, "n_steps": int(n_steps), "max_reasons": int(max_reasons)}
 
 
 def adverse_action_reasons(audit_target: AuditTarget, *, max_reasons: int = MAX_REASONS,
@@ -115,4 +125,5 @@ def reason_summary(reasons: pd.DataFrame) -> pd.DataFrame:
     out = r.groupby(["feature", "reason"], sort=False).agg(
         n_applicants=("sample_id", "nunique"), n_first=("rank", lambda s: int((s == 1).sum()))).reset_index()
     out["share_of_denied"] = out["n_applicants"] / n_denied
-    return out.sort_values(["n_applicants", "feature"], ascending=[False, True], kind="mergesort").reset_index(drop=True)
+    return out.sort_values(["n_applicants", "feature"], ascending=[False, True],
+                           kind="mergesort").reset_index(drop=True)

@@ -27,8 +27,8 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
-from audit.fairness.checks import cohort_gap_check, policy_checks
 from audit.fairness.calibration import calibration_curves, calibration_error
+from audit.fairness.checks import cohort_gap_check, policy_checks
 from audit.fairness.comparisons import disparities
 from audit.fairness.metrics import group_metrics
 from audit.fairness.policy import Policy
@@ -118,19 +118,20 @@ def _probes(target: AuditTarget, probs: np.ndarray, pred: np.ndarray, fav: int |
     if target.domain == "finance" and fav is not None and target.feature_names:
         from audit.fairness.mitigation import threshold_what_if
         from audit.fairness.proxy import proxy_table
-        from audit.fairness.reasons import adverse_action_reasons, reason_summary
+        from audit.fairness.reasons import adverse_action_reasons, reason_code_params, reason_summary
 
         # Adverse-action reasons explain approve / deny; with more than two classes there is no single denial.
         if len(target.class_names) == 2:
             with stage("fairness: reason codes"):
                 # Never more reasons than features; the same IG step count as the published attributions.
-                reasons = adverse_action_reasons(target, max_reasons=min(4, len(target.feature_names)),
-                                                 n_steps=ig_steps)
+                params = reason_code_params(n_steps=ig_steps, max_reasons=min(4, len(target.feature_names)))
+                reasons = adverse_action_reasons(target, **params)
             out["reason_codes"] = {
                 "reference": target.provenance.get("baseline_description", "the target's baseline"),
+                # prose for display; ``params`` is what a reader (the dashboard's what-if) uses
                 "method": f"integrated_gradients toward the favourable class, n_steps={ig_steps}; features "
                           "merged with their missing indicator; at most 4 reasons, toward denial only",
-                "table": reasons, "summary": reason_summary(reasons)}
+                "params": params, "table": reasons, "summary": reason_summary(reasons)}
         if importance is not None and target.sensitive_columns:
             with stage("fairness: proxy analysis"):
                 out["proxy"] = proxy_table(data.inputs.cpu().numpy(), target.feature_names, data.groups,

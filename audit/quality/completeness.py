@@ -127,7 +127,9 @@ def ig_completeness(audit_target: AuditTarget, inputs: torch.Tensor,
                   f"Integrated Gradients completeness: share of samples whose attributions sum to "
                   f"F(x) - F(baseline) within {tol:.0%} (n_steps={n_steps})",
                   within, share, ">=",
-                  note="" if within >= share else f"not reached at max_steps={max_steps}")
+                  note="" if within >= share else f"not reached at max_steps={max_steps}",
+                  family="completeness_ig", method="integrated_gradients", policy_key="completeness_share_min",
+                  params={"n_steps": int(n_steps), "tolerance": float(tol), "max_steps": int(max_steps)})
     return QualityResult("completeness", plain(summary), {"errors": errors}, [check], attributions=attr)
 
 

@@ -8,12 +8,14 @@ must beat.
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
 
+from audit.performance import CONFIDENCE, mean_record
 from audit.quality._common import (
     QualityResult,
     baseline_like,
@@ -81,7 +83,8 @@ def deletion_insertion(audit_target: AuditTarget, inputs: torch.Tensor, attribut
     QualityResult
         Summary: mean AUCs ``deletion_auc``, ``insertion_auc``,
         ``random_deletion_auc``, ``random_insertion_auc`` and the ratios
-        ``deletion_ratio`` (explained / random) and ``insertion_ratio``.
+        ``deletion_ratio`` (explained / random) and ``insertion_ratio``;
+        ``auc_intervals`` (:func:`auc_intervals`: the 95% interval of each mean AUC).
         Tables: ``curves`` (curve, order, fraction, probability; means over
         samples) and ``auc`` (per sample). Checks
         ``deletion_auc_vs_random`` (ratio <= 0.9) and
@@ -121,21 +124,50 @@ def deletion_insertion(audit_target: AuditTarget, inputs: torch.Tensor, attribut
     means = {f"{'random_' if o == 'random' else ''}{c}_auc": float(a.mean()) for (c, o), a in auc.items()}
     deletion_ratio = means["deletion_auc"] / max(means["random_deletion_auc"], 1e-12)
     insertion_ratio = means["insertion_auc"] / max(means["random_insertion_auc"], 1e-12)
-    summary = {**means, "deletion_ratio": deletion_ratio, "insertion_ratio": insertion_ratio,
-               "method": method, "n_points": n_points, "n_samples": len(x), "seed": seed}
     curves = pd.DataFrame([{"curve": c, "order": o, "fraction": float(f), "probability": float(p)}
                            for (c, o), arr in probs.items() for f, p in zip(frac, arr.mean(0))])
     per_sample = pd.DataFrame([{"sample": i, "curve": c, "order": o, "auc": float(v)}
                                for (c, o), arr in auc.items() for i, v in enumerate(arr)])
+    summary = {**means, "deletion_ratio": deletion_ratio, "insertion_ratio": insertion_ratio,
+               "auc_intervals": auc_intervals(per_sample, points=means),
+               "method": method, "n_points": n_points, "n_samples": len(x), "seed": seed}
     checks = [
         Check("deletion_auc_vs_random",
               f"{method}: deletion AUC / random-order deletion AUC (lower = the ranking finds what the "
-              f"prediction rests on)", deletion_ratio, DELETION_THRESHOLD, "<="),
+              f"prediction rests on)", deletion_ratio, DELETION_THRESHOLD, "<=", family="deletion_auc_vs_random",
+              method=method, policy_key="deletion_ratio_max", params={"n_points": int(n_points)}),
         Check("insertion_auc_vs_random",
               f"{method}: insertion AUC / random-order insertion AUC (higher = the ranking finds what the "
-              f"prediction rests on)", insertion_ratio, INSERTION_THRESHOLD, ">="),
+              f"prediction rests on)", insertion_ratio, INSERTION_THRESHOLD, ">=", family="insertion_auc_vs_random",
+              method=method, policy_key="insertion_ratio_min", params={"n_points": int(n_points)}),
     ]
     return QualityResult("deletion_insertion", plain(summary), {"curves": curves, "auc": per_sample}, checks)
+
+
+def auc_intervals(auc: Any, *, points: Mapping[str, Any] | None = None,
+                  confidence: float = CONFIDENCE) -> dict[str, dict[str, dict[str, Any]]]:
+    """The interval of each mean AUC from the per-sample AUC table: ``out[curve][order]`` is a record.
+
+    ``auc`` is the ``auc`` table (``sample``, ``curve``, ``order``, ``auc``; a DataFrame or its stored
+    records), ``curve`` in ``deletion``/``insertion`` and ``order`` in ``attribution``/``random``. Each record
+    is :func:`audit.performance.mean_record` of that cell's per-sample AUCs (normal approximation,
+    ``value +/- z * sd / sqrt(n)``, clipped to [0, 1] where an AUC of a probability lies): ``value``, ``lo``,
+    ``hi``, ``n``, ``level``, ``method``. ``value`` is the summary's mean (``points``, keyed
+    ``deletion_auc``, ``random_deletion_auc``, ...) when given, else the mean of the table. One sample gives
+    null bounds (``method`` says why); no sample also a null ``value``. Null per-sample AUCs are left out.
+    """
+    t = pd.DataFrame(auc, columns=["sample", "curve", "order", "auc"])
+    points = points or {}
+    out: dict[str, dict[str, dict[str, Any]]] = {}
+    for curve in ("deletion", "insertion"):
+        for order in ("attribution", "random"):
+            values = pd.to_numeric(t.loc[(t["curve"] == curve) & (t["order"] == order), "auc"], errors="coerce")
+            values = values.dropna().to_numpy(dtype=np.float64)
+            point = points.get(f"{'random_' if order == 'random' else ''}{curve}_auc")
+            usable = isinstance(point, (int, float)) and not isinstance(point, bool) and np.isfinite(point)
+            out.setdefault(curve, {})[order] = mean_record(values, float(point) if usable and len(values) else None,
+                                                           confidence=confidence, lower=0.0, upper=1.0)
+    return out
 
 
 def _ranks(scores: torch.Tensor, real: torch.Tensor) -> torch.Tensor:

@@ -142,7 +142,11 @@ def randomization_check(audit_target: AuditTarget, method: str, inputs: torch.Te
     check = Check(f"sanity_randomization_{method}",
                   f"{method}: mean Spearman rank correlation of the {view} with the original once all "
                   f"{len(layers)} parametrised layers are re-initialised (high = explanation does not depend "
-                  f"on the learned weights)", final, float(threshold), "<=", note=note)
+                  f"on the learned weights)", final, float(threshold), "<=", note=note,
+                  family="sanity_randomization", method=method, subject=method,
+                  policy_key="randomization_similarity_max",
+                  params={"measure": "spearman_signed" if signed_method else "spearman_abs",
+                          "n_layers": len(layers)})
     summary["measure"] = "spearman_signed" if signed_method else "spearman_abs"
     return QualityResult("randomization", plain(summary), {"layers": table}, [check])
 

@@ -185,7 +185,8 @@ def infidelity_and_sensitivity(audit_target: AuditTarget, explainer: Any, inputs
 
     rel_stats, sens_stats = quantiles(rel), quantiles(sens)
     chance = 1 - 1 / n_perturb
-    summary = {"applicable": True, "method": method, "multiply_by_inputs": bool(multiply_by_inputs), "n_samples": len(x), "n_perturb": n_perturb,
+    summary = {"applicable": True, "method": method, "multiply_by_inputs": bool(multiply_by_inputs),
+               "n_samples": len(x), "n_perturb": n_perturb,
                "radius": float(radius), "seed": seed, "noise_scale": float(scale.mean()),
                "relative_infidelity": rel_stats, "chance_relative_infidelity": chance,
                "max_sensitivity": sens_stats}
@@ -196,10 +197,14 @@ def infidelity_and_sensitivity(audit_target: AuditTarget, explainer: Any, inputs
               f"{method}: mean relative infidelity (captum infidelity, normalised, / that of an all-zero "
               f"explanation) under N(0, ({radius} x data spread)^2) noise; 0 = explains every change",
               rel_stats["mean"], INFIDELITY_FRACTION_OF_CHANCE * chance, "<=",
-              note=f"an explanation unrelated to the model scores about {chance:.2f}"),
+              note=f"an explanation unrelated to the model scores about {chance:.2f}", family="infidelity",
+              method=method, subject=method, policy_key="infidelity_max",
+              params={"radius": float(radius), "n_perturb": int(n_perturb), "chance": float(chance)}),
         Check(f"max_sensitivity_{method}",
               f"{method}: mean max-sensitivity ||attr(x+d) - attr(x)|| / ||attr(x)|| for |d| <= {radius} x "
-              f"data spread", sens_stats["mean"], SENSITIVITY_THRESHOLD, "<="),
+              f"data spread", sens_stats["mean"], SENSITIVITY_THRESHOLD, "<=", family="max_sensitivity",
+              method=method, subject=method, policy_key="max_sensitivity_max",
+              params={"radius": float(radius), "n_perturb": int(n_perturb)}),
     ]
     return QualityResult("robustness", plain(summary), {"per_sample": table}, checks)
 

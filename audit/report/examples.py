@@ -82,6 +82,11 @@ def _segments(text: str, tokens: Any) -> list[dict[str, Any]]:
 
 
 def text_examples(run: Any, display: Display, method: str) -> Examples:
+    """Token heatmaps of a few reviews; each sample's ``attribution_sum`` and ``max_abs`` (the colour scale) come
+    from :func:`audit.explain.views.attribution_totals` on the stored attributions of the tokens the model read."""
+    # Imported here: the report does not otherwise load torch.
+    from audit.explain.views import attribution_totals
+
     arr = _explained(run, method)
     idx, attr = arr["sample_index"], arr["attributions"]
     pred = run.predictions()
@@ -107,12 +112,11 @@ def text_examples(run: Any, display: Display, method: str) -> Examples:
         k = int(idx[i])
         text = display.text(k)
         tokens = display.token_attributions(k, attr[i])
-        a = tokens["attribution"].to_numpy()
         end = int(tokens["end"].iloc[-1]) if len(tokens) else len(text)
         rows.append({"sample_id": int(arr["sample_id"][i]), "true": classes[int(p["y_true"])],
                      "predicted": classes[int(p["y_pred"])], "score": float(p["score"]),
                      "explained_class": classes[int(arr["explained_class"][i])], "n_tokens": n_tok,
-                     "attribution_sum": float(a.sum()), "max_abs": float(np.abs(a).max()) if len(a) else 0.0,
+                     **attribution_totals(tokens["attribution"].to_numpy()),
                      "segments": _segments(text[:end], tokens)})
     return Examples({"kind": "token_heatmaps", "methods": [method], "samples": rows, "note": ""})
 

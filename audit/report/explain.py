@@ -1,13 +1,18 @@
 """Explainability and explanation-quality sections of the report model.
 
-Global views and probes come from ``result["explanations"]`` and
-``result["fairness"]["probes"]["reason_codes"]``; quality summaries from
-``result["quality"]``. Local examples (images, reviews) need the raw inputs and
-live in :mod:`audit.report.examples`.
+Global views and probes come from the run's ``explanations`` and
+``fairness.probes["reason_codes"]``; quality summaries from its ``quality``
+entries (:class:`audit.result.AuditResult`). Local examples (images, reviews)
+need the raw inputs and live in :mod:`audit.report.examples`.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from audit.schema import check_area
+
+if TYPE_CHECKING:
+    from audit.result import AuditResult, MethodResult
 
 #: Rows of the global feature-importance table (the bar chart shows the same rows).
 TOP_FEATURES = 15
@@ -17,25 +22,25 @@ REASON_APPLICANTS = 10
 TOP_TOKENS = 10
 
 
-def _importance(methods: dict[str, Any]) -> dict[str, Any] | None:
+def _importance(methods: dict[str, MethodResult]) -> dict[str, Any] | None:
     """Global importance per method (tabular): the first method's top features, other methods' ranks beside."""
-    have = [m for m, v in methods.items() if "feature_importance" in v.get("tables", {})]
+    have = [m for m, v in methods.items() if "feature_importance" in v.tables]
     if not have:
         return None
     main = have[0]
-    rank = {m: {r["feature"]: r["rank"] for r in methods[m]["tables"]["feature_importance"]} for m in have}
+    rank = {m: {r["feature"]: r["rank"] for r in methods[m].tables["feature_importance"]} for m in have}
     rows = []
-    for r in methods[main]["tables"]["feature_importance"][:TOP_FEATURES]:
+    for r in methods[main].tables["feature_importance"][:TOP_FEATURES]:
         rows.append({"rank": r["rank"], "feature": r["feature"], "label": r.get("label", r["feature"]),
                      "mean_abs": r["mean_abs"], "share": r["share"], "mean": r.get("mean"),
                      "direction": r.get("direction", ""),
                      "other_ranks": [rank[m].get(r["feature"]) for m in have[1:]]})
-    n = len(methods[main]["tables"]["feature_importance"])
+    n = len(methods[main].tables["feature_importance"])
     return {"method": main, "other_methods": have[1:], "n_features": n, "rows": rows}
 
 
 def _reason_codes(rc: dict[str, Any]) -> dict[str, Any]:
-    table = rc.get("table", [])
+    table = rc["table"]
     ids: list[Any] = []
     for r in table:
         if r["sample_id"] not in ids:
@@ -47,64 +52,72 @@ def _reason_codes(rc: dict[str, Any]) -> dict[str, Any]:
         applicants.append({"sample_id": sid, "score": rows[0]["score"],
                            "reasons": [{k: r[k] for k in ("rank", "feature", "reason", "value", "attribution",
                                                           "share_of_denial")} for r in rows]})
-    return {"method": rc.get("method", ""), "reference": rc.get("reference", ""), "n_denied": len(ids),
+    return {"method": rc["method"], "reference": rc.get("reference", ""), "n_denied": len(ids),
             "n_shown": len(shown), "applicants": applicants, "summary": rc.get("summary", [])}
 
 
-def _top_tokens(methods: dict[str, Any]) -> dict[str, Any] | None:
-    have = [m for m, v in methods.items() if "top_tokens" in v.get("tables", {})]
+def _top_tokens(methods: dict[str, MethodResult]) -> dict[str, Any] | None:
+    have = [m for m, v in methods.items() if "top_tokens" in v.tables]
     if not have:
         return None
-    rows = methods[have[0]]["tables"]["top_tokens"]
+    rows = methods[have[0]].tables["top_tokens"]
     side = {s: [r for r in rows if r["side"] == s][:TOP_TOKENS] for s in ("positive", "negative")}
     return {"method": have[0], "positive": side["positive"], "negative": side["negative"]}
 
 
-def _region_share(methods: dict[str, Any]) -> list[dict[str, Any]]:
+def _region_share(methods: dict[str, MethodResult]) -> list[dict[str, Any]]:
     out = []
     for m, v in methods.items():
-        rows = v.get("tables", {}).get("region_share")
+        rows = v.tables.get("region_share")
         if rows:
             out.append({"method": m, "rows": [{k: r[k] for k in ("region", "attribution_share", "area_share", "ratio")}
                                               for r in rows]})
     return out
 
 
-def explain_section(result: dict[str, Any]) -> dict[str, Any]:
+def explain_section(run: AuditResult) -> dict[str, Any]:
     """Methods, global importance, reason codes, tokens, image regions and shortcut probes."""
-    ex = result["explanations"]
-    methods = ex.get("methods", {})
-    probes = (result.get("fairness", {}).get("probes") or {})
+    ex = run.explanations
+    methods = ex.methods
+    probes = run.fairness.probes
     return {
-        "explained_class": ex.get("explained_class", ""),
-        "methods": [{"name": m, "n_samples": v.get("n_samples"), "needs_baseline": v.get("needs_baseline"),
-                     "array": v.get("array")} for m, v in methods.items()],
+        "explained_class": ex.explained_class,
+        "methods": [{"name": m, "n_samples": v.n_samples, "needs_baseline": v.needs_baseline,
+                     "array": v.array} for m, v in methods.items()],
         "importance": _importance(methods),
         "reason_codes": _reason_codes(probes["reason_codes"]) if probes.get("reason_codes") else None,
         "top_tokens": _top_tokens(methods),
         "region_share": _region_share(methods),
-        "shortcut_probes": [{**p["summary"], "check_id": f"shortcut_{p['summary']['probe']}"}
-                            for p in ex.get("shortcut_probes", [])],
+        "shortcut_probes": [{**p["summary"], "check_id": _check_id(run, "shortcut", subject=p["summary"]["probe"])}
+                            for p in ex.shortcut_probes],
     }
 
 
-def quality_section(result: dict[str, Any]) -> dict[str, Any]:
+def _check_id(run: AuditResult, family: str, **fields: Any) -> str | None:
+    """The id of the stored check of ``family`` whose structured fields match (None when the run has none)."""
+    for c in run.checks_of(family):
+        if all(getattr(c, k) == v for k, v in fields.items()):
+            return c.id
+    return None
+
+
+def quality_section(run: AuditResult) -> dict[str, Any]:
     """Explanation-quality checks: completeness, deletion/insertion, robustness, randomization."""
-    q, checks = result.get("quality", {}), result["checks"]
-    out: dict[str, Any] = {"checks": [c["id"] for c in checks if not c["id"].startswith(("fairness.", "counterfactual_"))],
+    q = run.quality
+    out: dict[str, Any] = {"checks": [c.id for c in run.checks if check_area(c.family) != "fairness"],
                            "completeness": None, "deletion_insertion": None, "curves": [], "robustness": None}
     if "completeness" in q:
-        s = q["completeness"]["summary"]
+        s = q["completeness"].summary
         out["completeness"] = {k: s.get(k) for k in ("n_steps", "tol", "share_required", "share_within_tol",
                                                      "n_samples", "median_relative_error", "p95_relative_error")}
     if "deletion_insertion" in q:
-        s = q["deletion_insertion"]["summary"]
+        s = q["deletion_insertion"].summary
         out["deletion_insertion"] = {k: s.get(k) for k in (
             "method", "deletion_auc", "random_deletion_auc", "deletion_ratio", "insertion_auc",
             "random_insertion_auc", "insertion_ratio", "n_samples", "n_points")}
-        out["curves"] = q["deletion_insertion"].get("tables", {}).get("curves", [])
-    if "robustness" in q and q["robustness"]["summary"].get("applicable", True):
-        s = q["robustness"]["summary"]
+        out["curves"] = q["deletion_insertion"].tables.get("curves", [])
+    if "robustness" in q and q["robustness"].summary.get("applicable", True):
+        s = q["robustness"].summary
         out["robustness"] = {"method": s.get("method"), "n_samples": s.get("n_samples"),
                              "relative_infidelity": s.get("relative_infidelity", {}).get("mean"),
                              "chance_relative_infidelity": s.get("chance_relative_infidelity"),
@@ -112,10 +125,10 @@ def quality_section(result: dict[str, Any]) -> dict[str, Any]:
     out["randomization"] = []
     for key, v in sorted(q.items()):
         if key.startswith("randomization_"):
-            s = v["summary"]
+            s = v.summary
             out["randomization"].append({
                 "method": s["method"], "measure": s.get("measure"), "n_samples": s.get("n_samples"),
-                "check_id": f"sanity_randomization_{s['method']}",
+                "check_id": _check_id(run, "sanity_randomization", method=s["method"]),
                 "layers": [{"step": r["step"], "layer": r["layer"], "spearman_abs": r["mean_spearman_abs"],
-                            "spearman_signed": r["mean_spearman_signed"]} for r in v["tables"]["layers"]]})
+                            "spearman_signed": r["mean_spearman_signed"]} for r in v.tables["layers"]]})
     return out

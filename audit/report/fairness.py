@@ -1,4 +1,4 @@
-"""Fairness section of the report model: tidy rows taken from ``result["fairness"]``.
+"""Fairness section of the report model: tidy rows taken from the run's :class:`~audit.result.Fairness`.
 
 Nothing is recomputed here: every number is the run's, regrouped into the
 tables a reviewer reads (rates per group, comparisons with the reference
@@ -6,7 +6,11 @@ group, summary statistics, calibration, proxies, mitigation what-if).
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, Sequence
+
+if TYPE_CHECKING:
+    from audit.result import AuditResult, FairnessAttribute
+    from audit.schema import Check
 
 #: Summary statistics shown per attribute, in this order.
 SUMMARY_METRICS = ("demographic_parity", "equal_opportunity", "equalized_odds", "predictive_parity")
@@ -47,7 +51,7 @@ EXCLUDES_ESTIMATE = ("the percentile bootstrap interval excludes the point estim
                      "biased upward under resampling; read the interval as the spread's sampling range")
 
 
-#: Why a comparison has no value, when the run's own note does not say (older runs, rows without a note).
+#: Why a comparison has no value, when the run's own note does not say (rows without a note).
 NO_FAVOURABLE = "no favourable predictions in any known group, so there is no highest rate to divide by"
 ZERO_REFERENCE = "the reference group's rate is 0, so a ratio against it is undefined"
 SINGLE_GROUP = "only one group, so there is nothing to compare with"
@@ -65,24 +69,24 @@ def _stat(d: dict[str, Any] | None, why: str = "") -> dict[str, Any] | None:
     return out
 
 
-def _why(attr: dict[str, Any], metric: str) -> tuple[str, str]:
+def _why(attr: FairnessAttribute, metric: str) -> tuple[str, str]:
     """``(impact, ratio)``: why the impact ratio and the ratio vs the reference are not computable, from the groups."""
-    known = [g for g in attr["groups"] if g["group"] != "unknown"]
-    if len(attr["groups"]) < 2:
+    known = [g for g in attr.groups if g["group"] != "unknown"]
+    if len(attr.groups) < 2:
         return SINGLE_GROUP, SINGLE_GROUP
     rates = [g.get(metric) for g in known]
     impact = NO_FAVOURABLE if known and all(r is not None and r <= 0 for r in rates) else ""
-    ref = next((g for g in attr["groups"] if g.get("is_reference")), None)
+    ref = next((g for g in attr.groups if g.get("is_reference")), None)
     ratio = ZERO_REFERENCE if ref is not None and ref.get(metric) == 0 else ""
     return impact, ratio
 
 
-def _comparisons(attr: dict[str, Any], metric: str) -> list[dict[str, Any]]:
+def _comparisons(attr: FairnessAttribute, metric: str) -> list[dict[str, Any]]:
     """Each group against the reference on ``metric``: difference, ratio, impact ratio, test."""
-    dis, sig = attr.get("disparities", []), attr.get("significance", [])
+    dis, sig = attr.disparities, attr.significance
     why_impact, why_ratio = _why(attr, metric)
     rows = []
-    for g in attr["groups"]:
+    for g in attr.groups:
         name = g["group"]
         diff = _find(dis, metric=metric, statistic="difference_vs_reference", group=name)
         ratio = _find(dis, metric=metric, statistic="ratio_vs_reference", group=name)
@@ -91,7 +95,7 @@ def _comparisons(attr: dict[str, Any], metric: str) -> list[dict[str, Any]]:
         if not (diff or impact or g.get("is_reference")):
             continue
         rows.append({
-            "group": name, "n": g["n"], "small_group": g.get("small_group", False),
+            "group": name, "n": g["n"], "small_group": g["small_group"],
             "is_reference": g.get("is_reference", False),
             "reference": (diff or ratio or impact or {}).get("reference"),
             "difference": _stat(diff), "ratio": _stat(ratio, why_ratio), "impact_ratio": _stat(impact, why_impact),
@@ -103,8 +107,8 @@ def _comparisons(attr: dict[str, Any], metric: str) -> list[dict[str, Any]]:
     return rows
 
 
-def _summary(attr: dict[str, Any]) -> list[dict[str, Any]]:
-    dis = attr.get("disparities", [])
+def _summary(attr: FairnessAttribute) -> list[dict[str, Any]]:
+    dis = attr.disparities
     rows = []
     for m in SUMMARY_METRICS:
         d, r = _find(dis, metric=m, statistic="difference"), _find(dis, metric=m, statistic="ratio")
@@ -114,31 +118,31 @@ def _summary(attr: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
-def attribute_section(attr: dict[str, Any], *, binary: bool, checks: list[dict[str, Any]]) -> dict[str, Any]:
+def attribute_section(attr: FairnessAttribute, *, binary: bool, checks: Sequence[Check]) -> dict[str, Any]:
     """One attribute (or cohort, or intersection) as report tables."""
-    name = attr["name"]
-    ref = next((g["group"] for g in attr["groups"] if g.get("is_reference")), None)
+    name = attr.name
+    ref = next((g["group"] for g in attr.groups if g.get("is_reference")), None)
     metric = "selection_rate"
     summary = _summary(attr) if binary else []
     flagged = any((s[k] or {}).get("warning") for s in summary for k in ("difference", "ratio"))
     return {
-        "name": name, "anchor": anchor(name), "kind": attr.get("kind", "sensitive"),
-        "intersection": "_x_" in name, "rate_meaning": attr.get("rate_meaning") or "favourable outcome rate",
+        "name": name, "anchor": anchor(name), "kind": attr.kind,
+        "intersection": "_x_" in name, "rate_meaning": attr.rate_meaning or "favourable outcome rate",
         "reference_group": ref,
-        "groups": [_rate_row(g, binary) for g in attr["groups"]],
+        "groups": [_rate_row(g, binary) for g in attr.groups],
         "comparisons": _comparisons(attr, metric),
         "summary": summary, "summary_warning": EXCLUDES_ESTIMATE if flagged else "",
         "calibration": [{"group": c["group"], "n": c["n"], "small_group": c.get("small_group", False),
                          "ece": {"value": c["ece"], "lo": c.get("lo"), "hi": c.get("hi")}, "method": c.get("method")}
-                        for c in attr.get("calibration", [])],
+                        for c in attr.calibration],
         "significance_method": _significance_method(attr),
-        "checks": [c["id"] for c in checks if c["id"].endswith("." + name) and c["id"].startswith("fairness.")],
+        "checks": [c.id for c in checks if c.family.startswith("fairness.") and c.subject == name],
     }
 
 
-def _significance_method(attr: dict[str, Any]) -> str:
-    tests = sorted({s["test"] for s in attr.get("significance", [])})
-    corr = {s.get("correction") for s in attr.get("significance", [])} - {None}
+def _significance_method(attr: FairnessAttribute) -> str:
+    tests = sorted({s["test"] for s in attr.significance})
+    corr = {s.get("correction") for s in attr.significance} - {None}
     if not tests:
         return ""
     return f"{' / '.join(tests)}; {', '.join(sorted(corr)) or 'no'} correction across groups"
@@ -156,9 +160,9 @@ def _proxies(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 def _mitigation(m: dict[str, Any]) -> dict[str, Any]:
     out = []
-    for attr, rows in m.get("by_attribute", {}).items():
-        if isinstance(rows, dict):
-            out.append({"attribute": attr, "skipped": rows.get("skipped", "not computed"), "rows": [], "groups": []})
+    for attr, rows in m["by_attribute"].items():
+        if isinstance(rows, dict):  # {"skipped": why}
+            out.append({"attribute": attr, "skipped": rows["skipped"], "rows": [], "groups": []})
             continue
         groups = sorted({k[len("selection_rate_"):] for r in rows for k in r if k.startswith("selection_rate_")})
         out.append({"attribute": attr, "skipped": None, "groups": groups, "rows": [
@@ -166,7 +170,7 @@ def _mitigation(m: dict[str, Any]) -> dict[str, Any]:
              "accuracy_change": r.get("accuracy_change"), "selection_rate": r.get("selection_rate"),
              "min_impact_ratio": r.get("min_impact_ratio"), "impact_ratio_change": r.get("impact_ratio_change"),
              "group_rates": [r.get(f"selection_rate_{g}") for g in groups]} for r in rows]})
-    return {"method": m.get("method", ""), "attributes": out}
+    return {"method": m["method"], "attributes": out}
 
 
 def _counterfactual(cf: dict[str, Any]) -> dict[str, Any]:
@@ -187,18 +191,17 @@ def _counterfactual(cf: dict[str, Any]) -> dict[str, Any]:
             "settings": {k: v for k, v in settings.items() if k != "citations"}}
 
 
-def fairness_section(result: dict[str, Any]) -> dict[str, Any]:
+def fairness_section(run: AuditResult) -> dict[str, Any]:
     """The report's fairness section (status, per-attribute tables, probes)."""
-    fair = result["fairness"]
+    fair = run.fairness
     # With a favourable class the engine's rates are of that outcome (one-vs-rest beyond two classes), so the
     # tables are outcome rates whatever the number of classes; without one they are accuracy per cohort.
-    binary = result["model"].get("favorable_label") is not None
-    checks = result["checks"]
-    attrs = [attribute_section(a, binary=binary, checks=checks) for a in fair.get("attributes", [])]
-    probes = fair.get("probes", {}) or {}
+    binary = run.model.favorable_label is not None
+    attrs = [attribute_section(a, binary=binary, checks=run.checks) for a in fair.attributes]
+    probes = fair.probes
     return {
-        "status": fair.get("status"), "note": fair.get("note", ""), "outcome": fair.get("outcome", ""),
-        "binary": binary, "reference_rule": fair.get("reference_rule", ""), "policy": fair.get("policy", {}),
+        "status": fair.status, "note": fair.extra.get("note", ""), "outcome": fair.outcome,
+        "binary": binary, "reference_rule": fair.reference_rule, "policy": fair.policy,
         "attributes": attrs,
         "proxy": _proxies(probes["proxy"]) if probes.get("proxy") else None,
         "mitigation": _mitigation(probes["mitigation"]) if probes.get("mitigation") else None,

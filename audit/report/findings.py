@@ -14,7 +14,7 @@ units of the threshold (``|value - threshold| / |threshold|``). Tiers:
 A check that could not be computed (value None) ranks first within its tier;
 its finding says it was not computable (not that a threshold was crossed) and
 its recommendation is to re-audit on data where it can be computed.
-The top findings take one check per family (the id without its attribute)
+The top findings take one check per family (its ``family`` field)
 before repeating a family, so three findings are three different problems.
 
 Section 8 is never empty: every failed check leads to a recommendation (a
@@ -25,16 +25,20 @@ scope.
 from __future__ import annotations
 
 import math
-import re
-from typing import Any
+from typing import TYPE_CHECKING, Any, Sequence
 
 from audit.report.fairness import anchor
+from audit.schema import Check, check_area
+
+if TYPE_CHECKING:
+    from audit.result import AuditResult, Fairness
 
 N_FINDINGS = 3
 #: Below this many evaluation samples the report warns that intervals are wide and statistics indicative.
 SMALL_N = 30
-TIER1 = ("fairness.impact_ratio.", "shortcut_", "sanity_randomization_", "completeness_ig")
-TIER3 = ("fairness.min_group_share.",)
+#: Severity tiers by check family (tier 2 for every other family).
+TIER1 = frozenset({"fairness.impact_ratio", "shortcut", "sanity_randomization", "completeness_ig"})
+TIER3 = frozenset({"fairness.min_group_share"})
 
 _TITLES = {
     "fairness.impact_ratio": "Impact ratio below four-fifths for {x}",
@@ -119,67 +123,57 @@ _ADVICE = {
 }
 
 
-def family(check_id: str) -> tuple[str, str]:
-    """``(family, subject)`` of a check id, e.g. ``('fairness.impact_ratio', 'race')``."""
-    if check_id.startswith("fairness."):
-        fam, _, subject = check_id.rpartition(".")
-        return fam, subject
-    m = re.match(r"counterfactual_(.+)_(flip_share|max_abs_diff)$", check_id)
-    if m:
-        return f"counterfactual_{m.group(2)}", m.group(1).replace("_", " ")
-    for prefix in ("shortcut", "sanity_randomization", "infidelity", "max_sensitivity"):
-        if check_id.startswith(prefix + "_"):
-            return prefix, check_id[len(prefix) + 1:].replace("_", " ")
-    return check_id, ""
+def family(check: Check) -> tuple[str, str]:
+    """``(family, subject)`` of a stored check, e.g. ``('fairness.impact_ratio', 'race')``."""
+    return check.family, check.subject or ""
 
 
-def section_anchor(check_id: str) -> str:
+def section_anchor(check: Check) -> str:
     """The report section a check belongs to (its HTML id)."""
-    fam, subject = family(check_id)
-    if fam.startswith("fairness."):
-        return anchor(subject)
-    if fam.startswith("counterfactual_"):
-        return "fairness-counterfactual"
-    if fam == "shortcut":
+    fam, subject = family(check)
+    area = check_area(fam)
+    if area == "fairness":
+        return "fairness-counterfactual" if fam.startswith("counterfactual_") else anchor(subject)
+    if area == "shortcut":
         return "explain-shortcut"
     return "quality"
 
 
-def exceedance(check: dict[str, Any]) -> float | None:
+def exceedance(check: Check) -> float | None:
     """How far past its threshold a check's value lies, in units of the threshold (0 when passed)."""
-    v, t = check.get("value"), check["threshold"]
-    if v is None or not math.isfinite(v):
+    if not check.computed:
         return None
-    past = (t - v) if check.get("comparison", "<=") == ">=" else (v - t)
+    v, t = check.value, check.threshold
+    past = (t - v) if check.comparison == ">=" else (v - t)
     return max(past, 0.0) / (abs(t) if t else 1.0)
 
 
-def tier(check_id: str) -> int:
-    if check_id.startswith(TIER1):
+def tier(check: Check) -> int:
+    fam, _ = family(check)
+    if fam in TIER1:
         return 1
-    return 3 if check_id.startswith(TIER3) else 2
+    return 3 if fam in TIER3 else 2
 
 
-def rank_failed(checks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def rank_failed(checks: Sequence[Check]) -> list[dict[str, Any]]:
     """Failed checks, most severe first, each with tier, exceedance, title, anchor and advice."""
     out = []
     for c in checks:
-        if c["passed"]:
+        if c.passed:
             continue
-        fam, subject = family(c["id"])
+        fam, subject = family(c)
         ex = exceedance(c)
-        x = (subject or c["id"]).replace("_x_", " × ").replace("_", " ")
-        computed = c.get("value") is not None and math.isfinite(c["value"])
-        if computed:
-            title, advice = _TITLES.get(fam, c["description"]).format(x=x), _ADVICE.get(fam, GENERIC_ADVICE)
+        x = (subject or c.id).replace("_x_", " × ").replace("_", " ")
+        if c.computed:
+            title, advice = _TITLES.get(fam, c.description).format(x=x), _ADVICE.get(fam, GENERIC_ADVICE)
         else:
-            subject_text = _SUBJECTS[fam].format(x=x) if fam in _SUBJECTS else c["description"]
+            subject_text = _SUBJECTS[fam].format(x=x) if fam in _SUBJECTS else c.description
             title, advice = NOT_COMPUTABLE_TITLE.format(subject=subject_text), NOT_COMPUTABLE_ADVICE
-        out.append({"check_id": c["id"], "family": fam, "tier": tier(c["id"]), "exceedance": ex,
-                    "title": title, "computed": computed,
-                    "value": c["value"], "threshold": c["threshold"], "comparison": c.get("comparison", "<="),
-                    "note": c.get("note", ""), "description": c["description"],
-                    "anchor": section_anchor(c["id"]), "advice": advice})
+        out.append({"check_id": c.id, "family": fam, "tier": tier(c), "exceedance": ex,
+                    "title": title, "computed": c.computed,
+                    "value": c.value, "threshold": c.threshold, "comparison": c.comparison,
+                    "note": c.note, "description": c.description,
+                    "anchor": section_anchor(c), "advice": advice})
     out.sort(key=lambda f: (f["tier"], -(math.inf if f["exceedance"] is None else f["exceedance"]), f["check_id"]))
     return out
 
@@ -199,63 +193,63 @@ def top_findings(ranked: list[dict[str, Any]], n: int = N_FINDINGS) -> list[dict
     return sorted(picked, key=ranked.index)
 
 
-def summary(checks: list[dict[str, Any]]) -> dict[str, Any]:
+def summary(checks: Sequence[Check]) -> dict[str, Any]:
     """Verdict by policy: FAIL when any check failed."""
     ranked = rank_failed(checks)
     return {"verdict": "FAIL" if ranked else "PASS", "n_checks": len(checks), "n_failed": len(ranked),
             "n_passed": len(checks) - len(ranked), "findings": top_findings(ranked), "failed": ranked}
 
 
-def limitations(result: dict[str, Any], card: dict[str, Any], ranked: list[dict[str, Any]]) -> dict[str, Any]:
+def limitations(run: AuditResult, card: dict[str, Any], ranked: list[dict[str, Any]]) -> dict[str, Any]:
     """Limitations (card, data, method, scope) and recommendations; neither list is ever empty."""
     items = []
-    n_all = result["dataset"]["n_samples"]
+    n_all = run.dataset.n_samples
     if card.get("limitations"):
         items.append({"source": "model card", "text": card["limitations"]})
     if n_all < SMALL_N:
         items.append({"source": "data", "text": SMALL_SAMPLE.format(n=n_all)})
-    fair = result.get("fairness", {})
-    if fair.get("status") != "computed":
-        items.append({"source": "fairness", "text": fair.get("note") or "fairness statistics were not computed."})
-    items.extend(_group_limitations(fair, result["model"].get("favorable_label") is not None))
-    for m, v in result["explanations"].get("methods", {}).items():
-        if v.get("n_samples") and v["n_samples"] < n_all:
-            items.append({"source": "method", "text": f"{m} explains a seeded subset of {v['n_samples']} of "
+    fair = run.fairness
+    if fair.status != "computed":
+        items.append({"source": "fairness",
+                      "text": fair.extra.get("note") or "fairness statistics were not computed."})
+    items.extend(_group_limitations(fair, run.model.favorable_label is not None))
+    for m, v in run.explanations.methods.items():
+        if v.n_samples and v.n_samples < n_all:
+            items.append({"source": "method", "text": f"{m} explains a seeded subset of {v.n_samples} of "
                           f"{n_all} samples; global views are estimates from that subset."})
-    cf = (fair.get("probes") or {}).get("counterfactual") or {}
+    cf = fair.probes.get("counterfactual") or {}
     for note in cf.get("notes", []):
         items.append({"source": "counterfactual probe", "text": note})
-    if (fair.get("probes") or {}).get("mitigation"):
+    if fair.probes.get("mitigation"):
         items.append({"source": "mitigation", "text": "The mitigation table is a what-if on the evaluation data "
                       "(cross-fitted); it was not applied to the model and its numbers are optimistic."})
-    items.append({"source": "scope", "text": SCOPE.format(n=n_all, dataset=result["dataset"].get("name") or
-                                                          "dataset not named")})
-    return {"items": items, "recommendations": recommendations(ranked, n_checks=len(result["checks"]))}
+    items.append({"source": "scope", "text": SCOPE.format(n=n_all, dataset=run.dataset.name or "dataset not named")})
+    return {"items": items, "recommendations": recommendations(ranked, n_checks=len(run.checks))}
 
 
-def _group_limitations(fair: dict[str, Any], outcome: bool) -> list[dict[str, Any]]:
+def _group_limitations(fair: Fairness, outcome: bool) -> list[dict[str, Any]]:
     """Per attribute: small and unknown groups, a single known group, no (or only) favourable predictions."""
     items = []
-    for a in fair.get("attributes", []):
-        name = a["name"].replace("_x_", " × ").replace("_", " ")
-        small = [g["group"] for g in a["groups"] if g.get("small_group")]
-        unknown = next((g["n"] for g in a["groups"] if g["group"] == "unknown"), 0)
-        known = [g for g in a["groups"] if g["group"] != "unknown"]
+    for a in fair.attributes:
+        name = a.name.replace("_x_", " × ").replace("_", " ")
+        small = [g["group"] for g in a.groups if g["small_group"]]
+        unknown = next((g["n"] for g in a.groups if g["group"] == "unknown"), 0)
+        known = [g for g in a.groups if g["group"] != "unknown"]
         if small:
-            items.append({"source": "data", "text": f"{a['name']}: groups below the minimum share "
+            items.append({"source": "data", "text": f"{a.name}: groups below the minimum share "
                           f"({', '.join(small)}) have wide intervals; their statistics are indicative only."})
         if unknown:
-            items.append({"source": "data", "text": f"{a['name']}: {unknown} records have no recorded value and "
+            items.append({"source": "data", "text": f"{a.name}: {unknown} records have no recorded value and "
                           "form the 'unknown' group."})
         if len(known) == 1:
-            items.append({"source": "data", "text": ONE_GROUP.format(attr=a["name"], group=known[0]["group"],
+            items.append({"source": "data", "text": ONE_GROUP.format(attr=a.name, group=known[0]["group"],
                                                                      name=name)})
-        rates = [g.get("selection_rate") for g in a["groups"]]
+        rates = [g.get("selection_rate") for g in a.groups]
         if outcome and rates and None not in rates:
             if all(r == 0 for r in rates):
-                items.append({"source": "model", "text": NO_FAVOURABLE.format(attr=a["name"])})
+                items.append({"source": "model", "text": NO_FAVOURABLE.format(attr=a.name)})
             elif all(r == 1 for r in rates):
-                items.append({"source": "model", "text": ALL_FAVOURABLE.format(attr=a["name"])})
+                items.append({"source": "model", "text": ALL_FAVOURABLE.format(attr=a.name)})
     return items
 
 

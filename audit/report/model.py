@@ -8,19 +8,18 @@ than the run's own, so rebuilding it from the same run gives identical JSON.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from audit.report import examples as _examples
 from audit.report.explain import explain_section, quality_section
 from audit.report.fairness import fairness_section
 from audit.report.findings import limitations, section_anchor, summary
 
+if TYPE_CHECKING:
+    from audit.result import AuditResult
+
 REPORT_SCHEMA_VERSION = "1.0"
-Z95 = 1.959963984540054
 #: Blank fields a reviewer fills in on the printed report.
 SIGN_OFF_FIELDS = ("Reviewer name", "Role / function", "Decision (approve / approve with conditions / reject)",
                    "Conditions or follow-up", "Signature", "Date")
@@ -39,31 +38,23 @@ class Report:
     assets: dict[str, Any] = field(default_factory=dict)
 
 
-def wilson(x: int, n: int) -> tuple[float | None, float | None]:
-    if not n:
-        return None, None
-    p = x / n
-    d = 1 + Z95**2 / n
-    c = (p + Z95**2 / (2 * n)) / d
-    h = Z95 * math.sqrt(p * (1 - p) / n + Z95**2 / (4 * n * n)) / d
-    return max(0.0, c - h), min(1.0, c + h)
-
-
 def _card(result: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any], str]:
-    """The model card and registry metadata: from the run, else from the bundled registry."""
-    card = dict(result["model"].get("card") or {})
-    meta: dict[str, Any] = {}
-    try:
-        from models import get_entry
+    """The model card and the model facts the report shows, read from the run alone.
 
-        meta = dict(get_entry(result["model"]["name"]).weights.meta)
-    except Exception:  # a user model is not in the bundled registry; the run's own card is all there is
-        meta = {}
-    if card:
-        return card, meta, "run"
-    if meta.get("card") and meta.get("sha256") == result["provenance"].get("weights_sha256"):
-        return dict(meta["card"]), meta, "bundled model registry (same weights sha256)"
-    return {}, meta, "none"
+    The target's factory puts them in ``provenance["card"]`` (``intended_use``, ``out_of_scope``,
+    ``limitations``, and ``architecture``, ``training_data``, ``version`` where known) and the run stores that
+    as ``result["model"]["card"]``; the report never looks a model up in a registry, so a report rebuilt
+    later shows what the run recorded. Facts the card lacks come from other fields of the result where the
+    runner recorded them (``result["model"]["architecture"]`` etc.), else they are "not recorded".
+    """
+    model = result["model"]
+    card = dict(model.get("card") or {})
+
+    def fact(key: str) -> Any:
+        return card[key] if card.get(key) is not None else model.get(key)
+
+    meta = {"architecture": fact("architecture"), "dataset": fact("training_data"), "version": fact("version")}
+    return card, meta, ("run" if card else "none")
 
 
 def _commit(value: Any) -> tuple[str | None, bool | None]:
@@ -73,107 +64,93 @@ def _commit(value: Any) -> tuple[str | None, bool | None]:
     return value, None
 
 
-def metadata(result: dict[str, Any], meta: dict[str, Any]) -> dict[str, Any]:
-    prov = result["provenance"]
-    commit, dirty = _commit(prov.get("git_commit"))
+def metadata(run: AuditResult, meta: dict[str, Any]) -> dict[str, Any]:
+    prov, model = run.provenance, run.model
+    commit, dirty = _commit(prov.git_commit)
     return {
-        "run_id": result["run_id"], "created_at": prov["created_at"], "model": result["model"]["name"],
-        "model_spec": result["model"].get("spec"), "version": meta.get("version") or "weights sha256 " +
-        str(prov.get("weights_sha256", ""))[:12], "domain": result["model"]["domain"], "task": result["model"]["task"],
-        "weights_sha256": prov.get("weights_sha256"), "data_sha256": prov.get("data_sha256"),
-        "git_commit": commit, "git_dirty": dirty, "seed": prov.get("seed"), "device": prov.get("device"),
-        "packages": prov.get("packages", {}), "config": prov.get("config", {}),
-        "timings": prov.get("timings", {}), "result_schema_version": result["schema_version"],
+        "run_id": run.run_id, "created_at": prov.created_at, "model": model.name,
+        "model_spec": model.spec, "version": meta.get("version") or "weights sha256 " + prov.weights_sha256[:12],
+        "domain": model.domain, "task": model.task,
+        "weights_sha256": prov.weights_sha256, "data_sha256": prov.data_sha256,
+        "git_commit": commit, "git_dirty": dirty, "seed": prov.seed, "device": prov.device,
+        "packages": prov.packages, "config": prov.config,
+        "timings": prov.timings, "result_schema_version": run.schema_version,
         "report_schema_version": REPORT_SCHEMA_VERSION, "sign_off": list(SIGN_OFF_FIELDS),
     }
 
 
-def model_section(result: dict[str, Any], meta: dict[str, Any]) -> dict[str, Any]:
-    m = result["model"]
-    return {"name": m["name"], "domain": m["domain"], "task": m["task"], "class_names": m["class_names"],
-            "favorable_label": m.get("favorable_label"), "num_params": m.get("num_params"),
+def model_section(run: AuditResult, meta: dict[str, Any]) -> dict[str, Any]:
+    m = run.model
+    return {"name": m.name, "domain": m.domain, "task": m.task, "class_names": m.class_names,
+            "favorable_label": m.favorable_label, "num_params": m.num_params,
             "architecture": meta.get("architecture"), "training_data": meta.get("dataset"),
-            "recipe": result["provenance"].get("recipe") or meta.get("recipe") or {},
-            "card_metrics": result["performance"].get("card_metrics", {})}
+            "recipe": run.provenance.recipe or meta.get("recipe") or {},
+            "card_metrics": run.performance.card_metrics}
 
 
-def data_section(result: dict[str, Any]) -> dict[str, Any]:
-    ds = result["dataset"]
-    n = ds["n_samples"]
-    kinds = {c: "sensitive" for c in ds.get("sensitive_columns", [])} | {c: "cohort" for c in ds.get("cohort_columns", [])}
-    min_share = result.get("fairness", {}).get("policy", {}).get("min_group_share")
+def data_section(run: AuditResult) -> dict[str, Any]:
+    ds = run.dataset
+    n = ds.n_samples
+    kinds = {c: "sensitive" for c in ds.sensitive_columns} | {c: "cohort" for c in ds.cohort_columns}
+    min_share = run.fairness.policy.get("min_group_share")
     attrs = []
-    for name, groups in ds.get("groups", {}).items():
+    for name, groups in ds.groups.items():
         rows = [{"group": g, "n": c, "share": c / n, "unknown": g == "unknown",
                  "below_min_share": bool(min_share is not None and c / n < min_share)} for g, c in groups.items()]
         attrs.append({"name": name, "kind": kinds.get(name, "cohort"), "groups": rows,
                       "n_unknown": groups.get("unknown", 0)})
-    return {"name": ds.get("name"), "n_samples": n, "sha256": ds.get("sha256"), "min_group_share": min_share,
+    return {"name": ds.name, "n_samples": n, "sha256": ds.sha256, "min_group_share": min_share,
             "attributes": attrs}
 
 
-#: Appended to an interval method when the run is too small for it (the interval is then null, shown as such).
-ONE_SAMPLE = "; not computable from a single sample"
-MEAN_METHOD = "normal approximation of the per-sample mean, 95%"
-ZERO_SE = "; not computable: the standard error is 0 at an AUC of 0 or 1"
+#: The method of an overall metric whose run stored no interval (``performance.intervals`` is optional: a run
+#: written before intervals were stored, whose predictions could not supply them on migration).
+NOT_STORED = "no interval stored in this run"
+#: Display order of the overall metrics.
+OVERALL_ORDER = ("accuracy", "roc_auc", "log_loss", "brier")
 
 
-def _mean_interval(values: np.ndarray, point: float) -> tuple[float | None, float | None]:
-    # One sample has no spread to estimate: a zero-width interval would claim certainty, so there is none.
-    if len(values) < 2:
-        return None, None
-    se = float(np.std(values, ddof=1) / math.sqrt(len(values)))
-    return point - Z95 * se, point + Z95 * se
+def overall_rows(performance: dict[str, Any]) -> list[dict[str, Any]]:
+    """The overall metrics with their stored intervals (:mod:`audit.performance`), one row per metric.
 
-
-def performance_section(run: Any, fair: dict[str, Any]) -> dict[str, Any]:
-    """Overall metrics with intervals, per class, and per group (from the fairness tables)."""
-    result = run.result
-    ov = result["performance"]["overall"]
-    n = ov["n"]
+    ``performance`` is the result's performance section (``run.result["performance"]``). A run without stored
+    intervals gets its metrics with null bounds and :data:`NOT_STORED`; nothing is computed here.
+    """
+    ov = performance["overall"]
+    stored = performance.get("intervals") or {}
     rows = []
-    lo, hi = wilson(ov["n_correct"], n)
-    rows.append({"metric": "accuracy", "value": ov["accuracy"], "lo": lo, "hi": hi, "n": n,
-                 "method": "Wilson score interval, 95%"})
-    pred = run.predictions()
-    classes = result["model"]["class_names"]
-    y = pred["y_true"].to_numpy()
-    cols = [f"prob_{c}" for c in classes] if f"prob_{classes[0]}" in pred else [f"prob_{i}" for i in range(len(classes))]
-    if "roc_auc" in ov and ov["roc_auc"] is not None:
-        auc, n1, n0 = ov["roc_auc"], int((y == 1).sum()), int((y == 0).sum())
-        q1, q2 = auc / (2 - auc), 2 * auc * auc / (1 + auc)
-        se = math.sqrt((auc * (1 - auc) + (n1 - 1) * (q1 - auc**2) + (n0 - 1) * (q2 - auc**2)) / (n1 * n0))
-        # At an AUC of 0 or 1 the Hanley-McNeil error is 0 whatever n: no interval rather than a certain-looking one.
-        rows.append({"metric": "roc_auc", "value": auc, "lo": max(0.0, auc - Z95 * se) if se else None,
-                     "hi": min(1.0, auc + Z95 * se) if se else None, "n": n,
-                     "method": "Hanley & McNeil (1982) standard error, 95%" + ("" if se else ZERO_SE)})
-    if all(c in pred for c in cols):
-        probs = pred[cols].to_numpy()
-        if ov.get("log_loss") is not None:
-            per = -np.log(np.clip(probs[np.arange(len(y)), y], 1e-15, 1))
-            lo, hi = _mean_interval(per, ov["log_loss"])
-            rows.append({"metric": "log_loss", "value": ov["log_loss"], "lo": lo if lo is None else max(0.0, lo),
-                         "hi": hi, "n": n, "method": MEAN_METHOD + (ONE_SAMPLE if lo is None else "")})
-        if ov.get("brier") is not None and probs.shape[1] == 2:
-            per = (probs[:, 1] - y) ** 2
-            lo, hi = _mean_interval(per, ov["brier"])
-            rows.append({"metric": "brier", "value": ov["brier"], "lo": lo if lo is None else max(0.0, lo),
-                         "hi": hi, "n": n, "method": MEAN_METHOD + (ONE_SAMPLE if lo is None else "")})
+    for m in dict.fromkeys([*OVERALL_ORDER, *stored]):
+        value = ov.get(m)
+        if value is None:
+            continue
+        iv = stored.get(m, {})
+        rows.append({"metric": m, "value": value, "lo": iv.get("lo"), "hi": iv.get("hi"), "n": iv.get("n", ov["n"]),
+                     "method": iv.get("method") or NOT_STORED})
+    return rows
+
+
+def performance_section(run: AuditResult, fair: dict[str, Any]) -> dict[str, Any]:
+    """Overall metrics with intervals, per class, and per group (from the fairness tables): all stored numbers."""
+    perf = run.performance
     per_class = [{"class": r["class"], "precision": r["precision"], "recall": r["recall"], "f1": r["f1"],
-                  "support": r["support"]} for r in result["performance"].get("per_class", [])]
+                  "support": r["support"], **{k: r.get(k) for k in ("precision_lo", "precision_hi", "recall_lo",
+                                                                      "recall_hi")}}
+                 for r in perf.per_class]
     by_group = [{"attribute": a["name"], "kind": a["kind"], "anchor": a["anchor"],
                  "groups": [{"group": g["group"], "n": g["n"], "small_group": g["small_group"],
                              **{m: g[m] for m in ("accuracy", "tpr", "fpr") if m in g}} for g in a["groups"]]}
                 for a in fair["attributes"]]
     calibration = [{"attribute": a["name"], "rows": a["calibration"]} for a in fair["attributes"] if a["calibration"]]
-    return {"overall": rows, "per_class": per_class, "by_group": by_group, "calibration": calibration}
+    return {"overall": overall_rows(perf.to_dict()), "per_class": per_class,
+            "per_class_method": perf.per_class_interval.get("method"),
+            "by_group": by_group, "calibration": calibration}
 
 
-def policy_section(result: dict[str, Any]) -> dict[str, Any]:
-    rows = [{"id": c["id"], "description": c["description"], "value": c["value"], "threshold": c["threshold"],
-             "comparison": c.get("comparison", "<="), "passed": c["passed"], "note": c.get("note", ""),
-             "section": section_anchor(c["id"])} for c in result["checks"]]
-    return {"source": result.get("fairness", {}).get("policy", {}).get("source", "default"), "checks": rows}
+def policy_section(run: AuditResult) -> dict[str, Any]:
+    rows = [{"id": c.id, "description": c.description, "value": c.value, "threshold": c.threshold,
+             "comparison": c.comparison, "passed": c.passed, "note": c.note,
+             "section": section_anchor(c)} for c in run.checks]
+    return {"source": run.fairness.policy.get("source", "default"), "checks": rows}
 
 
 def build_report(run: Any, *, with_examples: bool = True) -> Report:
@@ -181,7 +158,7 @@ def build_report(run: Any, *, with_examples: bool = True) -> Report:
 
     Parameters
     ----------
-    run : audit.store.Run
+    run : audit.result.AuditResult
     with_examples : bool
         False skips the local examples.
 
@@ -190,42 +167,42 @@ def build_report(run: Any, *, with_examples: bool = True) -> Report:
     Report
         ``report.data`` is the JSON report (validated by :func:`audit.report.validate_report`).
     """
-    result = run.result
-    card, meta, card_source = _card(result)
-    fair = fairness_section(result)
-    summ = summary(result["checks"])
+    run_id = run.run_id
+    card, meta, card_source = _card(run.result)
+    fair = fairness_section(run)
+    summ = summary(run.checks)
     ex = _examples.local_examples(run) if with_examples else _examples.Examples(
         {"kind": "none", "methods": [], "samples": [], "note": "local examples not requested"})
-    explain = explain_section(result)
+    explain = explain_section(run)
     explain["examples"] = ex.data
     data = {
         "report_schema_version": REPORT_SCHEMA_VERSION,
-        "run_id": result["run_id"],
-        "title": f"Audit report: {result['model']['name']}",
+        "run_id": run_id,
+        "title": f"Audit report: {run.model.name}",
         "sections": [{"id": i, "title": t} for i, t in SECTIONS],
         "summary": summ,
-        "metadata": metadata(result, meta),
+        "metadata": metadata(run, meta),
         "intended_use": {"source": card_source, "intended_use": card.get("intended_use", ""),
                          "out_of_scope": card.get("out_of_scope", ""), "limitations": card.get("limitations", "")},
-        "model": model_section(result, meta),
-        "data": data_section(result),
+        "model": model_section(run, meta),
+        "data": data_section(run),
         "performance": performance_section(run, fair),
         "fairness": fair,
         "explainability": explain,
-        "quality": quality_section(result),
-        "policy": policy_section(result),
-        "limitations": limitations(result, card, summ["failed"]),
-        "appendix": {"result_json": f"runs/{result['run_id']}/result.json",
-                     "report_json": f"{result['run_id']}.report.json",
-                     "model_card_json": f"{result['run_id']}.model-card.json",
-                     "arrays": [f"runs/{result['run_id']}/arrays/{n}.npz" for n in run.array_names()]},
+        "quality": quality_section(run),
+        "policy": policy_section(run),
+        "limitations": limitations(run, card, summ["failed"]),
+        "appendix": {"result_json": f"runs/{run_id}/result.json",
+                     "report_json": f"{run_id}.report.json",
+                     "model_card_json": f"{run_id}.model-card.json",
+                     "arrays": [f"runs/{run_id}/arrays/{n}.npz" for n in run.array_names()]},
     }
     assets = {"images": ex.images,
               # Reliability bins per sensitive attribute (figures only; the ECE numbers are in the JSON).
-              "reliability": {a["name"]: a["reliability"] for a in result["fairness"].get("attributes", [])
-                              if a.get("kind") == "sensitive" and a.get("reliability")}}
-    if result["model"]["domain"] == "vision":
-        for m in result["explanations"].get("methods", {}):
+              "reliability": {a.name: a.reliability for a in run.fairness.attributes
+                              if a.kind == "sensitive" and a.reliability}}
+    if run.model.domain == "vision":
+        for m in run.explanations.methods:
             if f"view_{m}" in run.array_names():
                 assets.setdefault("class_maps", {})[m] = run.arrays(f"view_{m}")["class_maps"]
     from audit.store import to_jsonable

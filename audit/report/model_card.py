@@ -73,7 +73,8 @@ def model_card(data: dict[str, Any]) -> dict[str, Any]:
                                    else str(arch or "")),
             "data": {"train": {"name": str(mo.get("training_data") or "")},
                      "eval": {"name": str(data["data"]["name"]), "sensitive": {
-                         "sensitive_data": [a["name"] for a in data["data"]["attributes"] if a["kind"] == "sensitive"]}}},
+                         "sensitive_data": [a["name"] for a in data["data"]["attributes"]
+                                            if a["kind"] == "sensitive"]}}},
             "input_format": mo["domain"],
             "output_format": "logits over classes: " + ", ".join(mo["class_names"]),
         },

@@ -3,7 +3,15 @@
 One module per page; :mod:`dashboard.figures.base` holds the palette and the shared layout.
 """
 from dashboard.figures.base import (
-    DIVERGING, FAIL_COLOUR, FOUR_FIFTHS, GRAPH_CONFIG, LAYOUT, OKABE_ITO, PASS_COLOUR, REFERENCE_COLOUR, empty,
+    DIVERGING,
+    FAIL_COLOUR,
+    FOUR_FIFTHS,
+    GRAPH_CONFIG,
+    LAYOUT,
+    OKABE_ITO,
+    PASS_COLOUR,
+    REFERENCE_COLOUR,
+    empty,
 )
 from dashboard.figures.fairness import impact_ratio_figure, selection_rate_figure
 

@@ -72,7 +72,8 @@ def applicant_figure(table: pd.DataFrame, *, title: str, unit: str, favorable: s
     t = table.assign(size=table["attribution"].abs()).sort_values("size", ascending=False, kind="mergesort")
     head, rest = t.head(top), t.iloc[top:]
     labels, values = head["label"].tolist(), head["attribution"].tolist()
-    colours = [PASS_COLOUR if v >= 0 else FAIL_COLOUR for v in values] if signed else [OKABE_ITO["sky_blue"]] * len(values)
+    colours = ([PASS_COLOUR if v >= 0 else FAIL_COLOUR for v in values] if signed
+               else [OKABE_ITO["sky_blue"]] * len(values))
     if len(rest):
         labels.append(f"all other {len(rest)} features (sum)")
         values.append(float(rest["attribution"].sum()))

@@ -12,8 +12,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from dashboard.figures.base import FAIL_COLOUR, FOUR_FIFTHS, OKABE_ITO, PASS_COLOUR, REFERENCE_COLOUR
-from dashboard.figures.base import AXIS, empty
+from dashboard.figures.base import AXIS, FAIL_COLOUR, FOUR_FIFTHS, OKABE_ITO, PASS_COLOUR, REFERENCE_COLOUR, empty
 from dashboard.figures.base import LAYOUT as _LAYOUT
 
 BASELINE_COLOUR = "#6e7781"

@@ -89,13 +89,16 @@ def curves_figure(curves: pd.DataFrame, *, aucs: dict[tuple[str, str], float] | 
     )
 
 
-def robustness_figure(per_sample: pd.DataFrame, *, infidelity_max: float | None = None,
-                      sensitivity_max: float | None = None, chance: float | None = None,
-                      title: str | None = None) -> go.Figure:
+def robustness_figure(per_sample: pd.DataFrame, *, means: dict[str, float | None] | None = None,
+                      infidelity_max: float | None = None, sensitivity_max: float | None = None,
+                      chance: float | None = None, title: str | None = None) -> go.Figure:
     """Relative infidelity and max-sensitivity, one point per sample and the mean, against the policy maxima.
 
-    ``per_sample`` is tidy: ``sample``, ``relative_infidelity``, ``max_sensitivity``. Per panel: samples within
-    the maximum, samples above it (named "sample above the policy max"), then the mean (named "mean ...").
+    ``per_sample`` is tidy: ``sample``, ``relative_infidelity``, ``max_sensitivity``. ``means`` holds the stored
+    means (the checked values: ``summary["relative_infidelity"]["mean"]``, ``summary["max_sensitivity"]["mean"]``)
+    by column name. Per panel: samples within the maximum, samples above it (named "sample above the policy
+    max"), then the stored mean (named "mean ..."); a panel whose mean is not stored draws no mean marker and says
+    so in its title.
     """
     title = title or "Infidelity and max-sensitivity per sample"
     if per_sample.empty:
@@ -103,7 +106,8 @@ def robustness_figure(per_sample: pd.DataFrame, *, infidelity_max: float | None 
     jitter = np.random.default_rng(0).uniform(-0.18, 0.18, len(per_sample))  # fixed: same run, same picture
     data, shapes, notes, axes = [], [], [], {}
     shown: set[str] = set()
-    panels = (("", "relative_infidelity", infidelity_max, LEFT, "Relative infidelity (0 = explains every output change)"),
+    panels = (("", "relative_infidelity", infidelity_max, LEFT,
+               "Relative infidelity (0 = explains every output change)"),
               ("2", "max_sensitivity", sensitivity_max, RIGHT, "Max-sensitivity (relative change of the explanation)"))
     for axis, key, limit, domain, panel in panels:
         v = pd.to_numeric(per_sample[key], errors="coerce")
@@ -116,10 +120,14 @@ def robustness_figure(per_sample: pd.DataFrame, *, infidelity_max: float | None 
                          "customdata": per_sample["sample"][pick].tolist(), "xaxis": f"x{axis}", "yaxis": f"y{axis}",
                          "hovertemplate": "explained sample %{customdata}<br>%{y:.3f}<extra></extra>"})
             shown |= {name} if pick.any() else set()
-        data.append({"type": "scatter", "x": [0], "y": [float(v.mean())], "mode": "markers",
-                     "name": "mean (the checked value)", "legendgroup": "mean", "showlegend": axis == "",
-                     "marker": {"size": 18, "symbol": "diamond-wide", "color": OKABE_ITO["black"]},
-                     "xaxis": f"x{axis}", "yaxis": f"y{axis}", "hovertemplate": "mean %{y:.3f}<extra></extra>"})
+        mean = (means or {}).get(key)
+        if isinstance(mean, (int, float)) and not isinstance(mean, bool) and np.isfinite(mean):
+            data.append({"type": "scatter", "x": [0], "y": [float(mean)], "mode": "markers",
+                         "name": "mean (the checked value)", "legendgroup": "mean", "showlegend": axis == "",
+                         "marker": {"size": 18, "symbol": "diamond-wide", "color": OKABE_ITO["black"]},
+                         "xaxis": f"x{axis}", "yaxis": f"y{axis}", "hovertemplate": "mean %{y:.3f}<extra></extra>"})
+        else:
+            panel += " · mean not stored"
         if limit is not None:
             shape, label = hline(limit, f"policy max {limit:g}", axis=axis)
             shapes += [shape]

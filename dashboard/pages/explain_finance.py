@@ -14,9 +14,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 import dash
+import numpy as np
 import plotly.graph_objects as go
 from dash import ALL, Input, Output, State, dash_table, dcc, html
 from dash.dash_table.Format import Format, Scheme
@@ -64,7 +63,7 @@ def body(ctx: AppContext, run: Run, query: dict[str, Any]) -> list:
     groups = tables.group_options(run)
     group = query.get("group") if query.get("group") in {g["value"] for g in groups} else "all"
     applicant = query.get("applicant") or tables.default_applicant(run, decision, group)
-    state = {"model": result["model"]["name"], "run_id": run.run_id}
+    state = {"model": run.model.name, "run_id": run.run_id}
     return [
         urlsync.sink(PAGE),
         dcc.Store(id=ids.EXPLAIN_FINANCE_STATE, data=state),
@@ -144,7 +143,7 @@ def update_importance(ctx: AppContext, method: str | None, state: dict[str, Any]
     if table is None or table.empty:
         return fig.importance_figure(table if table is not None else tables.EMPTY, title=title, unit=""), \
             "This run stored no feature importance table for this method."
-    n = result["explanations"]["methods"][method].get("n_samples", "?")
+    n = run.explanations.methods[method].n_samples
     ci = " Whiskers: 95% interval of the mean." if "lo" in table else ""
     note = (f"Mean |attribution| toward '{fav}' over the {n} explained applicants, top {min(15, len(table))} of "
             f"{len(table)} inputs. Colour: whether a higher value of the input raises or lowers the score "
@@ -186,7 +185,7 @@ def update_detail(ctx: AppContext, applicant: Any, method: str | None,
     raw_values = _stored_values(run, method, row["id"])
     attr = tables.applicant_attributions(run, method, row["id"], values=raw_values)
     title = f"Applicant {row['id']} · {tables.method_label(method)}"
-    if attr is None:  # a run written before input names were recorded
+    if attr is None:  # a run that recorded no input names (``model.feature_names`` is optional)
         figure = fig.empty(title, "this run did not record its input names: audit the model again to see them")
     else:
         figure = fig.applicant_figure(attr, title=title, unit=tables.unit(method, fav), favorable=fav,
@@ -244,7 +243,7 @@ def update_editor(ctx: AppContext, cache: LiveTabularCache, applicant: Any, stat
     if row is None:
         return [html.P(problem, className="muted")]
     try:
-        live = cache.get(run.result["model"]["spec"])
+        live = cache.get(run.model.spec)
         original = live.row(row["id"])
         _, merged = live.explain_rows(original, ig_options(run.result))
     except LIVE_ERRORS as exc:
@@ -303,7 +302,7 @@ def update_whatif(ctx: AppContext, cache: LiveTabularCache, applicant: Any, valu
         return [html.P(problem, className="xf-warning")], dash.no_update, hidden, plain
     submitted = {i["name"]: v for i, v in zip(field_ids, values or [])}
     try:
-        live = cache.get(run.result["model"]["spec"])
+        live = cache.get(run.model.spec)
         w = live.what_if(row["id"], submitted, ig_options(run.result))
     except LIVE_ERRORS as exc:
         return [html.P(f"Could not recompute: {exc}", className="xf-warning")], dash.no_update, hidden, plain
@@ -347,7 +346,8 @@ def _whatif_figure(run: Run, w) -> go.Figure:
 def register_callbacks(app, ctx: AppContext) -> None:
     cache = LiveTabularCache(ctx.live)
 
-    @app.callback(Output(ids.EXPLAIN_FINANCE_IMPORTANCE, "figure"), Output(ids.EXPLAIN_FINANCE_IMPORTANCE_NOTE, "children"),
+    @app.callback(Output(ids.EXPLAIN_FINANCE_IMPORTANCE, "figure"),
+                  Output(ids.EXPLAIN_FINANCE_IMPORTANCE_NOTE, "children"),
                   Input(ids.EXPLAIN_FINANCE_METHOD, "value"), State(ids.EXPLAIN_FINANCE_STATE, "data"))
     def _importance(method, state):
         return update_importance(ctx, method, state)
@@ -382,7 +382,8 @@ def register_callbacks(app, ctx: AppContext) -> None:
                   Input(ids.EXPLAIN_FINANCE_RECOMPUTE, "n_clicks"), Input(ids.EXPLAIN_FINANCE_APPLICANT, "data"),
                   Input(ids.EXPLAIN_FINANCE_RESET, "n_clicks"),
                   State({"type": ids.EXPLAIN_FINANCE_FIELD, "name": ALL}, "value"),
-                  State({"type": ids.EXPLAIN_FINANCE_FIELD, "name": ALL}, "id"), State(ids.EXPLAIN_FINANCE_STATE, "data"))
+                  State({"type": ids.EXPLAIN_FINANCE_FIELD, "name": ALL}, "id"),
+                  State(ids.EXPLAIN_FINANCE_STATE, "data"))
     def _whatif(_n, applicant, _reset, values, field_ids, state):
         recompute = dash.ctx.triggered_id == ids.EXPLAIN_FINANCE_RECOMPUTE
         return update_whatif(ctx, cache, applicant, values, field_ids, state, recompute=recompute)

@@ -5,7 +5,7 @@
   method at a time (``?review=<sample_id>&method=``).
 - Live: a review the user types, predicted and explained the way the run explained its samples
   (:mod:`dashboard.live_text`), at most ``MAX_CHARS`` characters.
-- Counterfactual probes: ``result["fairness"]["probes"]["counterfactual"]`` pairs (name swaps and identity
+- Counterfactual probes: ``run.fairness.probes["counterfactual"]`` pairs (name swaps and identity
   terms) as a table and a dot-and-interval chart, filterable by attribute (``?probe=``).
 """
 from __future__ import annotations
@@ -26,7 +26,7 @@ from dashboard.context import AppContext
 from dashboard.figures import GRAPH_CONFIG
 from dashboard.figures import explain_nlp as fig
 from dashboard.figures.explain_vision import method_label
-from dashboard.live_text import MAX_CHARS, explain_text, live_method, run_target, validate_text
+from dashboard.live_text import MAX_CHARS, explain_text, live_method, live_spec, run_target, validate_text
 from dashboard.pages.explain_vision import methods_of
 
 SYNC = "explain-nlp"
@@ -102,13 +102,13 @@ def update_stored(ctx: AppContext, review: Any, method: Any, state: dict[str, An
     i = int(pos[0])
     k = int(arr["sample_index"][i])
     p = run.predictions().iloc[k]
-    classes = list(run.result["model"]["class_names"])
+    classes = list(run.model.class_names)
     text = display.text(k)
     tokens = display.token_attributions(k, arr["attributions"][i])
     if text is None or tokens is None:
         return [html.P(NOT_STORED, className="muted")], []
     explained = classes[int(arr["explained_class"][i])]
-    fav = run.result["model"].get("favorable_label")
+    fav = run.model.favorable_label
     score = f"P({fav}) = {p[f'prob_{fav}']:.3f}" if fav and f"prob_{fav}" in p else f"score {p['score']:.3f}"
     facts = [html.Span("correct" if p["y_true"] == p["y_pred"] else "misclassified",
                        className="badge pass" if p["y_true"] == p["y_pred"] else "badge fail"),
@@ -129,9 +129,9 @@ def update_live(ctx: AppContext, n_clicks: Any, text: Any, state: dict[str, Any]
     target, note = run_target(ctx, run)
     if target is None:
         return [html.P(note, className="xn-error", role="alert")]
-    method, options = live_method(run.result)
+    method, options = live_method(run)
     try:
-        with ctx.live.lease(run.result["model"].get("spec") or run.result["model"]["name"]) as leased:
+        with ctx.live.lease(live_spec(run)) as leased:
             res = explain_text(leased, text, method=method, options=options)
     except (ValueError, TypeError, RuntimeError) as exc:
         return [html.P(f"The model could not explain this text: {exc}", className="xn-error", role="alert")]
@@ -158,7 +158,7 @@ def update_live(ctx: AppContext, n_clicks: Any, text: Any, state: dict[str, Any]
 
 
 def probe_of(run: Run) -> dict[str, Any] | None:
-    probe = run.result.get("fairness", {}).get("probes", {}).get("counterfactual")
+    probe = run.fairness.probes.get("counterfactual")
     return probe if isinstance(probe, dict) and probe.get("pairs") else None
 
 
@@ -168,7 +168,7 @@ def update_probes(ctx: AppContext, attribute: Any, state: dict[str, Any]) -> tup
     pairs = fig.pairs_table(probe_of(run) or {})
     if attribute not in (None, "") and attribute in set(pairs["attribute"]):
         pairs = pairs[pairs["attribute"] == attribute].reset_index(drop=True)
-    favorable = run.result["model"].get("favorable_label") or "favorable"
+    favorable = run.model.favorable_label or "favorable"
     return fig.pairs_display_rows(pairs), fig.counterfactual_figure(pairs, favorable=favorable)
 
 
@@ -198,7 +198,8 @@ def _probe_section(run: Run, attribute: Any, warnings: list[str]) -> html.Sectio
         html.Div([html.Label("Attribute", htmlFor=ids.EXPLAIN_NLP_PROBE_ATTRIBUTE),
                   dcc.Dropdown(id=ids.EXPLAIN_NLP_PROBE_ATTRIBUTE, value=attribute, placeholder="all attributes",
                                options=[{"label": a, "value": a} for a in attrs])], className="control"),
-        dash_table.DataTable(id=ids.EXPLAIN_NLP_PROBE_TABLE, columns=[{"name": t, "id": c} for c, t in fig.PAIR_COLUMNS],
+        dash_table.DataTable(id=ids.EXPLAIN_NLP_PROBE_TABLE,
+                             columns=[{"name": t, "id": c} for c, t in fig.PAIR_COLUMNS],
                              page_size=12, sort_action="native", **TABLE_STYLE),
         dcc.Graph(id=ids.EXPLAIN_NLP_PROBE_CHART, config=GRAPH_CONFIG, className="chart xn-probe-chart"),
         html.Ul([html.Li(n) for n in probe.get("notes", [])], className="xn-notes muted"),
@@ -209,7 +210,7 @@ def body(ctx: AppContext, run: Run, query: dict[str, Any]) -> list:
     warnings: list[str] = []
     methods = methods_of(run)
     table = reviews(run)
-    classes = list(run.result["model"]["class_names"])
+    classes = list(run.model.class_names)
     review = query.get("review")
     if review not in (None, "") and review not in set(table["sample_id"].astype(str)):
         warnings.append(f"Ignored review {str(review)[:60]!r} from the address: not an explained review of this run.")

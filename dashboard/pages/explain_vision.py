@@ -44,7 +44,7 @@ class Explained:
 def methods_of(run: Run) -> list[str]:
     """Methods with a stored ``attr_<method>`` array, in the run's order."""
     names = set(run.array_names())
-    recorded = list(run.result.get("explanations", {}).get("methods", {}))
+    recorded = list(run.explanations.methods)
     extra = sorted(n[5:] for n in names if n.startswith("attr_") and n[5:] not in recorded)
     return [m for m in recorded if f"attr_{m}" in names] + extra
 
@@ -61,7 +61,8 @@ def explained(run: Run) -> Explained | None:
     cohorts = [c for c in rows.columns if c not in NON_COHORT and not c.startswith("prob_")
                and rows[c].nunique(dropna=False) <= MAX_COHORT_VALUES]
     table = pd.DataFrame({"position": np.arange(len(idx)), "sample_id": main["sample_id"].astype(int),
-                          "sample_index": idx, "y_true": rows["y_true"].astype(int), "y_pred": rows["y_pred"].astype(int),
+                          "sample_index": idx, "y_true": rows["y_true"].astype(int),
+                          "y_pred": rows["y_pred"].astype(int),
                           "score": rows["score"].astype(float), "explained_class": main["explained_class"].astype(int)})
     table["correct"] = table["y_true"] == table["y_pred"]
     for c in cohorts:
@@ -111,7 +112,7 @@ def update_gallery(ctx: AppContext, cls: Any, cohort: Any, correct: Any, sample:
     data = explained(run)
     if data is None:
         return [], None, ["This run stored no attributions."]
-    classes = list(run.result["model"]["class_names"])
+    classes = list(run.model.class_names)
     t = filter_table(data, classes, cls, cohort, correct)
     raw, note = _images(run)
     shown = t.head(MAX_THUMBS)
@@ -147,7 +148,7 @@ def update_detail(ctx: AppContext, sample: Any, scale: Any, state: dict[str, Any
                else f"Sample {sample!r} is not among this run's explained samples.")
         return [html.P(msg)], empty(title, "select a sample in the gallery")
     row = match.iloc[0]
-    classes = list(run.result["model"]["class_names"])
+    classes = list(run.model.class_names)
     raw, note = _images(run)
     stored = None if raw is None else raw.image(int(row["sample_index"]))
     image = None if stored is None else np.asarray(stored, dtype=float)
@@ -176,9 +177,10 @@ def class_maps(run: Run) -> go.Figure:
     methods = [m for m in methods_of(run) if f"view_{m}" in names] or sorted(
         n[5:] for n in names if n.startswith("view_"))
     maps = {m: run.arrays(f"view_{m}").get("class_maps") for m in methods}
-    tables = run.result.get("explanations", {}).get("methods", {})
-    counts = {m: [r["n"] for r in tables.get(m, {}).get("tables", {}).get("class_map_counts", [])] for m in methods}
-    return fig.class_maps_figure(maps, list(run.result["model"]["class_names"]), counts=counts,
+    stored = run.explanations.methods
+    counts = {m: [r["n"] for r in stored[m].tables.get("class_map_counts", [])] if m in stored else []
+              for m in methods}
+    return fig.class_maps_figure(maps, list(run.model.class_names), counts=counts,
                                  title="Class-average attribution maps (explained samples, by explained class)")
 
 
@@ -196,7 +198,7 @@ def body(ctx: AppContext, run: Run, query: dict[str, Any]) -> list:
     if data is None:
         return [html.P("This run stored no attribution arrays, so there is nothing to show here. "
                        "Re-run the audit with at least one explanation method (deepaudit run --methods ...).")]
-    classes = list(run.result["model"]["class_names"])
+    classes = list(run.model.class_names)
     cohorts = cohort_options(data)
     warnings: list[str] = []
     cls = _pick(query.get("cls"), classes, "class", warnings)
@@ -217,7 +219,7 @@ def body(ctx: AppContext, run: Run, query: dict[str, Any]) -> list:
                                  className="xv-radio")], className="xv-filter"),
     ], className="xv-filters")
     methods = ", ".join(fig.method_label(m) for m in data.maps)
-    explained_what = run.result.get("explanations", {}).get("explained_class") or "one class per sample"
+    explained_what = run.explanations.explained_class or "one class per sample"
     return [
         dcc.Store(id=ids.EXPLAIN_VISION_STATE, data={"run_id": run.run_id}),
         urlsync.sink(SYNC),

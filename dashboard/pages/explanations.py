@@ -17,9 +17,9 @@ DOMAINS = {"vision": explain_vision, "nlp": explain_nlp, "finance": explain_fina
 
 def build(ctx: AppContext, model: str | None = None, run: str | None = None, **query: Any) -> html.Div:
     def body(r):
-        module = DOMAINS.get(r.result["model"].get("domain"))
+        module = DOMAINS.get(r.model.domain)
         if module is None:
-            return [html.P(f"No explanation view for domain '{r.result['model'].get('domain')}'. "
+            return [html.P(f"No explanation view for domain '{r.model.domain}'. "
                            "The stored attribution tables are in the run's JSON report (Report tab).")]
         return module.body(ctx, r, query)
 

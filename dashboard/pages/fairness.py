@@ -13,7 +13,6 @@ The stored tables are shown as they are; any other view is recomputed with the a
 from __future__ import annotations
 
 import hashlib
-
 import math
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -89,8 +88,8 @@ def parse_query(run: Run, attribute: Any = None, intersect: Any = None, referenc
     ``groups_of(columns)`` lists the groups of a view (default: from the stored tables, else from the
     run's predictions); it is only called when the URL names a reference group.
     """
-    result, notes = run.result, []
-    names = [a["name"] for a in data.fairness_attributes(result)]
+    notes: list[str] = []
+    names = data.attribute_names(run)
     chosen = attribute if attribute in names else names[0]
     if attribute not in (None, "") and attribute not in names:
         notes.append(BAD_ATTRIBUTE.format(value=attribute, shown=chosen))
@@ -101,7 +100,7 @@ def parse_query(run: Run, attribute: Any = None, intersect: Any = None, referenc
                if unknown else "an intersection needs two or more columns")
         notes.append(BAD_INTERSECT.format(value=intersect, why=why, shown=chosen))
         cols = []
-    settings = live.run_settings(result)
+    settings = live.run_settings(run)
     thr = None
     if settings.threshold_applies:
         thr = live.DEFAULT_THRESHOLD
@@ -130,8 +129,8 @@ def view_name(columns: tuple[str, ...]) -> str:
 
 def view_groups(run: Run, columns: tuple[str, ...], cache: live.LiveCache | None = None) -> list[str]:
     """Group labels of a view: the stored ones when the run holds it, else the engine's from the predictions."""
-    stored = data.stored_attribute(run.result, columns)
-    groups = data.group_table(data.attribute_record(run.result, stored)) if stored is not None else None
+    stored = data.stored_attribute(run, columns)
+    groups = run.groups(stored) if stored is not None else None
     if groups is not None and "group" in groups:
         return groups["group"].tolist()
     return live.group_labels(_predictions(run, cache), (stored,) if stored else columns, run.run_id)
@@ -157,8 +156,7 @@ def _control(label: str, cid: str, component, hint: str | None = None) -> html.D
 
 def body(run: Run, attribute: str | None = None, intersect: str | None = None, reference: str | None = None,
          threshold: str | None = None) -> list:
-    result = run.result
-    attrs = data.fairness_attributes(result)
+    attrs = data.attributes_of(run)
     if not attrs:
         return [html.P("This run has no fairness statistics (the audit skipped them or an older deepaudit wrote "
                        "it). Rerun `deepaudit run` to compute them.", className="note")]
@@ -166,10 +164,10 @@ def body(run: Run, attribute: str | None = None, intersect: str | None = None, r
         sel, notes = parse_query(run, attribute, intersect, reference, threshold)
         groups = view_groups(run, sel.columns)
     except (ValueError, OSError) as e:  # e.g. an intersection whose rows all miss a value, no predictions file
-        sel, notes, groups = Selection(attrs[0]["name"]), [f"The link's selection cannot be shown: {e}"], []
-        sel = Selection(sel.attribute, threshold=live.DEFAULT_THRESHOLD if live.threshold_applies(result) else None)
-    applies = live.threshold_applies(result)
-    fav = result["model"].get("favorable_label")
+        sel, notes, groups = Selection(attrs[0].name), [f"The link's selection cannot be shown: {e}"], []
+        sel = Selection(sel.attribute, threshold=live.DEFAULT_THRESHOLD if live.threshold_applies(run) else None)
+    applies = live.threshold_applies(run)
+    fav = run.model.favorable_label
     marks = {v: f"{v:g}" for v in (0.05, 0.25, 0.75, 0.95)} | {0.5: "0.5 (model)"}
     slider = html.Div([
         html.Label(f"Decision threshold on P({fav})" if applies else "Decision threshold",
@@ -182,17 +180,17 @@ def body(run: Run, attribute: str | None = None, intersect: str | None = None, r
                    if applies else THRESHOLD_OFF, className="muted"),
     ], id=ids.FAIRNESS_THRESHOLD_PANEL, className="control threshold-control")
     return [
-        dcc.Store(id=ids.FAIRNESS_STATE, data={"model": result["model"]["name"], "run_id": run.run_id}),
+        dcc.Store(id=ids.FAIRNESS_STATE, data={"model": run.model.name, "run_id": run.run_id}),
         urlsync.sink(PAGE),
         html.Div([
             _control("Attribute", ids.FAIRNESS_ATTRIBUTE, dcc.Dropdown(
                 id=ids.FAIRNESS_ATTRIBUTE, value=sel.attribute, clearable=False, disabled=len(sel.intersect) >= 2,
-                options=[{"label": f"{a['name']} ({a.get('kind', '')})", "value": a["name"]} for a in attrs])),
+                options=[{"label": f"{a.name} ({a.kind})", "value": a.name} for a in attrs])),
             _control("Intersect columns", ids.FAIRNESS_INTERSECT, dcc.Dropdown(
                 id=ids.FAIRNESS_INTERSECT, value=list(sel.intersect) or None, multi=True,
                 placeholder="pick two or more to cross",
-                options=[{"label": a["name"], "value": a["name"]} for a in attrs]),
-                f"Groups become intersections, e.g. {' x '.join(n['name'] for n in attrs[:2])}."
+                options=[{"label": a.name, "value": a.name} for a in attrs]),
+                f"Groups become intersections, e.g. {' x '.join(n.name for n in attrs[:2])}."
                 if len(attrs) >= 2 else None),
             _control("Reference group", ids.FAIRNESS_REFERENCE_SELECT, dcc.Dropdown(
                 id=ids.FAIRNESS_REFERENCE_SELECT, value=sel.reference, clearable=True,
@@ -230,8 +228,7 @@ def update(ctx: AppContext, attribute: str | None, state: dict[str, Any] | None,
            ) -> FairnessView:
     """The callback body: load the run in ``state`` and draw the selected view."""
     run = ctx.runs.get(state["run_id"])
-    result = run.result
-    if not data.fairness_attributes(result):
+    if not data.attribute_names(run):
         empty = figures.empty("Fairness", "no fairness statistics in this run")
         return FairnessView("No fairness statistics in this run.", [], data.group_columns(), empty, empty, empty, "")
     try:
@@ -245,17 +242,17 @@ def update(ctx: AppContext, attribute: str | None, state: dict[str, Any] | None,
     if len(split_columns(intersect)) == 1:
         view.notes.append(f"Pick at least one more column to intersect with {split_columns(intersect)[0]!r}; "
                           f"showing {view.name!r} meanwhile.")
-    return render(view, result, run.run_id)
+    return render(view, run)
 
 
-def _texts(view: live.ViewTables, result: dict[str, Any], ratio: Any) -> list:
-    fav = result["model"].get("favorable_label")
+def _texts(view: live.ViewTables, run: Run, ratio: Any) -> list:
+    fav = run.model.favorable_label
     rate = "selection rate" if fav is not None else "accuracy"
     ref = next(iter(view.groups.loc[view.groups["is_reference"], "group"]), "–")
     if view.reference is None:
         top = ratio["reference"].iloc[0] if not ratio.empty else None
         parts = [html.Strong(f"Reference group: {ref}"),
-                 f" ({result['fairness'].get('reference_rule', 'the largest group')}); differences are measured "
+                 f" ({run.fairness.reference_rule or 'the largest group'}); differences are measured "
                  f"from it. "]
         parts.append(f"Impact ratios divide each group's {rate} by the highest among known groups: {top}."
                       if top is not None else "Impact ratios do not apply to this attribute.")
@@ -280,10 +277,10 @@ def _cap(text: str) -> str:
     return text[:1].upper() + text[1:]  # str.capitalize would lower-case a group name inside
 
 
-def render(view: live.ViewTables, result: dict[str, Any], run_id: str) -> FairnessView:
+def render(view: live.ViewTables, run: Run) -> FairnessView:
     """Texts, table and figures of one view (pure: tables in, components and figures out)."""
-    fav = result["model"].get("favorable_label")
-    settings = live.run_settings(result)
+    fav = run.model.favorable_label
+    settings = live.run_settings(run)
     rate = "selection rate" if fav is not None else "accuracy"
     ref = view.reference
     ratio = data.ratio_table(view.disparities, reference=ref, groups=view.groups)
@@ -314,12 +311,12 @@ def render(view: live.ViewTables, result: dict[str, Any], run_id: str) -> Fairne
         title=f"Selection rate vs decision threshold, by {view.name}",
         subtitle="solid line: the threshold shown above · dotted: the model's rule (0.5)")
     n = int(view.groups["n"].sum()) if not view.groups.empty else 0
-    source = (f"Stored in run {run_id}: intervals are Wilson 95% (rates) and stratified bootstrap "
+    source = (f"Stored in run {run.run_id}: intervals are Wilson 95% (rates) and stratified bootstrap "
               f"(B={settings.n_boot}, seed {settings.seed}) for ratios and differences." if view.source == "stored"
               else f"Computed live from the run's {n:,} predictions with the audit's own fairness engine and "
                    f"settings (bootstrap B={settings.n_boot}, seed {settings.seed}) in "
                    f"{view.seconds * 1000:.0f} ms.")
-    return FairnessView(_texts(view, result, ratio), rows, columns, impact, rates, sweep, source)
+    return FairnessView(_texts(view, run, ratio), rows, columns, impact, rates, sweep, source)
 
 
 def view_controls(ctx: AppContext, attribute: str | None, intersect: Any, reference: str | None,

@@ -38,7 +38,7 @@ def _model_card(row) -> html.Div:
 
 
 def _badge(row) -> html.Span:
-    return verdict_badge([{"passed": i >= row.n_failed} for i in range(row.n_checks)])
+    return verdict_badge(row.n_failed, row.n_checks)
 
 
 def build(ctx: AppContext, **_) -> html.Div:

@@ -1,9 +1,12 @@
 """/model/<model>/performance: overall metrics with intervals, per class, by group, confusion matrix, calibration.
 
-The overall intervals are the report's (:func:`audit.report.model.performance_section`: Wilson for accuracy,
-Hanley & McNeil for ROC AUC, normal approximation for log loss and Brier), so the page and the report show one
-set of numbers. Group rates, their Wilson intervals, ECE and reliability bins are the stored fairness tables.
-The confusion matrix and the per-class intervals are counted from the run's stored predictions.
+Every interval is stored by the audit (:mod:`audit.performance`): the overall ones (Wilson for accuracy, Hanley &
+McNeil for ROC AUC, normal approximation for log loss and Brier) are read through the report's
+:func:`audit.report.model.overall_rows`, so the page and the report show one set of numbers; the per-class
+Wilson intervals and counts are stored with the per-class metrics. Group rates, their Wilson intervals, ECE and
+reliability bins are the stored fairness tables. The confusion matrix of all samples is stored too; a group's is
+counted by the audit's :func:`audit.confusion.confusion_counts` from the run's stored predictions (it follows the
+group filter).
 
 Selections live in the URL: ``?attribute=`` (sensitive attribute or cohort) and ``?group=`` (restricts the
 confusion matrix and the reliability curves to one group). The layout is drawn for the URL's selection; the
@@ -73,7 +76,7 @@ def body(run: Run, attribute: str | None, group: str | None) -> list:
     classes = result["model"].get("class_names", [])
     pred = pt.predictions(run)
     calibrated = pt.has_calibration(attrs)  # multi-class runs store none: say so once instead of two empty charts
-    per_class = pt.per_class_rows(result, pred)
+    per_class = pt.per_class_rows(result)
 
     out: list[Any] = [
         dcc.Store(id=ids.PERFORMANCE_STATE, data=state), urlsync.sink(PAGE),
@@ -82,8 +85,7 @@ def body(run: Run, attribute: str | None, group: str | None) -> list:
             ids.PERFORMANCE_PER_CLASS, pt.PER_CLASS_COLUMNS, per_class, page_size=10,
             style_cell_conditional=[{"if": {"column_id": c}, "textAlign": "right"}
                                     for c in ("precision", "recall", "f1", "support", "predicted")],
-        ), html.P("Intervals: Wilson score 95% from the counts (recall over the class's support, precision over "
-                  "the samples predicted as the class).", className="muted small")),
+        ), html.P(pt.per_class_note(result), className="muted small")),
     ]
     g = update_groups_for(result, attr, group) if attr is not None else _no_groups(NO_FAIRNESS)
     c = update_confusion_for(result, pred, attr, group)
@@ -152,11 +154,12 @@ def update_confusion_for(result: dict[str, Any], pred: pd.DataFrame | None, attr
     """Confusion matrix and reliability curves, restricted to ``group`` of ``attr`` when given."""
     classes = [str(c) for c in result["model"].get("class_names", [])]
     name = attr["name"] if attr is not None else None
-    if pred is None:
-        note, fig = pt.NO_PREDICTIONS, pfig.blank("Confusion matrix", "no stored predictions")
+    cells, note = pt.confusion_table(result, pred, column=name, group=group)
+    if cells is None:
+        fig = pfig.blank("Confusion matrix", "not stored" if pred is None else "not drawn")
     else:
-        cells, note = pt.confusion_table(pred, classes, column=name, group=group)
-        where = f" · {name} = {group}" if group and name else " · all samples"
+        filtered = bool(group and name and pred is not None and name in pred.columns)
+        where = f" · {name} = {group}" if filtered else " · all samples"
         fig = pfig.confusion_figure(cells, classes=classes, title=f"Confusion matrix{where} (count, row %)")
     favorable = pt.favorable(result)
     rel = pt.reliability_table(attr, group) if attr is not None else pd.DataFrame()

@@ -1,8 +1,13 @@
 """Tidy tables for the performance page, from a stored run. Pure functions: no Dash, no figures.
 
-Overall intervals come from :func:`audit.report.model.performance_section` (the report's numbers); group rates,
-ECE and reliability bins are the stored fairness tables; the confusion matrix and the per-class intervals are
-counted from ``predictions.parquet``.
+Every number is stored by the audit: overall metrics and their intervals (``performance.intervals``, read
+through :func:`audit.report.model.overall_rows`, the report's rows), per-class metrics with their Wilson intervals
+and counts (``performance.per_class``; see :mod:`audit.performance`), group rates, ECE and reliability bins (the
+fairness tables). A run stored before intervals were stored shows its metrics without intervals ("no interval
+stored"); nothing is recomputed here. The confusion matrix of all samples is stored (``performance.confusion``);
+for one group (and for a run stored before the matrix was) the page selects the group's rows of
+``predictions.parquet`` and the audit's :func:`audit.confusion.confusion_counts` / ``confusion_summary`` count
+them, so no count or share is computed here.
 """
 from __future__ import annotations
 
@@ -12,17 +17,21 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from audit.fairness.intervals import wilson_interval
-from audit.report.model import performance_section, wilson
+from audit.confusion import COLUMNS as CONFUSION_COLUMNS
+from audit.confusion import confusion_counts, confusion_summary
+from audit.report.model import NOT_STORED
+from audit.report.model import overall_rows as report_overall_rows
 from audit.store import Run
 
-NO_PREDICTIONS = "This run has no readable predictions table, so the confusion matrix cannot be drawn."
+NO_PREDICTIONS = ("This run stores no confusion matrix and has no readable predictions table, so the confusion "
+                  "matrix cannot be drawn (not stored).")
 BAD_LABELS = ("The stored predictions hold labels outside the model's {k} classes; the confusion matrix is not "
               "drawn. Re-run the audit.")
 UNKNOWN = "unknown"  # the audit's label for missing sensitive values (audit.fairness.groups.UNKNOWN)
 
 METRICS = {  # metric -> (label, format)
-    "accuracy": ("Accuracy", "pct"), "roc_auc": ("ROC AUC", "num"), "log_loss": ("Log loss (nats, lower is better)", "num"),
+    "accuracy": ("Accuracy", "pct"), "roc_auc": ("ROC AUC", "num"),
+    "log_loss": ("Log loss (nats, lower is better)", "num"),
     "brier": ("Brier score (lower is better)", "num"),
 }
 PER_CLASS_COLUMNS = [("class", "Class"), ("precision", "Precision [95% CI]"), ("recall", "Recall [95% CI]"),
@@ -57,18 +66,11 @@ def predictions(run: Run) -> pd.DataFrame | None:
 
 
 def overall_rows(run: Run) -> list[dict[str, Any]]:
-    """One row per overall metric: label, formatted value and interval, n, interval method."""
+    """One row per overall metric: label, formatted value and stored interval, n, interval method."""
     overall = run.result.get("performance", {}).get("overall", {})
-    try:
-        rows = performance_section(run, {"attributes": []})["overall"]
-    except (OSError, ValueError, KeyError, IndexError):  # no predictions: accuracy's Wilson interval needs only counts
-        rows = []
-        if _finite(overall.get("accuracy")) and overall.get("n"):
-            lo, hi = wilson(int(overall.get("n_correct", round(overall["accuracy"] * overall["n"]))), int(overall["n"]))
-            rows = [{"metric": "accuracy", "value": overall["accuracy"], "lo": lo, "hi": hi, "n": overall["n"],
-                     "method": "Wilson score interval, 95%"}]
+    rows = [r for r in report_overall_rows(run.result.get("performance", {})) if _finite(r["value"])]
     seen = {r["metric"] for r in rows}
-    rows += [{"metric": k, "value": v, "lo": None, "hi": None, "n": overall.get("n", 0), "method": "no interval stored"}
+    rows += [{"metric": k, "value": v, "lo": None, "hi": None, "n": overall.get("n", 0), "method": NOT_STORED}
              for k, v in overall.items() if k not in seen and k not in ("n", "n_correct") and _finite(v)]
     out = []
     for r in rows:
@@ -97,35 +99,32 @@ def card_metric_rows(result: dict[str, Any]) -> list[dict[str, str]]:
     return rows
 
 
-def confusion_counts(pred: pd.DataFrame, k: int) -> np.ndarray | None:
-    """``k x k`` counts, rows true class, columns predicted; None when a label is outside ``0..k-1``."""
-    yt, yp = pred["y_true"].to_numpy(), pred["y_pred"].to_numpy()
-    if len(yt) and (yt.min() < 0 or yp.min() < 0 or yt.max() >= k or yp.max() >= k):
-        return None
-    return np.bincount(yt.astype(np.int64) * k + yp.astype(np.int64), minlength=k * k).reshape(k, k)
+def per_class_rows(result: dict[str, Any]) -> list[dict[str, Any]]:
+    """Stored precision / recall / F1 per class with their stored Wilson intervals and counts.
 
-
-def per_class_rows(result: dict[str, Any], pred: pd.DataFrame | None) -> list[dict[str, Any]]:
-    """Stored precision / recall / F1 per class with Wilson intervals counted from the predictions."""
+    A run stored before per-class intervals were stored shows the point values only, and "–" for the count of
+    samples predicted as the class.
+    """
     classes = [str(c) for c in result["model"].get("class_names", [])]
     stored = {str(r["class"]): r for r in result.get("performance", {}).get("per_class", [])}
-    counts = confusion_counts(pred, len(classes)) if pred is not None and classes else None
     rows = []
-    for i, c in enumerate(classes):
+    for c in classes:
         r = stored.get(c, {})
-        if counts is not None:
-            tp, support, predicted = int(counts[i, i]), int(counts[i].sum()), int(counts[:, i].sum())
-            (p_lo, r_lo), (p_hi, r_hi) = wilson_interval([tp, tp], [max(predicted, 1), max(support, 1)])
-            p_lo, p_hi = (p_lo, p_hi) if predicted else (None, None)
-            r_lo, r_hi = (r_lo, r_hi) if support else (None, None)
-        else:
-            predicted, p_lo, p_hi, r_lo, r_hi = None, None, None, None, None
-            support = r.get("support")
-        rows.append({"class": c, "precision": ci(r.get("precision"), p_lo, p_hi),
-                     "recall": ci(r.get("recall"), r_lo, r_hi), "f1": fmt(r.get("f1")),
-                     "support": f"{int(support):,}" if support is not None else "–",
-                     "predicted": f"{predicted:,}" if predicted is not None else "–"})
+        support, predicted = r.get("support"), r.get("n_predicted")
+        rows.append({"class": c, "precision": ci(r.get("precision"), r.get("precision_lo"), r.get("precision_hi")),
+                     "recall": ci(r.get("recall"), r.get("recall_lo"), r.get("recall_hi")), "f1": fmt(r.get("f1")),
+                     "support": f"{int(support):,}" if _finite(support) else "–",
+                     "predicted": f"{int(predicted):,}" if _finite(predicted) else "–"})
     return rows
+
+
+def per_class_note(result: dict[str, Any]) -> str:
+    """What the per-class intervals are, as the run stored it."""
+    method = (result.get("performance", {}).get("per_class_interval") or {}).get("method")
+    if not method:
+        return "This run stores no per-class intervals (it was written before they were stored)."
+    return (f"Intervals: {method} (recall over the class's support, precision over the samples predicted as the "
+            "class), stored by the audit.")
 
 
 def group_names(attr: dict[str, Any] | None) -> list[str]:
@@ -169,7 +168,8 @@ def ece_table(attr: dict[str, Any]) -> pd.DataFrame:
 def reliability_table(attr: dict[str, Any], group: str | None = None) -> pd.DataFrame:
     d = pd.DataFrame(attr.get("reliability", []))
     if d.empty:
-        return pd.DataFrame(columns=["group", "bin", "n_b", "mean_score", "observed_rate", "observed_lo", "observed_hi"])
+        return pd.DataFrame(columns=["group", "bin", "n_b", "mean_score", "observed_rate", "observed_lo",
+                                     "observed_hi"])
     return (d[d["group"].astype(str) == group] if group else d).reset_index(drop=True)
 
 
@@ -208,36 +208,52 @@ def group_note(result: dict[str, Any], attr: dict[str, Any]) -> str:
             f"favourable class, so true/false-positive rates do not apply.{small}")
 
 
-def confusion_table(pred: pd.DataFrame, classes: list[str], *, column: str | None = None,
-                    group: str | None = None) -> tuple[pd.DataFrame, str]:
+def _group_rows(pred: pd.DataFrame, column: str, group: str) -> pd.DataFrame:
+    """The rows of ``pred`` in ``group`` of ``column`` (``"unknown"`` selects missing values)."""
+    values = pred[column]
+    mask = values.isna() | (values.astype(str) == UNKNOWN) if group == UNKNOWN else values.astype(str) == group
+    return pred[mask.to_numpy()]
+
+
+def confusion_table(result: dict[str, Any], pred: pd.DataFrame | None, *, column: str | None = None,
+                    group: str | None = None) -> tuple[pd.DataFrame | None, str]:
     """Tidy confusion cells (``true``, ``predicted``, ``count``, ``row_share``) and a sentence saying what they cover.
 
-    With ``group``, only rows whose ``column`` equals it (``"unknown"`` selects missing values).
+    All samples: the stored matrix (``performance.confusion``) with the stored ``n`` / ``n_correct`` /
+    ``accuracy``. With ``group``, only the predictions whose ``column`` equals it (``"unknown"`` selects missing
+    values), counted by :func:`audit.confusion.confusion_counts`. ``(None, message)`` when there is nothing to
+    draw: no stored matrix and no predictions, or predictions with labels outside the classes.
     """
-    cols = ["true", "predicted", "count", "row_share"]
-    k = len(classes)
-    what = f"all {len(pred):,} evaluation samples"
-    if group and column:
-        if column not in pred.columns:
-            what += f" (the predictions table has no '{column}' column, so the group filter does not apply)"
-        else:
-            values = pred[column]
-            mask = values.isna() | (values.astype(str) == UNKNOWN) if group == UNKNOWN else values.astype(str) == group
-            pred = pred[mask.to_numpy()]
-            what = f"{len(pred):,} samples with {column} = {group}"
-    counts = confusion_counts(pred, k)
-    if counts is None:
-        return pd.DataFrame(columns=cols), BAD_LABELS.format(k=k)
-    rows_total = counts.sum(axis=1, keepdims=True)
-    shares = np.divide(counts, rows_total, out=np.zeros(counts.shape), where=rows_total > 0)
-    t, p = np.meshgrid(np.arange(k), np.arange(k), indexing="ij")
-    table = pd.DataFrame({"true": np.asarray(classes)[t.ravel()], "predicted": np.asarray(classes)[p.ravel()],
-                          "count": counts.ravel(), "row_share": shares.ravel()})
-    correct = int(np.trace(counts))
-    n = int(counts.sum())
-    acc = f"; {correct:,} correct ({correct / n:.1%})" if n else ""
-    return table, (f"Counted from the stored predictions: {what}{acc}. Rows are true classes; colour and % are "
-                   "the share of the row (the diagonal is each class's recall).")
+    classes = [str(c) for c in result["model"].get("class_names", [])]
+    perf = result.get("performance", {})
+    stored = perf.get("confusion")
+    filtered = bool(group and column and pred is not None and column in pred.columns)
+    if filtered or (not stored and pred is not None):
+        rows = _group_rows(pred, column, group) if filtered else pred
+        try:
+            cells = confusion_counts(rows["y_true"].to_numpy(), rows["y_pred"].to_numpy(), classes)
+        except ValueError:
+            return None, BAD_LABELS.format(k=len(classes))
+        totals = confusion_summary(cells)
+        what = (f"{totals['n']:,} samples with {column} = {group}" if filtered
+                else f"all {totals['n']:,} evaluation samples (this run stores no overall matrix)")
+        source = "Counted by the audit from the stored predictions"
+    elif stored:
+        cells = pd.DataFrame(stored, columns=CONFUSION_COLUMNS)
+        overall = perf.get("overall", {})
+        totals = {k: overall.get(k) for k in ("n", "n_correct", "accuracy")}
+        what = f"all {int(totals['n'] or 0):,} evaluation samples"
+        source = "Stored by the audit"
+    else:
+        return None, NO_PREDICTIONS
+    if group and column and not filtered:
+        why = (f"the predictions table has no '{column}' column" if pred is not None
+               else "the run has no readable predictions table")
+        what += f" ({why}, so the group filter does not apply)"
+    n, correct, acc = totals.get("n"), totals.get("n_correct"), totals.get("accuracy")
+    summary = f"; {int(correct):,} correct ({acc:.1%})" if n and _finite(correct) and _finite(acc) else ""
+    return cells, (f"{source}: {what}{summary}. Rows are true classes; colour and % are the share of the row (the "
+                   "diagonal is each class's recall).")
 
 
 def calibration_note(result: dict[str, Any], attr: dict[str, Any] | None, group: str | None,

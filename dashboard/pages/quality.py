@@ -99,13 +99,13 @@ def _completeness_section(result: dict[str, Any]) -> html.Section:
     if comp is None:
         return _section(title, _absent("the completeness check (this run has no Integrated Gradients)"))
     s, steps, rows = comp
-    c = qt.check(result, "completeness_ig")
+    c = qt.check(result, "completeness_ig")  # a family with one check per run
     facts = _facts([
         ("Steps used", f"{s.get('n_steps', '–')}"), ("Tolerance", f"{qt.pct(s.get('tol'))} of |F(x) − F(baseline)|"),
-        ("Within tolerance", f"{qt.pct(s.get('share_within_tol'))} of {s.get('n_samples', '–')} samples "
-                             f"(required {qt.pct(s.get('share_required'))})"),
-        ("Relative error", f"median {qt.pct(s.get('median_relative_error'))}, "
-                           f"95th percentile {qt.pct(s.get('p95_relative_error'))}"),
+        ("Within tolerance", (f"{qt.pct(s.get('share_within_tol'))} of {s.get('n_samples', '–')} samples "
+                              f"(required {qt.pct(s.get('share_required'))})")),
+        ("Relative error", (f"median {qt.pct(s.get('median_relative_error'))}, "
+                            f"95th percentile {qt.pct(s.get('p95_relative_error'))}")),
         ("Result", f"{qt.verdict(c)}" + ("" if s.get("converged", True) else " (did not converge)")),
     ])
     return _section(
@@ -133,16 +133,16 @@ def _curves_section(result: dict[str, Any]) -> html.Section:
     s, curves, aucs, rows = di
     return _section(
         title,
-        html.P(f"{s.get('method', '')}: features are removed (deletion) or restored (insertion) in order of attribution "
-               f"and the explained class's probability is tracked over {s.get('n_points', '–')} steps, mean of "
-               f"{s.get('n_samples', '–')} samples. A faithful ranking makes the probability fall faster (lower "
-               "deletion AUC) and rise faster (higher insertion AUC) than a random order (seed "
+        html.P(f"{s.get('method', '')}: features are removed (deletion) or restored (insertion) in order of "
+               f"attribution and the explained class's probability is tracked over {s.get('n_points', '–')} steps, "
+               f"mean of {s.get('n_samples', '–')} samples. A faithful ranking makes the probability fall faster "
+               "(lower deletion AUC) and rise faster (higher insertion AUC) than a random order (seed "
                f"{s.get('seed', '–')}).", className="muted"),
         _graph(ids.QUALITY_CURVES, qfig.curves_figure(curves, aucs=aucs,
                                                      title=f"Deletion and insertion curves ({s.get('method', '')})")),
         table(ids.QUALITY_CURVES_TABLE, qt.CURVE_COLUMNS, rows, style_data_conditional=FAIL_ROWS),
-        html.P("AUC intervals: mean of the per-sample AUCs ± 1.96 standard errors. Ratio = attribution-order AUC / "
-               "random-order AUC.", className="muted small"),
+        html.P(f"{qt.auc_interval_note(s)} Ratio = attribution-order AUC / random-order AUC.",
+               className="muted small"),
     )
 
 
@@ -157,15 +157,18 @@ def _robustness_section(result: dict[str, Any]) -> html.Section:
         return _section(title, _absent(s.get("reason", "the robustness checks do not apply to this model")))
     inf, sens = s.get("relative_infidelity", {}), s.get("max_sensitivity", {})
     facts = _facts([
-        ("Method", f"{s.get('method', '')} on {s.get('n_samples', '–')} samples, {s.get('n_perturb', '–')} "
-                   f"perturbations each, radius {s.get('radius', '–')} × data spread"),
-        ("Relative infidelity", f"mean {qt.num(inf.get('mean'))} (median {qt.num(inf.get('median'))}, "
-                                f"p95 {qt.num(inf.get('p95'))}); {qt.rule(inf_check)} → {qt.verdict(inf_check)}; "
-                                f"an unrelated explanation scores ≈ {qt.num(s.get('chance_relative_infidelity'), 2)}"),
-        ("Max-sensitivity", f"mean {qt.num(sens.get('mean'))} (median {qt.num(sens.get('median'))}, "
-                            f"p95 {qt.num(sens.get('p95'))}); {qt.rule(sens_check)} → {qt.verdict(sens_check)}"),
+        ("Method", (f"{s.get('method', '')} on {s.get('n_samples', '–')} samples, {s.get('n_perturb', '–')} "
+                    f"perturbations each, radius {s.get('radius', '–')} × data spread")),
+        ("Relative infidelity", (f"mean {qt.num(inf.get('mean'))} (median {qt.num(inf.get('median'))}, "
+                                 f"p95 {qt.num(inf.get('p95'))}); {qt.rule(inf_check)} → {qt.verdict(inf_check)}; "
+                                 f"an unrelated explanation scores ≈ "
+                                 f"{qt.num(s.get('chance_relative_infidelity'), 2)}")),
+        ("Max-sensitivity", (f"mean {qt.num(sens.get('mean'))} (median {qt.num(sens.get('median'))}, "
+                             f"p95 {qt.num(sens.get('p95'))}); {qt.rule(sens_check)} → {qt.verdict(sens_check)}")),
     ])
-    fig = qfig.robustness_figure(per, infidelity_max=inf_check["threshold"] if inf_check else None,
+    fig = qfig.robustness_figure(per, means={"relative_infidelity": inf.get("mean"),
+                                             "max_sensitivity": sens.get("mean")},
+                                 infidelity_max=inf_check["threshold"] if inf_check else None,
                                  sensitivity_max=sens_check["threshold"] if sens_check else None,
                                  chance=s.get("chance_relative_infidelity"),
                                  title=f"Infidelity and max-sensitivity per sample ({s.get('method', '')})")

@@ -1,7 +1,7 @@
 """Tidy tables for the explanation-quality page, read from a stored result. Pure functions: no Dash, no figures.
 
 Which checks are explanation-quality checks follows the report (:func:`audit.report.explain.quality_section`):
-every check that is neither a fairness check nor a counterfactual probe.
+every check whose family is not in the fairness area (:func:`audit.schema.check_area`).
 """
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-Z95 = 1.959963984540054
+from audit.schema import check_area
+
 SIMILARITY = {"checked": "as checked", "abs": "of |attributions|", "signed": "of signed attributions"}
 CHECK_COLUMNS = [("result", "Result"), ("id", "Check"), ("description", "What it measures"), ("value", "Value"),
                  ("threshold", "Passes if"), ("note", "Note")]
@@ -41,16 +42,15 @@ def pct(x: Any) -> str:
     return f"{x:.1%}" if _finite(x) else "–"
 
 
-def is_quality_check(check_id: str) -> bool:
-    return not check_id.startswith(("fairness.", "counterfactual_"))
-
-
 def quality_checks(result: dict[str, Any]) -> list[dict[str, Any]]:
-    return [c for c in result.get("checks", []) if is_quality_check(c.get("id", ""))]
+    """Every check outside the fairness area (explanation quality, shortcut probes, user families)."""
+    return [c for c in result["checks"] if check_area(c["family"]) != "fairness"]
 
 
-def check(result: dict[str, Any], check_id: str) -> dict[str, Any] | None:
-    return next((c for c in result.get("checks", []) if c.get("id") == check_id), None)
+def check(result: dict[str, Any], family: str, **fields: Any) -> dict[str, Any] | None:
+    """The first stored check of ``family`` whose structured fields (subject, method, ...) match."""
+    return next((c for c in result["checks"] if c["family"] == family
+                 and all(c.get(k) == v for k, v in fields.items())), None)
 
 
 def rule(c: dict[str, Any] | None) -> str:
@@ -101,13 +101,26 @@ def completeness(result: dict[str, Any]) -> tuple[dict[str, Any], pd.DataFrame, 
     return s, steps, rows
 
 
-def _mean_ci(values: pd.Series) -> tuple[float, float, float]:
-    v = pd.to_numeric(values, errors="coerce").dropna().to_numpy()
-    if not len(v):
-        return math.nan, math.nan, math.nan
-    m = float(v.mean())
-    se = float(v.std(ddof=1) / math.sqrt(len(v))) if len(v) > 1 else 0.0
-    return m, m - Z95 * se, m + Z95 * se
+def auc_cell(point: Any, interval: dict[str, Any] | None) -> str:
+    """A mean AUC with its stored interval: ``0.123 [0.100, 0.150]``; says when the interval is not stored or
+    could not be computed (``method`` of the stored record gives the reason, e.g. a single sample)."""
+    if interval is None:
+        return f"{num(point)} (interval not stored)" if _finite(point) else num(point)
+    lo, hi = interval.get("lo"), interval.get("hi")
+    if _finite(point) and _finite(lo) and _finite(hi):
+        return f"{num(point)} [{num(lo)}, {num(hi)}]"
+    reason = str(interval.get("method", "")).partition("; ")[2]
+    return f"{num(point)} ({reason or 'no interval'})" if _finite(point) else num(point)
+
+
+def auc_interval_note(summary: dict[str, Any]) -> str:
+    """What the AUC intervals are, as the run stored them (or that it stored none)."""
+    intervals = summary.get("auc_intervals")
+    methods = {str(r.get("method", "")).partition(";")[0] for c in (intervals or {}).values() if isinstance(c, dict)
+               for r in c.values() if isinstance(r, dict) and r.get("method")}
+    if not methods:
+        return "AUC intervals: not stored in this run (it was written before they were stored)."
+    return f"AUC intervals: {'; '.join(sorted(methods))} of the per-sample AUCs, stored by the audit."
 
 
 def deletion_insertion(result: dict[str, Any]) -> tuple[dict[str, Any], pd.DataFrame, dict, list[dict]] | None:
@@ -118,16 +131,15 @@ def deletion_insertion(result: dict[str, Any]) -> tuple[dict[str, Any], pd.DataF
     s = q.get("summary", {})
     tables = q.get("tables", {})
     curves = pd.DataFrame(tables.get("curves", []), columns=["curve", "order", "fraction", "probability"])
-    auc = pd.DataFrame(tables.get("auc", []), columns=["sample", "curve", "order", "auc"])
     aucs = {(c, o): s.get(f"{'random_' if o == 'random' else ''}{c}_auc") for c in ("deletion", "insertion")
             for o in ("attribution", "random")}
+    intervals = s.get("auc_intervals") if isinstance(s.get("auc_intervals"), dict) else {}
     rows = []
     for curve in ("deletion", "insertion"):
         cells = {}
         for order in ("attribution", "random"):
-            point = aucs[(curve, order)]
-            _, lo, hi = _mean_ci(auc.loc[(auc["curve"] == curve) & (auc["order"] == order), "auc"])
-            cells[order] = f"{num(point)} [{num(lo)}, {num(hi)}]" if _finite(lo) and _finite(point) else num(point)
+            stored = (intervals.get(curve) or {}).get(order) if intervals else None
+            cells[order] = auc_cell(aucs[(curve, order)], stored if isinstance(stored, dict) else None)
         c = check(result, f"{curve}_auc_vs_random")
         rows.append({"curve": curve, "auc": cells["attribution"], "random_auc": cells["random"],
                      "ratio": num(s.get(f"{curve}_ratio")), "rule": rule(c), "result": verdict(c)})
@@ -143,7 +155,7 @@ def robustness(result: dict[str, Any]) -> tuple[dict[str, Any], pd.DataFrame, di
     per = pd.DataFrame(q.get("tables", {}).get("per_sample", []),
                        columns=["sample", "target", "relative_infidelity", "infidelity", "max_sensitivity"])
     method = s.get("method", "")
-    return s, per, check(result, f"infidelity_{method}"), check(result, f"max_sensitivity_{method}")
+    return s, per, check(result, "infidelity", method=method), check(result, "max_sensitivity", method=method)
 
 
 def randomization(result: dict[str, Any], similarity: str = "checked") -> tuple[pd.DataFrame, float | None]:
@@ -158,7 +170,7 @@ def randomization(result: dict[str, Any], similarity: str = "checked") -> tuple[
         method = s.get("method", key[len("randomization_"):])
         checked = str(s.get("measure", "spearman_abs")).replace("spearman_", "")
         measure = checked if similarity not in ("abs", "signed") else similarity
-        c = check(result, f"sanity_randomization_{method}")
+        c = check(result, "sanity_randomization", method=method)
         if c is not None:
             threshold = c["threshold"]
         for r in q.get("tables", {}).get("layers", []):
@@ -175,7 +187,7 @@ def shortcut_rows(result: dict[str, Any]) -> list[dict[str, Any]]:
     rows = []
     for p in result.get("explanations", {}).get("shortcut_probes", []) or []:
         s = p.get("summary", {})
-        c = check(result, f"shortcut_{s.get('probe')}")
+        c = check(result, "shortcut", subject=s.get("probe"))
         flipped = s.get("flipped_to") or {}
         flip = pct(s.get("prediction_flip_rate"))
         if flipped:

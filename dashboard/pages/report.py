@@ -26,18 +26,18 @@ def build(ctx: AppContext, model: str | None = None, run: str | None = None, **_
     return shell.model_page(ctx, model, run, PAGE, body, key=())
 
 
-def provenance_rows(result: dict[str, Any]) -> list[dict[str, str]]:
-    p = result.get("provenance", {})
-    cfg = p.get("config", {})
-    git = p.get("git_commit") or {}
-    rows = [("run id", result["run_id"]), ("created (UTC)", p.get("created_at", "")),
-            ("weights sha256", p.get("weights_sha256", "")), ("data sha256", p.get("data_sha256", "")),
-            ("seed", p.get("seed")), ("device", p.get("device")),
+def provenance_rows(run: Run) -> list[dict[str, str]]:
+    p = run.provenance
+    cfg = p.config
+    git = p.git_commit or {}
+    rows = [("run id", run.run_id), ("created (UTC)", p.created_at),
+            ("weights sha256", p.weights_sha256), ("data sha256", p.data_sha256),
+            ("seed", p.seed), ("device", p.device),
             ("samples explained", cfg.get("samples") if cfg.get("samples") is not None else "all"),
             ("methods", ", ".join(cfg.get("methods", []))), ("policy", cfg.get("policy")),
             ("deepaudit commit", f"{git.get('commit', '–')}{' (uncommitted changes)' if git.get('dirty') else ''}"),
-            ("run time", f"{p.get('timings', {}).get('total_s', 0):.1f} s")]
-    rows += [(f"package {k}", v) for k, v in p.get("packages", {}).items()]
+            ("run time", f"{p.timings.get('total_s', 0):.1f} s")]
+    rows += [(f"package {k}", v) for k, v in p.packages.items()]
     return [{"field": k, "value": "–" if v in (None, "") else str(v)} for k, v in rows]
 
 
@@ -50,7 +50,7 @@ def body(run: Run) -> list:
                 "the numbers match this dashboard."]),
         html.Ul(links, id=ids.REPORT_LINKS, className="downloads"),
         html.H2("Provenance"),
-        tables.table(ids.REPORT_PROVENANCE, [("field", "Field"), ("value", "Value")], provenance_rows(run.result)),
+        tables.table(ids.REPORT_PROVENANCE, [("field", "Field"), ("value", "Value")], provenance_rows(run)),
     ]
 
 

@@ -39,7 +39,7 @@ def defaults(runs: list[dict[str, Any]], a: str | None, b: str | None) -> tuple[
 
 
 def body(ctx: AppContext, run: Run, a: str | None, b: str | None) -> list:
-    model = run.result["model"]["name"]
+    model = run.model.name
     runs = ctx.model_runs(model)
     if len(runs) < 2:
         return [html.P(f"{model} has one run in this store. Run `deepaudit run {model}` again (after retraining, "
@@ -91,13 +91,13 @@ def update(ctx: AppContext, model: str, a: str | None, b: str | None) -> tuple[s
         return f"Choose two runs of {model}.", [], [], []
     if ra.run_id == rb.run_id:
         return "Run A and run B are the same run: choose two different runs.", [], [], []
-    checks = compare.check_changes(ra.result, rb.result)
+    checks = compare.check_changes(ra, rb)
     n_fail, n_pass = int((checks["change"] == "now fails").sum()), int((checks["change"] == "now passes").sum())
-    settings = compare.setting_changes(ra.result, rb.result)
+    settings = compare.setting_changes(ra, rb)
     changed = settings.loc[settings["changed"], "setting"].tolist()
     summary = (f"{n_fail} check(s) now fail, {n_pass} now pass, {int((checks['change'] == 'same').sum())} unchanged"
                f" verdict(s). Changed settings: {', '.join(changed) if changed else 'none'}.")
-    return (summary, _rounded(compare.metric_deltas(ra.result, rb.result)), _rounded(checks),
+    return (summary, _rounded(compare.metric_deltas(ra, rb)), _rounded(checks),
             _rounded(settings))
 
 

@@ -41,8 +41,8 @@ def query_key(query: dict[str, Any]) -> tuple:
     return tuple(sorted((k, str(v)) for k, v in query.items()))
 
 
-def verdict_badge(checks: list[dict[str, Any]]) -> html.Span:
-    n_failed, n = sum(not c["passed"] for c in checks), len(checks)
+def verdict_badge(n_failed: int, n: int) -> html.Span:
+    """``n_failed`` of the run's ``n`` policy checks failed."""
     text = f"{n_failed} of {n} checks failed" if n_failed else f"all {n} checks passed"
     return html.Span(text, className="badge fail" if n_failed else "badge pass")
 
@@ -71,19 +71,18 @@ def model_page(ctx: AppContext, model: str | None, run_id: str | None, page: str
     if run is None:
         return not_found(ctx, model, run_id)
     content = body(run) if key is None else ctx.memo.get(("page", page, run.run_id, key), lambda: body(run))
-    r = run.result
     title = dict(TABS).get(page, page)
-    dataset = r["dataset"].get("name", "")  # full citation on hover; the header keeps the short name
+    dataset = run.dataset.name  # full citation on hover; the header keeps the short name
     pinned = run_id or None  # keep an explicit run in the tab links; no run means "latest"
     header = html.Div([
         html.Div([
             html.H1([html.Span(model), html.Span(f" · {title}", className="muted")], id=ids.PAGE_TITLE),
-            html.P(f"{r['model'].get('domain', '')} · {r['model'].get('task', '')} · "
-                   f"{dataset.split(' (')[0]} (n = {r['dataset'].get('n_samples', 0):,} test samples)",
+            html.P(f"{run.model.domain} · {run.model.task} · "
+                   f"{dataset.split(' (')[0]} (n = {run.dataset.n_samples:,} test samples)",
                    title=dataset, className="muted"),
         ]),
         html.Div([
-            verdict_badge(r.get("checks", [])),
+            verdict_badge(len(run.failed_checks()), len(run.checks)),
             dcc.Store(id=ids.RUN_SHOWN, data=run.run_id),
             html.Label("Run", htmlFor=ids.RUN_SELECT, className="sr-only"),
             dcc.Dropdown(id=ids.RUN_SELECT, value=run.run_id, clearable=False, searchable=False,

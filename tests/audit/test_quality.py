@@ -8,7 +8,6 @@ import pytest
 import torch
 from torch import nn
 
-from audit import load_target
 from audit.explain.base import NON_FINITE, TARGET_RANGE, make_explainer
 from audit.quality import (
     QualityResult,
@@ -30,18 +29,18 @@ from audit.testing import (
 
 
 @pytest.fixture(scope="module")
-def mnist():
-    return load_target("mnist_cnn", device="cpu")
+def mnist(bundled_target):
+    return bundled_target("mnist_cnn")
 
 
 @pytest.fixture(scope="module")
-def sentiment():
-    return load_target("sentiment", device="cpu")
+def sentiment(bundled_target):
+    return bundled_target("sentiment")
 
 
 @pytest.fixture(scope="module")
-def mortgage():
-    return load_target("mortgage", device="cpu")
+def mortgage(bundled_target):
+    return bundled_target("mortgage")
 
 
 def assert_json_safe(result: QualityResult):
@@ -135,6 +134,38 @@ def test_deletion_curve_on_linear_target_follows_the_attribution_order():
     np.testing.assert_allclose(got, expected, atol=1e-6)
     assert result.summary["deletion_ratio"] < 1 < result.summary["insertion_ratio"]
     assert all(c.passed for c in result.checks)
+
+
+def test_deletion_insertion_stores_the_interval_of_each_mean_auc():
+    from audit.fairness.intervals import z_value
+    from audit.quality.curves import auc_intervals
+
+    t = linear_target(n_features=4, n_samples=8)
+    x = t.eval_data.inputs
+    attr = make_explainer("integrated_gradients", t).attribute(x, target=1)
+    result = deletion_insertion(t, x, attr, target=1, n_points=5)
+    assert_json_safe(result)
+    per, iv = result.tables["auc"], result.summary["auc_intervals"]
+    assert set(iv) == {"deletion", "insertion"} and all(set(v) == {"attribution", "random"} for v in iv.values())
+    for curve in ("deletion", "insertion"):
+        for order in ("attribution", "random"):
+            a = per[(per.curve == curve) & (per.order == order)].auc.to_numpy()
+            r = iv[curve][order]
+            half = z_value(0.95) * a.std(ddof=1) / np.sqrt(len(a))
+            point = result.summary[f"{'random_' if order == 'random' else ''}{curve}_auc"]
+            assert r["n"] == len(a) == 8 and r["level"] == 0.95 and r["value"] == point
+            assert r["lo"] == pytest.approx(max(0.0, point - half), abs=1e-12)
+            assert r["hi"] == pytest.approx(min(1.0, point + half), abs=1e-12)
+            assert r["method"] == "normal approximation of the per-sample mean, 95%"
+    # the same function on the stored records gives the stored intervals (what the migration of old runs calls)
+    stored = json.loads(json.dumps(per.to_dict(orient="records")))
+    assert auc_intervals(stored, points=result.summary) == iv
+    # one sample: the mean without bounds, and why
+    one = auc_intervals(per[per["sample"] == 0])["deletion"]["attribution"]
+    assert one["n"] == 1 and one["lo"] is None and one["hi"] is None
+    assert one["method"].endswith("not computable from a single sample")
+    assert one["value"] == pytest.approx(float(per[(per["sample"] == 0) & (per.curve == "deletion")
+                                                   & (per.order == "attribution")].auc.iloc[0]))
 
 
 def test_deletion_beats_random_on_mnist_with_ig(mnist):

@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 import torch
 
-from audit import load_target
 from audit.explain import make_explainer
 from audit.explain.shortcut import DEFAULT_THRESHOLD, run_probe
 from audit.runner import RunConfig, run_target
@@ -25,30 +24,54 @@ def _strip(result):
 
 
 @pytest.fixture(scope="module")
-def mortgage():
-    return load_target("mortgage", device="cpu")
+def mortgage(bundled_target):
+    return bundled_target("mortgage")
 
 
-def test_same_seed_same_numbers(mortgage, tmp_path):
-    store = RunStore(tmp_path)
-    cfg = RunConfig(samples=60, seed=7, progress=False)
-    a, pa, arr_a = run_target(mortgage, cfg, store=store)
-    b, pb, arr_b = run_target(mortgage, cfg, store=store)
+# Four mortgage audits serve the whole module: the shared run (40 samples, default policy, stored), its repeat
+# (determinism), one run under a policy file with another seed, and one over every row (IG only).
+RUN40 = {"samples": 40, "progress": False}
+POLICY_TOML = ("[fairness]\nimpact_ratio_min = 0.9\n"
+               "[explanations]\ndeletion_ratio_max = 0.5\ncompleteness_share_min = 1.0\n")
+
+
+@pytest.fixture(scope="module")
+def run40(mortgage, tmp_path_factory):
+    """(store, result, predictions, arrays) of one stored mortgage audit of 40 samples, seed 0."""
+    store = RunStore(tmp_path_factory.mktemp("runner_store"))
+    result, preds, arrays = run_target(mortgage, RunConfig(**RUN40), store=store)
+    return store, result, preds, arrays
+
+
+@pytest.fixture(scope="module")
+def policy_run(mortgage, tmp_path_factory):
+    """(policy path, result, arrays): the same 40-sample audit under a policy file, with seed 8."""
+    path = tmp_path_factory.mktemp("policy") / "strict.toml"
+    path.write_text(POLICY_TOML)
+    result, _, arrays = run_target(mortgage, RunConfig(**RUN40, seed=8, policy=path, methods=["integrated_gradients"]))
+    return path, result, arrays
+
+
+@pytest.mark.slow
+def test_same_seed_same_numbers(mortgage, run40, policy_run):
+    store, a, pa, arr_a = run40
+    b, pb, arr_b = run_target(mortgage, RunConfig(**RUN40), store=store)
     assert a["run_id"] != b["run_id"]
     assert _strip(a) == _strip(b)
+    assert set(arr_a) == set(arr_b)
     for k in arr_a:
         for name in arr_a[k]:
             np.testing.assert_array_equal(arr_a[k][name], arr_b[k][name])
     assert pa.equals(pb)
-    # A different seed explains a different subset.
-    _, _, arr_c = run_target(mortgage, RunConfig(samples=60, seed=8, progress=False))
-    assert not np.array_equal(arr_a["attr_integrated_gradients"]["sample_index"],
-                              arr_c["attr_integrated_gradients"]["sample_index"])
+    # A different seed explains a different subset (of the same size).
+    _, _, arr_c = policy_run
+    idx_a = arr_a["attr_integrated_gradients"]["sample_index"]
+    idx_c = arr_c["attr_integrated_gradients"]["sample_index"]
+    assert idx_a.shape == idx_c.shape and not np.array_equal(idx_a, idx_c)
 
 
-def test_result_layout_and_predictions(mortgage, tmp_path):
-    store = RunStore(tmp_path)
-    result, preds, _ = run_target(mortgage, RunConfig(samples=40, progress=False), store=store)
+def test_result_layout_and_predictions(mortgage, run40):
+    store, result, preds, _ = run40
     validate_result(result)
     assert tuple(result) == TOP_LEVEL_KEYS
     fair = result["fairness"]
@@ -99,10 +122,11 @@ def test_result_layout_and_predictions(mortgage, tmp_path):
     np.testing.assert_allclose(attr["attributions"], again.numpy(), rtol=1e-5, atol=1e-6)
 
 
-def test_shortcut_check_fails_on_canary_and_passes_on_clean_model():
+@pytest.mark.slow
+def test_shortcut_check_fails_on_canary_and_passes_on_clean_model(bundled_target):
     ratios = {}
     for name in ("mnist_cnn", "mnist_cnn_shortcut"):
-        t = load_target(name, device="cpu")
+        t = bundled_target(name)
         probe = t.artifact_probes[0]
         summary, _, check = run_probe(t, probe, make_explainer("integrated_gradients", t),
                                       t.eval_data.inputs[:100])
@@ -123,31 +147,42 @@ def test_linear_oracle_through_the_runner():
     assert comp["passed"] and comp["value"] == 1.0
 
 
-def test_policy_file_changes_the_verdict(mortgage, tmp_path):
-    strict, lax = tmp_path / "strict.toml", tmp_path / "lax.toml"
-    strict.write_text("[fairness]\nimpact_ratio_min = 0.9\n")
-    lax.write_text("[fairness]\nimpact_ratio_min = 0.5\n")
-    verdict = {}
-    for name, path in (("strict", strict), ("lax", lax)):
-        r, _, _ = run_target(mortgage, RunConfig(samples=20, policy=path, progress=False,
-                                                 methods=["integrated_gradients"]))
-        c = next(c for c in r["checks"] if c["id"] == "fairness.impact_ratio.race")
-        verdict[name] = c["passed"]
-        assert c["threshold"] == (0.9 if name == "strict" else 0.5)
-        assert r["provenance"]["config"]["policy"] == str(path)
-    assert verdict == {"strict": False, "lax": True}
-
-
-def test_policy_sets_explanation_quality_thresholds(mortgage, tmp_path):
-    f = tmp_path / "p.toml"
-    f.write_text("[explanations]\ndeletion_ratio_max = 0.5\ncompleteness_share_min = 1.0\n")
-    r, _, _ = run_target(mortgage, RunConfig(samples=30, policy=f, progress=False, methods=["integrated_gradients"]))
+def test_policy_file_reaches_every_check_of_the_run(policy_run):
+    """One audit under a policy file: fairness and explanation-quality thresholds come from it, the rest stay."""
+    path, r, _ = policy_run
+    assert r["provenance"]["config"]["policy"] == str(path)
+    assert r["fairness"]["policy"]["impact_ratio_min"] == 0.9
     checks = {c["id"]: c for c in r["checks"]}
+    ir = checks["fairness.impact_ratio.race"]
+    assert ir["threshold"] == 0.9 and ir["passed"] is False and ir["value"] < 0.9
     d = checks["deletion_auc_vs_random"]
     assert d["threshold"] == 0.5 and d["passed"] == (d["value"] <= 0.5)
     comp = checks["completeness_ig"]
     assert comp["threshold"] == 1.0 and comp["passed"] == (comp["value"] >= 1.0)
     assert checks["sanity_randomization_integrated_gradients"]["threshold"] == 0.5   # default kept
+
+
+def test_policy_threshold_changes_the_verdict(run40, tmp_path):
+    """The impact-ratio check of the shared run's race tables under a strict and a lax policy (no new audit):
+    same value, the policy's threshold, opposite verdicts."""
+    import pandas as pd
+
+    from audit.fairness.checks import policy_checks
+    from audit.fairness.policy import load_policy
+
+    _, result, _, _ = run40
+    race = next(a for a in result["fairness"]["attributes"] if a["name"] == "race")
+    tables = {k: pd.DataFrame(race[k]) for k in ("groups", "disparities")}
+    stored = next(c for c in result["checks"] if c["id"] == "fairness.impact_ratio.race")
+    assert stored["threshold"] == 0.8  # the default policy's
+    verdict = {}
+    for name, minimum in (("strict", 0.9), ("lax", 0.5)):
+        f = tmp_path / f"{name}.toml"
+        f.write_text(f"[fairness]\nimpact_ratio_min = {minimum}\n")
+        c = next(c for c in policy_checks("race", tables, load_policy(f)) if c.id == "fairness.impact_ratio.race")
+        assert c.threshold == minimum and c.value == pytest.approx(stored["value"])
+        verdict[name] = c.passed
+    assert verdict == {"strict": False, "lax": True}
 
 
 def test_bad_inputs_give_clear_errors(mortgage):
@@ -159,6 +194,7 @@ def test_bad_inputs_give_clear_errors(mortgage):
         run_target(mortgage, RunConfig(methods=["grad_cam"], progress=False))
 
 
+@pytest.mark.slow
 def test_published_ig_attributions_are_the_ones_judged_complete(mortgage):
     result, _, arrays = run_target(mortgage, RunConfig(methods=["integrated_gradients"], progress=False))
     a = arrays["attr_integrated_gradients"]

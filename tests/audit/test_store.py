@@ -16,11 +16,16 @@ from audit.store import RunStore, new_run_id
 def _result(model="m", checks=None):
     return {
         "schema_version": SCHEMA_VERSION, "run_id": new_run_id(model),
-        "model": {"name": model, "domain": "other", "task": "t", "class_names": ["a", "b"], "favorable_label": "b"},
+        "model": {"name": model, "domain": "other", "task": "t", "class_names": ["a", "b"], "favorable_label": "b",
+                  "spec": model},
         "dataset": {"n_samples": 2, "sha256": "d" * 64, "groups": {}},
         "provenance": {"weights_sha256": "w" * 64, "data_sha256": "d" * 64, "seed": 0, "device": "cpu",
                        "packages": {}, "created_at": "2026-01-01T00:00:00+00:00", "timings": {"total_s": 1.0}},
-        "performance": {"overall": {"accuracy": 0.5}}, "fairness": {"status": "computed", "attributes": []},
+        "performance": {"overall": {"n": 2, "accuracy": 0.5, "n_correct": 1, "log_loss": 0.6},
+                        "per_class": [{"class": "a", "precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 1},
+                                      {"class": "b", "precision": 0.5, "recall": 1.0, "f1": 0.667, "support": 1}],
+                        "card_metrics": {}},
+        "fairness": {"status": "computed", "attributes": []},
         "explanations": {"methods": {}}, "quality": {},
         "checks": checks if checks is not None else [Check("x_ok", "d", 1.0, 2.0).to_dict()],
     }

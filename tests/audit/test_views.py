@@ -82,3 +82,28 @@ def test_token_attributions_offsets_slice_the_text():
     df = views.token_attributions(text, np.arange(8, dtype=float), vocab)
     assert [text[s:e].lower() for s, e in zip(df.start, df.end)] == df["token"].tolist()
     assert df["attribution"].tolist() == list(range(len(df)))
+
+
+def test_feature_importance_stores_the_interval_of_each_mean():
+    from audit.fairness.intervals import z_value
+
+    rng = np.random.RandomState(1)
+    x = rng.normal(size=(50, 2))
+    attr = np.stack([3.0 * x[:, 0], 0.001 * rng.normal(size=50)], axis=1).astype(np.float32)
+    df = views.feature_importance(attr, x, ["big", "tiny"]).set_index("feature")
+    for j, f in enumerate(["big", "tiny"]):
+        a = np.abs(attr[:, j].astype(np.float64))
+        half = z_value(0.95) * a.std(ddof=1) / np.sqrt(len(a))
+        assert df.loc[f, "mean_abs_lo"] == pytest.approx(max(0.0, a.mean() - half), rel=1e-5, abs=1e-7)
+        assert df.loc[f, "mean_abs_hi"] == pytest.approx(a.mean() + half, rel=1e-5, abs=1e-7)
+        assert df.loc[f, "mean_abs_lo"] < df.loc[f, "mean_abs"] < df.loc[f, "mean_abs_hi"]
+    # one sample: no spread to estimate, so no interval (null when stored) rather than a zero-width one
+    one = views.feature_importance(attr[:1], x[:1], ["big", "tiny"])
+    assert one["mean_abs_lo"].isna().all() and one["mean_abs_hi"].isna().all()
+
+
+def test_attribution_totals_of_one_sample():
+    assert views.attribution_totals(np.array([0.5, -2.0, 1.0])) == {"attribution_sum": -0.5, "max_abs": 2.0}
+    assert views.attribution_totals(np.zeros((0,))) == {"attribution_sum": 0.0, "max_abs": 0.0}
+    got = views.attribution_totals(np.array([[0.25], [-0.75]], dtype=np.float32))
+    assert got["attribution_sum"] == pytest.approx(-0.5) and got["max_abs"] == pytest.approx(0.75)

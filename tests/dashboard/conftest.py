@@ -1,5 +1,11 @@
 """One store for all dashboard tests: two mortgage runs, one sentiment and one MNIST run (small samples),
-one app over it (Dash's page registry is process-wide), a loopback server and headless Chromium."""
+one app over it, a loopback server and headless Chromium.
+
+Dash's page registry (and the config that ``dash.get_relative_path`` reads) is process-wide: building
+another app (``create_app`` / ``serve.build_server`` in a test) re-registers every page with layouts that
+close over the other app's store. ``_session_app_pages`` (autouse) puts the session app's registry back
+before and after every test, so no test depends on the order the files run in.
+"""
 import shutil
 import socket
 import threading
@@ -8,7 +14,6 @@ import pytest
 
 from audit.runner import RunConfig, run_target
 from audit.store import RunStore
-from audit.target import load_target
 
 RUNS = [
     ("mortgage", {"samples": 20, "methods": ["integrated_gradients"]}),
@@ -19,18 +24,51 @@ RUNS = [
 
 
 @pytest.fixture(scope="session")
-def store(tmp_path_factory):
+def store(tmp_path_factory, bundled_target):
     s = RunStore(tmp_path_factory.mktemp("dstore"))
     for name, kw in RUNS:
-        run_target(load_target(name), RunConfig(progress=False, **kw), store=s)
+        run_target(bundled_target(name), RunConfig(progress=False, **kw), store=s)
     return s
+
+
+_SESSION_PAGES: dict = {}
+
+
+def _dash_globals() -> dict:
+    import dash._get_paths
+    import dash._pages
+
+    return {"registry": [(k, dict(v)) for k, v in dash._pages.PAGE_REGISTRY.items()],
+            "pages_config": dash._pages.CONFIG, "paths_config": dash._get_paths.CONFIG}
+
+
+def _restore_dash_globals(saved: dict) -> None:
+    import dash._get_paths
+    import dash._pages
+
+    registry = dash._pages.PAGE_REGISTRY  # the object dash.page_registry names: refill it, never rebind
+    registry.clear()
+    registry.update((k, dict(v)) for k, v in saved["registry"])
+    dash._pages.CONFIG, dash._get_paths.CONFIG = saved["pages_config"], saved["paths_config"]
 
 
 @pytest.fixture(scope="session")
 def app(store):
     from dashboard.app import create_app
 
-    return create_app(store)
+    a = create_app(store)
+    _SESSION_PAGES.update(_dash_globals())
+    return a
+
+
+@pytest.fixture(autouse=True)
+def _session_app_pages():
+    """The session app's pages are the registered ones when each test starts and after it ends."""
+    if _SESSION_PAGES:
+        _restore_dash_globals(_SESSION_PAGES)
+    yield
+    if _SESSION_PAGES:
+        _restore_dash_globals(_SESSION_PAGES)
 
 
 @pytest.fixture(scope="session")

@@ -72,7 +72,8 @@ def test_url_restores_filters_and_applicant(server, browser, latest):
               f"Applicant {approved}", "no adverse-action notice")
     checked = browser.find_element(By.CSS_SELECTOR, "#explain-finance-decision input:checked")
     assert checked.get_attribute("value") == "approved"
-    decisions = {c.text for c in browser.find_elements(By.CSS_SELECTOR, "#explain-finance-table td[data-dash-column=decision]")}
+    decisions = {c.text for c in browser.find_elements(By.CSS_SELECTOR,
+                                                       "#explain-finance-table td[data-dash-column=decision]")}
     assert decisions == {"approved"}
     assert "Saliency" in browser.find_element(By.ID, "explain-finance-method").text
     selected = browser.find_elements(By.CSS_SELECTOR, "#explain-finance-table input[type=radio]:checked")

@@ -1,4 +1,5 @@
 """Finance explanations page: callback bodies against the stored mortgage runs and the loaded model."""
+import copy
 import math
 
 import dash
@@ -11,7 +12,13 @@ from audit.tolerance import FLOAT32_ATOL, FLOAT32_RTOL
 from dashboard import explain_finance_data as tables
 from dashboard import ids
 from dashboard.figures import explain_finance as figs
-from dashboard.live_tabular import MISSING, LiveTabularCache, format_value, ig_options, input_text
+from dashboard.live_tabular import (
+    MISSING,
+    LiveTabularCache,
+    format_value,
+    ig_options,
+    input_text,
+)
 from dashboard.pages import explain_finance as page
 from tests.dashboard.util import text as text_of
 
@@ -78,22 +85,42 @@ def test_importance_bars_are_the_stored_table(ctx, run, state):
         shown = f"{label} (missing)" if f.endswith("_missing") else label
         assert plotted[shown] == pytest.approx(v)
         colour = next(tr.marker.color for tr in figure.data if shown in tr.y)
-        assert colour == {"higher raises": figs.PASS_COLOUR, "higher lowers": figs.FAIL_COLOUR}.get(direction, figs.REFERENCE_COLOUR)
+        assert colour == {"higher raises": figs.PASS_COLOUR,
+                          "higher lowers": figs.FAIL_COLOUR}.get(direction, figs.REFERENCE_COLOUR)
     assert "20 explained applicants" in note and "95% interval" in note
     assert figure.layout.xaxis.title.text == "mean |attribution| (approved logit)"
 
 
-def test_importance_interval_is_the_mean_interval_of_the_array(run):
+def test_importance_interval_is_the_stored_mean_interval_of_the_array(run):
     t = tables.importance_table(run, "integrated_gradients")
+    stored = run.result["explanations"]["methods"]["integrated_gradients"]["tables"]["feature_importance"]
+    # the page shows the audit's stored bounds, unchanged
+    assert t["lo"].tolist() == [r["mean_abs_lo"] for r in stored]
+    assert t["hi"].tolist() == [r["mean_abs_hi"] for r in stored]
+    # and they are the 95% interval of the mean |attribution| over the stored array
     arr = run.arrays("attr_integrated_gradients")["attributions"].astype(np.float64)
     names = tables.column_names(run.result, "integrated_gradients", arr)
-    j = names.index(t["feature"].iloc[0])
-    a = np.abs(arr[:, j])
-    half = 1.96 * a.std(ddof=1) / math.sqrt(len(a))
-    assert t["lo"].iloc[0] == pytest.approx(max(0, a.mean() - half)) and t["hi"].iloc[0] == pytest.approx(a.mean() + half)
-    # mean_abs (stored, summed by torch) and the interval (float64 here) take different summation paths.
-    slack = FLOAT32_ATOL + FLOAT32_RTOL * t["mean_abs"].abs()
-    assert (t["lo"] <= t["mean_abs"] + slack).all() and (t["mean_abs"] <= t["hi"] + slack).all()
+    z = 1.959963984540054
+    for i in range(3):
+        a = np.abs(arr[:, names.index(t["feature"].iloc[i])])
+        half = z * a.std(ddof=1) / math.sqrt(len(a))
+        assert t["lo"].iloc[i] == pytest.approx(max(0, a.mean() - half), rel=FLOAT32_RTOL, abs=FLOAT32_ATOL)
+        assert t["hi"].iloc[i] == pytest.approx(a.mean() + half, rel=FLOAT32_RTOL, abs=FLOAT32_ATOL)
+    assert (t["lo"] <= t["mean_abs"]).all() and (t["mean_abs"] <= t["hi"]).all()
+
+
+def test_importance_without_stored_interval_has_no_whiskers(run):
+    """A run stored before the interval was: the means alone, nothing recomputed from the arrays."""
+    from types import SimpleNamespace
+
+    result = copy.deepcopy(run.result)
+    for r in result["explanations"]["methods"]["integrated_gradients"]["tables"]["feature_importance"]:
+        del r["mean_abs_lo"], r["mean_abs_hi"]
+    old = SimpleNamespace(result=result, arrays=run.arrays)
+    t = tables.importance_table(old, "integrated_gradients")
+    assert "lo" not in t and "hi" not in t and len(t) > 0
+    figure = figs.importance_figure(t, title="t", unit="u")
+    assert all(tr.error_x.array is None for tr in figure.data)
 
 
 def test_column_names_match_the_model_inputs(run, live):
@@ -140,13 +167,15 @@ def test_importance_figure_without_table_is_a_placeholder():
 
 # -- applicant browser ----------------------------------------------------------------------------------------
 def test_table_lists_explained_applicants_with_predictions(ctx, run, state, explained):
-    rows, sel, applicant, count, page_no = page.update_table(ctx, "all", "all", None, None, None, state, clicked=False)
+    rows, sel, _applicant, count, _page_no = page.update_table(ctx, "all", "all", None, None, None, state,
+                                                               clicked=False)
     assert [r["id"] for r in rows] == explained.index.tolist()
     assert [r["score"] for r in rows] == pytest.approx(explained["prob_approved"].tolist())
     assert [r["decision"] for r in rows] == ["approved" if y else "denied" for y in explained["y_pred"]]
     assert [r["actual"] for r in rows] == ["approved" if y else "denied" for y in explained["y_true"]]
     assert count == "20 of 20 explained applicants" and sel == []
-    reasons = {r["sample_id"]: r["reason"] for r in run.result["fairness"]["probes"]["reason_codes"]["table"] if r["rank"] == 1}
+    reasons = {r["sample_id"]: r["reason"] for r in run.result["fairness"]["probes"]["reason_codes"]["table"]
+               if r["rank"] == 1}
     for r in rows:
         assert r["reason"] == (reasons[r["id"]] if r["decision"] == "denied" else "")
 
@@ -243,7 +272,8 @@ def test_recompute_unedited_equals_stored_scores_and_reasons(live, run, explaine
         if p < 0.5:
             stored = reasons[reasons["sample_id"] == sid].sort_values("rank")
             assert w.reasons_original["feature"].tolist() == stored["feature"].tolist()
-            assert w.reasons_original["attribution"].to_numpy() == pytest.approx(stored["attribution"].to_numpy(), abs=1e-4)
+            assert w.reasons_original["attribution"].to_numpy() == pytest.approx(stored["attribution"].to_numpy(),
+                                                                                 abs=1e-4)
 
 
 def test_editor_values_submitted_back_change_nothing(ctx, cache, state, explained, live, run):
@@ -272,12 +302,14 @@ def test_edits_move_the_score_the_way_the_model_implies(live, run, explained):
     assert obrat < 90 and obrat > 5
     assert up.edited_score < up.original_score < down.edited_score
     assert up.edited_score == pytest.approx(_model_probability(live, sid, obrat=90), abs=1e-6)
-    assert up.changed == [{"name": "obrat", "label": "other obligations / income (%)", "before": f"{obrat:.4g}", "after": "90"}]
+    assert up.changed == [{"name": "obrat", "label": "other obligations / income (%)", "before": f"{obrat:.4g}",
+                           "after": "90"}]
     # credit history meeting guidelines is the strongest approval signal: removing it denies, adding it approves
     approved = int(explained.index[(explained["y_pred"] == 1) & (live.target.eval_data.raw["gdlin"].to_numpy()[
         [live.index_of[str(s)] for s in explained.index]] == 1)][0])
     w = live.what_if(approved, {"gdlin": 0}, opts)
-    assert w.edited_score < w.original_score and w.edited_score == pytest.approx(_model_probability(live, approved, gdlin=0), abs=1e-6)
+    assert w.edited_score < w.original_score
+    assert w.edited_score == pytest.approx(_model_probability(live, approved, gdlin=0), abs=1e-6)
     assert w.attributions.set_index("feature").loc["gdlin", "edited"] < 0
 
 
@@ -298,7 +330,8 @@ def test_denied_applicant_fixed_flips_and_loses_reasons(ctx, cache, state, expla
 
 
 @pytest.mark.parametrize("edits, expected", [
-    ({"loanamt": 5000}, "loan amount ($1000s) (loanamt): 5000 is outside the training range; enter a number from 2 to 980."),
+    ({"loanamt": 5000},
+     "loan amount ($1000s) (loanamt): 5000 is outside the training range; enter a number from 2 to 980."),
     ({"obrat": "abc"}, "other obligations / income (%) (obrat): 'abc' is not a number; enter a number from 0 to 95."),
     ({"self": 3}, "self-employed (self): 3 is not an allowed value; choose one of 0, 1."),
     ({"loanamt": ""}, "loan amount ($1000s) (loanamt): a value is required; enter a number from 2 to 980."),
@@ -312,7 +345,7 @@ def test_invalid_inputs_name_the_field_and_range(ctx, cache, state, explained, l
     errors = live.what_if(sid, edits, ig_options(run.result))
     assert isinstance(errors, dict) and any(expected in e for e in errors.values())
     field_ids = [{"type": ids.EXPLAIN_FINANCE_FIELD, "name": n} for n in edits]
-    children, figure, style, classes = page.update_whatif(ctx, cache, sid, list(edits.values()), field_ids, state,
+    children, _figure, style, classes = page.update_whatif(ctx, cache, sid, list(edits.values()), field_ids, state,
                                                           recompute=True)
     assert expected in text_of(children) and style == {"display": "none"}
     if "no_such" not in edits:
@@ -327,7 +360,27 @@ def test_missing_is_allowed_only_where_the_model_has_a_missing_indicator(live, r
 
 def test_applicant_change_clears_the_result(ctx, cache, state):
     field_ids = [{"type": ids.EXPLAIN_FINANCE_FIELD, "name": "obrat"}]
-    children, figure, style, classes = page.update_whatif(ctx, cache, 1, [10], field_ids, state, recompute=False)
+    children, _figure, style, classes = page.update_whatif(ctx, cache, 1, [10], field_ids, state, recompute=False)
     assert children == [] and style == {"display": "none"} and len(classes) == 1
 
 
+
+
+def test_ig_options_read_the_reason_codes_params_not_their_prose(run):
+    rc = run.result["fairness"]["probes"]["reason_codes"]
+    steps = run.result["explanations"]["methods"]["integrated_gradients"]["options"]["n_steps"]
+    # the audit stores the reason codes' parameters as data (the prose method stays for display)
+    assert rc["params"] == {"method": "integrated_gradients", "n_steps": steps, "max_reasons": 4}
+    assert f"n_steps={steps}" in rc["method"]
+    # a run without its own IG: the what-if takes the reason codes' stored step count
+    no_ig = copy.deepcopy(run.result)
+    del no_ig["explanations"]["methods"]["integrated_gradients"]
+    assert ig_options(no_ig) == {"n_steps": steps}
+    no_ig["fairness"]["probes"]["reason_codes"]["params"]["n_steps"] = steps + 3
+    assert ig_options(no_ig) == {"n_steps": steps + 3}
+    # the prose is never parsed: without params (a run stored before them) the explainer's defaults apply
+    del no_ig["fairness"]["probes"]["reason_codes"]["params"]
+    no_ig["fairness"]["probes"]["reason_codes"]["method"] = "integrated_gradients, n_steps=999"
+    assert ig_options(no_ig) == {}
+    no_ig["fairness"]["probes"]["reason_codes"]["params"] = {"method": "saliency", "n_steps": 5}
+    assert ig_options(no_ig) == {}

@@ -11,12 +11,12 @@ from dash import html
 
 from audit.display import read_display
 from audit.explain.views import token_attributions
+from audit.result import AuditResult
 from dashboard import ids, live_text
 from dashboard.figures import explain_nlp as fnlp
 from dashboard.figures import explain_vision as fvis
 from dashboard.pages import explain_nlp, explain_vision
 from tests.dashboard.util import text as text_of
-
 
 
 def _by_id(tree, cid):
@@ -56,6 +56,10 @@ class _Subset:
     def __init__(self, run, keep=lambda name: True, result=None):
         self._run, self._keep = run, keep
         self.run_id, self.result = run.run_id, result or run.result
+        self._typed = AuditResult.from_dict(self.result, path=run.path)
+
+    def __getattr__(self, name):  # the typed sections (model, fairness, explanations, ...) of ``result``
+        return getattr(self._typed, name)
 
     def array_names(self):
         return [n for n in self._run.array_names() if self._keep(n)]
@@ -165,7 +169,7 @@ def test_class_maps_grid_is_the_stored_view(vrun):
         zmax = fvis.symmetric_limit(stored, quantile=fvis.CLASS_MAP_QUANTILE)
         assert tr.zmax == pytest.approx(zmax) and tr.zmin == pytest.approx(-zmax) and tr.showscale
         assert tr.colorbar.title.text == "attribution"
-    counts = [r["n"] for r in vrun.result["explanations"]["methods"]["integrated_gradients"]["tables"]["class_map_counts"]]
+    counts = [r["n"] for r in vrun.explanations.methods["integrated_gradients"].tables["class_map_counts"]]
     titles = [a.text for a in figure.layout.annotations if a.xref == "x"]
     assert titles == [f"{c} (n={n})" for c, n in zip(classes, counts)]
 
@@ -226,8 +230,8 @@ def test_stored_heatmap_colours_each_token_with_its_stored_attribution(ctx, nrun
 
 
 def test_stored_heatmap_bad_selection(ctx, nstate):
-    assert "not among this run's explained reviews" in text_of(explain_nlp.update_stored(ctx, "-5", "integrated_gradients",
-                                                                                       nstate)[0])
+    bad = explain_nlp.update_stored(ctx, "-5", "integrated_gradients", nstate)[0]
+    assert "not among this run's explained reviews" in text_of(bad)
     assert "has no stored attributions" in text_of(explain_nlp.update_stored(ctx, "1", "shap", nstate)[0])
 
 
@@ -277,7 +281,8 @@ def test_live_explanation_predicts_and_is_complete(ctx, nrun, nstate, one_torch_
     assert "within the 5% tolerance" in text
     res = live_text.explain_text(target, REVIEW, options={"n_steps": 64})
     c = res.completeness
-    assert abs(c["attribution_sum"] - (c["logit"] - c["path_start_logit"])) <= 0.05 * abs(c["logit"] - c["path_start_logit"])
+    moved = c["logit"] - c["path_start_logit"]
+    assert abs(c["attribution_sum"] - moved) <= 0.05 * abs(moved)
     assert res.tokens["attribution"].sum() == pytest.approx(c["attribution_sum"], rel=1e-4)
     assert len(_spans(out)) == len(target.tokenizer.tokens(REVIEW))
 
@@ -285,7 +290,7 @@ def test_live_explanation_predicts_and_is_complete(ctx, nrun, nstate, one_torch_
 def test_live_explanation_matches_the_runs_own_attributions(ctx, nrun):
     arr = nrun.arrays("attr_integrated_gradients")
     target = ctx.live.target(nrun.result["model"]["spec"])
-    method, options = live_text.live_method(nrun.result)
+    method, options = live_text.live_method(nrun)
     assert method == "integrated_gradients" and options == nrun.result["explanations"]["methods"][method]["options"]
     text = target.eval_data.raw[int(arr["sample_index"][0])]
     res = live_text.explain_text(target, text, method=method, options=options)
@@ -313,7 +318,8 @@ def test_counterfactual_pairs_table_and_chart(ctx, nrun, nstate):
     rows, figure = explain_nlp.update_probes(ctx, None, nstate)
     assert len(rows) == len(pairs)
     p0 = pairs[0]
-    assert rows[0]["mean_diff"].startswith(f"{100 * p0['mean_diff']:+.1f} [{100 * p0['lo']:+.1f}, {100 * p0['hi']:+.1f}]")
+    want = f"{100 * p0['mean_diff']:+.1f} [{100 * p0['lo']:+.1f}, {100 * p0['hi']:+.1f}]"
+    assert rows[0]["mean_diff"].startswith(want)
     assert rows[0]["flip_share"] == f"{p0['flip_share']:.1%}"
     xs = sorted(float(x) for tr in figure.data for x in tr.x)
     assert xs == pytest.approx(sorted(100 * p["mean_diff"] for p in pairs))
@@ -336,7 +342,8 @@ def test_nlp_body_restores_query_and_warns(ctx, nrun):
     assert _by_id(tree, ids.EXPLAIN_NLP_PROBE_ATTRIBUTE).value == attr
     tree = explain_nlp.body(ctx, nrun, {"review": "abc", "method": "nope", "probe": "zzz"})
     text = text_of(tree)
-    assert "Ignored review 'abc'" in text and "Ignored method 'nope'" in text and "Ignored probe attribute 'zzz'" in text
+    assert "Ignored review 'abc'" in text and "Ignored method 'nope'" in text
+    assert "Ignored probe attribute 'zzz'" in text
     assert _by_id(tree, ids.EXPLAIN_NLP_METHOD).value == "integrated_gradients"
 
 
@@ -391,7 +398,7 @@ def test_run_target_says_when_the_model_changed(ctx, nrun):
     target, note = live_text.run_target(ctx, nrun)
     assert target is not None and note == ""
     changed = {**nrun.result, "provenance": {**nrun.result["provenance"], "weights_sha256": "0" * 64}}
-    _, note = live_text.run_target(ctx, SimpleNamespace(result=changed))
+    _, note = live_text.run_target(ctx, AuditResult.from_dict(changed, path=nrun.path))
     assert note == live_text.HASH_CHANGED.format(what="weights")
 
 

@@ -56,7 +56,7 @@ def _assert_frames_equal(live_df, stored_df, numeric, atol=1e-9):
 @pytest.mark.parametrize("name", ["race", "sex", "marital_status", "age", "race_x_sex"])
 def test_live_recomputation_equals_stored_tables_at_defaults(run, preds, name):
     """Same engine, same settings: at the model's rule and default reference, live == stored to 1e-9."""
-    settings = live.run_settings(run.result)
+    settings = live.run_settings(run)
     assert settings.n_boot >= 1000 and settings.favorable == 1 and settings.threshold_applies
     got = live.live_tables(preds, [name], settings, threshold=0.5)
     groups, disp = _stored(run, name)
@@ -67,7 +67,7 @@ def test_live_recomputation_equals_stored_tables_at_defaults(run, preds, name):
 
 def test_live_intersection_equals_stored_race_x_sex(run, preds):
     """Crossing race and sex live gives the stored race_x_sex column's groups and numbers."""
-    got = live.live_tables(preds, ["race", "sex"], live.run_settings(run.result))
+    got = live.live_tables(preds, ["race", "sex"], live.run_settings(run))
     groups, disp = _stored(run, "race_x_sex")
     assert got["groups"]["attribute"].iloc[0] == "race x sex"
     _assert_frames_equal(got["groups"].drop(columns="attribute"), groups.drop(columns="attribute"),
@@ -197,7 +197,7 @@ def test_view_controls_follow_the_view(ctx, state):
 
 def test_model_without_favourable_outcome_has_no_threshold(ctx, store):
     mnist = store.load("latest:mnist_cnn")
-    assert not live.threshold_applies(mnist.result)
+    assert not live.threshold_applies(mnist)
     layout = fairness.build(ctx, "mnist_cnn", threshold="0.3")
     slider = _find(layout, ids.FAIRNESS_THRESHOLD)
     assert slider.disabled and slider.value is None
@@ -224,21 +224,21 @@ def test_live_cache_computes_once(preds, run):
     assert calls == [1, 1]
 
 
-def test_older_run_without_stored_tables_is_recomputed(run):
-    """A run whose attribute lacks the group/disparity tables: the page recomputes them, same numbers."""
+def test_attribute_without_stored_disparities_is_recomputed(run):
+    """An attribute stored without its comparisons (``disparities`` is optional): recomputed, same numbers."""
     import copy
 
-    from audit.store import Run
+    from audit.result import AuditResult
 
     result = copy.deepcopy(run.result)
     race = next(a for a in result["fairness"]["attributes"] if a["name"] == "race")
     stored_ir = [d["value"] for d in race["disparities"]
                  if d["metric"] == "selection_rate" and d["statistic"] == "impact_ratio"]
     del race["disparities"]
-    older = Run(run.run_id, run.path, result)
+    older = AuditResult.from_dict(result, path=run.path)
     view = live.view_tables(older, "race")
     assert view.source == "live"
-    out = fairness.render(view, result, run.run_id)
+    out = fairness.render(view, older)
     assert list(out.impact.data[0].y) == pytest.approx(stored_ir, abs=1e-9)
 
 

@@ -7,8 +7,8 @@ import pytest
 
 from dashboard import data, figures, ids
 from dashboard.pages import fairness, home
+from tests.dashboard.util import find
 from tests.dashboard.util import text as text_of
-
 
 
 def _ids(component) -> set:
@@ -38,7 +38,7 @@ def test_home_lists_latest_run_with_verdict(ctx, result):
     n_failed = sum(not c["passed"] for c in result["checks"])
     assert "mortgage" in text and "finance" in text
     assert f"{n_failed} of {len(result['checks'])} checks failed" in text
-    worst, attr = data.worst_impact_ratio(result)
+    worst, attr = data.worst_impact_ratio(ctx.resolve("mortgage"))
     assert f"{worst:.3f} ({attr})" in text
     assert result["dataset"]["name"] in text
     history = next(c for c in layout._traverse() if getattr(c, "id", None) == ids.HOME_HISTORY)
@@ -51,7 +51,11 @@ def test_fairness_layout_has_controls_and_reference(ctx):
     assert {ids.FAIRNESS_ATTRIBUTE, ids.FAIRNESS_TABLE, ids.FAIRNESS_IMPACT, ids.FAIRNESS_STATE} <= _ids(layout)
     dropdown = next(c for c in layout._traverse() if getattr(c, "id", None) == ids.FAIRNESS_ATTRIBUTE)
     assert dropdown.value == "sex"  # selection restored from the URL's query string
-    assert fairness.build(ctx, "mortgage", attribute="not-an-attribute") is not None
+    # an attribute the run does not have: the first attribute is shown, and the note says why
+    bad = fairness.build(ctx, "mortgage", attribute="not-an-attribute")
+    first = data.fairness_attributes(ctx.resolve("mortgage").result)[0]["name"]
+    assert find(bad, ids.FAIRNESS_ATTRIBUTE).value == first != "not-an-attribute"
+    assert fairness.BAD_ATTRIBUTE.format(value="not-an-attribute", shown=first) in text_of(find(bad, ids.FAIRNESS_NOTE))
 
 
 def test_fairness_callback_matches_stored_impact_ratios(ctx, result):

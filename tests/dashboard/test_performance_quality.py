@@ -7,8 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from audit.store import Run
+from audit.result import AuditResult
 from dashboard import ids
+from dashboard.figures import quality as qfig
 from dashboard.pages import performance, quality
 from dashboard.pages import performance_tables as pt
 from dashboard.pages import quality_tables as qt
@@ -70,9 +71,11 @@ def test_overall_tiles_carry_wilson_and_auc_intervals(ctx, store):
 
 @pytest.mark.parametrize("model", ["mortgage", "mnist_cnn", "sentiment"])
 def test_per_class_rows_match_stored_metrics_and_counts(store, model):
+    """The stored per-class counts and Wilson intervals, checked against a recount from the predictions and the
+    Wilson formula the page used to apply itself."""
     run = _run(store, model)
     pred = run.predictions()
-    rows = pt.per_class_rows(run.result, pred)
+    rows = pt.per_class_rows(run.result)
     classes = run.result["model"]["class_names"]
     assert [r["class"] for r in rows] == classes
     for i, (r, stored) in enumerate(zip(rows, run.result["performance"]["per_class"])):
@@ -120,7 +123,7 @@ def test_vision_cohort_accuracy_is_recounted_from_predictions(ctx, store):
     must be the share of correct predictions in the cohort (not the always-1 stored 'accuracy' field)."""
     run = _run(store, "mnist_cnn")
     pred = run.predictions()
-    note, _, _, fig, cols, rows, _ = performance.update_groups(ctx, "ink_mass", None, _state(run))
+    note, _, _, fig, cols, _rows, _ = performance.update_groups(ctx, "ink_mass", None, _state(run))
     assert len(fig.data) == 1 and "tpr" not in cols and "ece" not in cols and "multi-class" in note
     groups = [g["group"] for g in _attr(run.result, "ink_mass")["groups"]]
     expected = [float((pred.y_true == pred.y_pred)[pred.ink_mass == g].mean()) for g in groups]
@@ -139,12 +142,21 @@ def test_confusion_matrix_matches_predictions_and_stored_group_cells(ctx, store)
     assert counts.tolist() == expected.tolist()
     assert list(fig.data[0].x) == run.result["model"]["class_names"] and f"all {len(pred):,}" in note
     assert np.asarray(fig.data[0].z).sum(axis=1) == pytest.approx([1.0, 1.0])  # row shares
+    # all samples: the stored matrix, drawn as stored, with the stored accuracy
+    stored = run.result["performance"]["confusion"]
+    assert counts.ravel().tolist() == [c["count"] for c in stored]
+    assert np.asarray(fig.data[0].z).ravel().tolist() == [c["row_share"] for c in stored]
+    ov = run.result["performance"]["overall"]
+    assert note.startswith("Stored by the audit") and f"{ov['n_correct']:,} correct ({ov['accuracy']:.1%})" in note
     # one group: the cells equal the stored confusion counts of that group (positive = 'approved', index 1)
     for attribute, group in (("race", "black"), ("sex", "unknown"), ("race_x_sex", "black & female")):
         g = next(x for x in _attr(run.result, attribute)["groups"] if x["group"] == group)
         note, fig, cal_note, rel_fig = performance.update_confusion(ctx, attribute, group, _state(run))
         assert np.asarray(fig.data[0].customdata).tolist() == [[g["tn"], g["fp"]], [g["fn"], g["tp"]]]
         assert f"{g['n']:,} samples with {attribute} = {group}" in note
+        assert note.startswith("Counted by the audit from the stored predictions")
+        n_correct = g["tn"] + g["tp"]
+        assert f"{n_correct:,} correct ({n_correct / g['n']:.1%})" in note
         # the reliability curves follow the group: one curve (plus the diagonal), the stored bins
         assert [t.name for t in rel_fig.data] == ["perfect calibration", group]
         stored = [r for r in _attr(run.result, attribute)["reliability"]
@@ -169,11 +181,53 @@ def test_performance_without_fairness_or_predictions(store, tmp_path):
     src = _run(store, "mortgage")
     result = copy.deepcopy(src.result)
     result["fairness"] = {"status": "skipped"}
-    run = Run(src.run_id, tmp_path, result)  # tmp_path holds no predictions.parquet
+    stored_confusion = result["performance"].pop("confusion")  # a run stored before the matrix was
+    run = AuditResult.from_dict(result, path=tmp_path)  # tmp_path holds no predictions.parquet
     text = text_of(performance.body(run, "race", "black"))
-    assert performance.NO_FAIRNESS in text and pt.NO_PREDICTIONS in text
-    assert f"{result['performance']['overall']['accuracy']:.1%}" in text  # accuracy's interval needs only counts
+    assert performance.NO_FAIRNESS in text and pt.NO_PREDICTIONS in text and "not stored" in text
+    assert f"{result['performance']['overall']['accuracy']:.1%}" in text  # the intervals are stored in the result
     assert "95% CI" in text
+    # with its stored matrix the same run draws the confusion matrix without any predictions table
+    result["performance"]["confusion"] = stored_confusion
+    run = AuditResult.from_dict(result, path=tmp_path)
+    note, fig, _, _ = performance.update_confusion_for(run.result, None, None, None)
+    assert np.asarray(fig.data[0].customdata).ravel().tolist() == [c["count"] for c in stored_confusion]
+    assert note.startswith("Stored by the audit") and pt.NO_PREDICTIONS not in note
+    ov = result["performance"]["overall"]
+    assert f"{ov['n_correct']:,} correct ({ov['accuracy']:.1%})" in note
+
+
+def _pre_interval_run(src, tmp_path):
+    """``src`` as a run stored before intervals were: no ``intervals``, no per-class bounds, no predictions file."""
+    result = copy.deepcopy(src.result)
+    perf = result["performance"]
+    del perf["intervals"], perf["per_class_interval"]
+    perf["per_class"] = [{k: r[k] for k in ("class", "precision", "recall", "f1", "support")}
+                         for r in perf["per_class"]]
+    return AuditResult.from_dict(result, path=tmp_path, validate=False)  # as stored: no migration fills them in
+
+
+def test_run_without_stored_intervals_shows_values_and_not_stored(store, tmp_path):
+    src = _run(store, "mortgage")
+    run = _pre_interval_run(src, tmp_path)
+    ov = run.result["performance"]["overall"]
+    rows = {r["metric"]: r for r in pt.overall_rows(run)}
+    assert set(rows) == {"accuracy", "roc_auc", "log_loss", "brier"}
+    for m, r in rows.items():  # the value, never a recomputed interval
+        assert r["raw"] == ov[m] and r["lo"] is None and r["hi"] is None and r["interval"] == ""
+        assert r["method"] == pt.NOT_STORED
+    per_class = pt.per_class_rows(run.result)
+    for r, s in zip(per_class, run.result["performance"]["per_class"]):
+        assert r["recall"] == f"{s['recall']:.1%}" and r["precision"] == f"{s['precision']:.1%}"
+        assert r["predicted"] == "–" and r["support"] == f"{s['support']:,}"
+    assert "stores no per-class intervals" in pt.per_class_note(run.result)
+    text = text_of(performance.body(run, "race", None))
+    assert "95% CI" not in text and "no interval stored" in text and f"{ov['accuracy']:.1%}" in text
+    # the same run with its intervals: the tiles show exactly the stored bounds
+    stored = {r["metric"]: r for r in pt.overall_rows(src)}
+    for m, iv in src.result["performance"]["intervals"].items():
+        assert (stored[m]["lo"], stored[m]["hi"], stored[m]["method"]) == (iv["lo"], iv["hi"], iv["method"])
+    assert "Wilson score interval, 95%" in pt.per_class_note(src.result)
 
 
 # --- quality ----------------------------------------------------------------------------------------------------
@@ -236,11 +290,40 @@ def test_deletion_insertion_curves_match_stored_tables(ctx, store, model):
         auc = q["summary"][("random_" if order == "random" else "") + f"{curve}_auc"]
         assert f"AUC {auc:.3f}" in trace.name
     rows = _find(quality.build(ctx, model), ids.QUALITY_CURVES_TABLE).data
-    assert [r["ratio"] for r in rows] == [qt.num(q["summary"]["deletion_ratio"]), qt.num(q["summary"]["insertion_ratio"])]
+    assert [r["ratio"] for r in rows] == [qt.num(q["summary"]["deletion_ratio"]),
+                                          qt.num(q["summary"]["insertion_ratio"])]
+    iv = q["summary"]["auc_intervals"]
+    for row, curve in zip(rows, ("deletion", "insertion")):
+        for col, order in (("auc", "attribution"), ("random_auc", "random")):
+            r = iv[curve][order]
+            assert row[col] == f"{qt.num(r['value'])} [{qt.num(r['lo'])}, {qt.num(r['hi'])}]"
+    # the stored interval is the per-sample mean's: check it against the stored per-sample AUCs
     per = pd.DataFrame(q["tables"]["auc"])
     d = per[(per.curve == "deletion") & (per.order == "attribution")].auc
-    lo = d.mean() - Z * d.std(ddof=1) / math.sqrt(len(d))
-    assert rows[0]["auc"].startswith(f"{qt.num(q['summary']['deletion_auc'])} [{qt.num(lo)}, ")
+    half = Z * d.std(ddof=1) / math.sqrt(len(d))
+    assert iv["deletion"]["attribution"]["lo"] == pytest.approx(max(0.0, q["summary"]["deletion_auc"] - half))
+    assert iv["deletion"]["attribution"]["n"] == len(d)
+    assert "stored by the audit" in text_of(quality.build(ctx, model))
+
+
+def test_deletion_insertion_intervals_not_stored_or_not_computable(store, tmp_path):
+    src = _run(store, "mortgage")
+    result = copy.deepcopy(src.result)
+    s = result["quality"]["deletion_insertion"]["summary"]
+    iv = s.pop("auc_intervals")  # a run stored before the intervals were
+    run = AuditResult.from_dict(result, path=tmp_path, validate=False)
+    _, _, _, rows = qt.deletion_insertion(run.result)
+    assert rows[0]["auc"] == f"{qt.num(s['deletion_auc'])} (interval not stored)"
+    assert "not stored" in qt.auc_interval_note(s)
+    assert "not stored" in text_of(quality.body(run, None, None))
+    # a single sample: the stored record has null bounds and says why; the page shows the mean and the reason
+    iv["insertion"]["random"].update(lo=None, hi=None, n=1,
+                                     method="normal approximation of the per-sample mean, 95%; not computable "
+                                            "from a single sample")
+    s["auc_intervals"] = iv
+    _, _, _, rows = qt.deletion_insertion(result)
+    assert rows[1]["random_auc"] == f"{qt.num(s['random_insertion_auc'])} (not computable from a single sample)"
+    assert rows[0]["auc"].endswith("]")
 
 
 def test_randomization_lines_per_method_and_measure(ctx, store):
@@ -271,10 +354,16 @@ def test_robustness_and_shortcut_sections(ctx, store):
     fig = _find(layout, ids.QUALITY_ROBUSTNESS).figure
     s = run.result["quality"]["robustness"]["summary"]
     means = [t.y[0] for t in fig.data if t.name.startswith("mean")]
-    assert means == pytest.approx([s["relative_infidelity"]["mean"], s["max_sensitivity"]["mean"]])
+    assert means == [s["relative_infidelity"]["mean"], s["max_sensitivity"]["mean"]]  # the stored values, as stored
+    # a stored mean that differs from the mean of the points is what is drawn (nothing is recomputed)
+    per = pd.DataFrame(run.result["quality"]["robustness"]["tables"]["per_sample"])
+    moved = qfig.robustness_figure(per, means={"relative_infidelity": 0.123, "max_sensitivity": None})
+    drawn = [t for t in moved.data if t.name.startswith("mean")]
+    assert [t.y[0] for t in drawn] == [0.123] and drawn[0].xaxis == "x"
+    assert any("mean not stored" in a.text for a in moved.layout.annotations)
     samples = [y for t in fig.data if t.name.startswith("sample") and t.xaxis == "x" for y in t.y]
-    assert sorted(samples) == pytest.approx(sorted(r["relative_infidelity"]
-                                                   for r in run.result["quality"]["robustness"]["tables"]["per_sample"]))
+    per_sample = run.result["quality"]["robustness"]["tables"]["per_sample"]
+    assert sorted(samples) == pytest.approx(sorted(r["relative_infidelity"] for r in per_sample))
     probe = run.result["explanations"]["shortcut_probes"][0]["summary"]
     rows = _find(layout, ids.QUALITY_SHORTCUTS).data
     assert rows[0]["probe"] == probe["probe"] and rows[0]["ratio"] == f"{qt.num(probe['ratio'], 2)}×"
@@ -290,7 +379,7 @@ def test_quality_without_quality_section(store, tmp_path):
     result = copy.deepcopy(src.result)
     result["quality"] = {}
     result["checks"] = [c for c in result["checks"] if c["id"].startswith("fairness.")]
-    layout = quality.body(Run(src.run_id, tmp_path, result), None, None)
+    layout = quality.body(AuditResult.from_dict(result, path=tmp_path), None, None)
     text = text_of(layout)
     for what in ("explanation-quality checks", "the completeness check", "deletion/insertion curves",
                  "infidelity and max-sensitivity", "the randomization sanity check", "shortcut probes"):

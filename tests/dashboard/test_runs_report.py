@@ -19,14 +19,15 @@ def two(store):
 
 def test_check_changes_follow_the_stored_checks(two):
     a, b = two
-    df = compare.check_changes(a.result, b.result)
+    df = compare.check_changes(a, b)
     assert set(df["check"]) == {c["id"] for c in a.result["checks"]} | {c["id"] for c in b.result["checks"]}
     for row in df.itertuples():
         ca = next((c for c in a.result["checks"] if c["id"] == row.check), None)
         cb = next((c for c in b.result["checks"] if c["id"] == row.check), None)
         if ca and cb:
             assert row.passed_a == ca["passed"] and row.passed_b == cb["passed"]
-            expected = {(True, False): "now fails", (False, True): "now passes"}.get((ca["passed"], cb["passed"]), "same")
+            flips = {(True, False): "now fails", (False, True): "now passes"}
+            expected = flips.get((ca["passed"], cb["passed"]), "same")
             assert row.change == expected
             if isinstance(ca["value"], float) and isinstance(cb["value"], float):
                 assert row.delta == pytest.approx(cb["value"] - ca["value"])
@@ -38,20 +39,24 @@ def test_check_changes_flags_a_flipped_verdict(two):
     a, b = two
     import copy
 
+    from audit.result import AuditResult
+
     b2 = copy.deepcopy(b.result)
     flipped = b2["checks"][0]
-    flipped["passed"] = not next(c for c in a.result["checks"] if c["id"] == flipped["id"])["passed"]
-    df = compare.check_changes(a.result, b2)
+    # The opposite verdict of run a's: a passing value is the threshold itself, a failing one is not computable.
+    passes = not next(c for c in a.result["checks"] if c["id"] == flipped["id"])["passed"]
+    flipped.update(value=flipped["threshold"] if passes else None, passed=passes)
+    df = compare.check_changes(a, AuditResult.from_dict(b2, path=b.path))
     assert df.iloc[0]["check"] == flipped["id"] and df.iloc[0]["change"] in ("now fails", "now passes")
 
 
 def test_settings_and_metric_deltas(two):
     a, b = two
-    s = compare.setting_changes(a.result, b.result).set_index("setting")
+    s = compare.setting_changes(a, b).set_index("setting")
     assert bool(s.loc["seed", "changed"]) and s.loc["seed", "a"] == "0" and s.loc["seed", "b"] == "1"
     assert not bool(s.loc["weights", "changed"])
     assert s.loc["methods", "b"] == "integrated_gradients, saliency"
-    m = compare.metric_deltas(a.result, b.result).set_index("metric")
+    m = compare.metric_deltas(a, b).set_index("metric")
     acc_a, acc_b = a.result["performance"]["overall"]["accuracy"], b.result["performance"]["overall"]["accuracy"]
     assert m.loc["accuracy", "delta"] == pytest.approx(acc_b - acc_a)
 
@@ -64,7 +69,7 @@ def test_runs_page_defaults_and_callback(ctx, two):
     assert _find(layout, ids.RUNS_B).value == a.run_id and _find(layout, ids.RUNS_A).value == b.run_id
     summary, metrics, checks, settings = runs.update(ctx, "mortgage", a.run_id, b.run_id)
     assert "Changed settings: seed, methods" in summary
-    assert len(checks) == len(compare.check_changes(a.result, b.result))
+    assert len(checks) == len(compare.check_changes(a, b))
     assert {r["passed_a"] for r in checks} <= {"pass", "fail", None}
     assert "same run" in runs.update(ctx, "mortgage", a.run_id, a.run_id)[0]
     # Forged dropdown values of the wrong type are unknown runs, not server errors.

@@ -218,12 +218,12 @@ CASES = [
          "{store}", "--no-progress"], 2, err=["column named 'score'", "Fix: rename"], check=_no_run_written),
     Case("second spec fails: first is stored and printed", ["run", "{base}/tiny.py:factory", "nope", "--store",
          "{store}", "--samples", "4", "--no-progress"], 2, out=["tiny"],
-         err=["nope", "no bundled model, entry point or file by that name", "1 of 2 audits failed"],
+         err=["nope", "no installed target or file by that name", "1 of 2 audits failed"],
          check=_one_stored),
     Case("locked index: clear message after the wait", ["list", "--store", "{store}"], 2,
          err=["is locked by another process", "Fix:"], env={"DEEPAUDIT_LOCK_WAIT_S": "1"}, setup=lambda d: None),
     Case("unknown model name", ["run", "no_such_model", "--store", "{store}"], 2,
-         err=["no bundled model, entry point or file", "Fix:"]),
+         err=["no installed target or file by that name", "Fix:"]),
 ]
 
 

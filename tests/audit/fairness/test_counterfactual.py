@@ -74,10 +74,8 @@ def unbiased():
 
 
 @pytest.fixture(scope="module")
-def sentiment():
-    from audit import load_target
-
-    return load_target("sentiment", device="cpu")
+def sentiment(bundled_target):
+    return bundled_target("sentiment")
 
 
 @pytest.fixture(scope="module")

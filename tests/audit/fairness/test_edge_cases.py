@@ -5,11 +5,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from audit.fairness import (calibration_curves, calibration_error, disparities, group_metrics,
-                            significance_tests)
 from audit.fairness import calibration as cal
-from audit.fairness import counts as cnt
+from audit.fairness import calibration_curves, calibration_error, disparities, group_metrics, significance_tests
 from audit.fairness import comparisons as dis
+from audit.fairness import counts as cnt
 from audit.fairness import groups as grp
 from audit.fairness import intervals as itv
 from audit.fairness import significance as sig

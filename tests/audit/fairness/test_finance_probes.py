@@ -6,7 +6,6 @@ import pandas as pd
 import pytest
 import torch
 
-from audit import load_target
 from audit.explain import make_explainer, views
 from audit.fairness.mitigation import threshold_what_if
 from audit.fairness.proxy import correlation_ratio, proxy_table
@@ -16,8 +15,8 @@ from audit.tolerance import FLOAT32_ATOL, FLOAT32_RTOL
 
 
 @pytest.fixture(scope="module")
-def mortgage():
-    return load_target("mortgage", device="cpu")
+def mortgage(bundled_target):
+    return bundled_target("mortgage")
 
 
 @pytest.fixture(scope="module")
@@ -67,10 +66,10 @@ def test_reason_summary_counts(reasons):
     assert (s["share_of_denied"] <= 1).all()
 
 
-def test_reason_errors(mortgage):
+def test_reason_errors(mortgage, bundled_target):
     with pytest.raises(ValueError, match="max_reasons must be between 1"):
         adverse_action_reasons(mortgage, max_reasons=0)
-    vision = load_target("mnist_cnn", device="cpu")
+    vision = bundled_target("mnist_cnn")
     with pytest.raises(ValueError, match="reason codes need a tabular target"):
         adverse_action_reasons(vision)
 

@@ -3,8 +3,15 @@ import numpy as np
 import pytest
 from scipy.stats import binomtest, fisher_exact, norm
 
-from audit.fairness import (adjust_pvalues, bootstrap_counts, log_ratio_interval, percentile_interval,
-                            significance_tests, two_proportion_ztest, wilson_interval)
+from audit.fairness import (
+    adjust_pvalues,
+    bootstrap_counts,
+    log_ratio_interval,
+    percentile_interval,
+    significance_tests,
+    two_proportion_ztest,
+    wilson_interval,
+)
 from audit.fairness.counts import rate_masks, rates_from_counts
 from audit.fairness.intervals import difference_interval
 from audit.fairness.significance import FISHER, NO_TEST, Z_TEST
@@ -25,9 +32,9 @@ def test_wilson_hand_formula_and_scipy():
     half = z / (1 + z * z / n) * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
     assert np.allclose(lo, np.clip(center - half, 0, 1), atol=1e-12)
     assert np.allclose(hi, np.clip(center + half, 0, 1), atol=1e-12)
-    for xi, ni, l, h in zip(x, n, lo, hi):
+    for xi, ni, lo_i, hi_i in zip(x, n, lo, hi):
         ci = binomtest(int(xi), int(ni)).proportion_ci(confidence_level=0.9, method="wilson")
-        assert abs(l - ci.low) < 1e-12 and abs(h - ci.high) < 1e-12
+        assert abs(lo_i - ci.low) < 1e-12 and abs(hi_i - ci.high) < 1e-12
 
 
 def test_wilson_edges():

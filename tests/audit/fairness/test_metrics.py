@@ -4,13 +4,18 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
-from fairlearn.metrics import (MetricFrame, demographic_parity_difference, demographic_parity_ratio,
-                               equalized_odds_difference, false_positive_rate, selection_rate,
-                               true_positive_rate)
+from fairlearn.metrics import (
+    MetricFrame,
+    demographic_parity_difference,
+    demographic_parity_ratio,
+    equalized_odds_difference,
+    false_positive_rate,
+    selection_rate,
+    true_positive_rate,
+)
 from sklearn.metrics import accuracy_score, precision_score
 
-from audit.fairness import (UNKNOWN, calibration_curves, calibration_error, disparities, group_counts,
-                            group_metrics)
+from audit.fairness import UNKNOWN, calibration_curves, calibration_error, disparities, group_counts, group_metrics
 
 TOL = 1e-12
 RATES = ["selection_rate", "tpr", "fpr", "ppv", "accuracy"]
@@ -76,9 +81,11 @@ def test_spreads_equal_fairlearn_random(kind):
     for name in RATES:
         assert abs(spread[(name, "max_min_difference")] - diff[name]) <= TOL
         assert abs(spread[(name, "min_max_ratio")] - ratio[name]) <= TOL
-    assert abs(spread[("demographic_parity", "difference")] - demographic_parity_difference(y, p, sensitive_features=sens)) <= TOL
+    assert abs(spread[("demographic_parity", "difference")]
+               - demographic_parity_difference(y, p, sensitive_features=sens)) <= TOL
     assert abs(spread[("demographic_parity", "ratio")] - demographic_parity_ratio(y, p, sensitive_features=sens)) <= TOL
-    assert abs(spread[("equalized_odds", "difference")] - equalized_odds_difference(y, p, sensitive_features=sens)) <= TOL
+    assert abs(spread[("equalized_odds", "difference")]
+               - equalized_odds_difference(y, p, sensitive_features=sens)) <= TOL
     assert abs(spread[("equal_opportunity", "difference")] - diff["tpr"]) <= TOL
     assert abs(spread[("predictive_parity", "difference")] - diff["ppv"]) <= TOL
 
@@ -98,9 +105,8 @@ def test_intersection_equals_fairlearn_multicolumn():
 
 
 @pytest.fixture(scope="module")
-def mortgage():
-    from audit import load_target
-    t = load_target("mortgage", device="cpu")
+def mortgage(bundled_target):
+    t = bundled_target("mortgage")
     logits = t.logits()
     return (t.eval_data.labels, logits.argmax(1).numpy(), t.eval_data.groups,
             logits.softmax(1)[:, 1].numpy())

@@ -17,7 +17,8 @@ def test_override_keeps_other_defaults(tmp_path):
     f = tmp_path / "p.toml"
     f.write_text("[fairness]\nimpact_ratio_min = 0.9\nn_boot = 2000\nexclude_small_groups = false\n")
     p = load_policy(f)
-    assert p.impact_ratio_min == 0.9 and p.n_boot == 2000 and p.exclude_small_groups is False and p.ece_max == 0.1 and p.source == str(f)
+    assert (p.impact_ratio_min == 0.9 and p.n_boot == 2000 and p.exclude_small_groups is False
+            and p.ece_max == 0.1 and p.source == str(f))
 
 
 @pytest.mark.parametrize("text,fragment", [

@@ -15,15 +15,14 @@ MODELS = {"mortgage": 80, "mnist_cnn_shortcut": 16}
 
 
 @pytest.fixture(scope="session")
-def report_store(tmp_path_factory) -> Path:
-    from audit import load_target
+def report_store(tmp_path_factory, bundled_target) -> Path:
     from audit.runner import RunConfig, run_target
     from audit.store import RunStore
 
     root = tmp_path_factory.mktemp("report_store")
     store = RunStore(root)
     for spec, n in MODELS.items():
-        target = load_target(spec, device="cpu")
+        target = bundled_target(spec)
         run_target(target, RunConfig(samples=n, quality_samples=4, progress=False, device="cpu"), store=store,
                    spec=spec)
     return root

@@ -19,7 +19,7 @@ import math
 import random
 import re
 import textwrap
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -29,8 +29,8 @@ import torch
 from torch import nn
 
 from audit.report import build_report, validate_report, write_reports
-from audit.report.findings import NOT_COMPUTABLE_ADVICE, ONE_GROUP
 from audit.report.fairness import NO_FAVOURABLE
+from audit.report.findings import NOT_COMPUTABLE_ADVICE, ONE_GROUP
 from audit.report.fmt import NOT_COMPUTABLE
 from audit.runner import RunConfig, run_target
 from audit.schema import validate_result
@@ -177,6 +177,7 @@ def check_written(run: Run, written: list[Path], *, pdf: bool) -> dict:
     return data
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", NAMED + SAMPLED, ids=lambda c: c.id + ("-pdf" if c.pdf else ""))
 def test_odd_run_renders_every_format(case, tmp_path):
     store = RunStore(tmp_path / "store")
@@ -291,7 +292,7 @@ def test_each_check_failing_alone_has_a_recommendation(base):
     for i, c in enumerate(checks):
         for bad in (_failing(c), _uncomputed(c)):
             result = validate_result(_mutated(run, checks[:i] + [bad] + checks[i + 1:]))
-            data = validate_report(build_report(replace(run, result=result), with_examples=False).data)
+            data = validate_report(build_report(Run.from_dict(result, path=run.path), with_examples=False).data)
             recs = data["limitations"]["recommendations"]
             assert [r["checks"] for r in recs] == [[c["id"]]], (c["id"], recs)
             assert data["summary"]["findings"][0]["check_id"] == c["id"]
