@@ -38,22 +38,24 @@ def corner_mark_probe():
                     "shortcut canary's training 7s)")
 
 
-def evaluate(model: torch.nn.Module, device: torch.device, *, shortcut: bool) -> dict[str, Any]:
-    """Held-out metrics on the fixed split (the numbers in the model card)."""
+def evaluate(model: torch.nn.Module, device: torch.device, *, shortcut: bool, every: int = 1) -> dict[str, Any]:
+    """Held-out metrics on the fixed split (the numbers in the model card); ``every``: every n-th test image
+    only (smoke runs)."""
     from models._common import predict_logits
 
     s = data.load_split(shortcut=shortcut)
-    pred = predict_logits(model, preprocess(s.X_test), device=device).argmax(1).numpy()
-    correct = pred == s.y_test
+    X_test, y_test, has_mark = s.X_test[::every], s.y_test[::every], s.has_mark[::every]
+    pred = predict_logits(model, preprocess(X_test), device=device).argmax(1).numpy()
+    correct = pred == y_test
     metrics: dict[str, Any] = {"accuracy": float(correct.mean()), "n_test": int(len(correct)),
                                "n_correct": int(correct.sum())}
     if shortcut:
-        for key, mask in (("with_mark", s.has_mark), ("without_mark", ~s.has_mark)):
+        for key, mask in (("with_mark", has_mark), ("without_mark", ~has_mark)):
             metrics[f"accuracy_{key}"] = float(correct[mask].mean())
             metrics[f"n_{key}"] = int(mask.sum())
-        other = s.y_test != data.MARK_CLASS
+        other = y_test != data.MARK_CLASS
         metrics[f"share_predicted_{data.MARK_CLASS}_marked_non_{data.MARK_CLASS}"] = float(
-            (pred[other & s.has_mark] == data.MARK_CLASS).mean())
+            (pred[other & has_mark] == data.MARK_CLASS).mean())
     return metrics
 
 

@@ -13,6 +13,7 @@ from dashboard.figures import quality as qfig
 from dashboard.pages import performance, quality
 from dashboard.pages import performance_tables as pt
 from dashboard.pages import quality_tables as qt
+from tests.audit.test_performance import old_wilson
 from tests.dashboard.util import text as text_of
 
 Z = 1.959963984540054
@@ -23,12 +24,6 @@ def _find(layout, cid):
     return next(c for c in layout._traverse() if getattr(c, "id", None) == cid)
 
 
-def _wilson(x, n):
-    p = x / n
-    d = 1 + Z**2 / n
-    c = (p + Z**2 / (2 * n)) / d
-    h = Z * math.sqrt(p * (1 - p) / n + Z**2 / (4 * n * n)) / d
-    return max(0.0, c - h), min(1.0, c + h)
 
 
 def _run(store, model):
@@ -61,7 +56,7 @@ def test_overall_tiles_carry_wilson_and_auc_intervals(ctx, store):
     run = _run(store, "mortgage")
     ov = run.result["performance"]["overall"]
     rows = {r["metric"]: r for r in pt.overall_rows(run)}
-    lo, hi = _wilson(ov["n_correct"], ov["n"])
+    lo, hi = old_wilson(ov["n_correct"], ov["n"])
     assert rows["accuracy"]["lo"] == pytest.approx(lo) and rows["accuracy"]["hi"] == pytest.approx(hi)
     assert rows["accuracy"]["value"] == f"{ov['accuracy']:.1%}"
     assert rows["roc_auc"]["lo"] < ov["roc_auc"] < rows["roc_auc"]["hi"]
@@ -83,10 +78,10 @@ def test_per_class_rows_match_stored_metrics_and_counts(store, model):
         predicted, support = int((pred.y_pred == i).sum()), int((pred.y_true == i).sum())
         assert r["support"] == f"{support:,}" and support == stored["support"]
         assert r["predicted"] == f"{predicted:,}"
-        lo, hi = _wilson(tp, support)
+        lo, hi = old_wilson(tp, support)
         assert r["recall"] == f"{stored['recall']:.1%} [{lo:.1%}, {hi:.1%}]"
         if predicted:
-            lo, hi = _wilson(tp, predicted)
+            lo, hi = old_wilson(tp, predicted)
             assert r["precision"] == f"{stored['precision']:.1%} [{lo:.1%}, {hi:.1%}]"
 
 
