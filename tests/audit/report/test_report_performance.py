@@ -96,3 +96,15 @@ def test_no_interval_math_left_in_report_or_performance_page():
                     and getattr(node.value, "id", "") in ("np", "math")):
                 hits.append(f"{f.name}:{node.lineno} uses a logarithm")
     assert not hits, hits
+
+
+def test_html_per_class_rows_show_the_stored_wilson_bounds(reports):
+    from audit.report.fmt import interval
+
+    run = reports["mortgage"]["run"]
+    html = reports["mortgage"]["paths"][".html"].read_text()
+    section = html[html.index("<h3>Per class</h3>"):html.index("<h3>By group</h3>")]
+    for r in run.performance.per_class:
+        assert interval(r["precision_lo"], r["precision_hi"]) in section
+        assert interval(r["recall_lo"], r["recall_hi"]) in section
+    assert run.performance.per_class_interval["method"] in section
