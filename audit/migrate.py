@@ -27,6 +27,7 @@ never guessed.
 from __future__ import annotations
 
 import copy
+import logging
 import re
 from collections.abc import Callable
 from typing import Any
@@ -35,6 +36,8 @@ import numpy as np
 import pandas as pd
 
 from audit.schema import SCHEMA_VERSION, is_newer
+
+log = logging.getLogger(__name__)
 
 #: (family, policy_key, subject kind) of the 1.0 check-id patterns.
 _FAIRNESS_KEYS = {"impact_ratio": "impact_ratio_min", "demographic_parity_difference":
@@ -102,10 +105,10 @@ def _v1_to_v2(doc: dict[str, Any], predictions: Callable[[], pd.DataFrame | None
     predictions = _once(predictions) if predictions is not None else None
     perf = doc.get("performance")
     if isinstance(perf, dict) and "intervals" not in perf and predictions is not None:
-        _add_intervals(doc, perf, predictions)
+        _optional(_add_intervals, doc, perf, predictions)
     if isinstance(perf, dict) and "confusion" not in perf and predictions is not None:
-        _add_confusion(doc, perf, predictions)
-    _add_auc_intervals(doc)
+        _optional(_add_confusion, doc, perf, predictions)
+    _optional(_add_auc_intervals, doc)
     doc["schema_version"] = "2.0"
     return doc
 
@@ -193,13 +196,24 @@ def _add_intervals(doc: dict[str, Any], perf: dict[str, Any], predictions: Calla
 _STEPS: dict[str, Callable[..., dict[str, Any]]] = {"1.0": _v1_to_v2}
 
 
+def _optional(fill: Callable[..., None], doc: dict[str, Any], *args: Any) -> None:
+    """Run one statistics filler; a damaged predictions file or table leaves its statistic absent ("not stored")."""
+    try:
+        fill(doc, *args)
+    except Exception as exc:  # noqa: BLE001 - stored data of any shape; the run stays readable without it
+        log.warning("run %s: %s not recomputed from stored data (%s: %s)", doc.get("run_id"), fill.__name__,
+                    type(exc).__name__, str(exc)[:200])
+
+
 def migrate(doc: dict[str, Any], *, predictions: Callable[[], pd.DataFrame | None] | None = None) -> dict[str, Any]:
     """``doc`` brought to :data:`~audit.schema.SCHEMA_VERSION` (a copy when changed; ``doc`` itself otherwise).
 
     ``predictions`` is a callable returning the run's predictions table, used
     only by steps that recompute stored statistics. A document newer than this
-    deepaudit, or of an unknown version, is returned unchanged for
-    :func:`~audit.schema.validate_result` to reject with its message.
+    deepaudit, of an unknown version, or too damaged to migrate (a section of
+    the wrong type) is returned unchanged for :func:`~audit.schema.validate_result`
+    to reject with its message; a statistic that cannot be recomputed from
+    damaged stored data is left absent with a warning.
     """
     if not isinstance(doc, dict):
         return doc
@@ -209,6 +223,9 @@ def migrate(doc: dict[str, Any], *, predictions: Callable[[], pd.DataFrame | Non
     seen = set()
     while version != SCHEMA_VERSION and version in _STEPS and version not in seen:
         seen.add(version)
-        doc = _STEPS[version](doc, predictions)
+        try:
+            doc = _STEPS[version](doc, predictions)
+        except Exception:  # noqa: BLE001 - a damaged document: validate_result names what is wrong with it
+            return doc
         version = doc.get("schema_version")
     return doc

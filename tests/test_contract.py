@@ -180,3 +180,38 @@ def test_readme_python_example_runs(tmp_path):
     stored = RunStore(tmp_path / "runs").list_runs()
     assert len(stored) == 1
     assert sorted(p.suffix for p in (tmp_path / "reports").iterdir()) == [".html", ".json"]
+
+
+def test_damaged_1_0_runs_never_break_the_store(tmp_path, caplog):
+    """Hostile or damaged 1.0 runs: an unreadable predictions file only leaves the recomputed statistics absent;
+    a section of the wrong type makes that one run unreadable (skipped with a warning), never the listing."""
+    root = tmp_path / "store"
+    shutil.copytree(V1, root)
+    mortgage, sentiment, mnist = (next(r for r in _v1_ids() if m in r) for m in ("mortgage", "sentiment", "mnist"))
+    (root / "runs" / mortgage / "predictions.parquet").write_bytes(b"PAR1 not really a parquet file")
+    import pandas as pd
+
+    preds = pd.read_parquet(root / "runs" / mnist / "predictions.parquet")
+    preds["y_true"] = "seven"  # readable, but not labels
+    preds.to_parquet(root / "runs" / mnist / "predictions.parquet")
+    doc = json.loads((root / "runs" / sentiment / "result.json").read_text())
+    doc["explanations"] = ["not", "a", "section"]
+    doc["fairness"] = "not a section"
+    (root / "runs" / sentiment / "result.json").write_text(json.dumps(doc))
+    store = RunStore(root)
+    listed = set(store.list_runs()["run_id"])
+    assert listed == {mortgage, mnist}  # the damaged sentiment run is skipped, the others are listed
+    assert any(sentiment in r.getMessage() for r in caplog.records)
+    with pytest.raises(ValueError, match=f"run {sentiment} .* is damaged"):
+        store.load(sentiment)
+    res = store.load(mortgage)  # readable; what needs the predictions is absent, not guessed
+    assert res.performance.intervals == {} and "confusion" not in res.result["performance"]
+    assert all(c.family in CHECK_FAMILIES for c in res.checks)
+    odd = store.load(mnist)
+    assert odd.performance.intervals == {} and odd.performance.overall["n"] == len(preds)  # stored values kept
+    assert any(mnist in r.getMessage() and "not recomputed from stored data" in r.getMessage()
+               for r in caplog.records)
+    from audit.report import write_reports
+
+    written = write_reports(res, tmp_path / "out", formats="html,json")
+    assert len(written.paths) == 2

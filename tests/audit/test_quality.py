@@ -154,6 +154,7 @@ def test_deletion_insertion_stores_the_interval_of_each_mean_auc():
             half = z_value(0.95) * a.std(ddof=1) / np.sqrt(len(a))
             point = result.summary[f"{'random_' if order == 'random' else ''}{curve}_auc"]
             assert r["n"] == len(a) == 8 and r["level"] == 0.95 and r["value"] == point
+            # the stored per-sample AUCs themselves, in float64: an identical-input comparison, hence 1e-12
             assert r["lo"] == pytest.approx(max(0.0, point - half), abs=1e-12)
             assert r["hi"] == pytest.approx(min(1.0, point + half), abs=1e-12)
             assert r["method"] == "normal approximation of the per-sample mean, 95%"

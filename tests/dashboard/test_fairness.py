@@ -81,6 +81,7 @@ def test_update_at_defaults_shows_stored_numbers_and_intersection_uses_stored_co
     assert view.source.startswith("Stored in run")
     _, disp = _stored(run, "race")
     ir = disp[(disp.metric == "selection_rate") & (disp.statistic == "impact_ratio")]
+    # the page draws the stored float64 values themselves (identical inputs), hence 1e-12
     assert list(view.impact.data[0].y) == pytest.approx(ir["value"].tolist(), abs=1e-12)
     assert len(view.impact.data) == 1  # no baseline markers at the model's own rule
     inter = fairness.update(ctx, "race", state, ["sex", "race"], None, 0.5)

@@ -28,6 +28,7 @@ def test_report_rows_are_the_stored_intervals_and_the_previous_formulas(reports,
         assert (r["value"], r["lo"], r["hi"], r["n"], r["method"]) == (
             iv["value"], iv["lo"], iv["hi"], iv["n"], iv["method"])
     # The numbers are those the report computed before they were stored (its formulas, from the predictions).
+    # Both sides are float64 from the same stored float64 probabilities (no model is re-run), hence 1e-12.
     ov, pred = perf["overall"], run.predictions()
     y = pred["y_true"].to_numpy()
     probs = pred[[f"prob_{c}" for c in run.result["model"]["class_names"]]].to_numpy()
