@@ -1,4 +1,4 @@
-"""Mitigation what-if: per-group thresholds (fairlearn's ThresholdOptimizer) on a model's scores.
+"""Mitigation what-if: per-group thresholds (the post-processing of fairlearn's ThresholdOptimizer).
 
 Reported as a what-if, never applied to the audited model: the result is a
 table of (constraint, tolerance) -> accuracy, selection rates and impact ratio
@@ -6,46 +6,33 @@ on held-out rows, beside the unmitigated model. To keep the estimate honest
 the evaluation rows are split in two halves (stratified by group and label,
 seeded): thresholds are fitted on one half and evaluated on the other, then
 the halves swap and the two evaluations are pooled (2-fold cross-fitting).
-ThresholdOptimizer randomises between two thresholds per group; its
-``random_state`` is the run's seed, so the what-if repeats.
+The rules randomise between two thresholds per group; the draw uses the
+run's seed, so the what-if repeats.
 
-Tolerance sweep: fairlearn's ``tol`` relaxes the constraint (``None`` = no
-relaxation); sweeping it traces the trade-off between accuracy and the impact
-ratio. fairlearn supports relaxation for the single-rate constraints, not for
-equalized odds, which is reported at ``tol=None`` only.
+The thresholds come from :mod:`audit.fairness.thresholds`: the algorithm of
+fairlearn's ``ThresholdOptimizer`` (accuracy objective, grid of 1000) computed
+from scores sorted once per group and fold, which makes the 13 settings cost
+about one fairlearn fit; a test checks decisions equal to fairlearn's.
+
+Tolerance sweep: ``tol`` relaxes the constraint (``None`` = no relaxation;
+fairlearn's meaning: the constrained rate may differ by at most ``tol`` across
+groups); sweeping it traces the trade-off between accuracy and the impact
+ratio. Relaxation applies to the single-rate constraints, not to equalized
+odds, which is reported at ``tol=None`` only.
 """
 from __future__ import annotations
 
-import warnings
 from typing import Sequence
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator, ClassifierMixin
+
+from audit.fairness.thresholds import GroupCurve, fit_rules, randomised_decisions
 
 NEED_TWO_GROUPS = ("mitigation what-if needs at least two groups in {column!r} with both outcomes "
                    "(found {groups}). Fix: pick another attribute.")
 DEFAULT_CONSTRAINTS = ("demographic_parity", "equalized_odds", "true_positive_rate_parity")
 DEFAULT_TOLS = (None, 0.2, 0.1, 0.05, 0.02)
-
-
-class _FixedScores(BaseEstimator, ClassifierMixin):
-    """A "prefit" estimator whose input is the model's favourable-class score itself.
-
-    ThresholdOptimizer only needs scores; passing them as the single feature
-    keeps the deep model out of sklearn's cloning and validation.
-    """
-
-    def fit(self, X, y):  # noqa: D401 - sklearn protocol
-        self.classes_ = np.array([0, 1])
-        return self
-
-    def predict_proba(self, X):
-        s = np.asarray(X, dtype=np.float64)[:, 0]
-        return np.stack([1 - s, s], axis=1)
-
-    def predict(self, X):
-        return (np.asarray(X, dtype=np.float64)[:, 0] >= 0.5).astype(int)
 
 
 def _rates(y_true: np.ndarray, y_pred: np.ndarray, groups: np.ndarray, eligible: list[str]) -> dict[str, float]:
@@ -81,7 +68,7 @@ def threshold_what_if(y_true: Sequence[int], scores: Sequence[float], *, sensiti
     sensitive : Series
         Group per row; missing values become the group ``"unknown"``.
     seed : int
-        Fold split and ThresholdOptimizer randomisation.
+        Fold split and the rules' randomisation.
     min_share : float
         ``min_impact_ratio`` compares known groups of at least this share (the
         policy's rule for checks); every group keeps its selection-rate column.
@@ -94,12 +81,10 @@ def threshold_what_if(y_true: Sequence[int], scores: Sequence[float], *, sensiti
         ``min_impact_ratio`` (lowest group selection rate / highest),
         ``accuracy_change`` and ``impact_ratio_change`` vs the audited model,
         ``selection_rate_<group>`` columns, ``groups_at_model_threshold``
-        (groups fairlearn cannot fit because a fitting fold holds only one
+        (groups that cannot be fitted because a fitting fold holds only one
         label for them; they keep the model's 0.5 threshold) and ``applied``
         (always False).
     """
-    from fairlearn.postprocessing import ThresholdOptimizer
-
     y = np.asarray(y_true, dtype=int)
     s = np.asarray(scores, dtype=np.float64)
     g = sensitive.astype("object").where(sensitive.notna(), "unknown").astype(str).to_numpy()
@@ -115,29 +100,28 @@ def threshold_what_if(y_true: Sequence[int], scores: Sequence[float], *, sensiti
     rows = [{"setting": "model as audited", "tol": None, **{k: v for k, v in base.items() if k != "selection_rates"},
              **{f"selection_rate_{k}": v for k, v in base["selection_rates"].items()},
              "groups_at_model_threshold": ""}]
-    X = s[:, None]
+    # Per fold: the groups that can be fitted (both labels in the fitting half) and their sorted scores,
+    # computed once and shared by every (constraint, tolerance) setting.
+    folds = []
+    for k in (0, 1):
+        fit, ev = fold != k, fold == k
+        fitted = [v for v in np.unique(g[fit]) if len(np.unique(y[fit & (g == v)])) == 2]
+        ev &= np.isin(g, fitted)
+        curves = {v: GroupCurve.from_scores(s[fit & (g == v)], y[fit & (g == v)]) for v in fitted} \
+            if len(fitted) >= 2 and ev.any() else None
+        folds.append((set(np.unique(g)) - set(fitted), fitted, ev, curves))
     for constraint in constraints:
-        # fairlearn relaxes only the single-rate constraints, not equalized odds.
+        # relaxation applies to the single-rate constraints, not to equalized odds (as in fairlearn).
         for tol in tolerances if constraint != "equalized_odds" else [None]:
             pred = base_pred.copy()
             kept: set[str] = set()
-            for k in (0, 1):
-                fit, ev = fold != k, fold == k
-                # fairlearn needs both labels in every group it fits.
-                fitted = [v for v in np.unique(g[fit]) if len(np.unique(y[fit & (g == v)])) == 2]
-                kept |= set(np.unique(g)) - set(fitted)
-                fit &= np.isin(g, fitted)
-                ev &= np.isin(g, fitted)
-                if len(fitted) < 2 or not ev.any():
+            for unfit, fitted, ev, curves in folds:
+                kept |= unfit
+                if curves is None:
                     kept |= set(fitted)
                     continue
-                opt = ThresholdOptimizer(estimator=_FixedScores().fit(X, y), constraints=constraint,
-                                         objective="accuracy_score", prefit=True, predict_method="predict_proba",
-                                         tol=tol)
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
-                    opt.fit(X[fit], y[fit], sensitive_features=g[fit])
-                    pred[ev] = opt.predict(X[ev], sensitive_features=g[ev], random_state=seed)
+                rules = fit_rules(curves, constraint, tol)
+                pred[ev] = randomised_decisions(rules, s[ev], g[ev], seed)
             r = _rates(y, pred, g, eligible)
             rows.append({"setting": constraint, "tol": tol, **{k: v for k, v in r.items() if k != "selection_rates"},
                          **{f"selection_rate_{k}": v for k, v in r["selection_rates"].items()},

@@ -146,8 +146,8 @@ def _probes(target: AuditTarget, probs: np.ndarray, pred: np.ndarray, fav: int |
                 except ValueError as e:
                     what_if[col] = {"skipped": str(e)}
                 tick(1)
-        out["mitigation"] = {"method": "fairlearn ThresholdOptimizer (per-group thresholds), 2-fold "
-                                       "cross-fitted on the evaluation data; a what-if, not applied",
+        out["mitigation"] = {"method": "per-group randomised thresholds (fairlearn ThresholdOptimizer's "
+                                       "algorithm), 2-fold cross-fitted on the evaluation data; a what-if, not applied",
                              "by_attribute": what_if}
     if target.domain == "nlp" and fav is not None and target.tokenizer is not None:
         from audit.fairness.counterfactual import counterfactual_checks, counterfactual_probe
