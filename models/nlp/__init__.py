@@ -12,7 +12,7 @@ import torch
 
 from models.nlp import data
 from models.nlp.arch import TextCNN
-from models.nlp.tokenizer import Vocabulary
+from models.nlp.tokenizer import Vocabulary, token_texts
 from models.registry import ModelEntry, register_model, run_card
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
@@ -33,10 +33,10 @@ def vocabulary(meta: dict[str, Any], weights_path: Path) -> Vocabulary:
     return _load_vocab(str(weights_path.with_name(meta["vocab_file"])), meta["vocab_sha256"])
 
 
-def length_cohort(texts: Sequence[str], cuts: list[float], vocab: Vocabulary) -> pd.Categorical:
-    from models.nlp.tokenizer import tokenize
-
-    n = np.array([len(tokenize(t)) for t in texts])
+def length_cohort(texts: Sequence[str], cuts: list[float], vocab: Vocabulary, *,
+                  token_lists: Sequence[Sequence[str]] | None = None) -> pd.Categorical:
+    n = np.array([len(t) for t in token_lists] if token_lists is not None else
+                 [len(token_texts(t)) for t in texts])
     labels = np.where(n <= cuts[0], "short", np.where(n <= cuts[1], "medium", "long"))
     return pd.Categorical(labels, categories=["short", "medium", "long"])
 
@@ -74,12 +74,14 @@ def make_target(entry: ModelEntry, *, device: torch.device):
     vocab = vocabulary(meta, entry.weights.path)
     s = data.load_split()
     texts = list(s.test.text)
+    token_lists = [token_texts(t) for t in texts]
     groups = pd.DataFrame({"source": s.test.source.to_numpy(),
-                           "review_length": length_cohort(texts, meta["length_cuts"], vocab)})
+                           "review_length": length_cohort(texts, meta["length_cuts"], vocab,
+                                                          token_lists=token_lists)})
     return AuditTarget(
         name=entry.name, domain="nlp", task=meta["task"], class_names=meta["class_names"],
         favorable_label=meta["favorable_label"], model=get_model(entry.name, device=device),
-        eval_data=EvalData(inputs=vocab.encode(texts), labels=s.test.label.to_numpy(), groups=groups,
+        eval_data=EvalData(inputs=vocab.encode_token_texts(token_lists), labels=s.test.label.to_numpy(), groups=groups,
                            raw=texts, sample_ids=s.test["index"].to_numpy()),
         cohort_columns=list(meta["cohorts"]), preprocess=vocab.encode, tokenizer=vocab,
         embedding_layer="embedding", baseline=torch.zeros(vocab.max_tokens, dtype=torch.long),

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from dataclasses import dataclass
-from typing import Iterable, Sequence
+from typing import Iterable, NamedTuple, Sequence
 
+import numpy as np
 import torch
 
 PAD, UNK = "<pad>", "<unk>"
@@ -23,11 +23,18 @@ TEXT_TOO_LONG = ("text at position {index} has {length} characters, over the lim
 MAX_CHARS = 100_000
 
 
-@dataclass(frozen=True)
-class Token:
+class Token(NamedTuple):
+    """A token and its ``[start, end)`` character offsets in the original string (a tuple: cheap to make)."""
+
     text: str
     start: int
     end: int
+
+
+def token_texts(text: str) -> list[str]:
+    """The lower-cased token strings of ``text``, the same as ``[t.text for t in tokenize(text)]``
+    without building offsets (the fast path for encoding and counting)."""
+    return [m.lower() for m in _TOKEN.findall(text) if m[0] != "<"]
 
 
 def tokenize(text: str) -> list[Token]:
@@ -42,7 +49,7 @@ def tokenize(text: str) -> list[Token]:
             for m in _TOKEN.finditer(text) if not m.group(0).startswith("<")]
 
 
-def truncate(tokens: Sequence[Token], max_tokens: int, head: int) -> list[Token]:
+def truncate(tokens: Sequence, max_tokens: int, head: int) -> list:
     """The documented truncation rule: keep the first ``head`` tokens and the last
     ``max_tokens - head`` (reviews tend to state their verdict at the end)."""
     if len(tokens) <= max_tokens:
@@ -62,7 +69,7 @@ class Vocabulary:
 
     @classmethod
     def build(cls, texts: Iterable[str], *, size: int, min_count: int = 2, **kw) -> "Vocabulary":
-        counts = Counter(t.text for text in texts for t in tokenize(text))
+        counts = Counter(t for text in texts for t in token_texts(text))
         # Ties broken alphabetically so the vocabulary is deterministic.
         ranked = sorted((c, t) for t, c in counts.items() if c >= min_count)
         ranked.sort(key=lambda ct: (-ct[0], ct[1]))
@@ -77,18 +84,22 @@ class Vocabulary:
 
     def encode(self, texts: Sequence[str]) -> torch.Tensor:
         """Texts -> padded id tensor (N, max_tokens), int64. Padding does not change logits."""
-        ids = torch.zeros(len(texts), self.max_tokens, dtype=torch.long)
-        unk = self.stoi[UNK]
         for i, text in enumerate(texts):
             if not isinstance(text, str):
                 raise TypeError(BAD_TEXT.format(type=type(text).__name__, index=i))
             if len(text) > MAX_CHARS:
                 raise ValueError(TEXT_TOO_LONG.format(index=i, length=len(text), limit=MAX_CHARS,
                                                       max_tokens=self.max_tokens))
-            row = [self.stoi.get(t.text, unk) for t in self.tokens(text)]
-            if row:
-                ids[i, : len(row)] = torch.tensor(row)
-        return ids
+        return self.encode_token_texts([token_texts(text) for text in texts])
+
+    def encode_token_texts(self, token_lists: Sequence[Sequence[str]]) -> torch.Tensor:
+        """Already split texts (:func:`token_texts`) -> the id tensor :meth:`encode` gives."""
+        ids = np.zeros((len(token_lists), self.max_tokens), dtype=np.int64)
+        unk, get = self.stoi[UNK], self.stoi.get
+        for i, toks in enumerate(token_lists):
+            row = [get(t, unk) for t in truncate(toks, self.max_tokens, self.head)]
+            ids[i, : len(row)] = row
+        return torch.from_numpy(ids)
 
     def to_json(self) -> dict:
         return {"itos": self.itos, "max_tokens": self.max_tokens, "head": self.head}

