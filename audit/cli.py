@@ -160,6 +160,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="deepaudit",
                                 description="Explainability and fairness audits of deep PyTorch models.")
     p.add_argument("-v", "--verbose", action="store_true")
+    p.add_argument("--cpu-threads", dest="cpu_threads", type=int, default=None, metavar="N",
+                   help="torch CPU threads (default: the CPUs this process may use, from its affinity and cgroup "
+                        "quota; env DEEPAUDIT_THREADS; DEEPAUDIT_THREAD_POLICY=off keeps torch's defaults)")
     sub = p.add_subparsers(dest="command", required=True)
 
     d = sub.add_parser("describe", help="load and validate any audit target; print a summary as JSON")
@@ -245,11 +248,14 @@ def _message(exc: BaseException) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from audit.store import IndexLockedError
+    from audit.errors import IndexLockedError
+    from audit.threads import apply_thread_policy
 
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s: %(message)s")
     try:
+        # Before any command imports torch: threads sized to this process's CPUs, idle threads sleep.
+        apply_thread_policy(args.cpu_threads)
         return args.func(args)
     except (ValueError, TypeError, FileNotFoundError, OSError, sqlite3.Error, IndexLockedError) as exc:
         print(f"deepaudit: error: {_message(exc)}", file=sys.stderr)

@@ -40,6 +40,7 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
+from audit.errors import IndexLockedError
 from audit.migrate import migrate
 from audit.result import AuditResult
 from audit.schema import validate_result
@@ -110,10 +111,6 @@ def _fsync(path: Path, *, directory: bool = False) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
-
-
-class IndexLockedError(RuntimeError):
-    """The SQLite index stayed locked by another process for :data:`LOCK_WAIT_S`."""
 
 
 def host_id() -> str:

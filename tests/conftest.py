@@ -1,11 +1,20 @@
 """Fixtures for the whole suite: a fixed RNG state per test, bundled targets loaded once per session,
 and the pytest-xdist grouping that keeps session-sized fixtures on one worker."""
+import os
 import random
 from pathlib import Path
 
-import numpy as np
-import pytest
-import torch
+from audit.threads import ENV_THREADS, apply_thread_policy, available_cpus
+
+# The thread policy the command line applies (audit/threads.py), split between xdist workers: `-n 2` on two
+# cores gives each worker, and every CLI subprocess it starts, one torch thread that sleeps when idle
+# instead of two threads per worker spin-waiting on each other's cores. Set before torch is imported.
+os.environ.setdefault(ENV_THREADS, str(max(1, available_cpus() // int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", 1)))))
+apply_thread_policy()
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
 
 TESTS = Path(__file__).resolve().parent
 

@@ -196,3 +196,26 @@ def test_a_bundled_name_loads_through_its_entry_point(monkeypatch):
     target = T.load_target("mortgage", device="cpu")
     assert loaded == ["mortgage"] and target.name == "mortgage"
     assert T.is_installed_spec("mortgage") and set(BUNDLED) <= set(T.list_targets())
+
+
+LIGHT_COMMANDS = {
+    # command -> heavy modules it must not import (start-up is what a user waits for on every call)
+    ("--help",): ("numpy", "pandas", "torch", "dash", "weasyprint", "shap", "fairlearn", "captum", "sklearn"),
+    ("list", "--store", "{store}"): ("torch", "dash", "weasyprint", "shap", "fairlearn", "captum", "sklearn"),
+    ("models",): ("dash", "weasyprint", "shap", "fairlearn", "captum", "sklearn"),
+}
+
+
+@pytest.mark.parametrize("argv,heavy", list(LIGHT_COMMANDS.items()), ids=lambda v: " ".join(v)[:20])
+def test_light_commands_import_only_what_they_need(tmp_path, argv, heavy):
+    code = ("import sys, contextlib, io\nfrom audit.cli import main\nout = io.StringIO()\n"
+            "with contextlib.redirect_stdout(out):\n"
+            "    try:\n        rc = main(sys.argv[1:])\n    except SystemExit as e:\n        rc = e.code\n"
+            f"print(rc, len(out.getvalue()), [m for m in {list(heavy)!r} if m in sys.modules])")
+    args = [a.format(store=tmp_path / "store") for a in argv]
+    res = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=300,
+                         cwd=tmp_path)
+    assert res.returncode == 0, res.stderr[-3000:]
+    rc, chars, loaded = res.stdout.strip().splitlines()[-1].split(" ", 2)
+    assert rc in ("0", "None") and int(chars) > 20, res.stdout
+    assert loaded == "[]", f"`deepaudit {' '.join(argv)}` imported {loaded}"
