@@ -1,9 +1,11 @@
 """Adapter over shap.
 
-Images and tabular rows: ``shap.GradientExplainer`` (expected gradients) with a
-seeded background sample of the evaluation inputs. DeepExplainer is not used:
-its PyTorch hooks do not cover every layer type a user model may hold, while
-GradientExplainer only needs gradients. Text: shap's Partition explainer with
+Images and tabular rows: expected gradients, the method of
+``shap.GradientExplainer``, with a seeded background sample of the evaluation
+inputs, computed by :func:`expected_gradients` in one batched pass with shap's
+own random draws (shap loops over rows; a test keeps the two equal).
+DeepExplainer is not used: its PyTorch hooks do not cover every layer type a
+user model may hold, while expected gradients only need gradients. Text: shap's Partition explainer with
 a ``shap.maskers.Text`` masker built on the target's own tokenizer, so that
 shap's tokens are exactly the tokens the model reads; masked tokens are removed
 from the string. Outputs are converted to tensors shaped like the inputs.
@@ -50,18 +52,6 @@ def _seeded_numpy(seed: int) -> Iterator[None]:
             np.random.set_state(state)
 
 
-class _SelectOutput(nn.Module):
-    """One logit of a classifier, so that shap computes only the class being explained."""
-
-    def __init__(self, model: nn.Module, index: int) -> None:
-        super().__init__()
-        self.model = model
-        self.index = index
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model(x)[:, self.index:self.index + 1]
-
-
 class _ShapTokenizer:
     """The minimal HuggingFace-style tokenizer shap's Text masker calls: ids and offsets."""
 
@@ -77,6 +67,69 @@ class _ShapTokenizer:
         if return_offsets_mapping:
             out["offset_mapping"] = [(t.start, t.end) for t in toks]
         return out
+
+
+def shap_draws(seed: int, n_rows: int, n_samples: int, n_background: int) -> tuple[np.ndarray, np.ndarray]:
+    """The background index and interpolation point of each (row, sample) that shap's GradientExplainer
+    draws after ``np.random.seed(seed)``: per row, per sample, ``np.random.choice(n_background)`` then
+    ``np.random.uniform()``, read here from the same Mersenne Twister stream without a Python call per draw.
+
+    Legacy ``choice(n)`` takes 32-bit words masked to the next power of two, rejecting values >= n
+    (none when n is a power of two, and no word at all when n == 1); ``uniform()`` takes two words
+    (53-bit double). ``tests/audit/test_expected_gradients.py`` checks this against the calls themselves.
+    """
+    total = n_rows * n_samples
+    rs = np.random.RandomState(seed % (2 ** 32))
+    _, key, pos, *_ = rs.get_state()
+    bits = np.random.MT19937()
+    bits.state = {"bit_generator": "MT19937", "state": {"key": key, "pos": pos}}
+    mask = (1 << max(0, int(n_background - 1).bit_length())) - 1
+    if n_background <= 1 or mask == n_background - 1:
+        per = 2 + (n_background > 1)        # no rejection: a fixed number of words per draw
+        words = bits.random_raw(total * per).reshape(total, per).astype(np.uint64)
+        index = (words[:, 0] & mask).astype(np.int64) if per == 3 else np.zeros(total, dtype=np.int64)
+        a, b = words[:, per - 2] >> 5, words[:, per - 1] >> 6
+    else:
+        index, a, b = np.empty(total, dtype=np.int64), np.empty(total, np.uint64), np.empty(total, np.uint64)
+        stream, at = bits.random_raw(3 * total + 64).tolist(), 0
+        for i in range(total):
+            while True:
+                if at + 3 > len(stream):
+                    stream, at = stream[at:] + bits.random_raw(total + 64).tolist(), 0
+                v = stream[at] & mask
+                at += 1
+                if v < n_background:
+                    break
+            index[i], a[i], b[i] = v, stream[at] >> 5, stream[at + 1] >> 6
+            at += 2
+    t = (a.astype(np.float64) * 67108864.0 + b.astype(np.float64)) / 9007199254740992.0
+    return index.reshape(n_rows, n_samples), t.reshape(n_rows, n_samples)
+
+
+def expected_gradients(model: nn.Module, x: torch.Tensor, background: torch.Tensor, cls: int, *,
+                       n_samples: int, seed: int) -> torch.Tensor:
+    """SHAP values by expected gradients (Erion et al. 2021), shap's ``GradientExplainer`` in one pass.
+
+    phi_i(x) = mean over k of (x_i - b_k,i) * d f_cls / d x_i at b_k + t_k (x - b_k), with
+    background rows b_k and points t_k drawn exactly as shap draws them (:func:`shap_draws`) and
+    the interpolated inputs formed in the same float32 operations; shap runs one row at a time,
+    here every (row, sample) point goes through the model in one batched forward/backward pass.
+    The numbers equal shap's to float32 rounding of the gradients (tests compare the two).
+    """
+    index, t = shap_draws(seed, len(x), n_samples, len(background))
+    dev = x.device
+    idx = torch.from_numpy(index).to(dev)
+    base = background[idx]                                                       # (R, S, *shape)
+    shape = (len(x), n_samples) + (1,) * (x.dim() - 1)
+    t32 = torch.from_numpy(t).to(dev, torch.float32).reshape(shape)
+    u32 = torch.from_numpy(1 - t).to(dev, torch.float32).reshape(shape)          # (1 - t) in float64 first
+    points = (t32 * x.unsqueeze(1) + u32 * base).reshape((-1,) + tuple(x.shape[1:])).detach().requires_grad_()
+    with torch.enable_grad():
+        out = model(points)[:, cls]
+        (grad,) = torch.autograd.grad(out.sum(), points)
+    delta = (x.unsqueeze(1) - base).double()
+    phi = (grad.reshape(delta.shape).double() * delta).mean(dim=1)
+    return phi.float()
 
 
 @register_explainer
@@ -113,8 +166,6 @@ class ShapExplainer(Explainer):
 
     def _attribute(self, x, y, *, seed: int, texts: list[str] | None = None, n_samples: int = 50,
                    n_background: int = 32, max_evals: int = 400):
-        import shap
-
         if self.is_text():
             with _seeded_numpy(seed):
                 return self._text(texts, x, y, max_evals=max_evals, seed=seed).to(x.device)
@@ -123,11 +174,8 @@ class ShapExplainer(Explainer):
         out = torch.zeros_like(x, dtype=torch.float32)
         for cls in torch.unique(y).tolist():
             rows = (y == cls).nonzero().flatten()
-            explainer = shap.GradientExplainer(_SelectOutput(self.audit_target.model, cls), background)
-            # shap seeds the global numpy RNG with rseed itself; _seeded_numpy puts the caller's state back.
-            with _seeded_numpy(self.seed):
-                vals = np.asarray(explainer.shap_values(x[rows], nsamples=n_samples, rseed=self.seed))
-            out[rows] = torch.from_numpy(vals.reshape(x[rows].shape)).float().to(x.device)
+            out[rows] = expected_gradients(self.audit_target.model, x[rows], background, cls,
+                                           n_samples=n_samples, seed=self.seed)
         return out
 
     def _text(self, texts: list[str], x: torch.Tensor, y: torch.Tensor, *, max_evals: int,
