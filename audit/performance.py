@@ -116,6 +116,43 @@ def _mean_record(per_sample: np.ndarray, value: float, n: int, confidence: float
     return mean_record(per_sample, value, confidence=confidence)
 
 
+# scikit-learn's metrics, written out: importing sklearn costs a second of every run's start-up. Same
+# algorithms and float64 operations as sklearn 1.9 (tests/audit/test_performance.py compares them).
+def precision_recall_f1(y: np.ndarray, pred: np.ndarray, k: int) -> tuple[np.ndarray, ...]:
+    """Per class: precision tp/predicted, recall tp/support, F1 2tp/(support + predicted) (0 where a
+    denominator is 0, sklearn's ``zero_division=0``) and support."""
+    tp = np.bincount(y[pred == y], minlength=k)[:k].astype(np.float64)
+    predicted = np.bincount(pred, minlength=k)[:k].astype(np.float64)
+    support = np.bincount(y, minlength=k)[:k]
+
+    def divide(a, b):
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(b > 0, a / np.where(b > 0, b, 1), 0.0)
+
+    return divide(tp, predicted), divide(tp, support), divide(2 * tp, support + predicted), support
+
+
+def log_loss(y: np.ndarray, probs: np.ndarray) -> float:
+    """Mean of -log p(true class), probabilities clipped to [eps, 1 - eps] (float64 eps, as sklearn)."""
+    eps = np.finfo(np.float64).eps
+    return float(np.mean(-np.log(np.clip(probs[np.arange(len(y)), y], eps, 1 - eps))))
+
+
+def roc_auc(y: np.ndarray, score: np.ndarray) -> float:
+    """Binary ROC AUC: the trapezoid area under the ROC curve through every distinct score (collinear
+    points dropped), as ``sklearn.metrics.roc_auc_score``."""
+    order = np.argsort(score, kind="mergesort")[::-1]
+    score, yy = score[order], y[order]
+    idx = np.r_[np.where(np.diff(score))[0], yy.size - 1]
+    tps = np.cumsum(yy, dtype=np.float64)[idx]
+    fps = 1 + idx - tps
+    if len(fps) > 2:
+        keep = np.where(np.r_[True, np.logical_or(np.diff(fps, 2), np.diff(tps, 2)), True])[0]
+        fps, tps = fps[keep], tps[keep]
+    fpr, tpr = np.r_[0, fps] / fps[-1], np.r_[0, tps] / tps[-1]
+    return float(np.trapezoid(tpr, fpr))
+
+
 def performance_section(y: Any, probs: Any, class_names: Sequence[str], card_metrics: dict[str, Any] | None = None,
                         *, pred: Any = None, confidence: float = CONFIDENCE) -> dict[str, Any]:
     """``result["performance"]`` from true labels and class probabilities (see the module docstring for keys).
@@ -135,8 +172,6 @@ def performance_section(y: Any, probs: Any, class_names: Sequence[str], card_met
     confidence : float
         Two-sided coverage of every interval (0.95).
     """
-    from sklearn.metrics import log_loss, precision_recall_fscore_support, roc_auc_score
-
     k = len(class_names)
     y = np.asarray(y)
     probs = np.asarray(probs, dtype=np.float64)
@@ -147,15 +182,14 @@ def performance_section(y: Any, probs: Any, class_names: Sequence[str], card_met
         raise ValueError(BAD_LABELS.format(last=k - 1, bad=sorted(set(y[~ok].tolist()), key=str)[:5]))
     y = y.astype(np.int64)
     pred = probs.argmax(1) if pred is None else np.asarray(pred, dtype=np.int64)
-    labels = list(range(k))
     n = len(y)
     n_correct = int((pred == y).sum())
-    p, r, f, s = precision_recall_fscore_support(y, pred, labels=labels, zero_division=0)
+    p, r, f, s = precision_recall_f1(y, pred, k)
     overall: dict[str, Any] = {"n": n, "accuracy": float((pred == y).mean()), "n_correct": n_correct,
-                               "log_loss": float(log_loss(y, probs, labels=labels))}
+                               "log_loss": log_loss(y, probs)}
     binary = k == 2 and len(np.unique(y)) == 2
     if binary:
-        overall["roc_auc"] = float(roc_auc_score(y, probs[:, 1]))
+        overall["roc_auc"] = roc_auc(y, probs[:, 1])
         overall["brier"] = float(np.mean((probs[:, 1] - y) ** 2))
 
     intervals: dict[str, dict[str, Any]] = {}

@@ -21,7 +21,7 @@ from typing import Sequence
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy.special import fdtrc
 
 NO_ATTRIBUTES = "proxy analysis needs at least one sensitive column; got none. Fix: set sensitive_columns."
 SHAPE = ("inputs have {n_in} rows and {n_feat} columns but {what} has {n_other}. "
@@ -37,6 +37,33 @@ def correlation_ratio(values: np.ndarray, codes: np.ndarray) -> float:
     means = np.bincount(codes, weights=values) / np.maximum(counts, 1)
     between = (counts * (means - values.mean()) ** 2).sum()
     return float(np.sqrt(between / total))
+
+
+def anova_pvalue(parts: Sequence[np.ndarray]) -> float:
+    """p-value of the one-way ANOVA F-test that ``parts`` share one mean.
+
+    The arithmetic of ``scipy.stats.f_oneway`` (centred sums of squares, F = MSB / MSW, p from the
+    F distribution's survival function), so equal to it; without importing scipy.stats. NaN when a
+    part is empty, every part has one value, or every value is the same; 0 when each part is
+    constant but the parts differ.
+    """
+    if len(parts) < 2 or any(len(q) == 0 for q in parts) or all(len(q) == 1 for q in parts):
+        return float("nan")
+    data = np.concatenate(parts).astype(np.float64)
+    n, k = len(data), len(parts)
+    offset = data.mean()
+    centred = data - offset
+    normalized_ss = centred.sum() ** 2. / n
+    sstot = np.vecdot(centred, centred) - normalized_ss
+    ssbn = 0
+    for q in parts:
+        ssbn = ssbn + np.sum(np.asarray(q, dtype=np.float64) - offset) ** 2. / len(q)
+    ssbn = ssbn - normalized_ss
+    with np.errstate(divide="ignore", invalid="ignore"):
+        f = (ssbn / (k - 1)) / ((sstot - ssbn) / (n - k))
+    if all(np.all(np.diff(q) == 0) for q in parts):
+        f = np.nan if np.all(np.diff(data) == 0) else np.inf
+    return float(fdtrc(k - 1, n - k, f))
 
 
 def proxy_table(inputs: np.ndarray, feature_names: Sequence[str], groups: pd.DataFrame,
@@ -65,8 +92,7 @@ def proxy_table(inputs: np.ndarray, feature_names: Sequence[str], groups: pd.Dat
             v = x[known, j]
             eta = correlation_ratio(v, codes)
             parts = [v[codes == k] for k in range(len(uniques))]
-            p = float(stats.f_oneway(*parts).pvalue) if np.isfinite(eta) and all(len(q) > 1 for q in parts) \
-                else float("nan")
+            p = anova_pvalue(parts) if np.isfinite(eta) and all(len(q) > 1 for q in parts) else float("nan")
             means = {str(u): float(v[codes == k].mean()) for k, u in enumerate(uniques)}
             rank = int(imp.loc[f, "rank"]) if f in imp.index else None
             share = float(imp.loc[f, "share"]) if f in imp.index else float("nan")

@@ -13,9 +13,12 @@ multiple-testing correction (docs/statistics.md).
 """
 from __future__ import annotations
 
+import math
+from fractions import Fraction
+
 import numpy as np
 import pandas as pd
-from scipy.stats import fisher_exact, norm
+from scipy.special import ndtr  # the standard-normal cdf: scipy.stats.norm.sf(x) is ndtr(-x)
 
 from audit.fairness.counts import prepare, rate_masks, rates_from_counts
 from audit.fairness.groups import check_min_share, resolve_reference
@@ -45,7 +48,7 @@ def two_proportion_ztest(x1, n1, x2, n2) -> tuple[np.ndarray, np.ndarray]:
         pooled = (x1 + x2) / (n1 + n2)
         se = np.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2))
         z = np.where((n1 > 0) & (n2 > 0) & (se > 0), (x1 / n1 - x2 / n2) / se, np.nan)
-    return z, 2 * norm.sf(np.abs(z))
+    return z, 2 * ndtr(-np.abs(z))
 
 
 def adjust_pvalues(p_values, method: str = "holm") -> np.ndarray:
@@ -75,6 +78,39 @@ def adjust_pvalues(p_values, method: str = "holm") -> np.ndarray:
         adjusted = np.minimum.accumulate((m / np.arange(1, m + 1) * ranked)[::-1])[::-1]
     out[order] = np.minimum(adjusted, 1.0)
     return out
+
+
+FISHER_MAX_SUPPORT = 5000
+
+
+def fisher_exact(table) -> tuple[float, float]:
+    """Fisher's exact test of a 2x2 table, two-sided: (sample odds ratio, p-value).
+
+    p = the probability, under the hypergeometric law of the first cell given the margins, of every
+    table no more likely than the observed one, computed in exact integer arithmetic (the weights
+    C(n1, x) C(n2, n - x) of every table, rounded to float once). ``scipy.stats.fisher_exact`` defines
+    the same p-value with float64 probabilities and a 1e-14 tie tolerance; a test compares the two. Odds
+    ratio a*d / (b*c), inf where b or c is 0; (nan, 1.0) when a row or column is empty, as scipy.
+    Supports over ``FISHER_MAX_SUPPORT`` tables go to scipy itself.
+    """
+    (a, b), (c, d) = ((int(v) for v in row) for row in np.asarray(table))
+    if min(a, b, c, d) < 0:
+        raise ValueError(f"a contingency table holds counts >= 0, got {[[a, b], [c, d]]}")
+    if 0 in (a + c, b + d, a + b, c + d):
+        return float("nan"), 1.0
+    odds = a * d / (c * b) if c > 0 and b > 0 else float("inf")
+    n1, n2, n = a + b, c + d, a + c
+    lo, hi = max(0, n - n2), min(n, n1)
+    if hi - lo > FISHER_MAX_SUPPORT:
+        from scipy.stats import fisher_exact as scipy_fisher  # a second to import, so only here
+
+        return odds, float(scipy_fisher([[a, b], [c, d]]).pvalue)
+    weights = [math.comb(n1, lo) * math.comb(n2, n - lo)]
+    for x in range(lo, hi):  # w(x+1) = w(x) (n1 - x)(n - x) / ((x + 1)(n2 - n + x + 1)), exact in integers
+        weights.append(weights[-1] * (n1 - x) * (n - x) // ((x + 1) * (n2 - n + x + 1)))
+    observed = weights[a - lo]
+    extreme = sum(w for w in weights if w <= observed)
+    return odds, min(float(Fraction(extreme, sum(weights))), 1.0)
 
 
 def _needs_fisher(x1, n1, x2, n2) -> np.ndarray:
@@ -137,7 +173,7 @@ def significance_tests(y_true, y_pred, *, sensitive, pos_label=None, y_score=Non
             stat, p = two_proportion_ztest(x1, n1, x2, n2)
             for k in np.flatnonzero(fisher):
                 table = [[x1[k], n1[k] - x1[k]], [x2[k], n2[k] - x2[k]]]
-                stat[k], p[k] = fisher_exact(np.asarray(table, dtype=np.int64), alternative="two-sided")
+                stat[k], p[k] = fisher_exact(table)
             stat, p = np.where(testable, stat, np.nan), np.where(testable, p, np.nan)
             p_adj = adjust_pvalues(p, correction)
             frames.append(pd.DataFrame({

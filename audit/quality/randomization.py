@@ -18,7 +18,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
-from scipy.stats import rankdata
 
 from audit.explain.base import get_explainer, make_explainer
 from audit.quality._common import (
@@ -179,6 +178,20 @@ def _row(step: int, layer: str, original: torch.Tensor, new: torch.Tensor, mask:
 def _rows(a: np.ndarray, b: np.ndarray, mask: np.ndarray | None):
     for i in range(len(a)):
         yield a[i], b[i], (None if mask is None else mask[i])
+
+
+def rankdata(a: np.ndarray) -> np.ndarray:
+    """Average ranks (1-based, ties share their mean rank): ``scipy.stats.rankdata``'s default,
+    with its algorithm, without importing scipy.stats."""
+    a = np.ravel(a)
+    sorter = np.argsort(a, kind="mergesort")
+    inv = np.empty(sorter.size, dtype=np.intp)
+    inv[sorter] = np.arange(sorter.size, dtype=np.intp)
+    a = a[sorter]
+    first = np.r_[True, a[1:] != a[:-1]]
+    dense = first.cumsum()[inv]
+    count = np.r_[np.nonzero(first)[0], len(first)]
+    return .5 * (count[dense] + count[dense - 1] + 1)
 
 
 def _spearman(x: np.ndarray, y: np.ndarray, mask: np.ndarray | None) -> float:

@@ -225,3 +225,29 @@ def test_mean_record_one_rule_for_zero_one_and_many_samples():
                    "method": "normal approximation of the per-sample mean, 95%" + ONE_SAMPLE}
     none = mean_record([])
     assert none["value"] is None and none["n"] == 0 and none["lo"] is None and none["method"].endswith(NO_SAMPLE)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_metrics_written_out_equal_sklearn(seed):
+    """precision/recall/F1, log loss and ROC AUC without importing sklearn: equal to sklearn's (float64)."""
+    from sklearn.metrics import precision_recall_fscore_support
+
+    from audit.performance import log_loss as our_log_loss
+    from audit.performance import precision_recall_f1, roc_auc
+
+    rng = np.random.default_rng(seed)
+    k = 2 + seed % 3
+    y = rng.integers(0, k, size=300)
+    logits = rng.normal(size=(300, k)) + 1.5 * np.eye(k)[y]
+    if seed == 3:
+        logits = np.round(logits, 1)        # tied scores
+        logits[:5] = 60.0                   # probabilities of exactly 0 and 1 after softmax rounding
+    probs = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    pred = probs.argmax(1)
+    pred[pred == k - 1] = 0 if seed == 2 else pred[pred == k - 1]   # a class never predicted
+    for ours, ref in zip(precision_recall_f1(y, pred, k),
+                         precision_recall_fscore_support(y, pred, labels=list(range(k)), zero_division=0)):
+        np.testing.assert_allclose(ours, ref, rtol=1e-15, atol=0)
+    assert our_log_loss(y, probs) == pytest.approx(log_loss(y, probs, labels=list(range(k))), rel=1e-12)
+    yb = (y == 0).astype(int)
+    assert roc_auc(yb, probs[:, 0]) == pytest.approx(roc_auc_score(yb, probs[:, 0]), rel=1e-12)
