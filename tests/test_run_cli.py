@@ -25,7 +25,7 @@ def cli(*args, check=True, timeout=600):
 @pytest.mark.slow
 def test_run_json_then_list(tmp_path):
     store = tmp_path / "runs"
-    out = cli("run", "mnist_cnn_shortcut", "--store", str(store), "--samples", "100", "--device", "cpu", "--json")
+    out = cli("run", "mnist_cnn_shortcut", "--store", str(store), "--samples", "40", "--device", "cpu", "--json")
     rows = json.loads(out.stdout)
     assert [r["model"] for r in rows] == ["mnist_cnn_shortcut"]
     run_dir = Path(rows[0]["path"])
@@ -115,14 +115,25 @@ def test_bad_user_targets_exit_2_with_the_fix(tmp_path):
         res = cli("run", f"{f}:factory", "--store", str(tmp_path / "s"), "--no-progress", check=False)
         assert res.returncode == 2, res.stderr
         assert fragment in res.stderr and "Fix:" in res.stderr
-    res = cli("run", "mortgage", "--methods", "grad_cam", "--store", str(tmp_path / "s"), check=False)
-    assert res.returncode == 2 and "does not apply to finance target" in res.stderr
+    assert RunStore(tmp_path / "s").list_runs().empty
+
+
+def test_bad_options_exit_2_with_the_fix(tmp_path, capsys):
+    """The same command line in this process (`main` is what the `deepaudit` script calls): no start-up to pay."""
+    from audit.cli import main
+
+    def run(*args):
+        rc = main(["run", *args, "--store", str(tmp_path / "s"), "--no-progress"])
+        return rc, capsys.readouterr().err
+
+    rc, err = run("mortgage", "--methods", "grad_cam")
+    assert rc == 2 and "does not apply to finance target" in err
     bad = tmp_path / "bad.toml"
     bad.write_text("[fairness]\nimpact_ratio = 0.8\n")
-    res = cli("run", "mortgage", "--policy", str(bad), "--store", str(tmp_path / "s"), check=False)
-    assert res.returncode == 2 and "unknown key 'impact_ratio'" in res.stderr
-    res = cli("run", "nope", "--store", str(tmp_path / "s"), check=False)
-    assert res.returncode == 2 and "mortgage" in res.stderr
+    rc, err = run("mortgage", "--policy", str(bad))
+    assert rc == 2 and "unknown key 'impact_ratio'" in err
+    rc, err = run("nope")
+    assert rc == 2 and "mortgage" in err
     assert RunStore(tmp_path / "s").list_runs().empty
 
 

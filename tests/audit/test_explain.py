@@ -26,7 +26,9 @@ def _cases():
     out = []
     for m in MODELS:
         domain = {"mortgage": "finance", "mnist_cnn": "vision", "sentiment": "nlp"}[m]
-        out += [(m, method) for method in list_explainers(domain)]
+        # shap's Partition explainer (text) JIT-compiles with numba (~9 s) once per process: one worker does it.
+        out += [pytest.param(m, method, marks=pytest.mark.xdist_group("shap_text"))
+                if (m, method) == ("sentiment", "shap") else (m, method) for method in list_explainers(domain)]
     return out
 
 

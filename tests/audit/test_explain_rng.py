@@ -107,6 +107,7 @@ def test_shap_threads_match_sequential(linear):
         assert torch.equal(results[i], want)
 
 
+@pytest.mark.xdist_group("shap_text")  # shap's Partition explainer JIT-compiles (numba, ~9 s) once per process
 def test_shap_text_keeps_no_per_call_state_across_interleaved_calls(sentiment):
     # batch_size=1: one chunk per text. While call A runs its first chunk, the model's forward starts call B
     # on the same explainer; A's later chunks must still explain A's texts.

@@ -129,7 +129,7 @@ def test_shortcut_check_fails_on_canary_and_passes_on_clean_model(bundled_target
         t = bundled_target(name)
         probe = t.artifact_probes[0]
         summary, _, check = run_probe(t, probe, make_explainer("integrated_gradients", t),
-                                      t.eval_data.inputs[:100])
+                                      t.eval_data.inputs[:40])
         ratios[name] = summary["ratio"]
         assert check.id == "shortcut_corner_mark"
         assert check.passed == (name == "mnist_cnn"), (name, summary)

@@ -72,6 +72,10 @@ CASES = [(n, c) for n in list_models() for c in sorted(CONDITIONS) if n != "sent
 @pytest.mark.slow
 @pytest.mark.parametrize(("name", "condition"), CASES)
 def test_card_metrics_survive_another_summation_order(name, condition):
+    if CONDITIONS[condition].get("threads") == torch.get_num_threads() and "wrap" not in CONDITIONS[condition]:
+        # Under `pytest -n 2` on two cores each worker already runs one thread (tests/conftest.py), so this
+        # is exactly test_registry's default pass; a serial run on a multi-core machine still takes it.
+        pytest.skip(f"the default pass already uses {torch.get_num_threads()} thread(s)")
     recorded = get_entry(name).weights.meta["metrics"]
     got = _evaluate(name, **CONDITIONS[condition])
     assert got["n_test"] == recorded["n_test"]
