@@ -99,6 +99,32 @@ def test_sentiment_padding_does_not_change_logits():
         assert torch.allclose(target.model(ids), target.model(short), atol=1e-6)
 
 
+def test_sentiment_length_buckets_change_nothing():
+    """The text CNN convolves groups of similar-length texts only up to their longest text; against the whole
+    padded batch in one pass (the plain formula), logits and embedding gradients agree to float32 rounding,
+    for rows in any order and a batch mixing empty, short and truncated texts."""
+    from audit.tolerance import FLOAT32_ATOL, FLOAT32_RTOL
+
+    target = get_target("sentiment", device="cpu")
+    m, vocab = target.model, target.tokenizer
+    ids = torch.cat([target.eval_data.inputs[:150], vocab.encode(["", "bad", " ".join(["fine"] * 900)])])
+    ids = ids[torch.randperm(len(ids), generator=torch.Generator().manual_seed(0))]
+
+    def plain(x):
+        mask = (x != 0).unsqueeze(1).to(torch.float32)
+        return m.fc(m.dropout(m._features(m.embedding(x).transpose(1, 2), mask)))
+
+    grads = []
+    for f in (plain, m):
+        m.zero_grad()
+        out = f(ids)
+        out[:, 1].sum().backward()
+        grads.append((out.detach(), m.embedding.weight.grad.clone()))
+    torch.testing.assert_close(grads[1][0], grads[0][0], rtol=FLOAT32_RTOL, atol=FLOAT32_ATOL)
+    torch.testing.assert_close(grads[1][1], grads[0][1], rtol=FLOAT32_RTOL, atol=FLOAT32_ATOL)
+    assert m.LENGTH_BUCKET < len(ids)  # several groups were formed
+
+
 def test_sentiment_tokens_carry_offsets_and_truncation_rule():
     vocab = get_target("sentiment", device="cpu").tokenizer
     text = "Great<br /><br />acting, bad plot."
