@@ -9,7 +9,10 @@ from audit.threads import ENV_THREADS, apply_thread_policy, available_cpus
 # The thread policy the command line applies (audit/threads.py), split between xdist workers: `-n 2` on two
 # cores gives each worker, and every CLI subprocess it starts, one torch thread that sleeps when idle
 # instead of two threads per worker spin-waiting on each other's cores. Set before torch is imported.
-os.environ.setdefault(ENV_THREADS, str(max(1, available_cpus() // int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", 1)))))
+if "PYTEST_XDIST_WORKER" in os.environ:  # a worker: its share, whatever the controller process set
+    os.environ[ENV_THREADS] = str(max(1, available_cpus() // int(os.environ["PYTEST_XDIST_WORKER_COUNT"])))
+else:
+    os.environ.setdefault(ENV_THREADS, str(available_cpus()))
 apply_thread_policy()
 
 import numpy as np  # noqa: E402
