@@ -73,17 +73,18 @@ def save_weights(model: torch.nn.Module, path: str | Path, meta: Mapping[str, An
 
 def versions() -> dict[str, str]:
     import sys
+    from importlib.metadata import version
 
     import numpy
     import pandas
-    import sklearn
 
     return {
         "python": sys.version.split()[0],
         "torch": torch.__version__,
         "numpy": numpy.__version__,
         "pandas": pandas.__version__,
-        "scikit-learn": sklearn.__version__,
+        # from the installed metadata: importing scikit-learn to read its version takes seconds
+        "scikit-learn": version("scikit-learn"),
         # Bit-identical float32 training also depends on the CPU's kernels and the thread count.
         "machine": platform.machine(),
         "cpu": _cpu_model(),

@@ -100,6 +100,11 @@ def server(app):
     srv.shutdown()
 
 
+# Browser waits poll every 50 ms: selenium's default of 0.5 s adds up to half a second to every wait, and the
+# browser tests wait a few hundred times.
+BROWSER_POLL_S = 0.05
+
+
 @pytest.fixture(scope="session")
 def browser():
     webdriver = pytest.importorskip("selenium.webdriver")
@@ -113,5 +118,10 @@ def browser():
         opts.add_argument(a)
     opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     d = webdriver.Chrome(service=webdriver.ChromeService(executable_path=driver_path), options=opts)
+    from selenium.webdriver.support.wait import WebDriverWait
+
+    defaults = WebDriverWait.__init__.__defaults__
+    WebDriverWait.__init__.__defaults__ = (BROWSER_POLL_S, None)  # (poll_frequency, ignored_exceptions)
     yield d
+    WebDriverWait.__init__.__defaults__ = defaults
     d.quit()

@@ -17,7 +17,7 @@ def _wait(browser, cond, timeout=20.0):
     while time.time() < end:
         if cond():
             return True
-        time.sleep(0.2)
+        time.sleep(0.05)
     return cond()
 
 
