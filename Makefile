@@ -52,6 +52,8 @@ bench: setup
 	$(PY) benchmarks/ig_overhead.py
 	$(PY) benchmarks/run_all.py
 	$(PY) benchmarks/fairness_vs_fairlearn.py
+	$(PY) benchmarks/mitigation_vs_fairlearn.py
+	$(PY) benchmarks/shared_cores.py
 	$(PY) benchmarks/dashboard_load.py --store deepaudit-runs
 
 gpu-check: setup
