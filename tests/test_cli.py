@@ -1,4 +1,5 @@
-"""The deepaudit CLI, run as a user would (console script in a subprocess)."""
+"""The deepaudit CLI, run as a user would: the console script in a subprocess (``run``), or, where nothing
+depends on a fresh process, the function the script calls (``run_here``: no interpreter start-up to pay)."""
 import json
 import subprocess
 import sys
@@ -16,8 +17,18 @@ def run(*args, check=True):
     return subprocess.run(exe + list(args), capture_output=True, text=True, check=check, timeout=600)
 
 
-def test_models_json_lists_every_model_with_its_card_fields():
-    rows = json.loads(run("models", "--json").stdout)
+def run_here(capsys, *args, check=True):
+    """``deepaudit ARGS`` through ``audit.cli.main`` in this process: (returncode, stdout, stderr)."""
+    from audit.cli import main
+
+    rc = main(list(args))
+    out, err = capsys.readouterr()
+    assert not check or rc == 0, err[-2000:]
+    return subprocess.CompletedProcess(["deepaudit", *args], rc, out, err)
+
+
+def test_models_json_lists_every_model_with_its_card_fields(capsys):
+    rows = json.loads(run_here(capsys, "models", "--json").stdout)
     assert [r["name"] for r in rows] == ["mnist_cnn", "mnist_cnn_shortcut", "mortgage", "sentiment"]
     for r in rows:
         meta = get_weights(r["name"]).meta
@@ -26,8 +37,8 @@ def test_models_json_lists_every_model_with_its_card_fields():
         assert r["card"]["intended_use"] == meta["card"]["intended_use"]
 
 
-def test_models_table():
-    out = run("models").stdout
+def test_models_table(capsys):
+    out = run_here(capsys, "models").stdout
     assert "mortgage" in out and "roc_auc=" in out
 
 
@@ -45,8 +56,8 @@ def test_model_commands_come_from_the_models_plugin():
     assert "--smoke" in run("train", "--help").stdout and "--all" in run("evaluate", "--help").stdout
 
 
-def test_evaluate_reproduces_card():
-    res = json.loads(run("evaluate", "mortgage", "mnist_cnn", "--device", "cpu", "--json").stdout)
+def test_evaluate_reproduces_card(capsys):
+    res = json.loads(run_here(capsys, "evaluate", "mortgage", "mnist_cnn", "--device", "cpu", "--json").stdout)
     assert [r["matches_card"] for r in res] == [True, True]
 
 
@@ -66,18 +77,18 @@ def test_evaluate_names_card_value_recomputed_value_and_difference(monkeypatch, 
     assert "Fix: reinstall deepaudit" in err
 
 
-def test_unknown_model_exit_code_and_message():
-    res = run("evaluate", "nope", check=False)
+def test_unknown_model_exit_code_and_message(capsys):
+    res = run_here(capsys, "evaluate", "nope", check=False)
     assert res.returncode == 2
     assert "unknown model 'nope'" in res.stderr and "Fix:" in res.stderr
 
 
-def test_cuda_unavailable_message():
+def test_cuda_unavailable_message(capsys):
     import torch
 
     if torch.cuda.is_available():
         pytest.skip("a GPU is present")
-    res = run("evaluate", "mortgage", "--device", "cuda", check=False)
+    res = run_here(capsys, "evaluate", "mortgage", "--device", "cuda", check=False)
     assert res.returncode == 2 and "no CUDA device is available" in res.stderr
 
 

@@ -3,7 +3,9 @@
 One table (``CASES``): a setup that damages a copy of a small real store (or writes a bad target file),
 the command, the expected exit code and substrings of stdout/stderr. Cases that need a real read-only
 directory run the CLI as an unprivileged user when the tests run as root (root ignores permissions).
-Interrupt cases are deterministic: they hand-shake on a line the child prints, never on a sleep.
+Interrupt cases are deterministic: they hand-shake on a line the child prints, never on a sleep. Cases marked
+``here`` need nothing of a fresh process (no other user, environment read at start-up or log output) and run
+through ``audit.cli.main``, the function the ``deepaudit`` script calls, in the test process.
 """
 from __future__ import annotations
 
@@ -70,6 +72,27 @@ def unprivileged_problem() -> str:
     return "" if res.returncode == 0 else f"user 65534 cannot run this Python/checkout: {res.stderr[-200:]}"
 
 
+def cli_here(*args: str) -> subprocess.CompletedProcess:
+    """``deepaudit ARGS`` through ``audit.cli.main`` in this process, stdout and stderr captured."""
+    import contextlib
+    import io
+    import logging
+
+    from audit.cli import main
+
+    out, err, root = io.StringIO(), io.StringIO(), logging.getLogger()
+    handlers = list(root.handlers)
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                rc = main([str(a) for a in args])
+            except SystemExit as e:  # argparse
+                rc = e.code
+    finally:
+        root.handlers[:] = handlers  # main's logging.basicConfig must not outlive the call
+    return subprocess.CompletedProcess(["deepaudit", *args], rc, out.getvalue(), err.getvalue())
+
+
 def cli(*args: str, cwd: Path | None = None, user: bool = False, env: dict | None = None,
         timeout: int = 300) -> subprocess.CompletedProcess:
     exe = [str(BIN)] if BIN.exists() else [sys.executable, "-m", "audit.cli"]
@@ -104,6 +127,7 @@ class Case:
     user: bool = False                               # run unprivileged (read-only cases)
     check: Callable[[Path, subprocess.CompletedProcess], None] = lambda d, res: None
     env: dict = field(default_factory=dict)
+    here: bool = False                               # through audit.cli.main in this process
 
 
 def _runs(d: Path) -> list[Path]:
@@ -189,12 +213,12 @@ CASES = [
     Case("empty-object result.json is skipped by list", ["list", "--store", "{store}"], 0, out=["29990101"],
          err=["skipping damaged run", "not a valid run"], setup=_damage_first("{}")),
     Case("report latest skips a damaged newest run", ["report", "latest", "--store", "{store}", "--format", "json",
-         "--out", "{dir}/out"], 0, setup=lambda d: (_second_run(d), (_runs(d)[1] / "result.json").unlink())),
+         "--out", "{dir}/out"], 0, setup=lambda d: (_second_run(d), (_runs(d)[1] / "result.json").unlink()), here=True),
     Case("report of a damaged run by id names it", ["report", "RUN0", "--store", "{store}", "--format", "json",
          "--out", "{dir}/out"], 2, err=["is damaged", "result.json is unreadable", "Fix:"],
-         setup=lambda d: (_runs(d)[0] / "result.json").write_text("[1, 2")),
+         setup=lambda d: (_runs(d)[0] / "result.json").write_text("[1, 2"), here=True),
     Case("directory without result.json is not listed", ["list", "--store", "{store}", "--json"], 0,
-         out=['"run_id"'], setup=lambda d: (d / "store" / "runs" / "20990101T000000Z-x-00000000").mkdir()),
+         out=['"run_id"'], setup=lambda d: (d / "store" / "runs" / "20990101T000000Z-x-00000000").mkdir(), here=True),
     Case("read-only store with a stale index is listed", ["list", "--store", "{store}"], 0, out=["tiny"],
          err=["index built in memory"], setup=_read_only, user=True, check=_index_unchanged),
     Case("read-only store refuses a run before computing", ["run", "{base}/tiny.py:factory", "--store", "{store}",
@@ -202,28 +226,28 @@ CASES = [
     Case("corrupt index is moved aside and rebuilt", ["list", "--store", "{store}"], 0, out=["tiny"],
          err=["is damaged", "rebuilt from the run directories"], setup=_corrupt_index),
     Case("store path under a file", ["run", "{base}/tiny.py:factory", "--store", "{dir}/afile/store"], 2,
-         err=["cannot write to the run store", "Not a directory"], setup=_file_in_the_way),
+         err=["cannot write to the run store", "Not a directory"], setup=_file_in_the_way, here=True),
     Case("report --out is a file", ["report", "latest", "--store", "{store}", "--out", "{dir}/afile"], 2,
-         err=["--out", "is a file, not a directory"], setup=_file_in_the_way),
+         err=["--out", "is a file, not a directory"], setup=_file_in_the_way, here=True),
     Case("report --out is read-only", ["report", "latest", "--store", "{store}", "--out", "{dir}/ro"], 2,
          err=["--out", "is not writable", "Fix:"], setup=_read_only_out, user=True),
     Case("run --report-dir is a file fails before computing", ["run", "{base}/tiny.py:factory", "--store",
          "{store}", "--report", "--report-dir", "{dir}/afile"], 2, err=["--report-dir", "is a file"],
-         setup=_file_in_the_way, check=_no_run_written),
+         setup=_file_in_the_way, check=_no_run_written, here=True),
     Case("factory raising names file and line", ["describe", "{base}/tiny.py:raising"], 2,
-         err=["raised IndexError", "tiny.py:25 (in raising)"]),
+         err=["raised IndexError", "tiny.py:25 (in raising)"], here=True),
     Case("target file failing to import names file and line", ["describe", "{base}/broken.py:factory"], 2,
-         err=["importing", "ModuleNotFoundError", "broken.py:3"]),
+         err=["importing", "ModuleNotFoundError", "broken.py:3"], here=True),
     Case("group column shadowing a predictions column", ["run", "{base}/tiny.py:shadowing", "--store",
-         "{store}", "--no-progress"], 2, err=["column named 'score'", "Fix: rename"], check=_no_run_written),
+         "{store}", "--no-progress"], 2, err=["column named 'score'", "Fix: rename"], check=_no_run_written, here=True),
     Case("second spec fails: first is stored and printed", ["run", "{base}/tiny.py:factory", "nope", "--store",
          "{store}", "--samples", "4", "--no-progress"], 2, out=["tiny"],
          err=["nope", "no installed target or file by that name", "1 of 2 audits failed"],
-         check=_one_stored),
+         check=_one_stored, here=True),
     Case("locked index: clear message after the wait", ["list", "--store", "{store}"], 2,
          err=["is locked by another process", "Fix:"], env={"DEEPAUDIT_LOCK_WAIT_S": "1"}, setup=lambda d: None),
     Case("unknown model name", ["run", "no_such_model", "--store", "{store}"], 2,
-         err=["no installed target or file by that name", "Fix:"]),
+         err=["no installed target or file by that name", "Fix:"], here=True),
 ]
 
 
@@ -245,7 +269,7 @@ def test_fault(case: Case, base: Path, tmp_path: Path):
             lock = sqlite3.connect(d / "store" / "index.sqlite", isolation_level=None)
             lock.execute("BEGIN EXCLUSIVE")
         try:
-            res = cli(*args, user=case.user, env=case.env)
+            res = cli_here(*args) if case.here else cli(*args, user=case.user, env=case.env)
         finally:
             if lock is not None:
                 lock.execute("ROLLBACK")
