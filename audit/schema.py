@@ -234,22 +234,38 @@ def is_newer(version: Any) -> bool:
             and _version_tuple(version)[0] > _version_tuple(SCHEMA_VERSION)[0])
 
 
+_VALIDATORS: dict[int, Any] = {}
+
+
+def first_violation(schema: dict[str, Any], instance: Any) -> Any:
+    """The error ``jsonschema.validate(instance, schema)`` would raise (its ``best_match``), or None.
+
+    The validator is built, and the schema checked against its metaschema, once per schema object
+    (``jsonschema.validate`` does both on every call: half the time of validating a run).
+    """
+    import jsonschema
+
+    key = id(schema)
+    if key not in _VALIDATORS:
+        cls = jsonschema.validators.validator_for(schema)
+        cls.check_schema(schema)
+        _VALIDATORS[key] = (schema, cls(schema))   # the schema is kept alive, so its id stays unique
+    return jsonschema.exceptions.best_match(_VALIDATORS[key][1].iter_errors(instance))
+
+
 def validate_result(result: dict[str, Any]) -> dict[str, Any]:
     """Raise ``ValueError`` naming the first violation; return ``result`` unchanged when valid.
 
     Validates against the current schema; read older runs through
     :func:`audit.migrate.migrate` first.
     """
-    import jsonschema
-
     found = result.get("schema_version") if isinstance(result, dict) else None
     if is_newer(found):
         raise ValueError(NEWER_SCHEMA.format(found=found, ours=SCHEMA_VERSION))
-    try:
-        jsonschema.validate(result, RESULT_SCHEMA)
-    except jsonschema.ValidationError as e:
+    e = first_violation(RESULT_SCHEMA, result)
+    if e is not None:
         path = "/".join(str(p) for p in e.absolute_path) or "<root>"
-        raise ValueError(INVALID_RESULT.format(version=SCHEMA_VERSION, error=e.message, path=path)) from None
+        raise ValueError(INVALID_RESULT.format(version=SCHEMA_VERSION, error=e.message, path=path))
     for c in result["checks"]:
         recomputed = Check(c["id"], c["description"], c["value"], c["threshold"],
                            c.get("comparison", "<=")).passed

@@ -18,11 +18,10 @@ def report_schema() -> dict[str, Any]:
 
 def validate_report(data: dict[str, Any]) -> dict[str, Any]:
     """Raise ``ValueError`` naming the first violation; return ``data`` unchanged when valid."""
-    import jsonschema
+    from audit.schema import first_violation
 
-    try:
-        jsonschema.validate(data, report_schema())
-    except jsonschema.ValidationError as e:
+    e = first_violation(report_schema(), data)
+    if e is not None:
         path = "/".join(str(p) for p in e.absolute_path) or "<root>"
-        raise ValueError(INVALID_REPORT.format(error=e.message, path=path)) from None
+        raise ValueError(INVALID_REPORT.format(error=e.message, path=path))
     return data
