@@ -38,6 +38,11 @@ def pytest_collection_modifyitems(config, items):
             if rel.startswith(prefix + "/"):
                 item.add_marker(pytest.mark.xdist_group(group))
                 break
+    # The longest groups first: a worker starts on the dashboard group at once while the other takes the report
+    # group and the single tests, so neither waits alone at the end for a long group that started late.
+    order = {group: i for i, group in enumerate(XDIST_GROUPS.values())}
+    items.sort(key=lambda item: next((order.get(m.args[0], len(order)) for m in item.iter_markers("xdist_group")
+                                      if m.args), len(order)))
 
 
 @pytest.fixture(autouse=True)

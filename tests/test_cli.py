@@ -117,8 +117,16 @@ def test_train_smoke_writes_loadable_weights(smoke_train, name):
 
 
 @pytest.mark.slow
-def test_training_is_reproducible(smoke_train, tmp_path):
-    """A second smoke training of mortgage (the first is the module's) writes the same weights."""
+def test_training_is_reproducible(smoke_train, tmp_path, capsys):
+    """A second smoke training of mortgage (the first is the module's, in a subprocess; this one in this process,
+    at the same thread count) writes the same weights."""
+    import torch
+
     _, a = smoke_train("mortgage")
-    b = json.loads(run("train", "mortgage", "--smoke", "--out", str(tmp_path / "b")).stdout)
+    # training asks torch for deterministic kernels process-wide; put the flags back for the tests after this one
+    flags = torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled()
+    try:
+        b = json.loads(run_here(capsys, "train", "mortgage", "--smoke", "--out", str(tmp_path / "b")).stdout)
+    finally:
+        torch.use_deterministic_algorithms(flags[0], warn_only=flags[1])
     assert a["sha256"] == b["sha256"]

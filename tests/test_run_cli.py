@@ -22,8 +22,17 @@ def cli(*args, check=True, timeout=600):
     return subprocess.run(exe + list(args), capture_output=True, text=True, check=check, timeout=timeout)
 
 
+def cli_here(capsys, *args):
+    """The same command through ``audit.cli.main`` in this process (no interpreter start-up): (rc, out, err)."""
+    from audit.cli import main
+
+    rc = main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
 @pytest.mark.slow
-def test_run_json_then_list(tmp_path):
+def test_run_json_then_list(tmp_path, capsys):
     store = tmp_path / "runs"
     out = cli("run", "mnist_cnn_shortcut", "--store", str(store), "--samples", "40", "--device", "cpu", "--json")
     rows = json.loads(out.stdout)
@@ -39,7 +48,8 @@ def test_run_json_then_list(tmp_path):
     listed = json.loads(cli("list", "--store", str(store), "--json").stdout)
     assert [r["run_id"] for r in listed] == [rows[0]["run_id"]]
     assert listed[0]["status"] == "fail" and listed[0]["model"] == "mnist_cnn_shortcut"
-    assert "mnist_cnn_shortcut" in cli("list", "--store", str(store)).stdout
+    rc, out, _ = cli_here(capsys, "list", "--store", store)
+    assert rc == 0 and "mnist_cnn_shortcut" in out
 
 
 def _wait_for_stage(proc: subprocess.Popen, master: int, marker: bytes, timeout: float) -> bytes:
@@ -59,7 +69,7 @@ def _wait_for_stage(proc: subprocess.Popen, master: int, marker: bytes, timeout:
 
 
 @pytest.mark.slow
-def test_interrupted_run_leaves_nothing_and_next_run_works(tmp_path):
+def test_interrupted_run_leaves_nothing_and_next_run_works(tmp_path, capsys):
     """SIGKILL while the audit computes (its progress line on a terminal names the stage): nothing is stored."""
     import fcntl
     import pty
@@ -87,8 +97,8 @@ def test_interrupted_run_leaves_nothing_and_next_run_works(tmp_path):
     assert proc.returncode == -signal.SIGKILL
     assert RunStore(store).list_runs().empty
     assert not (store / "runs").exists() or not any((store / "runs").iterdir())
-    out = cli("run", "mortgage", "--store", str(store), "--samples", "20", "--json", "--no-progress")
-    assert len(json.loads(out.stdout)) == 1
+    rc, out, err = cli_here(capsys, "run", "mortgage", "--store", store, "--samples", "20", "--json", "--no-progress")
+    assert rc == 0 and len(json.loads(out)) == 1, err[-2000:]
     assert len(RunStore(store).list_runs()) == 1
     assert not (store / ".tmp").exists() or not any((store / ".tmp").iterdir())
 
@@ -107,14 +117,20 @@ def factory():
 
 
 @pytest.mark.slow
-def test_bad_user_targets_exit_2_with_the_fix(tmp_path):
+def test_bad_user_targets_exit_2_with_the_fix(tmp_path, capsys):
+    """The console script on a NaN input, then (in this process, no start-up to pay) an empty one."""
     cases = {"x[2, 1] = float('nan')": "non-finite values", "x = x[:0]": "evaluation data is empty"}
-    for mutation, fragment in cases.items():
-        f = tmp_path / "t.py"
+    for i, (mutation, fragment) in enumerate(cases.items()):
+        f = tmp_path / f"t{i}.py"
         f.write_text(USER_TARGET.format(mutation=mutation))
-        res = cli("run", f"{f}:factory", "--store", str(tmp_path / "s"), "--no-progress", check=False)
-        assert res.returncode == 2, res.stderr
-        assert fragment in res.stderr and "Fix:" in res.stderr
+        args = ("run", f"{f}:factory", "--store", str(tmp_path / "s"), "--no-progress")
+        if i == 0:
+            res = cli(*args, check=False)
+            rc, err = res.returncode, res.stderr
+        else:
+            rc, _, err = cli_here(capsys, *args)
+        assert rc == 2, err
+        assert fragment in err and "Fix:" in err
     assert RunStore(tmp_path / "s").list_runs().empty
 
 
