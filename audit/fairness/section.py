@@ -146,7 +146,7 @@ def _probes(target: AuditTarget, probs: np.ndarray, pred: np.ndarray, fav: int |
                 except ValueError as e:
                     what_if[col] = {"skipped": str(e)}
                 tick(1)
-        out["mitigation"] = {"method": "per-group randomised thresholds (fairlearn ThresholdOptimizer's "
+        out["mitigation"] = {"method": "Per-group randomised thresholds (fairlearn ThresholdOptimizer's "
                                        "algorithm), 2-fold cross-fitted on the evaluation data; a what-if, not applied",
                              "by_attribute": what_if}
     if target.domain == "nlp" and fav is not None and target.tokenizer is not None:
