@@ -24,6 +24,7 @@ def test_wilson_published_value():
 
 
 def test_wilson_hand_formula_and_scipy():
+    # counts in, float64 formulas out (no model output involved): 1e-12 is the float64 agreement of two formulas
     x, n = np.array([0, 1, 7, 50, 99, 100, 3]), np.array([100, 100, 20, 100, 100, 100, 4])
     lo, hi = wilson_interval(x, n, confidence=0.9)
     z = norm.ppf(0.95)
