@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import errno
+import gc
 import json
 import logging
 import sqlite3
@@ -23,6 +24,21 @@ from pathlib import Path
 from typing import Any
 
 log = logging.getLogger("deepaudit")
+
+#: True in the ``deepaudit`` process itself (:func:`entry`), False when :func:`main` is called from Python.
+_AS_PROCESS = False
+
+
+def _freeze_imported() -> None:
+    """In the ``deepaudit`` process: exempt what is loaded so far (torch, pandas, ...) from garbage collection.
+
+    Every full collection otherwise walks those modules' hundreds of thousands of objects
+    again, and so does the collection at interpreter exit (0.4 s of a 5 s ``run``). Nothing is
+    leaked that would be freed: the process ends after one command. Not done when ``main`` is
+    called from Python (a notebook, the tests).
+    """
+    if _AS_PROCESS:
+        gc.freeze()
 
 
 def cmd_describe(args: argparse.Namespace) -> int:
@@ -51,6 +67,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     from audit.runner import RunConfig, run_audit
     from audit.store import RunStore
     from audit.target import list_targets
+
+    _freeze_imported()
 
     specs = list_targets() if args.all else args.specs
     if not specs:
@@ -266,5 +284,14 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
+def entry() -> None:
+    """The ``deepaudit`` console script: :func:`main`, then exit without the final sweep of every object."""
+    global _AS_PROCESS
+    _AS_PROCESS = True
+    rc = main()
+    _freeze_imported()
+    sys.exit(rc)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()

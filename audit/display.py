@@ -95,9 +95,13 @@ def display_arrays(target: Any, index: np.ndarray) -> dict[str, np.ndarray] | No
 
 def _rows(raw: pd.DataFrame, index: np.ndarray) -> dict[str, np.ndarray]:
     columns = [str(c) for c in raw.columns]
+    picked = raw.iloc[index]
+    # Column by column, each value keeps its column's type (a row Series would turn ints into floats
+    # beside a float column), and one pass per column instead of one Series per row.
+    values = [picked.iloc[:, j].tolist() for j in range(picked.shape[1])]
     rows, used = [], 0
-    for k in index:
-        row = [_cell(v) for v in raw.iloc[int(k)].tolist()]
+    for raw_row in zip(*values) if values else ([] for _ in index):
+        row = [_cell(v) for v in raw_row]
         used += len(json.dumps(row))
         if used > MAX_BYTES:
             break

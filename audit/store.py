@@ -79,6 +79,15 @@ Run = AuditResult
 
 def to_jsonable(obj: Any) -> Any:
     """Plain JSON types: numpy/torch values to Python, NaN/inf to None, DataFrames to lists of records."""
+    kind = type(obj)
+    if kind is str or kind is int or kind is bool or obj is None:   # most leaves: no ABC checks
+        return obj
+    if kind is float:
+        return obj if math.isfinite(obj) else None
+    if kind is dict:
+        return {str(k): to_jsonable(v) for k, v in obj.items()}
+    if kind is list:
+        return [to_jsonable(v) for v in obj]
     if isinstance(obj, pd.DataFrame):
         return [to_jsonable(r) for r in obj.to_dict(orient="records")]
     if isinstance(obj, Mapping):

@@ -219,3 +219,31 @@ def test_light_commands_import_only_what_they_need(tmp_path, argv, heavy):
     rc, chars, loaded = res.stdout.strip().splitlines()[-1].split(" ", 2)
     assert rc in ("0", "None") and int(chars) > 20, res.stdout
     assert loaded == "[]", f"`deepaudit {' '.join(argv)}` imported {loaded}"
+
+
+def test_captum_plotting_loads_only_when_used(tmp_path):
+    """An audit's captum import leaves matplotlib.pyplot out; plotting through captum still gets captum's code."""
+    code = textwrap.dedent("""
+        import sys, inspect
+        import numpy as np
+        import audit.quality, audit.explain.captum_methods
+        import captum.attr
+        print("pyplot at import:", "matplotlib.pyplot" in sys.modules)
+        import matplotlib
+        matplotlib.use("Agg")
+        from captum.attr._utils.visualization import draw_mask_border   # the forwarding helper, as captum takes it
+        fig, ax = captum.attr.visualization.visualize_image_attr(
+            np.random.rand(8, 8, 1), np.random.rand(8, 8, 1), method="heat_map", sign="absolute_value",
+            use_pyplot=False)
+        real = sys.modules["captum.attr._utils.visualization"]
+        draw_mask_border(ax, np.pad(np.ones((4, 4), bool), 2))
+        real_file = inspect.getfile(real).endswith("captum/attr/_utils/visualization.py")
+        print("figure:", type(fig).__name__, "real:", real_file, "same:", captum.attr.visualization is real,
+              "images:", len(ax.images))
+    """)
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert res.returncode == 0, res.stderr[-3000:]
+    lines = res.stdout.strip().splitlines()
+    assert lines[0] == "pyplot at import: False", res.stdout
+    # heat map image + the mask border image drawn through the forwarder
+    assert lines[1] == "figure: Figure real: True same: True images: 2", res.stdout

@@ -15,6 +15,10 @@ from functools import lru_cache
 
 import numpy as np
 import torch
+
+import audit.captum_import  # noqa: F401  first: captum's plotting module (matplotlib.pyplot) loads only if used
+
+# isort: split
 from captum.attr import (
     DeepLift,
     FeatureAblation,

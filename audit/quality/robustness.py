@@ -51,6 +51,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
+
+import audit.captum_import  # noqa: F401  first: captum's plotting module (matplotlib.pyplot) loads only if used
+
+# isort: split
 from captum.metrics import infidelity, sensitivity_max
 
 from audit.quality._common import (
