@@ -129,8 +129,23 @@ def explain_text(c: Client, run_id: str) -> None:
     out = c.callback(f"{ids.EXPLAIN_NLP_LIVE}.children", {
         f"{ids.EXPLAIN_NLP_BUTTON}.n_clicks": 1, f"{ids.EXPLAIN_NLP_TEXT}.value": f"{REVIEW} Seen {n} times.",
         f"{ids.EXPLAIN_NLP_STATE}.data": {"run_id": run_id}})
-    if "Prediction" not in json.dumps(out) and "prediction" not in json.dumps(out):
-        raise RuntimeError(f"no live explanation: {json.dumps(out)[:300]}")
+    text = json.dumps(out)
+    if "Prediction" not in text and "prediction" not in text:
+        raise RuntimeError(f"no live explanation: {text[:300]}")
+    _record_batch("typed review", text)
+
+
+_BATCHES: list[tuple[str, int, float]] = []   # (requests in the pass, its compute ms) per live answer
+
+
+def _record_batch(kind: str, text: str) -> None:
+    """The batch size and compute time a live answer reports ("computed in 85 ms (in one pass with 3 other")."""
+    import re
+
+    took = re.search(r"(?:computed|Recomputed) in (\d+) ms", text)
+    others = re.search(r"in one pass with (\d+) other", text)
+    if took:
+        _BATCHES.append((kind, 1 + int(others.group(1)) if others else 1, float(took.group(1))))
 
 
 def _fields(tree: object) -> list[tuple[dict, object]]:
@@ -188,8 +203,10 @@ def what_if(c: Client, run_id: str, applicant: str) -> None:
         "changedPropIds": [f"{ids.EXPLAIN_FINANCE_RECOMPUTE}.n_clicks"],
     }
     out = c.post(body)
-    if "Decision:" not in json.dumps(out):
-        raise RuntimeError(f"no what-if result: {json.dumps(out)[:300]}")
+    text = json.dumps(out)
+    if "Decision:" not in text:
+        raise RuntimeError(f"no what-if result: {text[:300]}")
+    _record_batch("what-if", text)
 
 
 def ensure_store(path: Path) -> Path:
@@ -292,6 +309,13 @@ def main() -> int:
         res[kind] = (np.percentile(v, 50), np.percentile(v, 95), len(v))
         print(f"{kind:>7}: n={len(v):5d}  p50 {res[kind][0]:7.1f} ms  p95 {res[kind][1]:7.1f} ms  "
               f"max {v.max():7.1f} ms")
+    for kind, what in (("typed review", "model time of its pass"), ("what-if", "time from edit check to answer")):
+        got = [(b, m) for k, b, m in _BATCHES if k == kind]
+        if got:
+            sizes, ms = np.array([b for b, _ in got]), np.array([m for _, m in got])
+            print(f"live {kind}: {len(got)} answers in passes of mean {sizes.mean():.1f} requests (max {sizes.max()}; "
+                  f"{np.mean(sizes > 1):.0%} shared a pass); {what} p50 {np.median(ms):.0f} ms, "
+                  f"p95 {np.percentile(ms, 95):.0f} ms")
     print(f"stored-view p95 / static-asset p95 (same server, same load): {res['stored'][1] / res['static'][1]:.1f}x")
     print(f"peak RSS of the server: {peak[0] / 2**20:.0f} MB")
     ok = res["stored"][1] <= 150 and res["live"][1] <= 1000 and peak[0] <= 2**30

@@ -54,7 +54,7 @@ def model_summaries(ctx: AppContext) -> pd.DataFrame:
 
 
 def run_history(ctx: AppContext) -> pd.DataFrame:
-    runs = ctx.store.list_runs()
+    runs = ctx.index.get()
     cols = ["run_id", "model", "domain", "created_at", "status", "n_checks", "n_failed", "duration_s"]
     return runs[[c for c in cols if c in runs.columns]]
 

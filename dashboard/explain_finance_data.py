@@ -7,6 +7,8 @@ table (``mean_abs_lo`` / ``mean_abs_hi``); a run stored without it shows the mea
 """
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from typing import Any
 
 import numpy as np
@@ -96,8 +98,31 @@ def importance_table(run: Run, method: str) -> pd.DataFrame:
     return t
 
 
+_APPLICANTS: OrderedDict[tuple[str, str], pd.DataFrame] = OrderedDict()
+_APPLICANTS_LOCK = threading.Lock()
+_APPLICANTS_KEPT = 8
+
+
 def applicants(run: Run) -> pd.DataFrame:
-    """One row per explained applicant: id, score (P favourable), decision, actual outcome, first reason, groups."""
+    """One row per explained applicant: id, score (P favourable), decision, actual outcome, first reason, groups.
+
+    A run never changes once written, so the table is built once per run (the what-if editor asks for it
+    on every request) and each caller gets its own copy.
+    """
+    key = (str(run.run_id), str(run.path))
+    with _APPLICANTS_LOCK:
+        if key in _APPLICANTS:
+            _APPLICANTS.move_to_end(key)
+            return _APPLICANTS[key].copy()
+    table = _applicants(run)
+    with _APPLICANTS_LOCK:
+        _APPLICANTS[key] = table
+        while len(_APPLICANTS) > _APPLICANTS_KEPT:
+            _APPLICANTS.popitem(last=False)
+    return table.copy()
+
+
+def _applicants(run: Run) -> pd.DataFrame:
     result = run.result
     ms = methods(result)
     arr = attr_array(run, ms[0]) if ms else None

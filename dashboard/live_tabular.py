@@ -18,6 +18,7 @@ No Dash here: the what-if editor's callbacks call these functions, and so do the
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import threading
 import time
@@ -78,6 +79,7 @@ class WhatIf:
     reasons_edited: pd.DataFrame
     changed: list[dict[str, Any]] = field(default_factory=list)   # name, label, before, after
     elapsed_s: float = 0.0
+    batch_size: int = 1    # what-ifs explained in the same pass (dashboard.batching)
 
     @property
     def flipped(self) -> bool:
@@ -179,13 +181,16 @@ def ig_options(result: dict[str, Any]) -> dict[str, Any]:
 class LiveTabular:
     """A loaded tabular target with its editable fields; :meth:`what_if` rescores and re-explains a row."""
 
-    def __init__(self, target, *, training: pd.DataFrame | None = None, lease: Any = None) -> None:
+    def __init__(self, target, *, training: pd.DataFrame | None = None, lease: Any = None,
+                 submit: Any = None) -> None:
         if len(target.class_names) != 2:
             raise ValueError(NOT_EDITABLE.format(name=target.name, reason="the what-if editor needs a binary "
                                                                           "classifier"))
         self.target = target
         # LiveModels.lease: a compute slot and a model copy no other request uses meanwhile
         self._lease = lease or (lambda: contextlib.nullcontext(target))
+        # MicroBatcher.submit: concurrent what-ifs of this model are explained in one pass
+        self._submit = submit or (lambda key, item, run: (run([item])[0], 1))
         self.fields, self.range_source = editable_fields(target, training=training)
         self.by_name = {f.name: f for f in self.fields}
         self.sentinels = _sentinels(target)
@@ -262,12 +267,28 @@ class LiveTabular:
             return pd.DataFrame(columns=cols)
         return pd.DataFrame(rank_reasons(merged_row, list(self.groups), self.labels), columns=cols)
 
-    def explain_rows(self, rows: pd.DataFrame, options: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
-        """Favourable-class probabilities and merged IG attributions of raw ``rows``."""
+    def explain_rows(self, rows: pd.DataFrame, options: dict[str, Any]) -> tuple[np.ndarray, np.ndarray, int]:
+        """Favourable-class probabilities and merged IG attributions of raw ``rows``, and the number of
+        requests explained in the same pass (concurrent what-ifs with the same options share one)."""
+        key = ("what-if", id(self), json.dumps(options, sort_keys=True, default=str))
+        (probs, merged), batch = self._submit(key, rows, lambda frames: self.explain_batch(frames, options))
+        return probs, merged, batch
+
+    def explain_batch(self, frames: list[pd.DataFrame], options: dict[str, Any]
+                      ) -> list[tuple[np.ndarray, np.ndarray]]:
+        """:meth:`explain_rows` of several requests in one pass: (probabilities, merged attributions) each.
+
+        Each request's rows are preprocessed on their own (``preprocess`` never sees another request's
+        rows), then scored and attributed together; a row's IG does not depend on the other rows, so each
+        answer equals its own pass up to float32 rounding (tests/dashboard/test_live_batching.py).
+        """
         with self._lease() as t:
-            x, probs = self.scores(rows, t)
+            x = torch.cat([t.preprocess(f) for f in frames])
+            probs = torch.softmax(t.logits(x).double(), 1).numpy()
             attr = make_explainer("integrated_gradients", t, **options).attribute(x, target=self.favorable)
-        return probs[:, self.favorable], self.merged(attr.double().numpy())
+        p, merged = probs[:, self.favorable], self.merged(attr.double().numpy())
+        ends = np.cumsum([len(f) for f in frames])
+        return [(p[e - len(f):e], merged[e - len(f):e]) for f, e in zip(frames, ends)]
 
     def edited_row(self, row: pd.DataFrame, values: dict[str, float]) -> pd.DataFrame:
         out = row.copy()
@@ -285,7 +306,7 @@ class LiveTabular:
             return errors
         changed = {n: v for n, v in values.items() if not _same(v, original[n])}
         rows = pd.concat([row, self.edited_row(row, changed)], ignore_index=True)
-        probs, merged = self.explain_rows(rows, options)
+        probs, merged, batch = self.explain_rows(rows, options)
         cls = self.target.class_names
         decisions = [cls[self.favorable] if p >= 0.5 else cls[1 - self.favorable] for p in probs]
         names = list(self.groups)
@@ -298,7 +319,7 @@ class LiveTabular:
             reasons_edited=self.reasons(merged[1], float(probs[1])),
             changed=[{"name": n, "label": self.by_name[n].label, "before": format_value(original[n]),
                       "after": format_value(v)} for n, v in changed.items()],
-            elapsed_s=time.perf_counter() - t0)
+            elapsed_s=time.perf_counter() - t0, batch_size=batch)
 
 
 def _short(v: float) -> float:
@@ -322,6 +343,6 @@ class LiveTabularCache:
     def get(self, spec: str) -> LiveTabular:
         with self._lock:
             if spec not in self._by_spec:
-                self._by_spec[spec] = LiveTabular(self.live.target(spec),
-                                                  lease=lambda s=spec: self.live.lease(s))
+                self._by_spec[spec] = LiveTabular(self.live.target(spec), lease=lambda s=spec: self.live.lease(s),
+                                                  submit=self.live.batcher.submit)
             return self._by_spec[spec]

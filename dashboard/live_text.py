@@ -28,6 +28,7 @@ from audit.explain import make_explainer
 from audit.explain.views import token_attributions
 from audit.fairness.counterfactual import trim_padding
 from audit.quality import ig_completeness
+from audit.quality.completeness import FLOOR_SHARE, MIN_DELTA
 from audit.runner import explained_classes
 from audit.store import Run
 
@@ -90,47 +91,71 @@ class LiveExplanation:
     tokens: pd.DataFrame
     completeness: dict[str, float] | None = None
     seconds: float = 0.0
+    batch_size: int = 1      # texts explained in the same pass (dashboard.batching)
 
 
-def _encode(target: Any, text: str) -> torch.Tensor:
+def _encode(target: Any, texts: list[str]) -> torch.Tensor:
     encode = target.preprocess or getattr(target.tokenizer, "encode", None)
     if encode is None:
         raise ValueError(NO_ENCODER)
-    return encode([text])
+    return encode(list(texts))
 
 
 def explain_text(target: Any, text: str, *, method: str = "integrated_gradients",
                  options: dict[str, Any] | None = None) -> LiveExplanation:
     """Predict and explain ``text`` with ``target`` (validate it first with :func:`validate_text`)."""
+    return explain_texts(target, [text], method=method, options=options)[0]
+
+
+def explain_texts(target: Any, texts: list[str], *, method: str = "integrated_gradients",
+                  options: dict[str, Any] | None = None) -> list[LiveExplanation]:
+    """:func:`explain_text` for several texts in one batched pass; each answer is the one it gets alone.
+
+    The texts are encoded together and trailing padding is dropped under the same rule as for one
+    text (only when the model provably ignores it), so a short text may be padded to the longest of
+    the batch: for such a model that changes its logits and attributions only by float32 rounding
+    (tests/dashboard/test_live_batching.py). IG's completeness is judged per text with that text's
+    own floor, as :func:`audit.quality.ig_completeness` would judge it alone.
+    """
     if target.domain != "nlp":
         raise ValueError(NOT_TEXT.format(domain=target.domain))
+    if not texts:
+        return []
     options = dict(options or {})
     t0 = time.perf_counter()
-    ids = _encode(target, text)
-    ids, short = trim_padding(target, ids, batch_size=1)
-    probs = torch.softmax(short.logits(ids).double(), 1)[0].numpy()
-    pred = int(probs.argmax())
-    cls, _ = explained_classes(target, torch.tensor([pred]))
-    completeness = None
+    n = len(texts)
+    ids = _encode(target, texts)
+    ids, short = trim_padding(target, ids, batch_size=n)
+    probs = torch.softmax(short.logits(ids, batch_size=n).double(), 1).numpy()
+    pred = probs.argmax(1)
+    cls, _ = explained_classes(target, torch.from_numpy(pred))
+    completeness: list[dict[str, float] | None] = [None] * n
     if method == "integrated_gradients" and set(options) <= {"n_steps"}:
-        n = int(options.get("n_steps", 50))
-        res = ig_completeness(short, ids, cls, start_steps=n, max_steps=n, batch_size=1)
+        steps = int(options.get("n_steps", 50))
+        res = ig_completeness(short, ids, cls, start_steps=steps, max_steps=steps, batch_size=n)
         attr = res.attributions
-        e = res.tables["errors"].iloc[0]
-        completeness = {"logit": float(e["logit"]), "path_start_logit": float(e["path_start_logit"]),
-                        "attribution_sum": float(e["attribution_sum"]), "abs_error": float(e["abs_error"]),
-                        "relative_error": float(e["relative_error"]), "n_steps": n}
+        for i, e in enumerate(res.tables["errors"].to_dict("records")):
+            delta = float(e["logit"]) - float(e["path_start_logit"])
+            # the floor ig_completeness uses for a batch of this one text
+            floor = max(MIN_DELTA, FLOOR_SHARE * abs(delta))
+            completeness[i] = {"logit": float(e["logit"]), "path_start_logit": float(e["path_start_logit"]),
+                               "attribution_sum": float(e["attribution_sum"]), "abs_error": float(e["abs_error"]),
+                               "relative_error": float(e["abs_error"]) / max(abs(delta), floor), "n_steps": steps}
     else:
         attr = make_explainer(method, short, **options).attribute(ids, target=cls)
     tokenizer = target.tokenizer
-    row = attr[0].numpy().astype(np.float64)
-    if tokenizer is not None and hasattr(tokenizer, "tokens"):
-        tokens = token_attributions(text, row, tokenizer)
-    else:  # no offsets: the attributions cannot be placed on the text
-        tokens = pd.DataFrame(columns=["position", "token", "start", "end", "attribution"])
     classes = list(target.class_names)
-    return LiveExplanation(
-        text=text, method=method, options=options, probabilities={c: float(p) for c, p in zip(classes, probs)},
-        predicted=classes[pred], explained=classes[int(cls[0])], tokens=tokens,
-        completeness=completeness, seconds=time.perf_counter() - t0)
-
+    seconds = time.perf_counter() - t0
+    out = []
+    for i, text in enumerate(texts):
+        row = attr[i].numpy().astype(np.float64)
+        if tokenizer is not None and hasattr(tokenizer, "tokens"):
+            tokens = token_attributions(text, row, tokenizer)
+        else:  # no offsets: the attributions cannot be placed on the text
+            tokens = pd.DataFrame(columns=["position", "token", "start", "end", "attribution"])
+        out.append(LiveExplanation(
+            text=text, method=method, options=options,
+            probabilities={c: float(p) for c, p in zip(classes, probs[i])}, predicted=classes[int(pred[i])],
+            explained=classes[int(cls[i])], tokens=tokens, completeness=completeness[i], seconds=seconds,
+            batch_size=n))
+    return out

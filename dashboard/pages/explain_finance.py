@@ -245,7 +245,7 @@ def update_editor(ctx: AppContext, cache: LiveTabularCache, applicant: Any, stat
     try:
         live = cache.get(run.model.spec)
         original = live.row(row["id"])
-        _, merged = live.explain_rows(original, ig_options(run.result))
+        _, merged, _ = live.explain_rows(original, ig_options(run.result))
     except LIVE_ERRORS as exc:
         return [html.P(f"The live model is not available, so the what-if editor is off: {exc}",
                        className="xf-warning")]
@@ -332,7 +332,9 @@ def _whatif_result(run: Run, row: dict[str, Any], w) -> list:
                                                        if r.rank > 0 else []))
                          for r in w.reasons_edited.itertuples()], className="xf-reasons")]
     opts = ", ".join(f"{k}={v}" for k, v in ig_options(run.result).items()) or "default options"
-    out.append(html.P(f"Recomputed in {w.elapsed_s * 1000:.0f} ms (Integrated Gradients, {opts}, toward "
+    batched = (f"; in one pass with {w.batch_size - 1} other live request{'s' if w.batch_size > 2 else ''}"
+               if w.batch_size > 1 else "")
+    out.append(html.P(f"Recomputed in {w.elapsed_s * 1000:.0f} ms{batched} (Integrated Gradients, {opts}, toward "
                       f"'{fav}', from the reference applicant).", className="muted xf-small"))
     return out
 

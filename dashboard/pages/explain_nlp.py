@@ -10,6 +10,7 @@
 """
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import numpy as np
@@ -26,7 +27,7 @@ from dashboard.context import AppContext
 from dashboard.figures import GRAPH_CONFIG
 from dashboard.figures import explain_nlp as fig
 from dashboard.figures.explain_vision import method_label
-from dashboard.live_text import MAX_CHARS, explain_text, live_method, live_spec, run_target, validate_text
+from dashboard.live_text import MAX_CHARS, explain_texts, live_method, live_spec, run_target, validate_text
 from dashboard.pages.explain_vision import methods_of
 
 SYNC = "explain-nlp"
@@ -118,6 +119,10 @@ def update_stored(ctx: AppContext, review: Any, method: Any, state: dict[str, An
     return [html.P(facts, className="xn-facts")], _heatmap(text, tokens, explained, method)
 
 
+def _batched(n: int) -> str:
+    return f" (in one pass with {n - 1} other live request{'s' if n > 2 else ''})" if n > 1 else ""
+
+
 def update_live(ctx: AppContext, n_clicks: Any, text: Any, state: dict[str, Any]) -> list:
     """Callback body: validate the typed review, predict and explain it, render the result."""
     if not n_clicks:
@@ -130,9 +135,16 @@ def update_live(ctx: AppContext, n_clicks: Any, text: Any, state: dict[str, Any]
     if target is None:
         return [html.P(note, className="xn-error", role="alert")]
     method, options = live_method(run)
+    spec = live_spec(run)
+
+    def explain_batch(texts: list[str]) -> list[Any]:
+        with ctx.live.lease(spec) as leased:
+            return explain_texts(leased, texts, method=method, options=options)
+
     try:
-        with ctx.live.lease(live_spec(run)) as leased:
-            res = explain_text(leased, text, method=method, options=options)
+        # requests for the same model, method and options arriving together share one pass
+        key = ("text", spec, method, json.dumps(options, sort_keys=True, default=str))
+        res, _ = ctx.live.batcher.submit(key, text, explain_batch)
     except (ValueError, TypeError, RuntimeError) as exc:
         return [html.P(f"The model could not explain this text: {exc}", className="xn-error", role="alert")]
     probs = " · ".join(f"P({c}) = {p:.3f}" for c, p in res.probabilities.items())
@@ -140,7 +152,7 @@ def update_live(ctx: AppContext, n_clicks: Any, text: Any, state: dict[str, Any]
     out = [html.P([html.Strong(f"Predicted: {res.predicted}"), f" ({res.probabilities[res.predicted]:.1%}) · {probs}"],
                   className="xn-prediction"),
            html.P(f"{method_label(method)}{steps} (the run's settings) toward '{res.explained}'; "
-                  f"computed in {res.seconds * 1000:.0f} ms.", className="muted")]
+                  f"computed in {res.seconds * 1000:.0f} ms{_batched(res.batch_size)}.", className="muted")]
     c = res.completeness
     if c:
         ok = c["relative_error"] <= 0.05
