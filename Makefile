@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.deepaudit-installed
 
-.PHONY: setup system-deps demo serve test bench gpu-check clean
+.PHONY: setup system-deps demo serve test bench bench-peers gpu-check clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -55,6 +55,10 @@ bench: setup
 	$(PY) benchmarks/mitigation_vs_fairlearn.py
 	$(PY) benchmarks/shared_cores.py
 	$(PY) benchmarks/dashboard_load.py --store deepaudit-runs
+
+# Optional: builds benchmarks/.peers-venv with explainerdashboard (a few minutes, once), then ~15 min.
+bench-peers: setup
+	$(PY) benchmarks/vs_peers.py
 
 gpu-check: setup
 	$(PY) benchmarks/gpu_check.py

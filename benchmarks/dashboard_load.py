@@ -236,13 +236,21 @@ def main() -> int:
     proc = subprocess.Popen([sys.executable, "-m", "audit.cli", "serve", "--store", str(store), "--port", str(port),
                              "--threads", str(args.threads)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     ps = psutil.Process(proc.pid)
-    peak = [0]
+    peak = [0, 0]   # server + worker processes, server alone
     stop = threading.Event()
 
     def sample():
         while not stop.is_set():
             try:
-                peak[0] = max(peak[0], ps.memory_info().rss)
+                procs = [ps, *ps.children(recursive=True)]    # the server and its live-explanation worker
+                rss = []
+                for p in procs:
+                    try:
+                        rss.append(p.memory_info().rss)
+                    except psutil.Error:
+                        pass
+                peak[0] = max(peak[0], sum(rss))
+                peak[1] = max(peak[1], rss[0] if rss else 0)
             except psutil.Error:
                 return
             time.sleep(0.05)
@@ -317,7 +325,8 @@ def main() -> int:
                   f"{np.mean(sizes > 1):.0%} shared a pass); {what} p50 {np.median(ms):.0f} ms, "
                   f"p95 {np.percentile(ms, 95):.0f} ms")
     print(f"stored-view p95 / static-asset p95 (same server, same load): {res['stored'][1] / res['static'][1]:.1f}x")
-    print(f"peak RSS of the server: {peak[0] / 2**20:.0f} MB")
+    print(f"peak RSS of the server and its live worker process together: {peak[0] / 2**20:.0f} MB "
+          f"(server alone {peak[1] / 2**20:.0f} MB)")
     ok = res["stored"][1] <= 150 and res["live"][1] <= 1000 and peak[0] <= 2**30
     print("targets (p95 stored <= 150 ms, live <= 1 s, RSS <= 1 GB):", "met" if ok else "NOT met")
     return 0

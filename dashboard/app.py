@@ -62,14 +62,16 @@ UNKNOWN_MODEL = "{store} names no model in the store: {model}"
 
 
 def create_app(store: str | os.PathLike | RunStore, *, base_path: str = "/", device: str = "cpu",
-               targets: tuple[str, ...] | list[str] = ()) -> dash.Dash:
+               targets: tuple[str, ...] | list[str] = (), live_process: bool = False) -> dash.Dash:
     """The dashboard over ``store`` (a path or a :class:`RunStore`), served under ``base_path``.
 
     ``targets``: specs (e.g. ``path/to/file.py:factory``) the operator allows live features to load, besides
     bundled models and installed entry points; a spec read from the store is never loaded otherwise.
+    ``live_process``: run live explanations in a worker process (:mod:`dashboard.live_worker`), as
+    ``deepaudit serve`` does.
     """
     store = store if isinstance(store, RunStore) else RunStore(store)
-    ctx = AppContext(store, live=LiveModels(device, allowed=targets))
+    ctx = AppContext(store, live=LiveModels(device, allowed=targets, process=live_process))
     base = "/" + base_path.strip("/") + "/" if base_path.strip("/") else "/"
     app = dash.Dash(
         __name__, use_pages=True, pages_folder="", assets_folder=ASSETS, serve_locally=True,

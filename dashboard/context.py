@@ -20,6 +20,7 @@ from typing import Any
 
 from audit.store import Run, RunStore
 from dashboard.batching import MicroBatcher
+from dashboard.live_worker import LiveWorker
 
 MODEL_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
 RUN_ID = re.compile(r"^[0-9]{8}T[0-9]{6}Z-[A-Za-z0-9_.-]{1,100}-[0-9a-f]{8}$")
@@ -82,9 +83,13 @@ class LiveModels:
     their tensors (seen under the 16-client benchmark as a shape mismatch).
     """
 
-    def __init__(self, device: str = "cpu", allowed: tuple[str, ...] | list[str] = ()) -> None:
+    def __init__(self, device: str = "cpu", allowed: tuple[str, ...] | list[str] = (), *,
+                 process: bool = False) -> None:
         self.device = device
         self.allowed = frozenset(allowed)
+        # ``deepaudit serve``: live passes run in a worker process (dashboard/live_worker.py), out of reach of
+        # the server threads' hold on the interpreter lock; in-process otherwise (tests, notebooks).
+        self.worker = LiveWorker(device, self.allowed) if process else None
         self._targets: dict[str, Any] = {}
         self._lock = threading.Lock()
         self._loading: dict[str, threading.Lock] = {}  # one lock per spec: a slow model never blocks another
@@ -97,6 +102,31 @@ class LiveModels:
         self.batcher = MicroBatcher(workers=max(1, os.cpu_count() or 1))
 
     RETRY_AFTER_S = 30.0  # a target that failed to load is not retried by every request
+
+    def explain_texts(self, spec: str, texts: list[str], method: str, options: dict[str, Any]) -> list[Any]:
+        """:func:`dashboard.live_text.explain_texts` of ``texts`` with the target of ``spec`` (a vouched-for
+        spec: call :meth:`target` first), in the worker process when there is one."""
+        if self.worker is not None:
+            return self.worker.call("texts", spec, {"texts": list(texts), "method": method, "options": options})
+        from dashboard.live_text import explain_texts
+
+        with self.lease(spec) as leased:
+            return explain_texts(leased, texts, method=method, options=options)
+
+    def what_if_batch(self, spec: str, frames: list[Any], options: dict[str, Any]) -> list[Any]:
+        """:meth:`dashboard.live_tabular.LiveTabular.explain_batch` in the worker process (needs one)."""
+        if self.worker is None:
+            raise RuntimeError("what_if_batch needs the worker process; in-process what-ifs use LiveTabular")
+        return self.worker.call("what-if", spec, {"frames": list(frames), "options": options})
+
+    def preload(self, spec: str) -> None:
+        """Load ``spec`` here and, for a target with live features (typed text, edited rows), in the worker
+        process when there is one, so that the first live request is fast."""
+        target = self.target(spec)
+        raw = getattr(getattr(target, "eval_data", None), "raw", None)
+        live_features = getattr(target, "tokenizer", None) is not None or type(raw).__name__ == "DataFrame"
+        if self.worker is not None and live_features:
+            self.worker.call("load", spec)
 
     @property
     def version(self) -> int:
@@ -184,16 +214,31 @@ class IndexSnapshot:
                 out.append(None)
         return tuple(out)
 
-    def get(self) -> Any:
+    def _current(self) -> tuple[Any, ...]:
         sig, now = self._signature(), time.monotonic()
         with self._lock:
             held = self._held
             if held is not None and held[0] == sig and now - held[1] < self.max_age_s:
-                return held[2]
+                return held
         runs = self.store.list_runs()
+        by_model: dict[str, list[dict[str, Any]]] = {}
+        for row in runs.to_dict("records"):          # newest first, as listed
+            by_model.setdefault(row["model"], []).append(row)
+        held = (sig, now, runs, by_model, frozenset(runs["run_id"]) if not runs.empty else frozenset())
         with self._lock:
-            self._held = (sig, now, runs)
-        return runs
+            self._held = held
+        return held
+
+    def get(self) -> Any:
+        """The index as ``store.list_runs()`` gives it (newest first)."""
+        return self._current()[2]
+
+    def model_rows(self, model: str) -> list[dict[str, Any]]:
+        """Index rows of ``model``, newest first (a copy of the list; the rows are shared)."""
+        return list(self._current()[3].get(model, ()))
+
+    def has_run(self, run_id: str) -> bool:
+        return run_id in self._current()[4]
 
 
 @dataclass
@@ -212,8 +257,7 @@ class AppContext:
         """Runs of ``model``, newest first (index rows); empty for a malformed or unknown name."""
         if not isinstance(model, str) or not MODEL_NAME.match(model):
             return []
-        runs = self.index.get()
-        return runs[runs["model"] == model].to_dict("records") if not runs.empty else []
+        return self.index.model_rows(model)
 
     def known_models(self) -> list[str]:
         runs = self.index.get()
@@ -237,7 +281,6 @@ class AppContext:
         """Any run by id (validated against the index; never a path from the client)."""
         if not isinstance(run_id, str) or not RUN_ID.match(run_id):
             return None
-        runs = self.index.get()
-        if runs.empty or not (runs["run_id"] == run_id).any():
+        if not self.index.has_run(run_id):
             return None
         return self.runs.get(run_id)

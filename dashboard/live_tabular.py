@@ -182,7 +182,7 @@ class LiveTabular:
     """A loaded tabular target with its editable fields; :meth:`what_if` rescores and re-explains a row."""
 
     def __init__(self, target, *, training: pd.DataFrame | None = None, lease: Any = None,
-                 submit: Any = None) -> None:
+                 submit: Any = None, compute: Any = None) -> None:
         if len(target.class_names) != 2:
             raise ValueError(NOT_EDITABLE.format(name=target.name, reason="the what-if editor needs a binary "
                                                                           "classifier"))
@@ -191,6 +191,8 @@ class LiveTabular:
         self._lease = lease or (lambda: contextlib.nullcontext(target))
         # MicroBatcher.submit: concurrent what-ifs of this model are explained in one pass
         self._submit = submit or (lambda key, item, run: (run([item])[0], 1))
+        # LiveModels.what_if_batch: the batch computed in the live worker process; here by default
+        self._compute = compute or self.explain_batch
         self.fields, self.range_source = editable_fields(target, training=training)
         self.by_name = {f.name: f for f in self.fields}
         self.sentinels = _sentinels(target)
@@ -271,7 +273,7 @@ class LiveTabular:
         """Favourable-class probabilities and merged IG attributions of raw ``rows``, and the number of
         requests explained in the same pass (concurrent what-ifs with the same options share one)."""
         key = ("what-if", id(self), json.dumps(options, sort_keys=True, default=str))
-        (probs, merged), batch = self._submit(key, rows, lambda frames: self.explain_batch(frames, options))
+        (probs, merged), batch = self._submit(key, rows, lambda frames: self._compute(frames, options))
         return probs, merged, batch
 
     def explain_batch(self, frames: list[pd.DataFrame], options: dict[str, Any]
@@ -280,7 +282,7 @@ class LiveTabular:
 
         Each request's rows are preprocessed on their own (``preprocess`` never sees another request's
         rows), then scored and attributed together; a row's IG does not depend on the other rows, so each
-        answer equals its own pass up to float32 rounding (tests/dashboard/test_live_batching.py).
+        answer equals its own pass up to float32 rounding (tests/live/test_live_batching.py).
         """
         with self._lease() as t:
             x = torch.cat([t.preprocess(f) for f in frames])
@@ -343,6 +345,9 @@ class LiveTabularCache:
     def get(self, spec: str) -> LiveTabular:
         with self._lock:
             if spec not in self._by_spec:
+                remote = None
+                if self.live.worker is not None:
+                    remote = lambda frames, options, s=spec: self.live.what_if_batch(s, frames, options)  # noqa: E731
                 self._by_spec[spec] = LiveTabular(self.live.target(spec), lease=lambda s=spec: self.live.lease(s),
-                                                  submit=self.live.batcher.submit)
+                                                  submit=self.live.batcher.submit, compute=remote)
             return self._by_spec[spec]

@@ -114,7 +114,7 @@ def explain_texts(target: Any, texts: list[str], *, method: str = "integrated_gr
     The texts are encoded together and trailing padding is dropped under the same rule as for one
     text (only when the model provably ignores it), so a short text may be padded to the longest of
     the batch: for such a model that changes its logits and attributions only by float32 rounding
-    (tests/dashboard/test_live_batching.py). IG's completeness is judged per text with that text's
+    (tests/live/test_live_batching.py). IG's completeness is judged per text with that text's
     own floor, as :func:`audit.quality.ig_completeness` would judge it alone.
     """
     if target.domain != "nlp":

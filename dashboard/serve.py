@@ -41,7 +41,7 @@ def is_loopback(host: str) -> bool:
 
 def build_server(store: str, *, host: str, base_path: str = "/", credentials: str | None = None,
                  insecure: bool = False, device: str = "cpu", debug: bool = False,
-                 targets: tuple[str, ...] | list[str] = ()) -> Any:
+                 targets: tuple[str, ...] | list[str] = (), live_process: bool = False) -> Any:
     """The Dash app ready to serve, with auth when configured; raises ValueError on unsafe settings."""
     from pathlib import Path
 
@@ -59,7 +59,7 @@ def build_server(store: str, *, host: str, base_path: str = "/", credentials: st
     if users is None and not is_loopback(host):
         log.warning(INSECURE.format(host=host))
     # security headers and error handling included
-    app = create_app(store, base_path=base_path, device=device, targets=targets)
+    app = create_app(store, base_path=base_path, device=device, targets=targets, live_process=live_process)
     if users is not None:
         require_basic_auth(app.server, users)
     return app
@@ -71,14 +71,15 @@ def _warm(app: Any) -> None:
     for model in ctx.known_models():
         try:
             run = ctx.resolve(model)
-            ctx.live.target(run.result["model"]["spec"])
+            ctx.live.preload(run.result["model"]["spec"])
         except Exception as exc:  # a model that no longer loads is reported by the page that needs it
             log.warning("could not preload %s: %s", model, exc)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
     app = build_server(args.store, host=args.host, base_path=args.base_path, credentials=args.credentials,
-                       insecure=args.insecure, device=args.device, debug=args.debug, targets=args.target or ())
+                       insecure=args.insecure, device=args.device, debug=args.debug, targets=args.target or (),
+                       live_process=not args.live_in_server)
     base = app.config.url_base_pathname
     host = f"[{args.host}]" if ":" in args.host else args.host
     print(f"deepaudit dashboard: http://{host}:{args.port}{base}  (store {args.store}; Ctrl+C to stop)",
@@ -134,6 +135,9 @@ def add_commands(sub: Any) -> None:
                         "store never is")
     s.add_argument("--torch-threads", type=int, default=1, help="torch threads per request (default 1)")
     s.add_argument("--no-preload", action="store_true", help="do not load models in the background at start")
+    s.add_argument("--live-in-server", action="store_true",
+                   help="compute live explanations in the server process instead of a worker process (saves the "
+                        "worker's memory, ~0.4 GB; much slower while other requests keep the server busy)")
     s.set_defaults(func=cmd_serve)
     h = sub.add_parser("hash-password", help="print a user:hash line for dashboard credentials")
     h.add_argument("user")

@@ -108,8 +108,9 @@ RUN_AND_REPORT = textwrap.dedent('''
     spec, store_dir = sys.argv[1], sys.argv[2]
     store = RunStore(store_dir)
     (result,) = run_audit([spec], RunConfig(samples=8, device="cpu", progress=False, quality_samples=4), store=store)
+    heavy = [m for m in ("scipy", "sklearn", "fairlearn", "shap", "matplotlib.pyplot") if m in sys.modules]
     report = build_report(store.load(result.run_id), with_examples=False).data
-    print(json.dumps({"run_id": result.run_id, "architecture": report["model"]["architecture"],
+    print(json.dumps({"run_id": result.run_id, "architecture": report["model"]["architecture"], "heavy": heavy,
                       "models_loaded": sorted(m for m in sys.modules if m == "models" or m.startswith("models."))}))
 ''')
 
@@ -125,6 +126,7 @@ def test_a_user_target_runs_and_reports_without_importing_models(tmp_path):
     assert out["run_id"]
     assert out["architecture"] == "2-layer MLP"     # the report reads the run's own card
     assert out["models_loaded"] == [], f"a user-model audit imported {out['models_loaded']}"
+    assert out["heavy"] == [], f"the audit itself imported {out['heavy']} (start-up cost, docs/architecture.md)"
 
 
 def test_the_command_line_loads_only_the_models_command_plugin(tmp_path):

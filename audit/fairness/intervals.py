@@ -17,7 +17,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy.special import ndtri  # the standard-normal quantile (scipy.stats.norm.ppf), without scipy.stats
+
+from audit.special import normal_quantile  # scipy.stats.norm.ppf, without importing scipy
 
 BAD_CONFIDENCE = "confidence={value!r} must be a number strictly between 0 and 1. Fix: use e.g. 0.95."
 BAD_N_BOOT = "n_boot={value!r} must be a positive integer. Fix: use e.g. 1000 (docs/statistics.md: B >= 1000)."
@@ -59,7 +60,7 @@ def wilson_interval(x, n, *, confidence: float = 0.95) -> tuple[np.ndarray, np.n
     >>> round(float(lo), 4), round(float(hi), 4)
     (0.2553, 0.3662)
     """
-    z = ndtri(0.5 + check_confidence(confidence) / 2)
+    z = normal_quantile(0.5 + check_confidence(confidence) / 2)
     x = np.asarray(x, dtype=float)
     n = np.asarray(n, dtype=float)
     if np.any(x < 0) or np.any(x > n):
@@ -175,7 +176,7 @@ def bootstrap_method(n_boot: int, seed: int, *, log_scale: bool = False) -> str:
 
 def z_value(confidence: float = 0.95) -> float:
     """The two-sided standard-normal quantile of ``confidence`` (1.959963984540054 at 0.95)."""
-    return float(ndtri(0.5 + check_confidence(confidence) / 2))
+    return normal_quantile(0.5 + check_confidence(confidence) / 2)
 
 
 def hanley_mcneil_interval(auc: float, n_pos: int, n_neg: int, *,

@@ -21,7 +21,8 @@ from typing import Sequence
 
 import numpy as np
 import pandas as pd
-from scipy.special import fdtrc
+
+from audit.special import f_sf
 
 NO_ATTRIBUTES = "proxy analysis needs at least one sensitive column; got none. Fix: set sensitive_columns."
 SHAPE = ("inputs have {n_in} rows and {n_feat} columns but {what} has {n_other}. "
@@ -63,7 +64,7 @@ def anova_pvalue(parts: Sequence[np.ndarray]) -> float:
         f = (ssbn / (k - 1)) / ((sstot - ssbn) / (n - k))
     if all(np.all(np.diff(q) == 0) for q in parts):
         f = np.nan if np.all(np.diff(data) == 0) else np.inf
-    return float(fdtrc(k - 1, n - k, f))
+    return f_sf(k - 1, n - k, float(f))
 
 
 def proxy_table(inputs: np.ndarray, feature_names: Sequence[str], groups: pd.DataFrame,

@@ -18,10 +18,10 @@ from fractions import Fraction
 
 import numpy as np
 import pandas as pd
-from scipy.special import ndtr  # the standard-normal cdf: scipy.stats.norm.sf(x) is ndtr(-x)
 
 from audit.fairness.counts import prepare, rate_masks, rates_from_counts
 from audit.fairness.groups import check_min_share, resolve_reference
+from audit.special import normal_cdf  # scipy.stats.norm.sf(x) is normal_cdf(-x), without importing scipy
 
 CORRECTIONS = ("holm", "bh")
 BAD_CORRECTION = "correction={value!r} is not one of {choices}. Fix: 'holm' (family-wise) or 'bh' (false discovery)."
@@ -48,7 +48,7 @@ def two_proportion_ztest(x1, n1, x2, n2) -> tuple[np.ndarray, np.ndarray]:
         pooled = (x1 + x2) / (n1 + n2)
         se = np.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2))
         z = np.where((n1 > 0) & (n2 > 0) & (se > 0), (x1 / n1 - x2 / n2) / se, np.nan)
-    return z, 2 * ndtr(-np.abs(z))
+    return z, 2 * normal_cdf(-np.abs(z))
 
 
 def adjust_pvalues(p_values, method: str = "holm") -> np.ndarray:

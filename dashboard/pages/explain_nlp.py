@@ -27,7 +27,7 @@ from dashboard.context import AppContext
 from dashboard.figures import GRAPH_CONFIG
 from dashboard.figures import explain_nlp as fig
 from dashboard.figures.explain_vision import method_label
-from dashboard.live_text import MAX_CHARS, explain_texts, live_method, live_spec, run_target, validate_text
+from dashboard.live_text import MAX_CHARS, live_method, live_spec, run_target, validate_text
 from dashboard.pages.explain_vision import methods_of
 
 SYNC = "explain-nlp"
@@ -138,8 +138,7 @@ def update_live(ctx: AppContext, n_clicks: Any, text: Any, state: dict[str, Any]
     spec = live_spec(run)
 
     def explain_batch(texts: list[str]) -> list[Any]:
-        with ctx.live.lease(spec) as leased:
-            return explain_texts(leased, texts, method=method, options=options)
+        return ctx.live.explain_texts(spec, texts, method, options)
 
     try:
         # requests for the same model, method and options arriving together share one pass

@@ -288,3 +288,30 @@ def test_trusted_proxy_reaches_waitress(store, monkeypatch, argv, proxy):
     [kw] = calls
     assert {k: kw[k] for k in ("trusted_proxy", "trusted_proxy_headers") if k in kw} == proxy
     assert kw["clear_untrusted_proxy_headers"] is True
+
+
+@pytest.mark.parametrize("argv, worker", [([], True), (["--live-in-server"], False)])
+def test_serve_computes_live_explanations_in_a_worker_process_unless_told(store, monkeypatch, argv, worker):
+    import argparse
+
+    import torch
+    import waitress
+
+    built = []
+    real = serve.build_server
+
+    def spy(*a, **kw):
+        built.append(real(*a, **kw))
+        return built[-1]
+
+    monkeypatch.setattr(serve, "build_server", spy)
+    monkeypatch.setattr(waitress, "serve", lambda app, **kw: None)
+    monkeypatch.setattr(torch, "set_num_threads", lambda n: None)
+    parser = argparse.ArgumentParser()
+    serve.add_commands(parser.add_subparsers())
+    args = parser.parse_args(["serve", "--store", str(store.root), "--no-preload", *argv])
+    assert args.func(args) == 0
+    [app] = built
+    live = app._deepaudit_ctx.live
+    assert (live.worker is not None) is worker
+    assert live.worker is None or live.worker.starts == 0     # started by the first live request, not before

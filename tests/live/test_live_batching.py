@@ -14,8 +14,6 @@ from dashboard.context import LiveModels
 from dashboard.live_tabular import LiveTabular
 from dashboard.live_text import explain_text, explain_texts
 
-pytestmark = pytest.mark.xdist_group("live_batching")   # one worker loads the live models once
-
 TEXTS = ["A wonderful, moving film with superb acting.",
          "Dull, slow and far too long; I nearly left halfway through the second act of this mess.",
          "Not bad.",
