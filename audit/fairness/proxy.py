@@ -82,7 +82,9 @@ def proxy_table(inputs: np.ndarray, feature_names: Sequence[str], groups: pd.Dat
     if x.ndim != 2 or x.shape[1] != len(feature_names) or len(groups) != len(x):
         raise ValueError(SHAPE.format(n_in=x.shape[0], n_feat=x.shape[1] if x.ndim == 2 else "?",
                                       what="feature_names/groups", n_other=(len(feature_names), len(groups))))
-    imp = importance.set_index("feature")
+    # plain dicts: one lookup per (attribute, feature) instead of two DataFrame .loc calls
+    rank_of = {str(f): int(r) for f, r in zip(importance["feature"], importance["rank"])}
+    share_of = {str(f): float(v) for f, v in zip(importance["feature"], importance["share"])}
     labels = labels or {}
     rows = []
     for col in sensitive_columns:
@@ -94,9 +96,9 @@ def proxy_table(inputs: np.ndarray, feature_names: Sequence[str], groups: pd.Dat
             eta = correlation_ratio(v, codes)
             parts = [v[codes == k] for k in range(len(uniques))]
             p = anova_pvalue(parts) if np.isfinite(eta) and all(len(q) > 1 for q in parts) else float("nan")
-            means = {str(u): float(v[codes == k].mean()) for k, u in enumerate(uniques)}
-            rank = int(imp.loc[f, "rank"]) if f in imp.index else None
-            share = float(imp.loc[f, "share"]) if f in imp.index else float("nan")
+            means = {str(u): float(q.mean()) for q, u in zip(parts, uniques)}
+            rank = rank_of.get(f)
+            share = share_of.get(f, float("nan"))
             rows.append({"attribute": col, "feature": f,
                          "label": labels.get(f, labels.get(f.removesuffix("_missing"), f)),
                          "eta": eta, "p_value": p, "importance_rank": rank, "importance_share": share,
