@@ -1,6 +1,6 @@
 """Dashboard under load: `deepaudit serve` on loopback, 16 concurrent clients, a fixed number of requests.
 
-    python benchmarks/dashboard_load.py [--store deepaudit-runs] [--clients 16] [--rounds 10]
+    python benchmarks/dashboard_load.py [--store deepaudit-runs] [--clients 16] [--rounds 10] [--live-in-server]
 
 Starts the real server (waitress) in a subprocess over a run store (made with `deepaudit run --all` in a
 temp dir when --store has no runs), then each client repeats ``--rounds`` times a fixed mix of requests:
@@ -224,6 +224,8 @@ def main() -> int:
     ap.add_argument("--clients", type=int, default=16)
     ap.add_argument("--rounds", type=int, default=10, help="times each client repeats the request mix")
     ap.add_argument("--threads", type=int, default=16, help="waitress worker threads")
+    ap.add_argument("--live-in-server", action="store_true",
+                    help="serve with --live-in-server (live passes in the server process, no worker process)")
     args = ap.parse_args()
     store = ensure_store(args.store)
     from audit.store import RunStore
@@ -234,7 +236,8 @@ def main() -> int:
     base = f"http://127.0.0.1:{port}/"
     t0 = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-m", "audit.cli", "serve", "--store", str(store), "--port", str(port),
-                             "--threads", str(args.threads)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                             "--threads", str(args.threads), *(["--live-in-server"] if args.live_in_server else [])],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     ps = psutil.Process(proc.pid)
     peak = [0, 0]   # server + worker processes, server alone
     stop = threading.Event()

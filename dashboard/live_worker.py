@@ -72,6 +72,12 @@ class LiveWorker:
                 raise RuntimeError(WORKER_STOPPED.format(why=f"{type(exc).__name__}: {exc}")) from None
         return fut.result(timeout)
 
+    def start(self) -> None:
+        """Start the process now (it imports torch while the server warms up), unless it runs already."""
+        with self._lock:
+            if self._proc is None or self._proc.poll() is not None:
+                self._start()
+
     def _start(self) -> None:
         # A fresh interpreter running this module (not multiprocessing's spawn, which re-runs the parent's
         # main script): it inherits one end of a socket pair and nothing else.

@@ -68,6 +68,8 @@ def build_server(store: str, *, host: str, base_path: str = "/", credentials: st
 def _warm(app: Any) -> None:
     """Load the latest run of each model and its model in the background, so first views are fast."""
     ctx = app._deepaudit_ctx
+    if ctx.live.worker is not None:
+        ctx.live.worker.start()     # its interpreter and torch load beside the server's own loading below
     for model in ctx.known_models():
         try:
             run = ctx.resolve(model)

@@ -69,6 +69,9 @@ def test_a_worker_that_dies_fails_its_request_and_is_replaced(tmp_path):
     """))
     w = LiveWorker(allowed=[f"{dies}:factory"])
     try:
+        w.start()
+        w.start()                                  # already running: not started twice
+        assert w.starts == 1
         with pytest.raises(RuntimeError, match="stopped \\(exit code 3\\)"):
             w.call("load", f"{dies}:factory")
         assert w.call("load", "mortgage") is None and w.starts == 2    # the next request starts a new one
