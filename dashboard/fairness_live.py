@@ -51,6 +51,7 @@ class Settings:
     seed: int
     min_share: float
     four_fifths: float
+    exclude_small: bool = True     # the policy's exclude_small_groups: small groups never set the impact yardstick
 
     @property
     def threshold_applies(self) -> bool:
@@ -66,7 +67,8 @@ def run_settings(run: AuditResult) -> Settings:
         favorable=classes.index(fav_label) if fav_label is not None and fav_label in classes else None,
         binary=len(classes) == 2, n_boot=int(policy.get("n_boot", 1000)),
         seed=int(run.provenance.seed), min_share=float(policy.get("min_group_share", 0.02)),
-        four_fifths=float(policy.get("impact_ratio_min", 0.8)))
+        four_fifths=float(policy.get("impact_ratio_min", 0.8)),
+        exclude_small=bool(policy.get("exclude_small_groups", True)))
 
 
 def threshold_applies(run: AuditResult) -> bool:
@@ -125,7 +127,7 @@ def live_tables(preds: pd.DataFrame, columns: Sequence[str], settings: Settings,
               reference=reference)
     return {"groups": group_metrics(y, yhat, y_score=score, **kw),
             "disparities": disparities(y, yhat, y_score=score, n_boot=settings.n_boot, seed=settings.seed,
-                                       four_fifths=settings.four_fifths, **kw)}
+                                       four_fifths=settings.four_fifths, exclude_small=settings.exclude_small, **kw)}
 
 
 def group_labels(preds: pd.DataFrame, columns: Sequence[str], run_id: str = "") -> list[str]:

@@ -85,24 +85,34 @@ def impact_ratio_check(attr: str, groups: pd.DataFrame, disparities: pd.DataFram
     if len(g) < 2:
         return _none(cid, desc, policy.impact_ratio_min, ">=",
                      _join(f"fewer than two eligible groups ({len(g)})", excluded))
-    top = g.loc[g["selection_rate"].idxmax()]
-    if top["selection_rate"] <= 0:
+    rates = g.set_index("group")["selection_rate"]
+    stored = pd.DataFrame()
+    if len(disparities) and {"metric", "statistic", "group", "reference", "value"} <= set(disparities.columns):
+        stored = disparities[(disparities["metric"] == "selection_rate")
+                             & (disparities["statistic"] == "impact_ratio")].set_index("group")
+    if len(stored) and set(rates.index) <= set(stored.index) and stored["reference"].nunique() == 1:
+        # One rule, computed once: the engine's impact-ratio rows (audit.fairness.comparisons.disparities)
+        # already divide by the highest eligible group; the check states exactly those numbers.
+        top_name = str(stored["reference"].iloc[0])
+        top_rate = float(groups.set_index("group")["selection_rate"].get(top_name, np.nan))
+        ratios = stored.loc[list(rates.index), "value"].astype(float)
+    else:   # disparities without impact-ratio rows (a caller's own tables): the same rule here
+        top_name = str(rates.idxmax())
+        top_rate = float(rates.max())
+        ratios = rates / top_rate if top_rate > 0 else rates * np.nan
+    if not top_rate > 0:
         return _none(cid, desc, policy.impact_ratio_min, ">=",
                      _join("no eligible group receives the favourable outcome (every rate is 0)", excluded))
-    ratios = g.set_index("group")["selection_rate"] / top["selection_rate"]
     worst = ratios.idxmin()
-    # The bootstrap interval of the same ratio, when the tables' denominator is the same group.
-    ir = disparities[(disparities["metric"] == "selection_rate") & (disparities["statistic"] == "impact_ratio")
-                     & (disparities["group"] == worst)]
     interval = ""
-    if len(ir) and ir.iloc[0]["reference"] == top["group"] and pd.notna(ir.iloc[0]["lo"]):
-        r = ir.iloc[0]
+    if worst in stored.index and stored.loc[worst, "reference"] == top_name and pd.notna(stored.loc[worst, "lo"]):
+        r = stored.loc[worst]
         interval = f" [{r['lo']:.3f}, {r['hi']:.3f}] ({r['method']})"
     below = ", ".join(f"{k} {v:.3f}" for k, v in ratios.items() if v < policy.impact_ratio_min)
     return Check(cid, desc, float(ratios[worst]), policy.impact_ratio_min, ">=", group=str(worst),
-                 **_fields("impact_ratio", attr, reference=str(top["group"])),
-                 note=_join(f"lowest: {worst} {ratios[worst]:.3f}{interval} vs highest {top['group']} "
-                            f"{top['selection_rate']:.3f}", f"below threshold: {below}" if below else "", excluded))
+                 **_fields("impact_ratio", attr, reference=top_name),
+                 note=_join(f"lowest: {worst} {ratios[worst]:.3f}{interval} vs highest {top_name} "
+                            f"{top_rate:.3f}", f"below threshold: {below}" if below else "", excluded))
 
 
 def parity_checks(attr: str, groups: pd.DataFrame, policy: Policy) -> list[Check]:

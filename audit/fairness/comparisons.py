@@ -54,6 +54,8 @@ ZERO_DENOMINATOR_NOTE = "the denominator rate is 0, so the ratio is not computab
 UNDEFINED_GROUPS_NOTE = "left out (rate undefined, empty denominator): {groups}."
 SPREAD_NOTE = "max {hi_group!r} = {hi:.4g}, min {lo_group!r} = {lo:.4g}; over all groups incl. unknown/small."
 IMPACT_NOTE = "rate / highest rate among known groups ({top!r}); LL144 excludes 'unknown' from the denominator."
+IMPACT_SMALL_NOTE = (" Groups under {share:.0%} of the data are never the denominator (too few to set the "
+                     "yardstick for everyone else).")
 CRITERIA = {
     "demographic_parity": ("selection_rate",),
     "equal_opportunity": ("tpr",),
@@ -75,7 +77,8 @@ def _spread(rates: np.ndarray, boot: np.ndarray, defined: np.ndarray):
 
 def disparities(y_true, y_pred, *, sensitive, pos_label=None, y_score=None, columns=None,
                 breakdown: str = "intersection", reference=None, n_boot: int = 1000, seed: int = 0,
-                confidence: float = 0.95, min_share: float = 0.02, four_fifths: float = 0.8) -> pd.DataFrame:
+                confidence: float = 0.95, min_share: float = 0.02, four_fifths: float = 0.8,
+                exclude_small: bool = True) -> pd.DataFrame:
     """Differences, ratios, impact ratios and fairness criteria with bootstrap intervals.
 
     Parameters
@@ -91,6 +94,12 @@ def disparities(y_true, y_pred, *, sensitive, pos_label=None, y_score=None, colu
         Coverage of the percentile intervals.
     four_fifths : float
         Impact-ratio threshold of ``four_fifths_flag`` (default 0.8).
+    exclude_small : bool
+        The impact ratio's denominator is the highest rate among known groups with at least ``min_share``
+        of the rows (default; the policy's ``exclude_small_groups``), so that a handful of rows never sets
+        the yardstick; among all known groups when False, or when no group is large enough. The policy
+        check (:func:`audit.fairness.checks.impact_ratio_check`) reads these rows, so the check, tables,
+        charts and reports state the same ratio.
 
     Returns
     -------
@@ -192,15 +201,24 @@ def disparities(y_true, y_pred, *, sensitive, pos_label=None, y_score=None, colu
                     note=note if ok else ZERO_DENOMINATOR_NOTE)
             # Impact ratio against the highest known group.
             if name in IMPACT_METRICS:
-                top = int(np.flatnonzero(known)[np.argmax(rate[known])])
-                top_b = rb[:, known].max(axis=1)
+                # The denominator group: the highest defined rate among known groups that are large enough
+                # (exclude_small), else among known groups, else the first known group (rates undefined).
+                pool = known & ~np.isnan(rate)
+                if exclude_small and (pool & ~small).any():
+                    pool = pool & ~small
+                if not pool.any():
+                    pool = known
+                top = int(np.flatnonzero(pool)[np.nanargmax(np.where(np.isnan(rate[pool]), -np.inf, rate[pool]))])
+                top_b = rb[:, pool].max(axis=1)
+                small_note = (IMPACT_SMALL_NOTE.format(share=min_share)
+                              if exclude_small and (known & small).any() else "")
                 i_lo, i_hi, i_n = log_ratio_interval(rb, top_b[:, None], confidence=confidence)
                 ok = rate[top] > 0 and not single
                 for g in range(groups.n_groups):
                     value = rate[g] / rate[top] if ok else np.nan
                     row(name, "impact_ratio", labels[g], top, value, i_lo[g] if ok else np.nan,
                         i_hi[g] if ok else np.nan, m_log, g, int(i_n[g]), flag=ok and value < four_fifths,
-                        note=single_note if single else (IMPACT_NOTE.format(top=labels[top]) if ok
+                        note=single_note if single else (IMPACT_NOTE.format(top=labels[top]) + small_note if ok
                                                          else ZERO_DENOMINATOR_NOTE))
         _criteria(spreads, notes, masks, row, boot_m, boot_log, confidence)
     return pd.DataFrame(rows, columns=COLUMNS)

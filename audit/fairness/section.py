@@ -38,13 +38,20 @@ from audit.target import AuditTarget
 
 Stage = Callable[..., Any]
 
+#: The one reference rule of a run, stored in its fairness section and stated by every view.
+REFERENCE_RULE = ("differences and ratios against the largest group other than 'unknown'; impact ratios against "
+                  "the highest favourable rate among known groups with at least {share:.0%} of the data")
+REFERENCE_RULE_ALL = ("differences and ratios against the largest group other than 'unknown'; impact ratios against "
+                      "the highest favourable rate among known groups")
+
 
 def _attribute_tables(y_true, y_pred, y_score, column: pd.Series, *, policy: Policy, seed: int,
                       pos_label: Any) -> dict[str, pd.DataFrame]:
     kw = dict(sensitive=column.rename(column.name), pos_label=pos_label, min_share=policy.min_group_share)
     out = {"groups": group_metrics(y_true, y_pred, y_score=y_score, **kw),
            "disparities": disparities(y_true, y_pred, y_score=y_score, n_boot=policy.n_boot, seed=seed,
-                                      four_fifths=policy.impact_ratio_min, **kw),
+                                      four_fifths=policy.impact_ratio_min,
+                                      exclude_small=policy.exclude_small_groups, **kw),
            "significance": significance_tests(y_true, y_pred, y_score=y_score, correction=policy.correction,
                                               **kw)}
     if y_score is not None:
@@ -67,7 +74,8 @@ def build_fairness(target: AuditTarget, probs: np.ndarray, pred: np.ndarray, *, 
     fav = target.class_names.index(target.favorable_label) if target.favorable_label is not None else None
     section: dict[str, Any] = {"status": "computed", "policy": policy.as_dict(),
                                "favorable_label": target.favorable_label,
-                               "reference_rule": "the largest group other than 'unknown'",
+                               "reference_rule": REFERENCE_RULE.format(share=policy.min_group_share)
+                               if policy.exclude_small_groups else REFERENCE_RULE_ALL,
                                "attributes": attributes, "probes": {}}
     if fav is not None:
         section["outcome"] = f"predicted {target.favorable_label!r} (argmax of the model's probabilities)"
@@ -87,7 +95,8 @@ def build_fairness(target: AuditTarget, probs: np.ndarray, pred: np.ndarray, *, 
             for col in sensitive + cohorts:
                 kw = dict(sensitive=data.groups[col], pos_label=1, min_share=policy.min_group_share)
                 tables = {"groups": _accuracy_groups(correct, kw),
-                          "disparities": disparities(correct, correct, n_boot=policy.n_boot, seed=seed, **kw),
+                          "disparities": disparities(correct, correct, n_boot=policy.n_boot, seed=seed,
+                                                     exclude_small=policy.exclude_small_groups, **kw),
                           "significance": significance_tests(correct, correct, metrics=["selection_rate"],
                                                              correction=policy.correction, **kw)}
                 attributes.append({"name": col, "kind": "sensitive" if col in sensitive else "cohort",
