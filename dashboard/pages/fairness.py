@@ -246,6 +246,7 @@ def update(ctx: AppContext, attribute: str | None, state: dict[str, Any] | None,
 
 
 def _texts(view: live.ViewTables, run: Run, ratio: Any) -> list:
+    settings = live.run_settings(run)
     fav = run.model.favorable_label
     rate = "selection rate" if fav is not None else "accuracy"
     ref = next(iter(view.groups.loc[view.groups["is_reference"], "group"]), "–")
@@ -254,8 +255,9 @@ def _texts(view: live.ViewTables, run: Run, ratio: Any) -> list:
         parts = [html.Strong(f"Reference group: {ref}"),
                  f" ({run.fairness.reference_rule or 'the largest group'}); differences are measured "
                  f"from it. "]
-        parts.append(f"Impact ratios divide each group's {rate} by the highest among known groups: {top}."
-                      if top is not None else "Impact ratios do not apply to this attribute.")
+        eligible = (f" with at least {settings.min_share:.0%} of the data" if settings.exclude_small else "")
+        parts.append(f"Impact ratios divide each group's {rate} by the highest among known groups{eligible}: {top}."
+                     if top is not None else "Impact ratios do not apply to this attribute.")
     else:
         parts = [html.Strong(f"Reference group: {ref}"),
                  f" (chosen). Differences and ratios are measured from its {rate}; the four-fifths line applies "
@@ -295,7 +297,8 @@ def render(view: live.ViewTables, run: Run) -> FairnessView:
         f"{rate.capitalize()} − {default_ref} [95% CI]",
         rate_header=f"{rate.capitalize()} [95% CI]", confusion=fav is not None)
     rows = data.group_display_rows(view.groups, ratio, data.difference_table(view.disparities))
-    over = "highest known group's" if ref is None else f"{ref}'s"
+    over = ("highest eligible group's" if settings.exclude_small else "highest known group's") if ref is None \
+        else f"{ref}'s"
     impact = ffig.impact_ratio_figure(
         ratio, threshold=settings.four_fifths, baseline=base_ratio, xtitle=f"{view.name} group",
         reference_label="highest" if ref is None else "reference",
