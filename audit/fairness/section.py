@@ -104,9 +104,28 @@ def build_fairness(target: AuditTarget, probs: np.ndarray, pred: np.ndarray, *, 
                 if col != "digit":
                     checks.append(cohort_gap_check(col, tables["groups"], policy))
                 tick(1)
+    if fav is not None:
+        checks.append(favourable_outcome_check(pred, fav, target.favorable_label))
     checks.extend(_probes(target, probs, pred, fav, section["probes"], policy=policy, seed=seed,
                           importance=importance, stage=stage, ig_steps=ig_steps))
     return section, checks
+
+
+NO_FAVOURABLE = ("no one receives the favourable outcome: none of the {n} evaluated samples is predicted {fav!r}. "
+                 "Every parity check then passes trivially (every group's rate is 0), which says nothing about "
+                 "fairness; check the model, its decision rule and the favourable label.")
+
+
+def favourable_outcome_check(pred: np.ndarray, fav: int, label: Any) -> Check:
+    """A finding of its own: the model gives the favourable outcome to at least one evaluated sample."""
+    pred = np.asarray(pred)
+    n_fav = int((pred == fav).sum())
+    note = (NO_FAVOURABLE.format(n=len(pred), fav=label) if n_fav == 0 else
+            f"{n_fav} of {len(pred)} evaluated samples ({n_fav / max(1, len(pred)):.1%}) predicted {label!r}")
+    return Check("fairness.favourable_outcome_given",
+                 f"the model gives the favourable outcome ({label!r}) to at least one evaluated sample",
+                 float(n_fav), 1.0, ">=", note=note, family="fairness.favourable_outcome_given", subject=str(label),
+                 params={"n_samples": int(len(pred))})
 
 
 def _accuracy_groups(correct: np.ndarray, kw: dict[str, Any]) -> pd.DataFrame:

@@ -37,11 +37,13 @@ N_FINDINGS = 3
 #: Below this many evaluation samples the report warns that intervals are wide and statistics indicative.
 SMALL_N = 30
 #: Severity tiers by check family (tier 2 for every other family).
-TIER1 = frozenset({"fairness.impact_ratio", "shortcut", "sanity_randomization", "completeness_ig"})
+TIER1 = frozenset({"fairness.impact_ratio", "fairness.favourable_outcome_given", "shortcut", "sanity_randomization",
+                   "completeness_ig"})
 TIER3 = frozenset({"fairness.min_group_share"})
 
 _TITLES = {
     "fairness.impact_ratio": "Impact ratio below four-fifths for {x}",
+    "fairness.favourable_outcome_given": "No one receives the favourable outcome ({x})",
     "fairness.equalized_odds_difference": "Equalized-odds gap across {x} groups",
     "fairness.demographic_parity_difference": "Demographic-parity gap across {x} groups",
     "fairness.ece": "Calibration error within {x} groups",
@@ -56,6 +58,7 @@ _TITLES = {
 #: What a family measures, for the title of a check that could not be computed.
 _SUBJECTS = {
     "fairness.impact_ratio": "impact ratio for {x}",
+    "fairness.favourable_outcome_given": "favourable outcomes ({x}) given",
     "fairness.equalized_odds_difference": "equalized-odds gap across {x} groups",
     "fairness.demographic_parity_difference": "demographic-parity gap across {x} groups",
     "fairness.ece": "calibration error within {x} groups",
@@ -96,6 +99,8 @@ ONE_GROUP = ("{attr}: only one known group ({group}), so no comparison across {n
              "comparative fairness checks are not computable.")
 
 _ADVICE = {
+    "fairness.favourable_outcome_given": "Check the decision rule, the favourable label and the score scale before "
+                                         "reading any parity statistic: with no favourable decisions they are empty.",
     "fairness.impact_ratio": "Investigate the features driving denials for the flagged group (reason codes, proxy "
                              "table); weigh the mitigation what-if; document a business-necessity review before use.",
     "fairness.equalized_odds_difference": "Compare error rates by group; consider group-aware thresholds (see the "
