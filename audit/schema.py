@@ -41,6 +41,7 @@ CHECK_FAMILIES: dict[str, tuple[str, str]] = {
     "fairness.ece": ("fairness", "attribute"),
     "fairness.min_group_share": ("fairness", "attribute"),
     "fairness.cohort_accuracy_gap": ("fairness", "attribute"),
+    "fairness.favourable_outcome_given": ("fairness", "favourable label"),
     "counterfactual_flip_share": ("fairness", "attribute"),
     "counterfactual_max_abs_diff": ("fairness", "attribute"),
     "shortcut": ("shortcut", "artifact probe"),

@@ -195,6 +195,8 @@ def group_display_rows(groups: pd.DataFrame, impact: pd.DataFrame,
             notes.append("reference")
         if g.get("small_group"):
             notes.append("small: not checked")
+        if g.get("undefined"):
+            notes.append(str(g["undefined"]))
         d = diff.get(g["group"])
         rows.append({
             "group": g["group"], "n": f"{int(g['n']):,} ({_pct(g.get('share'))})",

@@ -14,6 +14,17 @@ from audit.fairness.counts import prepare, rate_masks, rates_from_counts
 from audit.fairness.groups import check_min_share, resolve_reference
 from audit.fairness.intervals import check_confidence, wilson_interval
 
+#: Why a rate is NaN for a group (the rate's denominator is empty); fairlearn/sklearn report 0 there instead.
+UNDEFINED = {"tpr": "TPR undefined: no positives", "fpr": "FPR undefined: no negatives",
+             "ppv": "PPV undefined: no predicted positives"}
+
+
+def _undefined_notes(df: pd.DataFrame) -> list[str]:
+    """Per group, which rates are undefined and why ("" when all are defined)."""
+    empty = {"tpr": df["positives"] == 0, "fpr": df["negatives"] == 0, "ppv": df["predicted_positive"] == 0}
+    return ["; ".join(UNDEFINED[m] for m in ("tpr", "fpr", "ppv") if bool(empty[m].iloc[i]) and df["n"].iloc[i] > 0)
+            for i in range(len(df))]
+
 
 def group_metrics(y_true, y_pred, *, sensitive, pos_label=None, y_score=None, columns=None,
                   breakdown: str = "intersection", reference=None, min_share: float = 0.02,
@@ -53,7 +64,9 @@ def group_metrics(y_true, y_pred, *, sensitive, pos_label=None, y_score=None, co
         negatives, predicted_positive, tn, fp, fn, tp``, then per rate
         ``<rate>, <rate>_lo, <rate>_hi`` for ``selection_rate, tpr, fpr, ppv,
         accuracy`` (and ``scoring_rate`` with ``y_score``), then
-        ``interval_method``. Undefined rates are NaN.
+        ``interval_method`` and ``undefined`` (which rates are NaN and why, e.g.
+        ``"FPR undefined: no negatives"``; empty when every rate is defined).
+        Undefined rates are NaN, never 0.
 
     Example
     -------
@@ -83,5 +96,6 @@ def group_metrics(y_true, y_pred, *, sensitive, pos_label=None, y_score=None, co
             lo, hi = wilson_interval(num, den, confidence=confidence)
             df[name], df[f"{name}_lo"], df[f"{name}_hi"] = rate, lo, hi
         df["interval_method"] = f"wilson score, {confidence:.0%}"
+        df["undefined"] = _undefined_notes(df)
         frames.append(df)
     return pd.concat(frames, ignore_index=True)

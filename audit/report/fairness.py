@@ -27,6 +27,7 @@ def anchor(name: str) -> str:
 
 def _rate_row(g: dict[str, Any], binary: bool) -> dict[str, Any]:
     row = {k: g.get(k) for k in ("group", "n", "share", "small_group", "is_reference", "positives", "negatives")}
+    row["undefined"] = g.get("undefined") or ""      # which rates are NaN and why (older runs: not recorded)
     if not binary:
         # Without a favourable class the engine's "outcome" is a correct prediction, so its selection
         # rate is the cohort's accuracy (its own accuracy field would score that outcome, trivially 1).

@@ -95,7 +95,7 @@ def group_forest(attr: dict[str, Any], *, binary: bool, threshold: float | None)
         _draw(ax, _point(g[metric]), i, col, "o")
     ax.set_yticks(y, labels)
     ax.set_ylim(-0.6, len(groups) - 0.4)
-    ax.set_xlabel(("favourable outcome rate" if binary else "accuracy") + " (Wilson 95%)")
+    ax.set_xlabel(("favourable outcome rate" if binary else "accuracy") + "\n(Wilson 95%)")
     ax.set_xlim(0, 1.02)
     if has_ir:
         ax2 = axes[0, 1]
@@ -107,7 +107,7 @@ def group_forest(attr: dict[str, Any], *, binary: bool, threshold: float | None)
             ax2.axvline(threshold, color=OKABE_ITO["black"], linestyle="--", linewidth=1)
             ax2.text(threshold, len(groups) - 0.4, f" {threshold:g}", fontsize=7, va="bottom")
         ax2.set_xlim(0, 1.05)
-        ax2.set_xlabel("impact ratio vs highest group (bootstrap 95%)")
+        ax2.set_xlabel("impact ratio vs highest eligible group\n(bootstrap 95%)")
     return _svg(fig)
 
 

@@ -28,7 +28,7 @@ import math
 from typing import TYPE_CHECKING, Any, Sequence
 
 from audit.report.fairness import anchor
-from audit.schema import Check, check_area
+from audit.schema import CHECK_FAMILIES, Check, check_area
 
 if TYPE_CHECKING:
     from audit.result import AuditResult, Fairness
@@ -138,7 +138,10 @@ def section_anchor(check: Check) -> str:
     fam, subject = family(check)
     area = check_area(fam)
     if area == "fairness":
-        return "fairness-counterfactual" if fam.startswith("counterfactual_") else anchor(subject)
+        if fam.startswith("counterfactual_"):
+            return "fairness-counterfactual"
+        # an attribute's checks link to its subsection; a model-wide one (no one approved) to the section
+        return "fairness" if CHECK_FAMILIES.get(fam, ("", ""))[1] != "attribute" else anchor(subject)
     if area == "shortcut":
         return "explain-shortcut"
     return "quality"

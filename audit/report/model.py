@@ -138,6 +138,7 @@ def performance_section(run: AuditResult, fair: dict[str, Any]) -> dict[str, Any
                  for r in perf.per_class]
     by_group = [{"attribute": a["name"], "kind": a["kind"], "anchor": a["anchor"],
                  "groups": [{"group": g["group"], "n": g["n"], "small_group": g["small_group"],
+                             "undefined": g.get("undefined", ""),
                              **{m: g[m] for m in ("accuracy", "tpr", "fpr") if m in g}} for g in a["groups"]]}
                 for a in fair["attributes"]]
     calibration = [{"attribute": a["name"], "rows": a["calibration"]} for a in fair["attributes"] if a["calibration"]]

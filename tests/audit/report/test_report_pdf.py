@@ -53,7 +53,7 @@ def test_pdf_embeds_figures(reports):
     raw = _pdf(reports, "mortgage").read_bytes()
     assert raw.count(b"/Form") >= 5
     text = _text(_pdf(reports, "mortgage"))
-    assert "impact ratio vs highest group" in text  # figure labels stay text
+    assert "impact ratio vs highest eligible group" in text  # figure labels stay text
     listing = subprocess.run(["pdfimages", "-list", str(_pdf(reports, "mnist_cnn_shortcut"))], check=True,
                              capture_output=True, text=True).stdout
     assert len([ln for ln in listing.splitlines()[2:] if " image " in ln]) >= 6
