@@ -106,7 +106,7 @@ class LiveWorker:
             else:
                 fut.set_exception(value)
         try:
-            proc.wait(1)
+            proc.wait(5)     # it has closed its end: it is exiting, or gone
         except subprocess.TimeoutExpired:
             pass
         why = f"exit code {proc.returncode}" if proc.returncode is not None else "its pipe closed"
