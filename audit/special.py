@@ -5,8 +5,8 @@ audit's own work on the bundled mortgage model, for three scalar functions:
 
 - :func:`normal_quantile` (``scipy.special.ndtri``): Python's :class:`statistics.NormalDist`, Wichura's
   algorithm AS 241, accurate to about 1e-16;
-- :func:`normal_cdf` (``scipy.special.ndtr``): ``erfc(-x / sqrt(2)) / 2``, accurate to a few ulp and in
-  the far lower tail too (no ``1 - ...`` cancellation);
+- :func:`normal_cdf` (``scipy.special.ndtr``): ``erfc(-x / sqrt(2)) / 2``, no ``1 - ...`` cancellation in
+  the lower tail; rounding ``x / sqrt(2)`` costs about x^2 ulps there (3e-14 relative at x = -10);
 - :func:`f_sf` (``scipy.special.fdtrc``, the F distribution's survival function): the regularized
   incomplete beta function ``I_x(d2/2, d1/2)`` at ``x = d2 / (d2 + d1 f)``, by its continued fraction
   (modified Lentz), evaluated on the side where it converges fast and without subtracting from 1 in the
@@ -14,7 +14,9 @@ audit's own work on the bundled mortgage model, for three scalar functions:
 
 tests/audit/test_special.py compares each with scipy over grids that include the tails and a million
 degrees of freedom (the beta normaliser is computed by Stirling's series where one argument is large,
-so it does not lose digits to cancellation between large ``lgamma`` values).
+so it does not lose digits to cancellation between large ``lgamma`` values): measured within 1e-15
+(quantile), 3e-14 above 1e-23 and 2.4e-13 in the far tail (cdf), 5e-11 (F tail); tested with margins
+for libm differences between platforms (its docstring).
 """
 from __future__ import annotations
 

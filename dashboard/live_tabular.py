@@ -254,14 +254,6 @@ class LiveTabular:
         """(n, features) -> (n, groups): a feature summed with its missing indicator."""
         return np.stack([attributions[:, m].sum(1) for m in self.groups.values()], axis=1)
 
-    def scores(self, rows: pd.DataFrame, target: Any = None) -> tuple[torch.Tensor, np.ndarray]:
-        if target is None:
-            with self._lease() as t:
-                return self.scores(rows, t)
-        x = target.preprocess(rows)
-        probs = torch.softmax(target.logits(x).double(), 1).numpy()
-        return x, probs
-
     def reasons(self, merged_row: np.ndarray, score: float) -> pd.DataFrame:
         """Adverse-action reasons of one applicant, as in :func:`audit.fairness.reasons.adverse_action_reasons`."""
         cols = ["rank", "feature", "reason", "attribution", "share_of_denial"]

@@ -13,6 +13,7 @@ import argparse
 import getpass
 import ipaddress
 import logging
+import os
 import sys
 import threading
 from typing import Any
@@ -81,7 +82,8 @@ def _warm(app: Any) -> None:
 def cmd_serve(args: argparse.Namespace) -> int:
     app = build_server(args.store, host=args.host, base_path=args.base_path, credentials=args.credentials,
                        insecure=args.insecure, device=args.device, debug=args.debug, targets=args.target or (),
-                       live_process=not args.live_in_server)
+                       # the worker inherits a socket through pass_fds, which only POSIX systems offer
+                       live_process=not args.live_in_server and os.name == "posix")
     base = app.config.url_base_pathname
     host = f"[{args.host}]" if ":" in args.host else args.host
     print(f"deepaudit dashboard: http://{host}:{args.port}{base}  (store {args.store}; Ctrl+C to stop)",

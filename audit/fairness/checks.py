@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from audit.fairness.comparisons import impact_reference
 from audit.fairness.policy import Policy
 from audit.schema import Check
 
@@ -85,28 +86,23 @@ def impact_ratio_check(attr: str, groups: pd.DataFrame, disparities: pd.DataFram
     if len(g) < 2:
         return _none(cid, desc, policy.impact_ratio_min, ">=",
                      _join(f"fewer than two eligible groups ({len(g)})", excluded))
-    rates = g.set_index("group")["selection_rate"]
-    stored = pd.DataFrame()
-    if len(disparities) and {"metric", "statistic", "group", "reference", "value"} <= set(disparities.columns):
-        stored = disparities[(disparities["metric"] == "selection_rate")
-                             & (disparities["statistic"] == "impact_ratio")].set_index("group")
-    if len(stored) and set(rates.index) <= set(stored.index) and stored["reference"].nunique() == 1:
-        # One rule, computed once: the engine's impact-ratio rows (audit.fairness.comparisons.disparities)
-        # already divide by the highest eligible group; the check states exactly those numbers.
-        top_name = str(stored["reference"].iloc[0])
-        top_rate = float(groups.set_index("group")["selection_rate"].get(top_name, np.nan))
-        ratios = stored.loc[list(rates.index), "value"].astype(float)
-    else:   # disparities without impact-ratio rows (a caller's own tables): the same rule here
-        top_name = str(rates.idxmax())
-        top_rate = float(rates.max())
-        ratios = rates / top_rate if top_rate > 0 else rates * np.nan
+    # The denominator by the engine's own rule (one function), so the check divides by the group the
+    # stored impact-ratio rows name and states the same numbers.
+    all_rates = groups["selection_rate"].to_numpy(dtype=float)
+    top, _ = impact_reference(all_rates, (groups["group"] != "unknown").to_numpy(),
+                              groups["small_group"].astype(bool).to_numpy(), exclude_small=policy.exclude_small_groups)
+    top_name, top_rate = str(groups["group"].iloc[top]), float(all_rates[top])
     if not top_rate > 0:
         return _none(cid, desc, policy.impact_ratio_min, ">=",
                      _join("no eligible group receives the favourable outcome (every rate is 0)", excluded))
+    ratios = g.set_index("group")["selection_rate"] / top_rate
     worst = ratios.idxmin()
+    # The bootstrap interval of the same ratio from the engine's rows, when they divide by the same group.
+    ir = disparities[(disparities["metric"] == "selection_rate") & (disparities["statistic"] == "impact_ratio")
+                     & (disparities["group"] == worst)] if len(disparities) else disparities
     interval = ""
-    if worst in stored.index and stored.loc[worst, "reference"] == top_name and pd.notna(stored.loc[worst, "lo"]):
-        r = stored.loc[worst]
+    if len(ir) and ir.iloc[0]["reference"] == top_name and pd.notna(ir.iloc[0]["lo"]):
+        r = ir.iloc[0]
         interval = f" [{r['lo']:.3f}, {r['hi']:.3f}] ({r['method']})"
     below = ", ".join(f"{k} {v:.3f}" for k, v in ratios.items() if v < policy.impact_ratio_min)
     return Check(cid, desc, float(ratios[worst]), policy.impact_ratio_min, ">=", group=str(worst),

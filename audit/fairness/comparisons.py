@@ -75,6 +75,25 @@ def _spread(rates: np.ndarray, boot: np.ndarray, defined: np.ndarray):
     return r.max(), r.min(), b_max, b_min
 
 
+def impact_reference(rate: np.ndarray, known: np.ndarray, small: np.ndarray, *,
+                     exclude_small: bool = True) -> tuple[int, np.ndarray]:
+    """The one rule for an impact ratio's denominator: (index of the group, mask of the groups it was picked from).
+
+    The highest defined rate among known groups with at least the minimum share (``exclude_small``), else
+    among known groups, else the first known group (every rate undefined). :func:`disparities` and the
+    policy check (:func:`audit.fairness.checks.impact_ratio_check`) both call this, so tables, charts,
+    reports and the check divide by the same group.
+    """
+    rate, known, small = np.asarray(rate, dtype=float), np.asarray(known, bool), np.asarray(small, bool)
+    pool = known & ~np.isnan(rate)
+    if exclude_small and (pool & ~small).any():
+        pool = pool & ~small
+    if not pool.any():
+        pool = known.copy()
+    candidates = np.flatnonzero(pool)
+    return int(candidates[np.argmax(np.where(np.isnan(rate[candidates]), -np.inf, rate[candidates]))]), pool
+
+
 def disparities(y_true, y_pred, *, sensitive, pos_label=None, y_score=None, columns=None,
                 breakdown: str = "intersection", reference=None, n_boot: int = 1000, seed: int = 0,
                 confidence: float = 0.95, min_share: float = 0.02, four_fifths: float = 0.8,
@@ -97,9 +116,8 @@ def disparities(y_true, y_pred, *, sensitive, pos_label=None, y_score=None, colu
     exclude_small : bool
         The impact ratio's denominator is the highest rate among known groups with at least ``min_share``
         of the rows (default; the policy's ``exclude_small_groups``), so that a handful of rows never sets
-        the yardstick; among all known groups when False, or when no group is large enough. The policy
-        check (:func:`audit.fairness.checks.impact_ratio_check`) reads these rows, so the check, tables,
-        charts and reports state the same ratio.
+        the yardstick; among all known groups when False, or when no group is large enough
+        (:func:`impact_reference`, shared with the policy check).
 
     Returns
     -------
@@ -201,14 +219,7 @@ def disparities(y_true, y_pred, *, sensitive, pos_label=None, y_score=None, colu
                     note=note if ok else ZERO_DENOMINATOR_NOTE)
             # Impact ratio against the highest known group.
             if name in IMPACT_METRICS:
-                # The denominator group: the highest defined rate among known groups that are large enough
-                # (exclude_small), else among known groups, else the first known group (rates undefined).
-                pool = known & ~np.isnan(rate)
-                if exclude_small and (pool & ~small).any():
-                    pool = pool & ~small
-                if not pool.any():
-                    pool = known
-                top = int(np.flatnonzero(pool)[np.nanargmax(np.where(np.isnan(rate[pool]), -np.inf, rate[pool]))])
+                top, pool = impact_reference(rate, known, small, exclude_small=exclude_small)
                 top_b = rb[:, pool].max(axis=1)
                 small_note = (IMPACT_SMALL_NOTE.format(share=min_share)
                               if exclude_small and (known & small).any() else "")

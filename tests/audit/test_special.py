@@ -1,4 +1,12 @@
-"""audit.special against scipy (the functions it replaces) and mpmath (arbitrary precision), tails included."""
+"""audit.special against scipy (the functions it replaces) and mpmath (arbitrary precision), tails included.
+
+Tolerances: both sides are float64 functions of the same float64 input, but they are different algorithms
+calling the platform's libm (log, exp, erfc, lgamma), which may differ by an ulp or two between CPUs and C
+libraries. So: 1e-13 relative for the normal quantile (measured here below 1e-15), 1e-12 for the normal
+cdf above 1e-23 and 1e-10 below it (rounding x / sqrt(2) costs about x^2 ulps: measured 2.8e-14 and
+2.4e-13), and 1e-9 for the F tail (measured 5e-11 against scipy and mpmath at a million degrees of
+freedom): every one is far below what a p-value or an interval bound is read to, and far above platform
+noise."""
 import math
 
 import mpmath
@@ -12,15 +20,18 @@ from audit.special import f_sf, normal_cdf, normal_quantile
 def test_normal_quantile_equals_ndtri():
     p = np.concatenate([np.linspace(1e-12, 1 - 1e-12, 4001), [1e-300, 1e-50, 0.975, 0.995]])
     got = np.array([normal_quantile(float(v)) for v in p])
-    np.testing.assert_allclose(got, sp.ndtri(p), rtol=1e-14, atol=1e-14)
-    assert normal_quantile(0.975) == pytest.approx(1.959963984540054, rel=1e-15)
+    np.testing.assert_allclose(got, sp.ndtri(p), rtol=1e-13, atol=1e-13)
+    assert normal_quantile(0.975) == pytest.approx(1.959963984540054, rel=1e-13)
     assert normal_quantile(0.0) == -math.inf and normal_quantile(1.0) == math.inf
     assert math.isnan(normal_quantile(1.5)) and math.isnan(normal_quantile(float("nan")))
 
 
 def test_normal_cdf_equals_ndtr_including_the_far_tail():
     x = np.linspace(-37.5, 8.5, 4601)
-    np.testing.assert_allclose(normal_cdf(x), sp.ndtr(x), rtol=1e-12, atol=0)
+    # rounding x / sqrt(2) costs about x^2 ulps in the tail: 2.8e-14 at x = -10 (measured), 2.4e-13 at -37.5
+    body = x > -10           # cdf above ~1e-23
+    np.testing.assert_allclose(normal_cdf(x[body]), sp.ndtr(x[body]), rtol=1e-12, atol=0)
+    np.testing.assert_allclose(normal_cdf(x[~body]), sp.ndtr(x[~body]), rtol=1e-10, atol=0)
     odd = normal_cdf(np.array([[np.nan, np.inf], [-np.inf, 0.0]]))
     assert odd.shape == (2, 2) and np.isnan(odd[0, 0]) and odd[0, 1] == 1.0 and odd[1, 0] == 0.0 and odd[1, 1] == 0.5
 
@@ -35,7 +46,7 @@ def test_f_sf_equals_fdtrc(dfn):
                 assert got < 1e-200
                 continue
             worst = max(worst, abs(got - want) / want)
-    assert worst < 1e-10, worst
+    assert worst < 1e-9, worst
 
 
 def test_f_sf_is_accurate_at_a_million_degrees_of_freedom():
@@ -45,7 +56,7 @@ def test_f_sf_is_accurate_at_a_million_degrees_of_freedom():
         dfd = 999_990
         x = mpmath.mpf(dfd) / (dfd + dfn * mpmath.mpf(f))
         exact = float(mpmath.betainc(mpmath.mpf(dfd) / 2, mpmath.mpf(dfn) / 2, 0, x, regularized=True))
-        assert f_sf(dfn, dfd, f) == pytest.approx(exact, rel=1e-10)
+        assert f_sf(dfn, dfd, f) == pytest.approx(exact, rel=1e-9)
 
 
 def test_f_sf_edges():

@@ -35,7 +35,9 @@ def test_anova_pvalue_equals_f_oneway():
         if np.isnan(want):
             assert np.isnan(got)
         else:
-            assert got == pytest.approx(want, rel=1e-12, abs=1e-300), parts
+            # the F tail is our own continued fraction (audit/special.py), scipy's is Cephes: 1e-9 relative
+            # (tests/audit/test_special.py says why)
+            assert got == pytest.approx(want, rel=1e-9, abs=1e-300), parts
     assert np.isnan(anova_pvalue([np.array([1.0]), np.array([2.0])]))
     assert np.isnan(anova_pvalue([np.array([1.0, 2.0]), np.array([])]))
 
@@ -44,7 +46,7 @@ def test_normal_quantiles_and_tails_equal_scipy():
     # AS 241 (statistics.NormalDist) and erfc (audit/special.py) against scipy's Cephes: another algorithm on the
     # same float64 input, so agreement to a few ulp rather than bit for bit (tests/audit/test_special.py)
     for c in (0.8, 0.9, 0.95, 0.99):
-        assert z_value(c) == pytest.approx(float(stats.norm.ppf(0.5 + c / 2)), rel=1e-14)
+        assert z_value(c) == pytest.approx(float(stats.norm.ppf(0.5 + c / 2)), rel=1e-13)
     z, p = two_proportion_ztest([5, 40, 0], [20, 100, 10], [9, 60, 3], [25, 100, 10])
     np.testing.assert_allclose(p, 2 * stats.norm.sf(np.abs(z)), rtol=1e-12, equal_nan=True)
     z95 = stats.norm.ppf(0.975)
