@@ -130,7 +130,9 @@ def difference_table(disparities: pd.DataFrame, metric: str = "selection_rate") 
     if disparities.empty:
         return pd.DataFrame(columns=["group", "value", "lo", "hi", "reference"])
     d = disparities[(disparities["metric"] == metric) & (disparities["statistic"] == "difference_vs_reference")]
-    return d[["group", "value", "lo", "hi", "reference"]].reset_index(drop=True)
+    # too_small: older runs (bootstrap intervals) do not have it
+    return d[[c for c in ("group", "value", "lo", "hi", "reference", "too_small") if c in d.columns]].reset_index(
+        drop=True)
 
 
 def _pct(x: Any) -> str:
@@ -198,6 +200,8 @@ def group_display_rows(groups: pd.DataFrame, impact: pd.DataFrame,
         if g.get("undefined"):
             notes.append(str(g["undefined"]))
         d = diff.get(g["group"])
+        if d is not None and bool(d.get("too_small", False)):
+            notes.append("too small for any conclusion")
         rows.append({
             "group": g["group"], "n": f"{int(g['n']):,} ({_pct(g.get('share'))})",
             "selection_rate": _ci(g, "selection_rate"), "impact_ratio": _ratio_text(ir.get(g["group"])),

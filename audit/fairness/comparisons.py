@@ -1,4 +1,4 @@
-"""Group comparisons with stratified-bootstrap intervals (docs/statistics.md).
+"""Group comparisons with score and stratified-bootstrap intervals (docs/statistics.md).
 
 One tidy row per reported number; every row carries ``value, lo, hi,
 method, n, positives, negatives, reference``.
@@ -22,13 +22,22 @@ Decisions a reviewer should know:
   are NaN with a note (not 0 / 1, which a policy check would read as "fair").
 - A ratio whose denominator rate is 0 (e.g. a constant predictor that never
   selects) is NaN with a note; its difference is still defined.
-- LL144 scoring rate: the full-sample median is held at its observed value
-  in the bootstrap (the rates are resampled given that cut).
-- Bootstrap limits, stated rather than hidden: a group whose observed rate is
-  exactly 0 or 1 resamples to the same rate, so its interval reflects only the
-  other side's variation (look at its Wilson interval in ``group_metrics``);
-  replicates where a needed rate is undefined are dropped and counted in
-  ``n_boot_valid``, so such intervals are conditional on the rate existing.
+- One group against one other (``difference_vs_reference``, ``ratio_vs_reference``,
+  ``impact_ratio``): score intervals from the two groups' counts, Newcombe's
+  hybrid score interval for a difference and MOVER-R for a ratio
+  (:mod:`audit.fairness.intervals`). A bootstrap of a 0/n or n/n cell resamples
+  to the same rate and gives an interval that only reflects the other side;
+  these stay valid there (exact coverage at n <= 10 is tested by enumeration).
+  Impact-ratio intervals are conditional on the reference group the rule
+  picked. ``n_boot_valid`` is 0 on these rows (no bootstrap).
+- ``too_small``: no outcome of the group (0 of n nor n of n) would give a
+  difference interval excluding 0 against its reference; such a group is
+  reported and marked, never read as "no difference".
+- Spreads and criteria over all groups (a max and a min, no closed form) use
+  the stratified bootstrap. LL144 scoring rate: the full-sample median is held
+  at its observed value (the rates are resampled given that cut). Replicates
+  where a needed rate is undefined are dropped and counted in ``n_boot_valid``,
+  so such intervals are conditional on the rate existing.
 """
 from __future__ import annotations
 
@@ -38,12 +47,16 @@ import pandas as pd
 from audit.fairness.counts import prepare, rate_masks, rates_from_counts
 from audit.fairness.groups import UNKNOWN, check_min_share, resolve_reference
 from audit.fairness.intervals import (
+    SCORE_DIFFERENCE_METHOD,
+    SCORE_RATIO_METHOD,
     bootstrap_counts,
     bootstrap_method,
     check_confidence,
-    difference_interval,
     log_ratio_interval,
+    mover_ratio,
+    newcombe_difference,
     percentile_interval,
+    too_small_for_conclusion,
 )
 
 ALL_GROUPS = "all groups"
@@ -64,7 +77,11 @@ CRITERIA = {
 }
 IMPACT_METRICS = ("selection_rate", "scoring_rate")
 COLUMNS = ["attribute", "metric", "statistic", "group", "reference", "value", "lo", "hi", "method", "n",
-           "positives", "negatives", "n_reference", "n_boot_valid", "small_group", "four_fifths_flag", "note"]
+           "positives", "negatives", "n_reference", "n_boot_valid", "small_group", "too_small", "four_fifths_flag",
+           "note"]
+TOO_SMALL_NOTE = ("too small for any conclusion: even 0 or all of its {n} would not differ from {ref!r} at this "
+                  "confidence.")
+REFERENCE_ITSELF_NOTE = "the reference group itself (ratio 1 by definition)."
 
 
 def _spread(rates: np.ndarray, boot: np.ndarray, defined: np.ndarray):
@@ -148,6 +165,8 @@ def disparities(y_true, y_pred, *, sensitive, pos_label=None, y_score=None, colu
     boot_m = bootstrap_method(n_boot, seed)
     boot_log = bootstrap_method(n_boot, seed, log_scale=True)
     boot_m_s, boot_log_s = (m + ", median cut fixed" for m in (boot_m, boot_log))
+    score_d = SCORE_DIFFERENCE_METHOD.format(confidence=confidence)
+    score_r = SCORE_RATIO_METHOD.format(confidence=confidence)
     rows: list[dict] = []
     for groups, counts in prep.attributes:
         labels, attr = groups.labels, groups.attribute
@@ -158,13 +177,13 @@ def disparities(y_true, y_pred, *, sensitive, pos_label=None, y_score=None, colu
         ref = resolve_reference(groups, reference)
         known = np.array([lab != UNKNOWN for lab in labels]) if len(labels) > 1 else np.ones(1, bool)
         boot = bootstrap_counts(counts, n_boot=n_boot, seed=seed)
-        point, reps = {}, {}
+        point, reps, nums, dens = {}, {}, {}, {}
         for name, (num_mask, den_mask) in masks.items():
-            point[name] = rates_from_counts(counts, num_mask, den_mask)[2]
+            nums[name], dens[name], point[name] = rates_from_counts(counts, num_mask, den_mask)
             reps[name] = rates_from_counts(boot, num_mask, den_mask)[2]
 
         def row(metric, statistic, group, ref_idx, value, lo, hi, method, idx=None, n_valid=0,
-                flag=False, note=""):
+                flag=False, note="", too_small=False):
             # idx: the group (int) or the groups (bool mask) the number is about; None = all groups.
             sel = slice(None) if idx is None else idx
             rows.append({
@@ -173,7 +192,8 @@ def disparities(y_true, y_pred, *, sensitive, pos_label=None, y_score=None, colu
                 "lo": float(lo), "hi": float(hi), "method": method, "n": int(np.sum(n_g[sel])),
                 "positives": int(np.sum(pos[sel])), "negatives": int(np.sum(neg[sel])),
                 "n_reference": 0 if ref_idx is None else int(n_g[ref_idx]), "n_boot_valid": int(n_valid),
-                "small_group": bool(np.any(small[sel])), "four_fifths_flag": bool(flag), "note": note})
+                "small_group": bool(np.any(small[sel])), "too_small": bool(too_small),
+                "four_fifths_flag": bool(flag), "note": note})
 
         single = groups.n_groups == 1
         single_note = SINGLE_GROUP_NOTE.format(group=labels[0], attribute=attr)
@@ -181,19 +201,25 @@ def disparities(y_true, y_pred, *, sensitive, pos_label=None, y_score=None, colu
         for name in masks:
             m_lin, m_log = (boot_m_s, boot_log_s) if name == "scoring_rate" else (boot_m, boot_log)
             rate, rb = point[name], reps[name]
-            # Per group vs the reference.
-            d_lo, d_hi, d_n = difference_interval(rb, rb[:, [ref]], confidence=confidence)
-            r_lo, r_hi, r_n = log_ratio_interval(rb, rb[:, [ref]], confidence=confidence)
+            num, den = nums[name], dens[name]
+            cut = ", median cut fixed" if name == "scoring_rate" else ""
+            s_d, s_r = score_d + cut, score_r + cut
+            # Per group vs the reference: score intervals from the two groups' counts (valid at 0/n and n/n).
+            d_lo, d_hi = newcombe_difference(num, den, num[ref], den[ref], confidence=confidence)
+            r_lo, r_hi = mover_ratio(num, den, num[ref], den[ref], confidence=confidence)
+            tiny = too_small_for_conclusion(den, num[ref], den[ref], confidence=confidence)
             for g in range(groups.n_groups):
                 if g == ref:
                     continue
                 ratio_ok = rate[ref] > 0
+                size_note = TOO_SMALL_NOTE.format(n=int(den[g]), ref=labels[ref]) if tiny[g] else ""
                 row(name, "difference_vs_reference", labels[g], ref, rate[g] - rate[ref], d_lo[g], d_hi[g],
-                    m_lin, g, int(d_n[g]))
+                    s_d, g, too_small=tiny[g], note=size_note)
                 row(name, "ratio_vs_reference", labels[g], ref,
                     rate[g] / rate[ref] if ratio_ok else np.nan, r_lo[g] if ratio_ok else np.nan,
-                    r_hi[g] if ratio_ok else np.nan, m_log, g, int(r_n[g]),
-                    note="" if ratio_ok or np.isnan(rate[ref]) else ZERO_DENOMINATOR_NOTE)
+                    r_hi[g] if ratio_ok else np.nan, s_r, g, too_small=tiny[g],
+                    note=" ".join(filter(None, ["" if ratio_ok or np.isnan(rate[ref]) else ZERO_DENOMINATOR_NOTE,
+                                                size_note])))
             # Spread over every group with a defined rate.
             defined = ~np.isnan(rate)
             left_out = [labels[g] for g in np.flatnonzero(~defined)]
@@ -220,17 +246,24 @@ def disparities(y_true, y_pred, *, sensitive, pos_label=None, y_score=None, colu
             # Impact ratio against the highest known group.
             if name in IMPACT_METRICS:
                 top, pool = impact_reference(rate, known, small, exclude_small=exclude_small)
-                top_b = rb[:, pool].max(axis=1)
                 small_note = (IMPACT_SMALL_NOTE.format(share=min_share)
                               if exclude_small and (known & small).any() else "")
-                i_lo, i_hi, i_n = log_ratio_interval(rb, top_b[:, None], confidence=confidence)
+                # Conditional on the reference group the rule picked (the same group every view names).
+                i_lo, i_hi = mover_ratio(num, den, num[top], den[top], confidence=confidence)
+                i_tiny = too_small_for_conclusion(den, num[top], den[top], confidence=confidence)
                 ok = rate[top] > 0 and not single
                 for g in range(groups.n_groups):
                     value = rate[g] / rate[top] if ok else np.nan
-                    row(name, "impact_ratio", labels[g], top, value, i_lo[g] if ok else np.nan,
-                        i_hi[g] if ok else np.nan, m_log, g, int(i_n[g]), flag=ok and value < four_fifths,
-                        note=single_note if single else (IMPACT_NOTE.format(top=labels[top]) + small_note if ok
-                                                         else ZERO_DENOMINATOR_NOTE))
+                    lo, hi = (1.0, 1.0) if g == top else (i_lo[g], i_hi[g])
+                    note = single_note if single else (IMPACT_NOTE.format(top=labels[top]) + small_note if ok
+                                                       else ZERO_DENOMINATOR_NOTE)
+                    if g == top and ok:
+                        note = REFERENCE_ITSELF_NOTE + " " + note
+                    elif i_tiny[g] and ok:
+                        note = TOO_SMALL_NOTE.format(n=int(den[g]), ref=labels[top]) + " " + note
+                    row(name, "impact_ratio", labels[g], top, value, lo if ok else np.nan,
+                        hi if ok else np.nan, s_r, g, flag=ok and value < four_fifths,
+                        too_small=bool(i_tiny[g]) and g != top, note=note)
         _criteria(spreads, notes, masks, row, boot_m, boot_log, confidence)
     return pd.DataFrame(rows, columns=COLUMNS)
 

@@ -38,7 +38,7 @@ def check_n_boot(n_boot: int) -> int:
     return int(n_boot)
 
 
-def wilson_interval(x, n, *, confidence: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
+def wilson_interval(x, n, *, confidence: float = 0.95, continuity: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Wilson score interval for a binomial proportion, vectorised.
 
     Parameters
@@ -47,6 +47,9 @@ def wilson_interval(x, n, *, confidence: float = 0.95) -> tuple[np.ndarray, np.n
         Successes and trials (broadcast together).
     confidence : float
         Two-sided coverage, default 0.95.
+    continuity : bool
+        With Yates' continuity correction (Newcombe 1998, method 4): the bounds solve
+        ``|x/n - p| - 1/(2n) = z sqrt(p(1 - p)/n)``. Wider; used by the two-group intervals below.
 
     Returns
     -------
@@ -68,10 +71,16 @@ def wilson_interval(x, n, *, confidence: float = 0.95) -> tuple[np.ndarray, np.n
     with np.errstate(invalid="ignore", divide="ignore"):
         safe_n = np.where(n > 0, n, 1.0)
         denom = safe_n + z * z
-        center = (x + z * z / 2) / denom
-        half = z / denom * np.sqrt(x * (safe_n - x) / safe_n + z * z / 4)
-        lo = np.clip(center - half, 0.0, 1.0)
-        hi = np.clip(center + half, 0.0, 1.0)
+        if continuity:
+            p, zz = x / safe_n, z * z
+            lo = (2 * x + zz - 1 - z * np.sqrt(np.maximum(zz - 2 - 1 / safe_n + 4 * p * (safe_n * (1 - p) + 1), 0)))
+            hi = (2 * x + zz + 1 + z * np.sqrt(np.maximum(zz + 2 - 1 / safe_n + 4 * p * (safe_n * (1 - p) - 1), 0)))
+            lo, hi = np.clip(lo / (2 * denom), 0.0, 1.0), np.clip(hi / (2 * denom), 0.0, 1.0)
+        else:
+            center = (x + z * z / 2) / denom
+            half = z / denom * np.sqrt(x * (safe_n - x) / safe_n + z * z / 4)
+            lo = np.clip(center - half, 0.0, 1.0)
+            hi = np.clip(center + half, 0.0, 1.0)
     # Round-off can leave 1e-17 where the bound is exactly 0 or 1.
     lo = np.where(x == 0, 0.0, lo)
     hi = np.where(x == n, 1.0, hi)
@@ -214,3 +223,82 @@ def mean_interval(values, *, point: float | None = None, confidence: float = 0.9
     centre = float(v.mean()) if point is None else float(point)
     half = z_value(confidence) * float(np.std(v, ddof=1)) / math.sqrt(v.size)
     return centre - half, centre + half
+
+
+# --- Two-proportion score intervals for a group against a reference group --------------------------------------
+#
+# A bootstrap of a 0/n or n/n cell resamples to the same rate, so a group of 7 with 7/7 approved gets a
+# difference interval that only reflects the reference's variation. The intervals below are built from each
+# side's Wilson score interval (MOVER: the method of variance estimates recovery, Zou & Donner 2008), which stay
+# valid at 0/n and n/n: Newcombe's hybrid score interval for a difference (Newcombe 1998, method 11) and
+# MOVER-R for a ratio (Donner & Zou 2012). Both use the continuity-corrected Wilson limits: without the
+# correction a single applicant (0 of 1 against 3 of 3) gives a difference interval excluding 0 while Fisher's
+# exact p is 0.25; with it, over every table with n <= 10 against references of n <= 500, an interval excludes 0
+# only when the engine's test gives p <= 0.10, and every p < 0.018 has an interval excluding 0 (the two differ
+# only near the 5% boundary). Exact coverage at n <= 10 is tested by enumeration (docs/statistics.md).
+
+SCORE_DIFFERENCE_METHOD = "Newcombe hybrid score, continuity-corrected (Newcombe 1998 method 11), {confidence:.0%}"
+SCORE_RATIO_METHOD = "MOVER-R score ratio, continuity-corrected Wilson limits (Donner & Zou 2012), {confidence:.0%}"
+
+
+def newcombe_difference(x1, n1, x2, n2, *, confidence: float = 0.95,
+                        continuity: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Newcombe's hybrid score interval for ``x1/n1 - x2/n2``, vectorised.
+
+    ``lo = d - sqrt((p1 - l1)^2 + (u2 - p2)^2)``, ``hi = d + sqrt((u1 - p1)^2 + (p2 - l2)^2)`` with (l, u)
+    each proportion's Wilson interval, continuity-corrected by default (method 11; ``continuity=False`` is
+    method 10, equal to statsmodels' ``confint_proportions_2indep(method="newcomb")``). Both reproduce the
+    worked examples of Newcombe (1998), Table II (tested). NaN where either side has no trials.
+    """
+    x1, n1, x2, n2 = (np.asarray(v, dtype=float) for v in (x1, n1, x2, n2))
+    l1, u1 = wilson_interval(x1, n1, confidence=confidence, continuity=continuity)
+    l2, u2 = wilson_interval(x2, n2, confidence=confidence, continuity=continuity)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        p1, p2 = x1 / np.where(n1 > 0, n1, np.nan), x2 / np.where(n2 > 0, n2, np.nan)
+        d = p1 - p2
+        lo = d - np.sqrt((p1 - l1) ** 2 + (u2 - p2) ** 2)
+        hi = d + np.sqrt((u1 - p1) ** 2 + (p2 - l2) ** 2)
+    return np.clip(lo, -1.0, 1.0), np.clip(hi, -1.0, 1.0)
+
+
+def mover_ratio(x1, n1, x2, n2, *, confidence: float = 0.95,
+                continuity: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """MOVER-R interval for the ratio ``(x1/n1) / (x2/n2)`` from the two Wilson intervals, vectorised.
+
+    With p = x/n and (l, u) Wilson limits::
+
+        lo = (p1 p2 - sqrt((p1 p2)^2 - l1 u2 (2 p1 - l1)(2 p2 - u2))) / (u2 (2 p2 - u2))
+        hi = (p1 p2 + sqrt((p1 p2)^2 - u1 l2 (2 p1 - u1)(2 p2 - l2))) / (l2 (2 p2 - l2))
+
+    Valid at x1 = 0 (lo = 0) and x1 = n1 (hi = 1 / l2). NaN where the ratio is undefined (``x2 == 0`` or no
+    trials); a negative discriminant from round-off is read as 0. Wilson limits continuity-corrected by default,
+    as in :func:`newcombe_difference`.
+    """
+    x1, n1, x2, n2 = (np.asarray(v, dtype=float) for v in (x1, n1, x2, n2))
+    l1, u1 = wilson_interval(x1, n1, confidence=confidence, continuity=continuity)
+    l2, u2 = wilson_interval(x2, n2, confidence=confidence, continuity=continuity)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        p1, p2 = x1 / np.where(n1 > 0, n1, np.nan), x2 / np.where(n2 > 0, n2, np.nan)
+        pp = p1 * p2
+        lo = (pp - np.sqrt(np.maximum(pp ** 2 - l1 * u2 * (2 * p1 - l1) * (2 * p2 - u2), 0.0))) / (u2 * (2 * p2 - u2))
+        hi = (pp + np.sqrt(np.maximum(pp ** 2 - u1 * l2 * (2 * p1 - u1) * (2 * p2 - l2), 0.0))) / (l2 * (2 * p2 - l2))
+    undefined = ~(x2 > 0) | ~(n1 > 0)
+    lo = np.where(x1 == 0, 0.0, np.maximum(lo, 0.0))
+    return np.where(undefined, np.nan, lo), np.where(undefined, np.nan, hi)
+
+
+def too_small_for_conclusion(n1, x2, n2, *, confidence: float = 0.95) -> np.ndarray:
+    """True where a group of ``n1`` cannot differ from the reference (``x2`` of ``n2``) whatever its outcome.
+
+    Judged with the interval the tables show: even 0 of ``n1`` and ``n1`` of ``n1`` give a Newcombe difference
+    interval that contains 0, so no rate the group could have would be a finding. Such a group is reported
+    and marked, never read as "no difference". False for groups with a conclusion possible; a group with no
+    trials is too small.
+    """
+    n1, x2, n2 = (np.asarray(v, dtype=float) for v in (n1, x2, n2))
+    out = []
+    for x1 in (np.zeros_like(n1), n1):
+        lo, hi = newcombe_difference(x1, n1, x2, n2, confidence=confidence)
+        with np.errstate(invalid="ignore"):
+            out.append(~((lo > 0) | (hi < 0)))
+    return out[0] & out[1]

@@ -101,6 +101,8 @@ def _comparisons(attr: FairnessAttribute, metric: str) -> list[dict[str, Any]]:
             "reference": (diff or ratio or impact or {}).get("reference"),
             "difference": _stat(diff), "ratio": _stat(ratio, why_ratio), "impact_ratio": _stat(impact, why_impact),
             "four_fifths_flag": bool(impact and impact.get("four_fifths_flag")),
+            # no outcome of the group could differ from the reference (older runs: not recorded)
+            "too_small": bool(diff and diff.get("too_small")),
             "test": test and test["test"], "p_value": test and test["p_value"],
             "p_adjusted": test and test["p_adjusted"], "significant": bool(test and test["significant"]),
             "method": (diff or impact or {}).get("method"),

@@ -132,7 +132,11 @@ def test_constant_predictor(constant):
     impact = d[d.statistic == "impact_ratio"]
     if constant:
         assert dp.loc["ratio", "value"] == 1.0 and (impact["value"] == 1.0).all()
-        assert (impact["lo"] == 1.0).all() and not impact["four_fifths_flag"].any()
+        # Every group n/n: the score interval is honest about a true rate below 1 (a bootstrap of n/n cells
+        # would claim [1, 1]); the reference row is 1 by definition.
+        ref = impact["group"] == impact["reference"]
+        assert (impact.loc[ref, "lo"] == 1.0).all() and (impact.loc[~ref, "lo"] < 1.0).all()
+        assert (impact["hi"] >= 1.0).all() and not impact["four_fifths_flag"].any()
     else:
         # 0 / 0: undefined, not 1 (which would pass the four-fifths rule).
         assert np.isnan(dp.loc["ratio", "value"]) and impact["value"].isna().all()

@@ -193,7 +193,10 @@ def test_vs_reference_and_impact_ratio_consistent():
     assert ((spread_ratios >= 0) & (spread_ratios <= 1)).all()
     for column in ["value", "lo", "hi", "method", "n", "reference", "positives", "negatives"]:
         assert column in d.columns
-    assert d["method"].str.contains("B=200, seed=0").all()
+    one_vs_one = d.statistic.isin(["difference_vs_reference", "ratio_vs_reference", "impact_ratio"])
+    assert d.loc[~one_vs_one, "method"].str.contains("B=200, seed=0").all()
+    assert d.loc[d.statistic == "difference_vs_reference", "method"].str.startswith("Newcombe hybrid score").all()
+    assert d.loc[d.statistic.isin(["ratio_vs_reference", "impact_ratio"]), "method"].str.startswith("MOVER-R").all()
 
 
 def test_disparities_deterministic_and_seeded():
