@@ -347,10 +347,16 @@ class AuditResult:
         probes = self.fairness.probes or {}
         if isinstance(probes.get("proxy"), list):
             yield "fairness/probes/proxy", probes["proxy"]
+        gap = probes.get("gap")
+        if isinstance(gap, dict):
+            yield "fairness/probes/gap", gap.get("table", [])
+            yield "fairness/probes/gap/summary", gap.get("summary", [])
         reasons = probes.get("reason_codes")
         if isinstance(reasons, dict):
             yield "fairness/probes/reason_codes", reasons.get("table", [])
             yield "fairness/probes/reason_codes/summary", reasons.get("summary", [])
+            if isinstance(reasons.get("faithfulness"), dict):
+                yield "fairness/probes/reason_codes/faithfulness", reasons["faithfulness"].get("table", [])
         mitigation = probes.get("mitigation")
         if isinstance(mitigation, dict):
             for attr, rows in (mitigation.get("by_attribute") or {}).items():

@@ -219,6 +219,31 @@ class Explainer:
         return max(1, min(self.batch_size, MAX_BATCH_ELEMENTS // (per_sample * max(1, passes))))
 
     # -- helpers for subclasses -------------------------------------------
+    def resolved_options(self) -> dict[str, Any]:
+        """Every option of the method with the value a call uses: the constructor's, else the default."""
+        out = {}
+        for name, p in inspect.signature(self._attribute).parameters.items():
+            if p.kind is inspect.Parameter.KEYWORD_ONLY and name not in _CALL_ARGUMENTS:
+                out[name] = self.options.get(name, None if p.default is inspect.Parameter.empty else p.default)
+        return out
+
+    def baseline_record(self) -> dict[str, Any] | None:
+        """The baseline as data (None for a method without one): shape, SHA-256 of its float32 bytes, the
+        values themselves when small (<= 256 numbers), and the target's description of it."""
+        if not self.needs_baseline:
+            return None
+        import hashlib
+
+        b = self.audit_target.baseline
+        desc = self.audit_target.provenance.get("baseline_description", "")
+        if b is None:
+            return {"kind": "zeros", "description": desc or "all-zero input", "shape": None, "sha256": None,
+                    "values": None}
+        arr = b.detach().float().cpu().contiguous().numpy()
+        return {"kind": "target baseline", "description": desc or "AuditTarget.baseline",
+                "shape": list(arr.shape), "sha256": hashlib.sha256(arr.tobytes()).hexdigest(),
+                "values": arr.reshape(-1).tolist() if arr.size <= 256 else None}
+
     def baseline_like(self, x: torch.Tensor) -> torch.Tensor:
         """The target's baseline broadcast to ``x`` (zeros where the target sets none)."""
         b = self.audit_target.baseline

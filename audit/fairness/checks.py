@@ -68,7 +68,8 @@ def _fields(metric: str, attr: str, **params: Any) -> dict[str, Any]:
 
 _POLICY_KEY = {"impact_ratio": "impact_ratio_min", "demographic_parity_difference": "demographic_parity_difference_max",
                "equalized_odds_difference": "equalized_odds_difference_max", "ece": "ece_max",
-               "min_group_share": "min_group_share", "cohort_accuracy_gap": "cohort_accuracy_gap_max"}
+               "min_group_share": "min_group_share", "cohort_accuracy_gap": "cohort_accuracy_gap_max",
+               "proxy": "proxy_eta_min", "reason_faithfulness": "reason_faithfulness_share_min"}
 
 
 def _none(cid: str, description: str, threshold: float, comparison: str, why: str) -> Check:
@@ -170,6 +171,44 @@ def cohort_gap_check(attr: str, groups: pd.DataFrame, policy: Policy) -> Check:
                      _join("fewer than two eligible cohorts", excluded))
     return Check(cid, desc, value, policy.cohort_accuracy_gap_max, "<=", **_fields("cohort_accuracy_gap", attr),
                  note=_join(note.replace("selection_rate", "accuracy"), excluded))
+
+
+def proxy_check(attr: str, proxy: pd.DataFrame, policy: Policy) -> Check:
+    """No input feature is a proxy for ``attr``: associated with it (eta >= proxy_eta_min) and relied on for
+    some group (:func:`audit.fairness.proxy.proxy_table`'s evidence). The value is the number of such features
+    (missing-value indicators counted with their feature)."""
+    cid = check_id("fairness", "proxy", attr)
+    desc = (f"{attr}: no input feature both associated with {attr} (eta >= {policy.proxy_eta_min:g}) and relied on "
+            f"for some group (top {policy.proxy_top_k} overall or within a group, a denial reason for >= "
+            f"{policy.proxy_reason_share_min:.0%} of a group's denied, or a top-3 driver of a group's gap)")
+    rows = proxy[proxy["attribute"] == attr] if len(proxy) else proxy
+    if not len(rows):
+        return _none(cid, desc, 0.0, "<=", "no proxy analysis for this attribute (no importance table)")
+    flagged = rows[rows["proxy_candidate"].astype(bool)]
+    names = list(dict.fromkeys(str(f).removesuffix("_missing") for f in flagged["feature"]))
+    first = {str(f).removesuffix("_missing"): r for f, r in zip(flagged["feature"], flagged.itertuples())}
+    note = "; ".join(f"{n} (eta {first[n].eta:.2f}: {first[n].evidence})" for n in names)
+    return Check(cid, desc, float(len(names)), 0.0, "<=", group=names[0] if names else None,
+                 **_fields("proxy", attr, top_k=policy.proxy_top_k, reason_share_min=policy.proxy_reason_share_min),
+                 note=note or "no feature associated with the attribute is relied on for any group")
+
+
+def reason_faithfulness_check(summary: dict[str, Any], favourable: Any, policy: Policy) -> Check:
+    """The stated adverse-action reasons describe what moves the score (:func:`audit.fairness.reasons.
+    reason_faithfulness`), on at least the policy's share of denied applicants."""
+    cid = check_id("fairness", "reason_faithfulness")
+    desc = ("adverse-action reasons: " + summary["rule"])
+    value = summary.get("share_faithful")
+    if value is None:
+        return Check(cid, desc, None, policy.reason_faithfulness_share_min, ">=",
+                     note="no denied applicant has an unstated feature to compare with",
+                     **_fields("reason_faithfulness", str(favourable)))
+    n, k = summary["n_compared"], round(value * summary["n_compared"])
+    return Check(cid, desc, float(value), policy.reason_faithfulness_share_min, ">=",
+                 **_fields("reason_faithfulness", str(favourable), seed=summary.get("seed")),
+                 note=f"{k} of {n} denied applicants; median gain from the first reason "
+                      f"{summary['median_gain_top']:+.3f} vs {summary['median_gain_random']:+.3f} from a random "
+                      f"unstated feature")
 
 
 def policy_checks(attr: str, tables: dict[str, pd.DataFrame], policy: Policy) -> list[Check]:

@@ -36,6 +36,10 @@ class Policy:
     cohort_accuracy_gap_max: float = 0.1
     counterfactual_max_abs_diff: float = 0.05
     counterfactual_max_flip_share: float = 0.05
+    proxy_eta_min: float = 0.3
+    proxy_top_k: int = 10
+    proxy_reason_share_min: float = 0.1
+    reason_faithfulness_share_min: float = 0.9
     attributes: str = "sensitive"
     n_boot: int = 1000
     correction: str = "holm"
@@ -62,6 +66,10 @@ _RULES: dict[str, tuple[type, Any, str]] = {
     "cohort_accuracy_gap_max": (float, lambda v: 0 <= v <= 1, "a number in [0, 1]"),
     "counterfactual_max_abs_diff": (float, lambda v: 0 <= v <= 1, "a number in [0, 1]"),
     "counterfactual_max_flip_share": (float, lambda v: 0 <= v <= 1, "a number in [0, 1]"),
+    "proxy_eta_min": (float, lambda v: 0 <= v <= 1, "a number in [0, 1]"),
+    "proxy_top_k": (int, lambda v: v >= 1, "a positive integer"),
+    "proxy_reason_share_min": (float, lambda v: 0 < v <= 1, "a number in (0, 1]"),
+    "reason_faithfulness_share_min": (float, lambda v: 0 <= v <= 1, "a number in [0, 1]"),
     "attributes": (str, lambda v: v in ("sensitive", "all"), "'sensitive' or 'all'"),
     # docs/statistics.md: B >= 1000 for every bootstrap interval.
     "n_boot": (int, lambda v: 1000 <= v <= 100_000, "an integer between 1000 and 100000"),

@@ -11,13 +11,31 @@ the share of the feature's variance explained by group means, in [0, 1]
 (0 = identical group means; 1 = the feature determines the group). It is
 computed on known values of the attribute only ("unknown" rows left out, and
 counted). The one-way ANOVA p-value says whether the association could be
-chance. A feature is flagged ``proxy_candidate`` when eta >= ``min_eta``
-(default 0.2) and it ranks within the ``top_k`` (default 10) most important
-features.
+chance.
+
+Whether the model relies on the feature is judged for every group, not only
+overall: a feature that encodes a minority status moves only that minority's
+scores (most of the majority get zero attribution from it, because the
+baseline is a majority applicant), so its global importance rank can be low
+while it is among the most cited denial reasons for the minority. A feature
+is flagged ``proxy_candidate`` when eta >= ``min_eta`` and at least one of:
+
+- ``global``: it ranks within the ``top_k`` most important features overall;
+- ``within group``: it ranks within ``top_k`` by mean |attribution| over the
+  explained rows of some known group of the attribute (``group_rank``);
+- ``reasons``: it is among the adverse-action reasons of at least
+  ``reason_share_min`` of some group's denied applicants (``reason_share``;
+  groups with at least 5 denied applicants);
+- ``gap``: it is among the top 3 drivers of some group's gap to the reference
+  (``gap_rank``, :mod:`audit.fairness.gap`).
+
+``evidence`` names which held, with the group. Reasons and gap drivers are
+per merged feature (``x`` with ``x_missing``), so both columns of a pair carry
+the pair's value.
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
@@ -67,14 +85,69 @@ def anova_pvalue(parts: Sequence[np.ndarray]) -> float:
     return f_sf(k - 1, n - k, float(f))
 
 
+GAP_TOP = 3
+
+
+def _best(values: dict[str, float], *, lowest: bool) -> tuple[float, str]:
+    """The best value over groups and its group ((nan, "") when there is none)."""
+    items = [(v, g) for g, v in values.items() if np.isfinite(v)]
+    if not items:
+        return float("nan"), ""
+    return min(items) if lowest else max(items, key=lambda t: t[0])
+
+
+def group_ranks(attributions: np.ndarray, rows: np.ndarray, column: pd.Series) -> dict[str, np.ndarray]:
+    """Rank (1 = most important) of each feature by mean |attribution| within each known group.
+
+    ``attributions`` (m, F) are the explained rows ``rows`` (indices into ``column``)."""
+    a = np.abs(np.asarray(attributions, dtype=np.float64))
+    g = column.iloc[np.asarray(rows)]
+    out = {}
+    for value in sorted(g.dropna().unique(), key=str):
+        mask = (g == value).to_numpy()
+        mean = a[mask].mean(0)
+        order = np.argsort(-mean, kind="stable")
+        rank = np.empty(len(mean), int)
+        rank[order] = np.arange(1, len(mean) + 1)
+        out[str(value)] = rank
+    return out
+
+
+#: A group's reason shares count only with at least this many denied applicants (2 of 3 says little).
+MIN_DENIED = 5
+
+
+def reason_shares(reasons: pd.DataFrame, column: pd.Series, sample_ids: Sequence[Any]) -> dict[str, dict[str, float]]:
+    """Per merged feature, per known group with at least :data:`MIN_DENIED` denied applicants: share of the
+    group's denied applicants citing it among their reasons."""
+    if reasons is None or len(reasons) == 0:
+        return {}
+    group_of = dict(zip(map(str, sample_ids), column.astype("object").where(column.notna(), None)))
+    r = reasons.assign(_g=[group_of.get(str(s)) for s in reasons["sample_id"]])
+    r = r[r["_g"].notna()]
+    denied = r.groupby("_g")["sample_id"].nunique()
+    cited = r[r["rank"] > 0].groupby(["feature", "_g"])["sample_id"].nunique()
+    out: dict[str, dict[str, float]] = {}
+    for (feature, g), n in cited.items():
+        if denied[g] >= MIN_DENIED:
+            out.setdefault(str(feature), {})[str(g)] = float(n / denied[g])
+    return out
+
+
 def proxy_table(inputs: np.ndarray, feature_names: Sequence[str], groups: pd.DataFrame,
-                sensitive_columns: Sequence[str], importance: pd.DataFrame, *, min_eta: float = 0.2,
-                top_k: int = 10, labels: dict[str, str] | None = None) -> pd.DataFrame:
-    """One row per (sensitive attribute, feature): eta, p-value, importance rank and share, flag.
+                sensitive_columns: Sequence[str], importance: pd.DataFrame, *, min_eta: float = 0.3,
+                top_k: int = 10, labels: dict[str, str] | None = None, attributions: np.ndarray | None = None,
+                attribution_rows: np.ndarray | None = None, reasons: pd.DataFrame | None = None,
+                sample_ids: Sequence[Any] | None = None, gap: pd.DataFrame | None = None,
+                reason_share_min: float = 0.1) -> pd.DataFrame:
+    """One row per (sensitive attribute, feature): eta, p-value, importance overall and within groups, flag.
 
     ``importance`` is :func:`audit.explain.views.feature_importance` output
-    (columns ``feature``, ``rank``, ``share``). Sorted by attribute, then by
-    eta x importance share, descending.
+    (columns ``feature``, ``rank``, ``share``). ``attributions`` / ``attribution_rows``: the run's published
+    attributions and the rows they explain (for ranks within groups); ``reasons`` with ``sample_ids``: the
+    adverse-action reason table; ``gap``: the gap decomposition table. Each is optional; without it that
+    criterion is not evaluated (its column is empty). Sorted by attribute, flagged first, then by eta x
+    importance share, descending.
     """
     x = np.asarray(inputs, dtype=np.float64)
     if not sensitive_columns:
@@ -91,6 +164,13 @@ def proxy_table(inputs: np.ndarray, feature_names: Sequence[str], groups: pd.Dat
         g = groups[col]
         known = g.notna().to_numpy()
         codes, uniques = pd.factorize(g[known], sort=True)
+        within = (group_ranks(attributions, attribution_rows, g)
+                  if attributions is not None and attribution_rows is not None else {})
+        shares = reason_shares(reasons, g, sample_ids) if reasons is not None and sample_ids is not None else {}
+        gap_rank: dict[str, dict[str, float]] = {}
+        if gap is not None and len(gap):
+            for r in gap[gap["attribute"] == col].itertuples():
+                gap_rank.setdefault(str(r.feature), {})[str(r.group)] = float(r.rank)
         for j, f in enumerate(feature_names):
             v = x[known, j]
             eta = correlation_ratio(v, codes)
@@ -99,14 +179,30 @@ def proxy_table(inputs: np.ndarray, feature_names: Sequence[str], groups: pd.Dat
             means = {str(u): float(q.mean()) for q, u in zip(parts, uniques)}
             rank = rank_of.get(f)
             share = share_of.get(f, float("nan"))
+            merged = f.removesuffix("_missing")
+            g_rank, g_rank_group = _best({k: float(v[j]) for k, v in within.items()}, lowest=True)
+            r_share, r_share_group = _best(shares.get(merged, {}), lowest=False)
+            d_rank, d_rank_group = _best(gap_rank.get(merged, {}), lowest=True)
+            evidence = []
+            if rank is not None and rank <= top_k:
+                evidence.append(f"global rank {rank}")
+            if g_rank <= top_k:
+                evidence.append(f"rank {int(g_rank)} within {g_rank_group}")
+            if r_share >= reason_share_min:
+                evidence.append(f"a denial reason for {r_share:.0%} of denied {r_share_group}")
+            if d_rank <= GAP_TOP:
+                evidence.append(f"driver {int(d_rank)} of the {d_rank_group} gap")
+            associated = bool(np.isfinite(eta) and eta >= min_eta)
             rows.append({"attribute": col, "feature": f,
-                         "label": labels.get(f, labels.get(f.removesuffix("_missing"), f)),
+                         "label": labels.get(f, labels.get(merged, f)),
                          "eta": eta, "p_value": p, "importance_rank": rank, "importance_share": share,
+                         "group_rank": g_rank, "group_rank_group": g_rank_group,
+                         "reason_share": r_share, "reason_share_group": r_share_group,
+                         "gap_rank": d_rank, "gap_rank_group": d_rank_group,
                          "n_known": int(known.sum()), "n_unknown": int((~known).sum()),
-                         "group_means": means,
-                         "proxy_candidate": bool(np.isfinite(eta) and eta >= min_eta and rank is not None
-                                                 and rank <= top_k)})
+                         "group_means": means, "evidence": "; ".join(evidence) if associated else "",
+                         "proxy_candidate": associated and bool(evidence)})
     df = pd.DataFrame(rows)
     df["score"] = df["eta"].fillna(0) * df["importance_share"].fillna(0)
-    return df.sort_values(["attribute", "score", "feature"], ascending=[True, False, True],
+    return df.sort_values(["attribute", "proxy_candidate", "score", "feature"], ascending=[True, False, False, True],
                           kind="mergesort").drop(columns="score").reset_index(drop=True)

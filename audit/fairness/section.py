@@ -11,10 +11,14 @@ What is computed depends on the target:
 - Targets without one (digit recognition): accuracy per cohort. A sample's
   correctness is its "outcome", so the selection-rate machinery gives accuracy
   per cohort with the same intervals and tests.
-- Domain probes: reason codes, proxy table and the mitigation what-if
-  (finance); counterfactual substitutions (NLP); the accuracy gap of each
-  cohort, which for the shortcut canary is the gap between images with and
-  without the mark (vision).
+- Tabular targets with a favourable class (named float features): what
+  drives each group's gap to the reference (:mod:`audit.fairness.gap`) and
+  proxies judged within groups (:mod:`audit.fairness.proxy`, one check per
+  sensitive attribute).
+- Domain probes: reason codes and the mitigation what-if (finance);
+  counterfactual substitutions (NLP); the accuracy gap of each cohort, which
+  for the shortcut canary is the gap between images with and without the
+  mark (vision).
 
 Policy checks (``audit.fairness.policy``) are emitted for sensitive
 attributes, and also for cohorts when the policy says ``attributes = "all"``;
@@ -62,9 +66,10 @@ def _attribute_tables(y_true, y_pred, y_score, column: pd.Series, *, policy: Pol
 
 
 def build_fairness(target: AuditTarget, probs: np.ndarray, pred: np.ndarray, *, policy: Policy, seed: int,
-                   importance: pd.DataFrame | None, stage: Stage,
-                   ig_steps: int = 64) -> tuple[dict[str, Any], list[Check]]:
-    """Fairness section and checks for one run. ``stage(name)`` is the runner's progress context."""
+                   importance: pd.DataFrame | None, stage: Stage, ig_steps: int = 64,
+                   attributions: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[dict[str, Any], list[Check]]:
+    """Fairness section and checks for one run. ``stage(name)`` is the runner's progress context;
+    ``attributions`` are the primary method's published attributions and the rows they explain."""
     data = target.eval_data
     y = np.asarray(data.labels)
     sensitive = list(target.sensitive_columns)
@@ -106,8 +111,11 @@ def build_fairness(target: AuditTarget, probs: np.ndarray, pred: np.ndarray, *, 
                 tick(1)
     if fav is not None:
         checks.append(favourable_outcome_check(pred, fav, target.favorable_label))
+    references = {a["name"]: next((str(g) for g, r in zip(a["groups"]["group"], a["groups"]["is_reference"]) if r),
+                                  None) for a in attributes if "is_reference" in a["groups"]}
     checks.extend(_probes(target, probs, pred, fav, section["probes"], policy=policy, seed=seed,
-                          importance=importance, stage=stage, ig_steps=ig_steps))
+                          importance=importance, stage=stage, ig_steps=ig_steps, attributions=attributions,
+                          references={k: v for k, v in references.items() if v is not None}))
     return section, checks
 
 
@@ -138,15 +146,64 @@ def _accuracy_groups(correct: np.ndarray, kw: dict[str, Any]) -> pd.DataFrame:
     return groups
 
 
+def _tabular(target: AuditTarget, fav: int | None) -> bool:
+    """Rows of named float features with a favourable class: what the gap decomposition and proxies need."""
+    x = target.eval_data.inputs
+    return bool(fav is not None and target.feature_names and x.dim() == 2 and x.is_floating_point()
+                and len(target.feature_names) == x.shape[1])
+
+
+def _gap_and_proxy(target: AuditTarget, pred: np.ndarray, fav: int, out: dict[str, Any], *, policy: Policy,
+                   seed: int, importance: pd.DataFrame | None, attributions: tuple[np.ndarray, np.ndarray] | None,
+                   stage: Stage, attributes: list[str], references: dict[str, str]) -> list[Check]:
+    """What drives each group's gap (:mod:`audit.fairness.gap`), then proxies judged within groups."""
+    import torch
+
+    from audit.fairness.checks import proxy_check
+    from audit.fairness.gap import gap_decomposition, method_text
+    from audit.fairness.proxy import proxy_table
+
+    data = target.eval_data
+    labels = target.provenance.get("feature_labels") or {}
+    model, device = target.model, target.device
+
+    def forward(z: torch.Tensor) -> torch.Tensor:
+        return torch.softmax(model(z.to(device)).float(), 1)[:, fav].cpu()
+
+    with stage("fairness: what drives each gap", total=1) as tick:
+        gap = gap_decomposition(forward, data.inputs, pred == fav, data.groups, attributes, target.feature_names,
+                                references=references, labels=labels, seed=seed)
+        tick(1)
+    out["gap"] = {"method": method_text(gap["params"]), "params": gap["params"],
+                  "summary": gap["summary"], "table": gap["table"]}
+    if importance is None:
+        return []
+    reasons = out.get("reason_codes", {}).get("table")
+    attr, rows = attributions if attributions is not None else (None, None)
+    with stage("fairness: proxy analysis"):
+        out["proxy"] = proxy_table(data.inputs.cpu().numpy(), target.feature_names, data.groups, attributes,
+                                   importance, labels=labels, min_eta=policy.proxy_eta_min, top_k=policy.proxy_top_k,
+                                   reason_share_min=policy.proxy_reason_share_min, attributions=attr,
+                                   attribution_rows=rows, reasons=reasons, sample_ids=data.sample_ids,
+                                   gap=gap["table"])
+    return [proxy_check(a, out["proxy"], policy) for a in attributes]
+
+
 def _probes(target: AuditTarget, probs: np.ndarray, pred: np.ndarray, fav: int | None, out: dict[str, Any], *,
             policy: Policy, seed: int, importance: pd.DataFrame | None, stage: Stage,
-            ig_steps: int) -> list[Check]:
+            ig_steps: int, attributions: tuple[np.ndarray, np.ndarray] | None = None,
+            references: dict[str, str] | None = None) -> list[Check]:
     checks: list[Check] = []
     data = target.eval_data
     if target.domain == "finance" and fav is not None and target.feature_names:
+        from audit.fairness.checks import reason_faithfulness_check
         from audit.fairness.mitigation import threshold_what_if
-        from audit.fairness.proxy import proxy_table
-        from audit.fairness.reasons import adverse_action_reasons, reason_code_params, reason_summary
+        from audit.fairness.reasons import (
+            adverse_action_reasons,
+            reason_code_params,
+            reason_faithfulness,
+            reason_summary,
+        )
 
         # Adverse-action reasons explain approve / deny; with more than two classes there is no single denial.
         if len(target.class_names) == 2:
@@ -160,11 +217,11 @@ def _probes(target: AuditTarget, probs: np.ndarray, pred: np.ndarray, fav: int |
                 "method": f"integrated_gradients toward the favourable class, n_steps={ig_steps}; features "
                           "merged with their missing indicator; at most 4 reasons, toward denial only",
                 "params": params, "table": reasons, "summary": reason_summary(reasons)}
-        if importance is not None and target.sensitive_columns:
-            with stage("fairness: proxy analysis"):
-                out["proxy"] = proxy_table(data.inputs.cpu().numpy(), target.feature_names, data.groups,
-                                           target.sensitive_columns, importance,
-                                           labels=target.provenance.get("feature_labels"))
+            with stage("fairness: reason-code faithfulness"):
+                faith = reason_faithfulness(target, reasons, seed=seed)
+            out["reason_codes"]["faithfulness"] = faith
+            if faith["summary"]["n_denied_with_reasons"]:
+                checks.append(reason_faithfulness_check(faith["summary"], target.favorable_label, policy))
         with stage("fairness: mitigation what-if", total=len(target.sensitive_columns)) as tick:
             what_if = {}
             for col in target.sensitive_columns:
@@ -177,6 +234,10 @@ def _probes(target: AuditTarget, probs: np.ndarray, pred: np.ndarray, fav: int |
         out["mitigation"] = {"method": "Per-group randomised thresholds (fairlearn ThresholdOptimizer's "
                                        "algorithm), 2-fold cross-fitted on the evaluation data; a what-if, not applied",
                              "by_attribute": what_if}
+    if _tabular(target, fav) and target.sensitive_columns:
+        checks.extend(_gap_and_proxy(target, pred, fav, out, policy=policy, seed=seed, importance=importance,
+                                     attributions=attributions, stage=stage,
+                                     attributes=list(target.sensitive_columns), references=references or {}))
     if target.domain == "nlp" and fav is not None and target.tokenizer is not None:
         from audit.fairness.counterfactual import counterfactual_checks, counterfactual_probe
 

@@ -151,14 +151,55 @@ def _significance_method(attr: FairnessAttribute) -> str:
     return f"{' / '.join(tests)}; {', '.join(sorted(corr)) or 'no'} correction across groups"
 
 
-def _proxies(rows: list[dict[str, Any]]) -> dict[str, Any]:
+PROXY_RULE = ("a proxy candidate has η ≥ {eta:g} and ranks in the top {k} overall or within a group, is a denial "
+              "reason for ≥ {share:.0%} of a group's denied applicants, or is a top-3 driver of a group's gap. A "
+              "feature that encodes a minority status moves only that minority's scores, so its overall rank can "
+              "be low")
+PROXY_RULE_OLD = ("a proxy candidate has η ≥ 0.2 and ranks in the top 10 by overall importance (the rule of the "
+                  "deepaudit that wrote this run; reliance within groups was not measured)")
+
+
+def _proxies(rows: list[dict[str, Any]], policy: dict[str, Any] | None = None) -> dict[str, Any]:
     keep = [r for r in rows if r.get("proxy_candidate")]
     rest = sorted((r for r in rows if not r.get("proxy_candidate")), key=lambda r: (-(r["eta"] or 0), r["feature"]))
     keep = sorted(keep, key=lambda r: (-(r["eta"] or 0), r["attribute"], r["feature"])) + rest[:PROXY_TOP]
     cols = ("attribute", "feature", "label", "eta", "p_value", "importance_rank", "importance_share",
-            "n_known", "n_unknown", "proxy_candidate")
+            "group_rank", "group_rank_group", "reason_share", "reason_share_group", "gap_rank", "gap_rank_group",
+            "evidence", "n_known", "n_unknown", "proxy_candidate")
+    policy = policy or {}
+    rule = (PROXY_RULE.format(eta=policy["proxy_eta_min"], k=policy.get("proxy_top_k", 10),
+                              share=policy.get("proxy_reason_share_min", 0.1))
+            if "proxy_eta_min" in policy else PROXY_RULE_OLD)
     return {"n_pairs": len(rows), "n_candidates": sum(bool(r.get("proxy_candidate")) for r in rows),
-            "rows": [{k: r.get(k) for k in cols} for r in keep]}
+            "rule": rule, "rows": [{k: _finite_or_none(r.get(k)) for k in cols} for r in keep]}
+
+
+def _finite_or_none(v: Any) -> Any:
+    """NaN (a criterion not evaluated, e.g. in runs before it existed) as None, which the template shows as —."""
+    return None if isinstance(v, float) and v != v else v
+
+
+#: Drivers shown per group in "what drives the gap".
+GAP_DRIVERS = 3
+
+
+def gap_view(gap: dict[str, Any], proxy_rows: list[dict[str, Any]] | None) -> dict[str, Any]:
+    """Per group: its gaps to the reference and the largest drivers (rank 1.. in the direction of the gap)."""
+    flagged = {(r["attribute"], str(r["feature"]).removesuffix("_missing"))
+               for r in proxy_rows or [] if r.get("proxy_candidate")}
+    by_group: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for r in gap.get("table", []):
+        by_group.setdefault((r["attribute"], r["group"]), []).append(r)
+    groups = []
+    for s in gap.get("summary", []):
+        rows = sorted(by_group.get((s["attribute"], s["group"]), []), key=lambda r: r["rank"])[:GAP_DRIVERS]
+        groups.append({**{k: s.get(k) for k in ("attribute", "group", "reference", "n", "small_group", "gap",
+                                                 "rate_gap", "completeness_residual")},
+                       "drivers": [{k: r[k] for k in ("feature", "label", "contribution", "lo", "hi")}
+                                   | {"proxy": (s["attribute"], r["feature"]) in flagged} for r in rows]})
+    residuals = [abs(g["completeness_residual"]) for g in groups if g["completeness_residual"] is not None]
+    return {"method": gap.get("method", ""), "params": gap.get("params", {}), "groups": groups,
+            "max_residual": max(residuals) if residuals else None}
 
 
 def _mitigation(m: dict[str, Any]) -> dict[str, Any]:
@@ -206,7 +247,8 @@ def fairness_section(run: AuditResult) -> dict[str, Any]:
         "status": fair.status, "note": fair.extra.get("note", ""), "outcome": fair.outcome,
         "binary": binary, "reference_rule": fair.reference_rule, "policy": fair.policy,
         "attributes": attrs,
-        "proxy": _proxies(probes["proxy"]) if probes.get("proxy") else None,
+        "proxy": _proxies(probes["proxy"], fair.policy) if probes.get("proxy") else None,
+        "gap": gap_view(probes["gap"], probes.get("proxy")) if probes.get("gap") else None,
         "mitigation": _mitigation(probes["mitigation"]) if probes.get("mitigation") else None,
         "counterfactual": _counterfactual(probes["counterfactual"]) if probes.get("counterfactual") else None,
     }

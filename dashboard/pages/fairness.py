@@ -208,7 +208,46 @@ def body(run: Run, attribute: str | None = None, intersect: str | None = None, r
         ], className="charts"),
         html.Div(dcc.Graph(id=ids.FAIRNESS_SWEEP, config=GRAPH_CONFIG, className="chart"),
                  className="fairness-sweep", style=None if applies else {"display": "none"}),
+        *gap_section(run),
     ]
+
+
+GAP_COLUMNS = [{"name": "Attribute", "id": "attribute"}, {"name": "Group (vs reference)", "id": "group"},
+               {"name": "Score gap", "id": "gap"}, {"name": "Rate gap", "id": "rate_gap"},
+               {"name": "Largest drivers: contribution to the score gap [95% CI]", "id": "drivers"}]
+
+
+def gap_rows(run: Run) -> list[dict[str, Any]]:
+    """One row per audited group: its gaps to the reference and the three largest drivers, as stored."""
+    from audit.report.fairness import gap_view
+
+    probes = run.fairness.probes or {}
+    if not isinstance(probes.get("gap"), dict):
+        return []
+    out = []
+    for g in gap_view(probes["gap"], probes.get("proxy"))["groups"]:
+        drivers = "; ".join(f"{d['label']} {d['contribution']:+.3f} [{d['lo']:+.3f}, {d['hi']:+.3f}]"
+                            + (" (proxy)" if d["proxy"] else "") for d in g["drivers"])
+        out.append({"attribute": g["attribute"], "group": f"{g['group']} (vs {g['reference']}, n={g['n']:,})",
+                    "gap": f"{g['gap']:+.3f}", "rate_gap": f"{g['rate_gap']:+.3f}", "drivers": drivers})
+    return out
+
+
+def gap_section(run: Run) -> list:
+    """"What drives the gap" (stored, every sensitive attribute): empty for runs without it."""
+    rows = gap_rows(run)
+    if not rows:
+        return []
+    method = (run.fairness.probes or {})["gap"].get("method", "")
+    return [html.Section([
+        html.H2("What drives the gap"),
+        html.P("Each group's gap in mean P(favourable) to its reference group, split into per-feature "
+               "contributions that add up to it; negative = the feature lowers the group's score relative to the "
+               f"reference. (proxy) marks a feature the proxy check flags. Method: {method}.", className="muted"),
+        dash_table.DataTable(id=ids.FAIRNESS_GAP_TABLE, columns=GAP_COLUMNS, data=rows,
+                             **{**TABLE_STYLE, "style_cell": {**TABLE_STYLE.get("style_cell", {}),
+                                                              "whiteSpace": "normal", "height": "auto"}}),
+    ], id="fairness-gap", className="fairness-gap")]
 
 
 class FairnessView(NamedTuple):
@@ -303,7 +342,7 @@ def render(view: live.ViewTables, run: Run) -> FairnessView:
         ratio, threshold=settings.four_fifths, baseline=base_ratio, xtitle=f"{view.name} group",
         reference_label="highest" if ref is None else "reference",
         title=f"{_cap(ratio_name)} by {view.name}", ratio_name=ratio_name,
-        subtitle=f"{rate} ÷ {over} {rate} · 95% bootstrap CI (B={settings.n_boot})")
+        subtitle=f"{rate} ÷ {over} {rate} · 95% score CI (MOVER-R)")
     rates = ffig.selection_rate_figure(
         view.groups, favorable=fav or "correct", baseline=base.groups if base else None,
         title=f"{rate.capitalize()} by {view.name}", rate_name=rate, xtitle=f"{view.name} group",
@@ -314,10 +353,11 @@ def render(view: live.ViewTables, run: Run) -> FairnessView:
         title=f"Selection rate vs decision threshold, by {view.name}",
         subtitle="solid line: the threshold shown above · dotted: the model's rule (0.5)")
     n = int(view.groups["n"].sum()) if not view.groups.empty else 0
-    source = (f"Stored in run {run.run_id}: intervals are Wilson 95% (rates) and stratified bootstrap "
-              f"(B={settings.n_boot}, seed {settings.seed}) for ratios and differences." if view.source == "stored"
+    source = (f"Stored in run {run.run_id}: intervals are Wilson 95% (rates), continuity-corrected score "
+              f"intervals (Newcombe, MOVER-R) for a group against its reference, and stratified bootstrap "
+              f"(B={settings.n_boot}, seed {settings.seed}) for spreads over all groups." if view.source == "stored"
               else f"Computed live from the run's {n:,} predictions with the audit's own fairness engine and "
-                   f"settings (bootstrap B={settings.n_boot}, seed {settings.seed}) in "
+                   f"settings (score intervals; bootstrap B={settings.n_boot}, seed {settings.seed}) in "
                    f"{view.seconds * 1000:.0f} ms.")
     return FairnessView(_texts(view, run, ratio), rows, columns, impact, rates, sweep, source)
 

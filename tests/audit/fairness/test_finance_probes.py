@@ -84,14 +84,23 @@ def test_proxy_table_on_mortgage(mortgage):
     x = mortgage.eval_data.inputs
     attr = make_explainer("integrated_gradients", mortgage).attribute(x, target=1)
     imp = views.feature_importance(attr, x, mortgage.feature_names)
-    p = proxy_table(x.numpy(), mortgage.feature_names, mortgage.eval_data.groups, mortgage.sensitive_columns, imp)
+    # Global importance only (no per-group evidence passed): the old rule, at the old eta floor of 0.2.
+    p = proxy_table(x.numpy(), mortgage.feature_names, mortgage.eval_data.groups, mortgage.sensitive_columns, imp,
+                    min_eta=0.2)
     assert len(p) == len(mortgage.feature_names) * len(mortgage.sensitive_columns)
     race = p[p.attribute == "race"].set_index("feature")
-    # The tract-minority indicator is strongly associated with race but little used by the model.
+    # The tract-minority indicator is strongly associated with race but little used overall: globally it is
+    # not a candidate (within groups it is: tests/audit/fairness/test_planted_proxy.py and the run's table).
     assert race.loc["min30", "eta"] > 0.35 and race.loc["min30", "importance_rank"] > 20
     assert not race.loc["min30", "proxy_candidate"]
     flagged = race[race.proxy_candidate]
     assert ((flagged.eta >= 0.2) & (flagged.importance_rank <= 10)).all() and len(flagged) >= 1
+    assert flagged["evidence"].str.startswith("global rank").all()
+    # With the attributions per row, reliance is judged within each group too.
+    within = proxy_table(x.numpy(), mortgage.feature_names, mortgage.eval_data.groups, ["race"], imp,
+                         attributions=attr.numpy(), attribution_rows=np.arange(len(x))).set_index("feature")
+    assert within.loc["mi", "group_rank_group"] in ("black", "hispanic", "white")
+    assert within["group_rank"].min() == 1
     sex = p[p.attribute == "sex"]
     assert (sex.n_unknown == mortgage.eval_data.groups["sex"].isna().sum()).all()
 
