@@ -47,16 +47,17 @@ def _gauss_legendre(n_steps: int) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def pair_attributions(forward, x: torch.Tensor, baselines: torch.Tensor, *, n_steps: int = 32,
-                      chunk: int = 1 << 16) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                      max_elements: int = 1 << 21) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """IG of ``forward`` (inputs -> one score per row) for each row of ``x`` against its own baseline row.
 
     Returns ``(attributions (P, F) float64, f(x) (P,), f(baseline) (P,))``. Computed in float32 (the model's
-    dtype) and summed in float64.
+    dtype) and summed in float64; at most ``max_elements`` path values are held at once (memory stays flat
+    for wide inputs).
     """
     alphas, weights = _gauss_legendre(n_steps)
     p, f = x.shape
     attr = np.zeros((p, f))
-    per = max(1, chunk // max(1, n_steps))
+    per = max(1, max_elements // max(1, n_steps * f))   # path points x features held at once
     dtype = x.dtype
     with torch.no_grad():
         fx = forward(x).double().cpu().numpy()
