@@ -177,7 +177,8 @@ def run_target(target: AuditTarget, config: RunConfig, *, store: RunStore | None
 
 def _run_target(target: AuditTarget, config: RunConfig, *, store: RunStore | None,
                 spec: str | None) -> AuditResult:
-    from audit.quality import deletion_insertion, ig_completeness, infidelity_and_sensitivity, randomization_check
+    from audit.quality import ig_completeness
+    from audit.quality.suite import method_quality
 
     if config.samples is not None and (not isinstance(config.samples, int) or config.samples < 1):
         raise ValueError(BAD_SAMPLES.format(value=config.samples))
@@ -232,7 +233,11 @@ def _run_target(target: AuditTarget, config: RunConfig, *, store: RunStore | Non
             arrays[f"view_{m}"] = extra
         methods_out[m] = {"n_samples": int(len(idx)), "label": ex.label,
                           "array": f"arrays/attr_{m}.npz", "needs_baseline": ex.needs_baseline,
-                          "options": {k: v for k, v in ex.options.items()}, "tables": tables}
+                          "options": {k: v for k, v in ex.options.items()}, "tables": tables,
+                          # everything needed to recompute the attributions, as data
+                          "params": {"options": ex.resolved_options(), "baseline": ex.baseline_record(),
+                                     "explained_class": explained_what, "seed": config.seed,
+                                     "output": "the explained class's logit"}}
 
     # What report and dashboard show of the inputs travels with the run; reading never loads the model.
     shown = display_arrays(target, idx)
@@ -244,24 +249,19 @@ def _run_target(target: AuditTarget, config: RunConfig, *, store: RunStore | Non
     qx, qcls = data.inputs[q_idx], classes_all[q_idx]
     primary = "integrated_gradients" if "integrated_gradients" in explainers else methods[0]
     if "completeness" not in quality:
+        # IG is not published, but the reason codes and counterfactual probes explain with it.
         with stages.stage("quality: IG completeness"):
             res = ig_completeness(target, qx, qcls, share=policy.completeness_share_min)
             quality[res.name] = res
-    with stages.stage("quality: deletion/insertion"):
-        res = deletion_insertion(target, x, torch.from_numpy(arrays[f"attr_{primary}"]["attributions"]), cls,
-                                 seed=config.seed, method=primary)
-        quality[res.name] = res
-    if target.domain != "nlp":
-        with stages.stage("quality: infidelity/sensitivity"):
-            # max-sensitivity re-explains each input n_perturb times: 8 inputs keep it to seconds.
-            res = infidelity_and_sensitivity(target, explainers[primary], qx[:8], qcls[:8], seed=config.seed)
-            quality[res.name] = res
-    sanity = [m for m in ("saliency", primary) if m in explainers] or [primary]
-    for m in dict.fromkeys(sanity):
-        with stages.stage(f"quality: randomization {m}"):
-            res = randomization_check(target, m, qx[:8], qcls[:8], seed=config.seed,
-                                      threshold=policy.randomization_similarity_max)
-            quality[f"{res.name}_{m}"] = res
+    # Every published method gets every check family that applies to it (completeness on qx, the first len(qx)
+    # explained samples; the checks that re-explain on 8 of them; deletion/insertion on all explained samples), and
+    # a not_applicable row, with the reason, for each family that does not apply (audit/quality/suite.py).
+    quality.update(method_quality(
+        target, explainers, {m: torch.from_numpy(arrays[f"attr_{m}"]["attributions"]) for m in methods}, x, cls,
+        primary=primary, n_quality=len(qx), n_small=8, seed=config.seed,
+        completeness_share=policy.completeness_share_min, randomization_threshold=policy.randomization_similarity_max,
+        seconds_per_input={m: stages.timings.get(f"explain {m}", 0.0) / max(1, len(idx)) for m in methods},
+        stage=stages.stage))
     for res in quality.values():
         checks.extend(_with_policy(c, policy) for c in res.checks)
 
@@ -276,8 +276,10 @@ def _run_target(target: AuditTarget, config: RunConfig, *, store: RunStore | Non
     from audit.fairness.section import build_fairness
 
     importance = methods_out.get(primary, {}).get("tables", {}).get("feature_importance")
-    fairness, fairness_checks = build_fairness(target, probs, pred, policy=policy, seed=config.seed,
-                                               importance=importance, stage=stages.stage, ig_steps=ig_steps)
+    published = arrays.get(f"attr_{primary}", {})
+    fairness, fairness_checks = build_fairness(
+        target, probs, pred, policy=policy, seed=config.seed, importance=importance, stage=stages.stage,
+        ig_steps=ig_steps, attributions=(published["attributions"], idx) if published else None)
     checks.extend(fairness_checks)
 
     preds = predictions_frame(target, probs, pred)

@@ -18,6 +18,12 @@ Version history:
   probe records its parameters as data (``params``); every section is
   described. Runs written as 1.0 are migrated on reading by
   :func:`audit.migrate.migrate` (the only code that still reads check ids).
+  Later 2.0 runs add, without changing what older ones hold: quality entries
+  for every published method (``completeness_<method>``,
+  ``deletion_insertion_<method>``, ``robustness_<method>`` beside the
+  primary method's unsuffixed keys), the ``completeness`` check family, and
+  the ``not_applicable`` entry (:mod:`audit.quality.suite`). Readers treat a
+  run without them as one that checked only its primary method.
 """
 from __future__ import annotations
 
@@ -42,15 +48,18 @@ CHECK_FAMILIES: dict[str, tuple[str, str]] = {
     "fairness.min_group_share": ("fairness", "attribute"),
     "fairness.cohort_accuracy_gap": ("fairness", "attribute"),
     "fairness.favourable_outcome_given": ("fairness", "favourable label"),
+    "fairness.proxy": ("fairness", "attribute"),
+    "fairness.reason_faithfulness": ("fairness", "favourable label"),
     "counterfactual_flip_share": ("fairness", "attribute"),
     "counterfactual_max_abs_diff": ("fairness", "attribute"),
     "shortcut": ("shortcut", "artifact probe"),
     "sanity_randomization": ("quality", "attribution method"),
     "infidelity": ("quality", "attribution method"),
     "max_sensitivity": ("quality", "attribution method"),
-    "completeness_ig": ("quality", ""),
-    "deletion_auc_vs_random": ("quality", ""),
-    "insertion_auc_vs_random": ("quality", ""),
+    "completeness_ig": ("quality", "attribution method"),
+    "completeness": ("quality", "attribution method"),
+    "deletion_auc_vs_random": ("quality", "attribution method"),
+    "insertion_auc_vs_random": ("quality", "attribution method"),
 }
 
 
@@ -158,7 +167,7 @@ _GROUPS = _table({"attribute": _STR, "group": _STR, "n": _INT, "share": _NUM, "s
                  {"selection_rate": _NUM, "accuracy": _NUM, "tpr": _NUM, "fpr": _NUM, "ppv": _NUM,
                   "tp": _INT, "fp": _INT, "tn": _INT, "fn": _INT, "is_reference": _BOOL})
 _DISPARITIES = _table({"attribute": _STR, "group": _STR, "metric": _STR, "statistic": _STR, "value": _NUM},
-                      {"reference": _STR, "lo": _NUM, "hi": _NUM, "method": _STR, "n": _INT})
+                      {"reference": _STR, "lo": _NUM, "hi": _NUM, "method": _STR, "n": _INT, "too_small": _BOOL})
 _SIGNIFICANCE = _table({"attribute": _STR, "group": _STR, "metric": _STR, "p_value": _NUM},
                        {"p_adjusted": _NUM, "significant": _BOOL, "test": _STR, "correction": _STR})
 _CALIBRATION = _table({"attribute": _STR, "group": _STR, "ece": _NUM}, {"lo": _NUM, "hi": _NUM, "n_bins": _INT})
@@ -168,8 +177,16 @@ _ATTRIBUTE = _obj({"name": _STR, "kind": _STR, "groups": _GROUPS},
                    "calibration": _CALIBRATION, "reliability": _RELIABILITY})
 _PROBES = _obj({}, {
     "reason_codes": _obj({"method": _STR, "table": {"type": "array"}},
-                         {"reference": _STR, "summary": {"type": "array"}, "params": {"type": "object"}}),
-    "proxy": _table({"attribute": _STR, "feature": _STR}, {"eta": _NUM, "p_value": _NUM, "proxy_candidate": _BOOL}),
+                         {"reference": _STR, "summary": {"type": "array"}, "params": {"type": "object"},
+                          "faithfulness": _obj({"summary": {"type": "object"}, "table": {"type": "array"}})}),
+    "proxy": _table({"attribute": _STR, "feature": _STR}, {"eta": _NUM, "p_value": _NUM, "proxy_candidate": _BOOL,
+                                                          "evidence": _STR}),
+    # what drives each group's gap to its reference (audit/fairness/gap.py)
+    "gap": _obj({"method": _STR, "params": {"type": "object"},
+                 "summary": _table({"attribute": _STR, "group": _STR, "reference": _STR},
+                                   {"gap": _NUM, "pair_gap": _NUM, "completeness_residual": _NUM}),
+                 "table": _table({"attribute": _STR, "group": _STR, "feature": _STR},
+                                 {"contribution": _NUM, "lo": _NUM, "hi": _NUM, "rank": _INT})}),
     # per attribute: the what-if table, or {"skipped": why} when it could not be computed
     "mitigation": _obj({"method": _STR, "by_attribute": {"type": "object", "additionalProperties": {
         "oneOf": [{"type": "array"}, _obj({"skipped": _STR}, closed=True)]}}}),
@@ -182,14 +199,25 @@ _FAIRNESS = _obj({"status": _STR}, {"policy": {"type": "object"}, "favorable_lab
                                     "reason": _STR})
 
 _METHOD = _obj({"n_samples": _INT, "array": _STR, "needs_baseline": _BOOL, "options": {"type": "object"},
-                "tables": {"type": "object", "additionalProperties": {"type": "array"}}}, {"label": _STR})
+                "tables": {"type": "object", "additionalProperties": {"type": "array"}}},
+               {"label": _STR, "params": {"type": "object"}})
 _EXPLANATIONS = _obj({"methods": {"type": "object", "additionalProperties": _METHOD}},
                      {"explained_class": _STR, "sample_index": _STR,
                       "shortcut_probes": {"type": "array", "items": _obj({"summary": {"type": "object"},
                                                                           "table": {"type": "array"}})}})
-_QUALITY = {"type": "object", "additionalProperties": _obj({
-    "name": _STR, "summary": {"type": "object"},
-    "tables": {"type": "object", "additionalProperties": {"type": "array"}}})}
+# One entry per measurement (audit/quality/suite.py names the keys); ``not_applicable`` lists, per published
+# method, the check families that do not apply to it (or were not run) and why.
+_NOT_APPLICABLE_ROW = _obj({"method": _STR, "check": {"enum": ["completeness", "deletion_insertion", "robustness",
+                                                               "randomization"]},
+                            "reason": {"type": "string", "minLength": 1}},
+                           {"status": {"enum": ["not applicable", "not run"]}})
+_QUALITY = {"type": "object",
+            "properties": {"not_applicable": _obj({"name": {"const": "not_applicable"}, "summary": {"type": "object"},
+                                                   "tables": _obj({"rows": {"type": "array",
+                                                                            "items": _NOT_APPLICABLE_ROW}})})},
+            "additionalProperties": _obj({
+                "name": _STR, "summary": {"type": "object"},
+                "tables": {"type": "object", "additionalProperties": {"type": "array"}}})}
 
 RESULT_SCHEMA: dict[str, Any] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",

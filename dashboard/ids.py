@@ -100,6 +100,11 @@ EXPLAIN_FINANCE_WHATIF_CHART_WRAP = "explain-finance-whatif-chart-wrap"  # hidde
 QUALITY_STATE = "quality-state"                      # dcc.Store: {"model", "run_id"}
 QUALITY_CHECKS = "quality-checks"                    # pass/fail table of every explanation-quality check
 QUALITY_CHECK_FILTER = "quality-check-filter"        # all | failed checks (?checks=)
+QUALITY_COVERAGE = "quality-coverage"                # per method: the verdict of each check family
+QUALITY_NOT_APPLICABLE = "quality-not-applicable"    # families that do not apply to a method, and why
+QUALITY_COMPLETENESS_METHODS = "quality-completeness-methods"  # completeness of the methods other than IG
+QUALITY_CURVES_METHODS = "quality-curves-methods"    # deletion / insertion ratios of every method
+QUALITY_ROBUSTNESS_METHODS = "quality-robustness-methods"      # infidelity / max-sensitivity of every method
 QUALITY_COMPLETENESS = "quality-completeness"        # IG completeness: share within tolerance per n_steps
 QUALITY_COMPLETENESS_TABLE = "quality-completeness-table"
 QUALITY_CURVES = "quality-curves"                    # deletion / insertion curves
@@ -124,3 +129,4 @@ RUNS_SETTINGS = "runs-settings-table"
 REPORT_LINKS = "report-links"
 REPORT_PROVENANCE = "report-provenance"
 # --- end report page ---
+FAIRNESS_GAP_TABLE = "fairness-gap-table"

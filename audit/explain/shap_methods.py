@@ -164,13 +164,18 @@ class ShapExplainer(Explainer):
         except KeyError:
             raise ValueError(NO_RAW_TEXT) from None
 
+    def background(self, n_background: int, device: torch.device) -> torch.Tensor:
+        """The seeded sample of ``n_background`` evaluation inputs that expected gradients draw from (the same
+        for every chunk; :func:`audit.quality.completeness.attribution_completeness` reads it too)."""
+        data = self.audit_target.eval_data.inputs
+        return data[torch.randperm(len(data), generator=self.generator(self.seed))[:n_background]].to(device)
+
     def _attribute(self, x, y, *, seed: int, texts: list[str] | None = None, n_samples: int = 50,
                    n_background: int = 32, max_evals: int = 400):
         if self.is_text():
             with _seeded_numpy(seed):
                 return self._text(texts, x, y, max_evals=max_evals, seed=seed).to(x.device)
-        data = self.audit_target.eval_data.inputs
-        background = data[torch.randperm(len(data), generator=self.generator(self.seed))[:n_background]].to(x.device)
+        background = self.background(n_background, x.device)
         out = torch.zeros_like(x, dtype=torch.float32)
         for cls in torch.unique(y).tolist():
             rows = (y == cls).nonzero().flatten()

@@ -51,7 +51,8 @@ FORWARD_BATCH = 512
 
 def deletion_insertion(audit_target: AuditTarget, inputs: torch.Tensor, attributions: torch.Tensor,
                        target: int | Sequence[int] | torch.Tensor | None = None, *, n_points: int = 20,
-                       seed: int = 0, method: str = "integrated_gradients") -> QualityResult:
+                       seed: int = 0, method: str = "integrated_gradients",
+                       random_curves: dict[str, Any] | None = None) -> QualityResult:
     """Deletion and insertion AUCs of an attribution ranking, next to a random ranking.
 
     Units are ordered by attribution, descending and signed (the features that
@@ -77,6 +78,11 @@ def deletion_insertion(audit_target: AuditTarget, inputs: torch.Tensor, attribut
         Seeds the random reference order.
     method : str
         Name of the method that produced ``attributions``, for the check text.
+    random_curves : dict, optional
+        A dict shared by calls that judge several methods' attributions of the same
+        inputs: the random-order curves do not depend on the attributions, so the
+        first call fills it and later calls with the same inputs, classes,
+        ``n_points`` and ``seed`` reuse them (others recompute).
 
     Returns
     -------
@@ -114,9 +120,17 @@ def deletion_insertion(audit_target: AuditTarget, inputs: torch.Tensor, attribut
     k = torch.round(fractions[None, :] * n_units[:, None].double()).long()
 
     probs = {}
+    cached = _reusable(random_curves, (seed, n_points), x, classes)
     for order, rank in orders.items():
         for curve in ("deletion", "insertion"):
+            if order == "random" and cached:
+                probs[curve, order] = random_curves["probs"][curve]
+                continue
             probs[curve, order] = _curve(audit_target, x, base, rank, k, classes, deletion=curve == "deletion")
+    if random_curves is not None and not cached:
+        random_curves.clear()
+        random_curves.update(key=(seed, n_points), inputs=x, classes=classes,
+                             probs={c: probs[c, "random"] for c in ("deletion", "insertion")})
 
     frac = fractions.numpy()
     # Trapezoid rule written out: np.trapezoid needs numpy 2, the project allows 1.26.
@@ -135,11 +149,11 @@ def deletion_insertion(audit_target: AuditTarget, inputs: torch.Tensor, attribut
         Check("deletion_auc_vs_random",
               f"{method}: deletion AUC / random-order deletion AUC (lower = the ranking finds what the "
               f"prediction rests on)", deletion_ratio, DELETION_THRESHOLD, "<=", family="deletion_auc_vs_random",
-              method=method, policy_key="deletion_ratio_max", params={"n_points": int(n_points)}),
+              method=method, subject=method, policy_key="deletion_ratio_max", params={"n_points": int(n_points)}),
         Check("insertion_auc_vs_random",
               f"{method}: insertion AUC / random-order insertion AUC (higher = the ranking finds what the "
               f"prediction rests on)", insertion_ratio, INSERTION_THRESHOLD, ">=", family="insertion_auc_vs_random",
-              method=method, policy_key="insertion_ratio_min", params={"n_points": int(n_points)}),
+              method=method, subject=method, policy_key="insertion_ratio_min", params={"n_points": int(n_points)}),
     ]
     return QualityResult("deletion_insertion", plain(summary), {"curves": curves, "auc": per_sample}, checks)
 
@@ -168,6 +182,14 @@ def auc_intervals(auc: Any, *, points: Mapping[str, Any] | None = None,
             out.setdefault(curve, {})[order] = mean_record(values, float(point) if usable and len(values) else None,
                                                            confidence=confidence, lower=0.0, upper=1.0)
     return out
+
+
+def _reusable(cache: dict[str, Any] | None, key: tuple[int, int], x: torch.Tensor, classes: torch.Tensor) -> bool:
+    """Whether ``cache`` holds random-order curves of exactly these inputs, classes, seed and point count."""
+    if not cache or cache.get("key") != key:
+        return False
+    return all(isinstance(cache.get(name), torch.Tensor) and cache[name].shape == value.shape
+               and torch.equal(cache[name], value) for name, value in (("inputs", x), ("classes", classes)))
 
 
 def _ranks(scores: torch.Tensor, real: torch.Tensor) -> torch.Tensor:

@@ -65,18 +65,20 @@ from audit.quality._common import (
     resolve_classes,
     validate_inputs,
 )
+from audit.quality.coverage import NOT_APPLICABLE_TEXT
 from audit.schema import Check
 from audit.target import AuditTarget
 
 BAD_RADIUS = "radius={value!r} must be a positive number (a fraction of the data's spread). Fix: pass e.g. 0.1."
 BAD_PERTURB = ("n_perturb={value!r} must be an integer >= 2 (one perturbation fits any explanation). "
                "Fix: pass e.g. 10.")
-NOT_APPLICABLE_TEXT = ("token ids are discrete: adding noise to them does not give a valid input, so infidelity "
-                       "and max-sensitivity are not defined for text targets")
 
-# Methods whose attributions are (x - reference) times a slope, and their reference.
+# Methods whose attributions are (x - reference) times a slope, and their reference. Expected gradients (SHAP,
+# GradientSHAP) average (x - b) times a slope over background rows b, so their reference is the mean of the
+# explainer's background sample: mortgage, 8 samples, relative infidelity of shap 0.51 with it, 0.86 when read
+# as a slope (no reference), 0.75 with the target's baseline; integrated_gradients 0.56.
 MULTIPLIED_BY_INPUTS = {"integrated_gradients": "baseline", "deeplift": "baseline", "occlusion": "baseline",
-                        "input_x_gradient": "zero"}
+                        "input_x_gradient": "zero", "shap": "background", "gradient_shap": "background"}
 
 # Fraction of the chance level (1 - 1/n_perturb) below which infidelity passes.
 INFIDELITY_FRACTION_OF_CHANCE = 0.8
@@ -112,7 +114,8 @@ def infidelity_and_sensitivity(audit_target: AuditTarget, explainer: Any, inputs
         Seeds the perturbations; repeated calls give identical numbers.
     multiply_by_inputs : bool, optional
         Whether the attributions are scaled by ``x - reference`` (IG,
-        DeepLift, occlusion: the target's baseline; input x gradient: zero).
+        DeepLift, occlusion: the target's baseline; input x gradient: zero;
+        SHAP and GradientSHAP: the mean of the explainer's background sample).
         Then infidelity weighs the perturbation by ``I / (x - reference)``
         (captum's ``infidelity_perturb_func_decorator`` convention), so that
         the comparison is with the slope the method implies. None: inferred
@@ -144,10 +147,16 @@ def infidelity_and_sensitivity(audit_target: AuditTarget, explainer: Any, inputs
 
     if multiply_by_inputs is None:
         multiply_by_inputs = method in MULTIPLIED_BY_INPUTS
-    reference = None
+    reference, reference_kind = None, None
     if multiply_by_inputs:
-        reference = (torch.zeros_like(x[:1]) if MULTIPLIED_BY_INPUTS.get(method) == "zero"
-                     else baseline_like(audit_target, x[:1]))
+        reference_kind = MULTIPLIED_BY_INPUTS.get(method, "baseline")
+        if reference_kind == "zero":
+            reference = torch.zeros_like(x[:1])
+        elif reference_kind == "background" and callable(getattr(explainer, "background", None)):
+            reference = _background_mean(explainer, x)
+        else:
+            reference_kind = "baseline"
+            reference = baseline_like(audit_target, x[:1])
 
     def perturb_gaussian(inp: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         noise = torch.randn_like(inp) * std
@@ -190,6 +199,7 @@ def infidelity_and_sensitivity(audit_target: AuditTarget, explainer: Any, inputs
     rel_stats, sens_stats = quantiles(rel), quantiles(sens)
     chance = 1 - 1 / n_perturb
     summary = {"applicable": True, "method": method, "multiply_by_inputs": bool(multiply_by_inputs),
+               "reference": reference_kind,
                "n_samples": len(x), "n_perturb": n_perturb,
                "radius": float(radius), "seed": seed, "noise_scale": float(scale.mean()),
                "relative_infidelity": rel_stats, "chance_relative_infidelity": chance,
@@ -211,6 +221,14 @@ def infidelity_and_sensitivity(audit_target: AuditTarget, explainer: Any, inputs
               params={"radius": float(radius), "n_perturb": int(n_perturb)}),
     ]
     return QualityResult("robustness", plain(summary), {"per_sample": table}, checks)
+
+
+def _background_mean(explainer: Any, like: torch.Tensor) -> torch.Tensor:
+    """Mean of the background rows an expected-gradients explainer draws from, shaped like one input."""
+    from audit.quality.completeness import _option
+
+    n = int(_option(explainer, "n_background", 32))
+    return explainer.background(n, like.device).float().mean(0, keepdim=True).to(like.device)
 
 
 def _noise_scale(data: torch.Tensor, like: torch.Tensor) -> torch.Tensor:

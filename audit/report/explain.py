@@ -52,8 +52,10 @@ def _reason_codes(rc: dict[str, Any]) -> dict[str, Any]:
         applicants.append({"sample_id": sid, "score": rows[0]["score"],
                            "reasons": [{k: r[k] for k in ("rank", "feature", "reason", "value", "attribution",
                                                           "share_of_denial")} for r in rows]})
+    faith = (rc.get("faithfulness") or {}).get("summary")   # older runs: not measured
     return {"method": rc["method"], "reference": rc.get("reference", ""), "n_denied": len(ids),
-            "n_shown": len(shown), "applicants": applicants, "summary": rc.get("summary", [])}
+            "n_shown": len(shown), "applicants": applicants, "summary": rc.get("summary", []),
+            "faithfulness": faith}
 
 
 def _top_tokens(methods: dict[str, MethodResult]) -> dict[str, Any] | None:
@@ -101,15 +103,59 @@ def _check_id(run: AuditResult, family: str, **fields: Any) -> str | None:
     return None
 
 
+#: Short names of the checks in the per-method table, by check family.
+_CHECK_LABELS = {"completeness_ig": "within tolerance", "completeness": "within tolerance",
+                 "deletion_auc_vs_random": "deletion ratio", "insertion_auc_vs_random": "insertion ratio",
+                 "infidelity": "infidelity", "max_sensitivity": "max-sensitivity",
+                 "sanity_randomization": "similarity"}
+
+
+def _by_method(run: AuditResult) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(one row per method with a cell per check family, rows of the families that do not apply or were not run)."""
+    from audit.quality.coverage import ABSENT, FAMILIES, FAMILY_LABELS, NOT_PUBLISHED, method_overview
+
+    rows: dict[str, dict[str, Any]] = {}
+    skipped = []
+    for r in method_overview(run.result):
+        row = rows.setdefault(r["method"], {"method": r["method"], "cells": []})
+        cell = {"family": r["family"], "status": r["status"], "reason": r["reason"],
+                "checks": [{"id": c["id"], "label": _CHECK_LABELS.get(c["family"], c["family"]),
+                            "value": c.get("value"), "threshold": c.get("threshold"),
+                            "comparison": c.get("comparison"), "passed": bool(c.get("passed"))}
+                           for c in r["checks"]]}
+        row["cells"].append(cell)
+        if r["status"] not in ("checked", ABSENT, NOT_PUBLISHED):
+            skipped.append({"method": r["method"], "check": FAMILY_LABELS[r["family"]], "status": r["status"],
+                            "reason": r["reason"]})
+    return [{**row, "families": [FAMILY_LABELS[f] for f in FAMILIES]} for row in rows.values()], skipped
+
+
 def quality_section(run: AuditResult) -> dict[str, Any]:
-    """Explanation-quality checks: completeness, deletion/insertion, robustness, randomization."""
+    """Explanation-quality checks of every method: completeness, deletion/insertion, robustness, randomization.
+
+    ``summary`` is the one-line count over all methods, ``by_method`` one row per method with a cell per check
+    family, ``not_applicable`` the families that do not apply to a method (or were not run) and why. The primary
+    method's details (``completeness`` of IG, ``deletion_insertion``, ``curves``, ``robustness``) and every
+    method's ``randomization`` follow.
+    """
+    from audit.quality.coverage import summary_line
+
     q = run.quality
-    out: dict[str, Any] = {"checks": [c.id for c in run.checks if check_area(c.family) != "fairness"],
+    quality_checks = [c for c in run.checks if check_area(c.family) != "fairness"]
+    by_method, not_applicable = _by_method(run)
+    out: dict[str, Any] = {"checks": [c.id for c in quality_checks],
+                           "summary": summary_line(run.result, [c.to_dict() for c in quality_checks]),
+                           "by_method": by_method, "not_applicable": not_applicable,
                            "completeness": None, "deletion_insertion": None, "curves": [], "robustness": None}
     if "completeness" in q:
         s = q["completeness"].summary
         out["completeness"] = {k: s.get(k) for k in ("n_steps", "tol", "share_required", "share_within_tol",
                                                      "n_samples", "median_relative_error", "p95_relative_error")}
+    out["completeness_methods"] = [
+        {k: v.summary.get(k) for k in ("method", "identity", "reference", "estimator", "n_draws", "z", "tol",
+                                       "share_required", "share_within_tol", "n_samples", "median_relative_error",
+                                       "median_relative_standard_error")}
+        for key, v in q.items() if key.startswith("completeness_") and v.name == "completeness"]
     if "deletion_insertion" in q:
         s = q["deletion_insertion"].summary
         out["deletion_insertion"] = {k: s.get(k) for k in (
@@ -124,7 +170,7 @@ def quality_section(run: AuditResult) -> dict[str, Any]:
                              "max_sensitivity": s.get("max_sensitivity", {}).get("mean")}
     out["randomization"] = []
     for key, v in sorted(q.items()):
-        if key.startswith("randomization_"):
+        if key.startswith("randomization_") and v.name == "randomization":
             s = v.summary
             out["randomization"].append({
                 "method": s["method"], "measure": s.get("measure"), "n_samples": s.get("n_samples"),

@@ -107,7 +107,7 @@ def group_forest(attr: dict[str, Any], *, binary: bool, threshold: float | None)
             ax2.axvline(threshold, color=OKABE_ITO["black"], linestyle="--", linewidth=1)
             ax2.text(threshold, len(groups) - 0.4, f" {threshold:g}", fontsize=7, va="bottom")
         ax2.set_xlim(0, 1.05)
-        ax2.set_xlabel("impact ratio vs highest eligible group\n(bootstrap 95%)")
+        ax2.set_xlabel("impact ratio vs highest eligible group\n(MOVER-R score 95%)")
     return _svg(fig)
 
 
@@ -138,8 +138,10 @@ def curves_plot(curves: list[dict[str, Any]]) -> str:
 def randomization_plot(rand: list[dict[str, Any]]) -> str:
     plt = _setup()
     fig, ax = plt.subplots(figsize=(6.0, 2.3))
-    cols = [OKABE_ITO["blue"], OKABE_ITO["orange"], OKABE_ITO["green"], OKABE_ITO["purple"]]
-    for r, col in zip(rand, cols):
+    # one colour per method (a run may publish more than four; each gets a line)
+    cols = [OKABE_ITO[c] for c in ("blue", "orange", "green", "purple", "sky", "vermillion", "yellow", "grey")]
+    for i, r in enumerate(rand):
+        col = cols[i % len(cols)]
         key = "spearman_abs" if r["measure"] == "spearman_abs" else "spearman_signed"
         # A similarity the run could not compute (constant attributions) is a gap in the line, not a 0.
         ax.plot([x["step"] for x in r["layers"]], [np.nan if x[key] is None else x[key] for x in r["layers"]], "o-",

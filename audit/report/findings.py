@@ -6,7 +6,9 @@ units of the threshold (``|value - threshold| / |threshold|``). Tiers:
 
 1. a legal standard or the validity of the audit itself: the four-fifths rule
    (impact ratio), a detected shortcut, an explainer that fails the
-   randomization sanity check, IG completeness not reached;
+   randomization sanity check, IG completeness not reached, published
+   attributions of another method (DeepLIFT, SHAP) that do not add up to the
+   prediction (completeness);
 2. every other behaviour of the model (fairness gaps, calibration,
    counterfactual shifts, cohort gaps, explanation faithfulness);
 3. data coverage (a group below the minimum share).
@@ -38,12 +40,14 @@ N_FINDINGS = 3
 SMALL_N = 30
 #: Severity tiers by check family (tier 2 for every other family).
 TIER1 = frozenset({"fairness.impact_ratio", "fairness.favourable_outcome_given", "shortcut", "sanity_randomization",
-                   "completeness_ig"})
+                   "completeness_ig", "completeness"})
 TIER3 = frozenset({"fairness.min_group_share"})
 
 _TITLES = {
     "fairness.impact_ratio": "Impact ratio below four-fifths for {x}",
     "fairness.favourable_outcome_given": "No one receives the favourable outcome ({x})",
+    "fairness.proxy": "A feature acts as a proxy for {x}",
+    "fairness.reason_faithfulness": "Stated denial reasons do not match what moves the score ({x})",
     "fairness.equalized_odds_difference": "Equalized-odds gap across {x} groups",
     "fairness.demographic_parity_difference": "Demographic-parity gap across {x} groups",
     "fairness.ece": "Calibration error within {x} groups",
@@ -51,6 +55,7 @@ _TITLES = {
     "fairness.cohort_accuracy_gap": "Accuracy gap across {x} cohorts",
     "shortcut": "Shortcut: predictions rest on the {x} artifact",
     "sanity_randomization": "{x} explanations survive weight randomization",
+    "completeness": "{x} attributions do not add up to the prediction",
     "counterfactual_flip_share": "Predictions flip when {x} terms are swapped",
     "counterfactual_max_abs_diff": "Probability shifts when {x} terms are swapped",
 }
@@ -59,6 +64,8 @@ _TITLES = {
 _SUBJECTS = {
     "fairness.impact_ratio": "impact ratio for {x}",
     "fairness.favourable_outcome_given": "favourable outcomes ({x}) given",
+    "fairness.proxy": "proxies for {x}",
+    "fairness.reason_faithfulness": "faithfulness of stated reasons ({x})",
     "fairness.equalized_odds_difference": "equalized-odds gap across {x} groups",
     "fairness.demographic_parity_difference": "demographic-parity gap across {x} groups",
     "fairness.ece": "calibration error within {x} groups",
@@ -69,6 +76,7 @@ _SUBJECTS = {
     "counterfactual_flip_share": "prediction flips when {x} terms are swapped",
     "counterfactual_max_abs_diff": "probability shift when {x} terms are swapped",
     "completeness_ig": "Integrated Gradients completeness",
+    "completeness": "completeness of {x}",
     "infidelity": "infidelity of {x}",
     "max_sensitivity": "max-sensitivity of {x}",
     "deletion_auc_vs_random": "deletion test of the attribution ranking",
@@ -101,6 +109,11 @@ ONE_GROUP = ("{attr}: only one known group ({group}), so no comparison across {n
 _ADVICE = {
     "fairness.favourable_outcome_given": "Check the decision rule, the favourable label and the score scale before "
                                          "reading any parity statistic: with no favourable decisions they are empty.",
+    "fairness.proxy": "Review each named feature with the model owner: whether it is needed (business necessity), "
+                      "whether a less discriminatory alternative exists, and whether to drop or transform it; "
+                      "see what drives each group's gap and the group's denial reasons.",
+    "fairness.reason_faithfulness": "Do not send these reasons to applicants until they describe what actually "
+                                    "moves the score: check the attribution method, its baseline and step count.",
     "fairness.impact_ratio": "Investigate the features driving denials for the flagged group (reason codes, proxy "
                              "table); weigh the mitigation what-if; document a business-necessity review before use.",
     "fairness.equalized_odds_difference": "Compare error rates by group; consider group-aware thresholds (see the "
@@ -113,6 +126,9 @@ _ADVICE = {
     "shortcut": "Remove the artifact from training data (or randomise it) and re-train; re-run this audit.",
     "sanity_randomization": "Do not rely on this explanation method for this model; prefer a method that passes.",
     "completeness_ig": "Raise the number of Integrated Gradients steps or check the baseline.",
+    "completeness": "Do not read this method's attributions as a decomposition of the prediction: the model holds "
+                    "operations its rules do not cover (DeepLIFT) or its estimate needs more draws (SHAP, "
+                    "GradientSHAP: raise n_samples); prefer a method that passes.",
     "counterfactual_flip_share": "Review the model's handling of identity terms; add counterfactual data "
                                  "augmentation and re-train.",
     "counterfactual_max_abs_diff": "Review the model's handling of identity terms; add counterfactual data "

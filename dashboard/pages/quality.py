@@ -1,9 +1,11 @@
 """/model/<model>/quality: how far the run's explanations can be trusted.
 
-Pass/fail table of every explanation-quality check, then one section per check family: Integrated Gradients
-completeness, deletion/insertion curves (attribution order against random order), infidelity and
-max-sensitivity, the cascading model-randomization sanity check, and shortcut probes. A section the run does
-not hold says so instead of drawing an empty chart.
+Pass/fail table of every explanation-quality check, the verdict of each check family for every published method
+(with the families that do not apply to a method, and why), then one section per check family: completeness
+(Integrated Gradients' step doubling, then DeepLIFT / SHAP / GradientSHAP), deletion/insertion curves (attribution
+order against random order), infidelity and max-sensitivity, the cascading model-randomization sanity check, and
+shortcut probes. Charts show the primary method; tables beside them list every method. A section the run does not
+hold says so instead of drawing an empty chart.
 
 Selections live in the URL: ``?checks=failed`` (show only failed checks) and ``?similarity=abs|signed``
 (the randomization measure; default: the one each method's check uses). The layout is drawn for the URL's
@@ -16,6 +18,7 @@ from typing import Any
 import plotly.graph_objects as go
 from dash import Input, Output, State, dcc, html
 
+from audit.quality import coverage
 from audit.store import Run
 from dashboard import figures, ids, urlsync
 from dashboard.context import AppContext
@@ -61,6 +64,7 @@ def body(run: Run, checks: str | None, similarity: str | None) -> list:
         dcc.Store(id=ids.QUALITY_STATE, data={"model": result["model"]["name"], "run_id": run.run_id}),
         urlsync.sink(PAGE),
         _checks_section(result, filt),
+        _coverage_section(result),
         _completeness_section(result),
         _curves_section(result),
         _robustness_section(result),
@@ -72,9 +76,7 @@ def body(run: Run, checks: str | None, similarity: str | None) -> list:
 def _checks_section(result: dict[str, Any], filt: str) -> html.Section:
     all_checks = qt.quality_checks(result)
     n_failed = sum(not c.get("passed") for c in all_checks)
-    summary = (f"{len(all_checks) - n_failed} of {len(all_checks)} explanation-quality checks passed"
-               + (f"; {n_failed} failed." if n_failed else ".")) if all_checks else NOT_IN_RUN.format(
-        what="explanation-quality checks")
+    summary = qt.summary(result) if all_checks else NOT_IN_RUN.format(what="explanation-quality checks")
     return _section(
         "Explanation-quality checks",
         html.Div([
@@ -93,11 +95,60 @@ def _checks_section(result: dict[str, Any], filt: str) -> html.Section:
     )
 
 
+def _coverage_section(result: dict[str, Any]) -> html.Section:
+    rows = qt.coverage_rows(result)
+    title = "Checks by method"
+    if not rows:
+        return _section(title, _absent("explanation methods"))
+    skipped = qt.not_applicable_rows(result)
+    unchecked = qt.unchecked_methods(result)
+    notes = []
+    if skipped:
+        notes += [html.H3("Checks that do not apply"),
+                  table(ids.QUALITY_NOT_APPLICABLE, qt.NOT_APPLICABLE_COLUMNS, skipped,
+                        style_cell_conditional=[{"if": {"column_id": "reason"}, "minWidth": 360}])]
+    if unchecked:
+        notes.append(html.P(f"This run was written before every published method got every check: no check judged "
+                            f"{', '.join(unchecked)}. Re-run the audit to check them.", className="note"))
+    return _section(
+        title,
+        html.P("Every published method gets each check family that applies to it: completeness where the method "
+               "has a completeness identity, deletion/insertion, infidelity and max-sensitivity (not for token "
+               "inputs), and model-parameter randomization. A family that does not apply to a method says why.",
+               className="muted"),
+        table(ids.QUALITY_COVERAGE, qt.COVERAGE_COLUMNS, rows,
+              style_data_conditional=[{"if": {"filter_query": f'{{{f}}} contains "FAIL"', "column_id": f},
+                                       "color": FAIL, "fontWeight": "600"} for f, _ in qt.COVERAGE_COLUMNS[1:]]),
+        *notes,
+    )
+
+
 def _completeness_section(result: dict[str, Any]) -> html.Section:
     comp = qt.completeness(result)
-    title = "Integrated Gradients completeness"
-    if comp is None:
-        return _section(title, _absent("the completeness check (this run has no Integrated Gradients)"))
+    others = qt.completeness_method_rows(result)
+    skipped = [r for r in qt.not_applicable_rows(result) if r["check"] == coverage.FAMILY_LABELS["completeness"]]
+    title = "Completeness"
+    notes = [html.Ul([html.Li(f"{r['method']}: {r['reason']}.") for r in skipped], className="note")] if skipped else []
+    if comp is None and not others:
+        return _section(title, _absent("the completeness check (this run has no method with a completeness "
+                                       "identity)"), *notes)
+    parts: list[Any] = [html.P(
+        "Attributions of a complete method sum to the change in the explained logit between a reference and the "
+        "input: Σ attributions = F(x) − F(reference), in logits. Integrated Gradients and DeepLIFT use the "
+        "baseline; SHAP and GradientSHAP the mean over their background sample, in expectation, so their sum "
+        "may miss it by the Monte-Carlo error of their draws.", className="muted")]
+    if comp is not None:
+        parts.append(_ig_completeness(result, comp))
+    if others:
+        parts += [html.H3("Other methods"),
+                  table(ids.QUALITY_COMPLETENESS_METHODS, qt.COMPLETENESS_METHOD_COLUMNS, others,
+                        style_data_conditional=FAIL_ROWS,
+                        style_cell_conditional=[{"if": {"column_id": "identity"}, "minWidth": 260},
+                                                {"if": {"column_id": "rule"}, "minWidth": 220}])]
+    return _section(title, *parts, *notes)
+
+
+def _ig_completeness(result: dict[str, Any], comp: tuple) -> html.Div:
     s, steps, rows = comp
     c = qt.check(result, "completeness_ig")  # a family with one check per run
     facts = _facts([
@@ -108,12 +159,10 @@ def _completeness_section(result: dict[str, Any]) -> html.Section:
                             f"95th percentile {qt.pct(s.get('p95_relative_error'))}")),
         ("Result", f"{qt.verdict(c)}" + ("" if s.get("converged", True) else " (did not converge)")),
     ])
-    return _section(
-        title,
-        html.P("Attributions of a complete method sum to the change in the explained logit between the baseline and "
-               "the input: Σ attributions = F(x) − F(baseline), in logits. The audit doubles the IG steps until enough "
-               "samples are within tolerance. Samples are numbered in the order they were explained.",
-               className="muted"),
+    return html.Div([
+        html.H3("Integrated Gradients completeness"),
+        html.P("Σ attributions = F(x) − F(baseline). The audit doubles the IG steps until enough samples are within "
+               "tolerance. Samples are numbered in the order they were explained.", className="muted"),
         html.Div([
             html.Div([facts, _graph(ids.QUALITY_COMPLETENESS, qfig.completeness_figure(
                 steps, required=float(s.get("share_required", 0.95)), tol=float(s.get("tol", 0.05))))]),
@@ -122,7 +171,7 @@ def _completeness_section(result: dict[str, Any]) -> html.Section:
                             style_data_conditional=[{"if": {"filter_query": '{within} = "no"'},
                                                      "backgroundColor": "#fbece3"}])]),
         ], className="charts"),
-    )
+    ])
 
 
 def _curves_section(result: dict[str, Any]) -> html.Section:
@@ -143,18 +192,32 @@ def _curves_section(result: dict[str, Any]) -> html.Section:
         table(ids.QUALITY_CURVES_TABLE, qt.CURVE_COLUMNS, rows, style_data_conditional=FAIL_ROWS),
         html.P(f"{qt.auc_interval_note(s)} Ratio = attribution-order AUC / random-order AUC.",
                className="muted small"),
+        *_by_method("Every method, on the same samples", ids.QUALITY_CURVES_METHODS, qt.CURVE_METHOD_COLUMNS,
+                    qt.curve_method_rows(result)),
     )
+
+
+def _by_method(title: str, id: str, columns: list[tuple[str, str]], rows: list[dict[str, Any]]) -> list:
+    """A per-method table under a chart of the primary method; nothing when only one method has the check."""
+    if len(rows) < 2:
+        return []
+    fail = [{"if": {"filter_query": f'{{{c}}} contains "FAIL"', "column_id": c}, "color": FAIL, "fontWeight": "600"}
+            for c, _ in columns if c.endswith("result")]
+    return [html.H3(title), table(id, columns, rows, style_data_conditional=fail)]
 
 
 def _robustness_section(result: dict[str, Any]) -> html.Section:
     rob = qt.robustness(result)
     title = "Infidelity and max-sensitivity"
+    skipped = [r for r in qt.not_applicable_rows(result) if r["check"] == coverage.FAMILY_LABELS["robustness"]]
+    notes = [html.Ul([html.Li(f"{r['method']} ({r['status']}): {r['reason']}.") for r in skipped],
+                     className="note")] if skipped else []
     if rob is None:
         return _section(title, _absent("infidelity and max-sensitivity (the audit computes them for image and "
-                                       "tabular models; token inputs cannot be perturbed continuously)"))
+                                       "tabular models; token inputs cannot be perturbed continuously)"), *notes)
     s, per, inf_check, sens_check = rob
     if not s.get("applicable", True):
-        return _section(title, _absent(s.get("reason", "the robustness checks do not apply to this model")))
+        return _section(title, _absent(s.get("reason", "the robustness checks do not apply to this model")), *notes)
     inf, sens = s.get("relative_infidelity", {}), s.get("max_sensitivity", {})
     facts = _facts([
         ("Method", (f"{s.get('method', '')} on {s.get('n_samples', '–')} samples, {s.get('n_perturb', '–')} "
@@ -172,7 +235,9 @@ def _robustness_section(result: dict[str, Any]) -> html.Section:
                                  sensitivity_max=sens_check["threshold"] if sens_check else None,
                                  chance=s.get("chance_relative_infidelity"),
                                  title=f"Infidelity and max-sensitivity per sample ({s.get('method', '')})")
-    return _section(title, facts, _graph(ids.QUALITY_ROBUSTNESS, fig))
+    return _section(title, facts, _graph(ids.QUALITY_ROBUSTNESS, fig),
+                    *_by_method("Every method", ids.QUALITY_ROBUSTNESS_METHODS, qt.ROBUSTNESS_METHOD_COLUMNS,
+                                qt.robustness_method_rows(result)), *notes)
 
 
 def _randomization_section(result: dict[str, Any], sim: str) -> html.Section:

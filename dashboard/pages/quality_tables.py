@@ -1,7 +1,9 @@
 """Tidy tables for the explanation-quality page, read from a stored result. Pure functions: no Dash, no figures.
 
 Which checks are explanation-quality checks follows the report (:func:`audit.report.explain.quality_section`):
-every check whose family is not in the fairness area (:func:`audit.schema.check_area`).
+every check whose family is not in the fairness area (:func:`audit.schema.check_area`). Which check families
+judged which published method, and why a family does not apply to one, come from
+:func:`audit.quality.coverage.method_overview` (runs written before every method was checked say so).
 """
 from __future__ import annotations
 
@@ -11,11 +13,23 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from audit.quality import coverage
 from audit.schema import check_area
 
 SIMILARITY = {"checked": "as checked", "abs": "of |attributions|", "signed": "of signed attributions"}
-CHECK_COLUMNS = [("result", "Result"), ("id", "Check"), ("description", "What it measures"), ("value", "Value"),
-                 ("threshold", "Passes if"), ("note", "Note")]
+CHECK_COLUMNS = [("result", "Result"), ("id", "Check"), ("method", "Method"), ("description", "What it measures"),
+                 ("value", "Value"), ("threshold", "Passes if"), ("note", "Note")]
+COVERAGE_COLUMNS = [("method", "Method")] + [(f, coverage.FAMILY_LABELS[f].capitalize()) for f in coverage.FAMILIES]
+NOT_APPLICABLE_COLUMNS = [("method", "Method"), ("check", "Check"), ("status", "Status"), ("reason", "Why")]
+COMPLETENESS_METHOD_COLUMNS = [("method", "Method"), ("identity", "Attributions sum to"),
+                               ("within", "Within tolerance"), ("rule", "Tolerance"),
+                               ("median_relative_error", "Median rel. error"), ("result", "Result")]
+CURVE_METHOD_COLUMNS = [("method", "Method"), ("n_samples", "Samples"), ("deletion_ratio", "Deletion ratio"),
+                        ("deletion_result", "Deletion"), ("insertion_ratio", "Insertion ratio"),
+                        ("insertion_result", "Insertion")]
+ROBUSTNESS_METHOD_COLUMNS = [("method", "Method"), ("n_samples", "Samples"), ("infidelity", "Relative infidelity"),
+                             ("infidelity_result", "Infidelity"), ("max_sensitivity", "Max-sensitivity"),
+                             ("sensitivity_result", "Max-sensitivity result")]
 ERROR_COLUMNS = [("sample", "Sample"), ("target", "Class"), ("logit", "F(x)"), ("path_start_logit", "F(baseline)"),
                  ("attribution_sum", "Σ attributions"), ("relative_error", "Rel. error"),
                  ("within", "Within")]
@@ -69,9 +83,124 @@ def check_rows(result: dict[str, Any], *, failed_only: bool = False) -> list[dic
     for c in quality_checks(result):
         if failed_only and c.get("passed"):
             continue
-        rows.append({"result": verdict(c), "id": c["id"], "description": c.get("description", ""),
+        rows.append({"result": verdict(c), "id": c["id"], "method": c.get("method") or "",
+                     "description": c.get("description", ""),
                      "value": num(c.get("value")) if c.get("value") is not None else "not computed",
                      "threshold": rule(c), "note": c.get("note", "")})
+    return rows
+
+
+def summary(result: dict[str, Any]) -> str:
+    """``N of M explanation-quality checks passed across K methods`` (and which methods no check judged)."""
+    return coverage.summary_line(result, quality_checks(result))
+
+
+def _cell(row: dict[str, Any]) -> str:
+    if row["status"] != "checked":
+        return row["status"]
+    failed = [c for c in row["checks"] if not c.get("passed")]
+    if not failed:
+        return "pass" if len(row["checks"]) == 1 else f"pass ({len(row['checks'])} of {len(row['checks'])})"
+    what = ", ".join(f"{_short(c)} {num(c.get('value')) if c.get('value') is not None else 'not computed'}"
+                     for c in failed)
+    return f"FAIL ({what})"
+
+
+_SHORT = {"deletion_auc_vs_random": "deletion", "insertion_auc_vs_random": "insertion",
+          "max_sensitivity": "max-sensitivity", "sanity_randomization": "similarity",
+          "completeness_ig": "share within", "completeness": "share within"}
+
+
+def _short(c: dict[str, Any]) -> str:
+    return _SHORT.get(c.get("family", ""), c.get("family", ""))
+
+
+def coverage_rows(result: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per method: for each check family ``pass``, ``FAIL (...)``, ``not applicable``, ``not run`` or
+    ``not in this run`` (a run written before every method was checked)."""
+    rows: dict[str, dict[str, Any]] = {}
+    for r in coverage.method_overview(result):
+        rows.setdefault(r["method"], {"method": r["method"]})[r["family"]] = _cell(r)
+    return list(rows.values())
+
+
+def not_applicable_rows(result: dict[str, Any]) -> list[dict[str, Any]]:
+    """The families that do not apply to a method (or were not run), with the run's reason."""
+    shown_elsewhere = ("checked", coverage.ABSENT, coverage.NOT_PUBLISHED)
+    return [{"method": r["method"], "check": coverage.FAMILY_LABELS[r["family"]], "status": r["status"],
+             "reason": r["reason"]}
+            for r in coverage.method_overview(result) if r["status"] not in shown_elsewhere]
+
+
+def unchecked_methods(result: dict[str, Any]) -> list[str]:
+    """Published methods that no check of this run judged (a run written before every method was checked)."""
+    overview = coverage.method_overview(result)
+    judged = {r["method"] for r in overview if r["status"] == "checked"}
+    return [m for m in dict.fromkeys(r["method"] for r in overview) if m not in judged]
+
+
+def entries(result: dict[str, Any], name: str) -> list[tuple[str, dict[str, Any]]]:
+    """(method, stored entry) of every quality entry whose ``name`` is ``name`` (``completeness``,
+    ``deletion_insertion``, ``robustness``, ``randomization``), in stored order. IG's completeness entry names
+    no method: it is Integrated Gradients'."""
+    out = []
+    for key, q in (result.get("quality") or {}).items():
+        if not isinstance(q, dict) or key == coverage.NOT_APPLICABLE_KEY:
+            continue
+        if q.get("name", key) != name:
+            continue
+        default = "integrated_gradients" if key == "completeness" else key.partition(f"{name}_")[2]
+        out.append(((q.get("summary") or {}).get("method") or default, q))
+    return out
+
+
+def completeness_method_rows(result: dict[str, Any]) -> list[dict[str, Any]]:
+    """Completeness of every method other than IG's step-doubling check (DeepLIFT, SHAP, GradientSHAP)."""
+    rows = []
+    for method, q in entries(result, "completeness"):
+        s = q.get("summary") or {}
+        if "method" not in s:  # IG's own entry has its own chart and table
+            continue
+        c = check(result, "completeness", method=method)
+        rule = f"{pct(s.get('tol'))} of |F(x) − {s.get('reference', 'F(reference)')}|"
+        if s.get("estimator"):
+            rule += (f" + {num(s.get('z'), 1)} standard errors ({s.get('n_draws', '–')} draws; median SE "
+                     f"{pct(s.get('median_relative_standard_error'))})")
+        rows.append({"method": method, "identity": s.get("identity", ""),
+                     "within": (f"{pct(s.get('share_within_tol'))} of {s.get('n_samples', '–')} "
+                                f"(required {pct(s.get('share_required'))})"),
+                     "rule": rule, "median_relative_error": pct(s.get("median_relative_error")),
+                     "result": verdict(c)})
+    return rows
+
+
+def curve_method_rows(result: dict[str, Any]) -> list[dict[str, Any]]:
+    """Deletion and insertion ratios of every method with a stored deletion/insertion entry."""
+    rows = []
+    for method, q in entries(result, "deletion_insertion"):
+        s = q.get("summary") or {}
+        d = check(result, "deletion_auc_vs_random", method=method)
+        i = check(result, "insertion_auc_vs_random", method=method)
+        rows.append({"method": method, "n_samples": s.get("n_samples", "–"),
+                     "deletion_ratio": num(s.get("deletion_ratio")), "deletion_result": f"{verdict(d)} ({rule(d)})",
+                     "insertion_ratio": num(s.get("insertion_ratio")),
+                     "insertion_result": f"{verdict(i)} ({rule(i)})"})
+    return rows
+
+
+def robustness_method_rows(result: dict[str, Any]) -> list[dict[str, Any]]:
+    """Mean relative infidelity and max-sensitivity of every method with a stored robustness entry."""
+    rows = []
+    for method, q in entries(result, "robustness"):
+        s = q.get("summary") or {}
+        if not s.get("applicable", True):
+            continue
+        inf, sens = (check(result, fam, method=method) for fam in ("infidelity", "max_sensitivity"))
+        rows.append({"method": method, "n_samples": s.get("n_samples", "–"),
+                     "infidelity": num((s.get("relative_infidelity") or {}).get("mean")),
+                     "infidelity_result": f"{verdict(inf)} ({rule(inf)})",
+                     "max_sensitivity": num((s.get("max_sensitivity") or {}).get("mean")),
+                     "sensitivity_result": f"{verdict(sens)} ({rule(sens)})"})
     return rows
 
 
@@ -140,7 +269,8 @@ def deletion_insertion(result: dict[str, Any]) -> tuple[dict[str, Any], pd.DataF
         for order in ("attribution", "random"):
             stored = (intervals.get(curve) or {}).get(order) if intervals else None
             cells[order] = auc_cell(aucs[(curve, order)], stored if isinstance(stored, dict) else None)
-        c = check(result, f"{curve}_auc_vs_random")
+        # the primary method's check (other methods' checks of the family follow it)
+        c = check(result, f"{curve}_auc_vs_random", **({"method": s["method"]} if s.get("method") else {}))
         rows.append({"curve": curve, "auc": cells["attribution"], "random_auc": cells["random"],
                      "ratio": num(s.get(f"{curve}_ratio")), "rule": rule(c), "result": verdict(c)})
     return s, curves, aucs, rows

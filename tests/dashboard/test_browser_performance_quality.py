@@ -78,8 +78,8 @@ def test_quality_page_controls_and_url(server, browser, store):
     passed = next(c["id"] for c in checks if c["passed"] and not c["id"].startswith("fairness."))
     body = open_page(browser, f"{server}/model/mnist_cnn/quality", "Shortcut probes")
     for text in ("Explanation-quality checks", "completeness_ig", "Integrated Gradients completeness",
-                 "Deletion and insertion", "Infidelity and max-sensitivity", "Model-randomization sanity check",
-                 "corner_mark"):
+                 "Checks by method", "Deletion and insertion", "Infidelity and max-sensitivity",
+                 "Model-randomization sanity check", "corner_mark"):
         assert text in body
     assert "as checked" in _title(browser, "quality-randomization")
     screenshot(browser, "quality_mnist")

@@ -246,6 +246,47 @@ def test_quality_check_table_lists_every_quality_check(ctx, store):
     assert sent and not any(r["id"].startswith("counterfactual_") for r in sent)
 
 
+def test_quality_page_covers_every_published_method(ctx, store):
+    """Each method gets a row with the verdict of each check family, or says why a family does not apply."""
+    from audit.quality import suite
+    from audit.quality.completeness import COMPLETENESS_UNDEFINED
+
+    run = _run(store, "mnist_cnn")
+    layout = quality.build(ctx, "mnist_cnn")
+    methods = list(run.result["explanations"]["methods"])
+    assert methods == ["integrated_gradients", "saliency"]
+    cov = {r["method"]: r for r in _find(layout, ids.QUALITY_COVERAGE).data}
+    assert list(cov) == methods
+    for m in methods:
+        for fam in suite.FAMILIES:
+            checks = [c for c in run.result["checks"] if c["method"] == m
+                      and c["family"] in suite.CHECK_FAMILIES_OF[fam]]
+            if checks:
+                assert cov[m][fam].startswith("pass" if all(c["passed"] for c in checks) else "FAIL"), (m, fam)
+            else:
+                assert cov[m][fam] == suite.NOT_APPLICABLE, (m, fam)
+    assert _find(layout, ids.QUALITY_NOT_APPLICABLE).data == [
+        {"method": "saliency", "check": "completeness", "status": suite.NOT_APPLICABLE,
+         "reason": COMPLETENESS_UNDEFINED["saliency"]}]
+    text = text_of(layout)
+    quality_checks = [c for c in run.result["checks"] if not c["id"].startswith(("fairness.", "counterfactual_"))]
+    n_passed = sum(c["passed"] for c in quality_checks)
+    assert f"{n_passed} of {len(quality_checks)} explanation-quality checks passed across 2 methods" in text
+    assert "Completeness is not defined for Saliency" in text
+    # every method's deletion/insertion and robustness, as stored
+    curves = _find(layout, ids.QUALITY_CURVES_METHODS).data
+    assert [r["method"] for r in curves] == methods
+    q = run.result["quality"]
+    assert curves[1]["deletion_ratio"] == qt.num(q["deletion_insertion_saliency"]["summary"]["deletion_ratio"])
+    rob = _find(layout, ids.QUALITY_ROBUSTNESS_METHODS).data
+    assert rob[1]["infidelity"] == qt.num(q["robustness_saliency"]["summary"]["relative_infidelity"]["mean"])
+    checks_table = _find(layout, ids.QUALITY_CHECKS).data
+    assert {r["id"]: r["method"] for r in checks_table}["deletion_auc_vs_random_saliency"] == "saliency"
+    # text: infidelity and max-sensitivity do not apply to token inputs, for either method
+    sent = _find(quality.build(ctx, "sentiment"), ids.QUALITY_NOT_APPLICABLE).data
+    assert {(r["method"], r["check"]) for r in sent} >= {("integrated_gradients", "infidelity / max-sensitivity")}
+
+
 def test_quality_layout_restores_url_selection(ctx):
     layout = quality.build(ctx, "mnist_cnn", checks="failed", similarity="abs")
     assert _find(layout, ids.QUALITY_CHECK_FILTER).value == "failed"
