@@ -151,6 +151,9 @@ def reason_faithfulness(audit_target: AuditTarget, reasons: pd.DataFrame, *, see
     x = t.eval_data.inputs.float()
     base = (torch.zeros(x.shape[1]) if t.baseline is None else t.baseline.float().reshape(-1).cpu())
     groups = feature_groups(t.feature_names)
+    names = list(groups)
+    # (rows, groups): whether the row differs from the reference on any column of the group
+    moved_by = (x != base).numpy().astype(np.float64) @ np.stack(list(groups.values()), axis=1).astype(np.float64) > 0
     ids = {str(v): i for i, v in enumerate(np.asarray(t.eval_data.sample_ids))}
     rng = np.random.default_rng(seed)
     r = reasons[reasons["rank"] > 0]
@@ -159,7 +162,7 @@ def reason_faithfulness(audit_target: AuditTarget, reasons: pd.DataFrame, *, see
         i = ids[str(sid)]
         own = own.sort_values("rank")
         stated = set(own["feature"])
-        differs = [g for g, m in groups.items() if g not in stated and not torch.equal(x[i, m], base[m])]
+        differs = [g for g, d in zip(names, moved_by[i]) if d and g not in stated]
         pick = {"top": own["feature"].iloc[0],
                 "random": differs[rng.integers(len(differs))] if differs else None,
                 "last": own["feature"].iloc[-1] if len(own) > 1 else None}

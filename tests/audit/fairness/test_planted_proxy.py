@@ -126,3 +126,18 @@ def test_reason_codes_are_faithful_and_a_broken_reason_is_caught():
     assert bad["summary"]["share_faithful"] < 0.7
     check = reason_faithfulness_check(bad["summary"], "approve", load_policy())
     assert not check.passed and check.id == "fairness.reason_faithfulness"
+
+
+def test_report_and_dashboard_show_the_planted_proxy_as_the_first_driver():
+    from audit.report.fairness import fairness_section
+    from dashboard.pages.fairness import gap_rows
+
+    res = audit_target(planted_proxy_target(), RunConfig(progress=False, methods=["integrated_gradients"]))
+    view = fairness_section(res)["gap"]
+    (group,) = view["groups"]
+    assert group["group"] == "B" and group["drivers"][0]["feature"] == PLANTED and group["drivers"][0]["proxy"]
+    assert view["max_residual"] < 1e-5
+    (row,) = gap_rows(res)
+    assert row["drivers"].startswith("zip-code cluster") and "(proxy)" in row["drivers"].split(";")[0]
+    proxy = fairness_section(res)["proxy"]
+    assert proxy["rows"][0]["feature"] == PLANTED and "within a group" in proxy["rule"]
