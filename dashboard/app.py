@@ -26,13 +26,24 @@ from werkzeug.exceptions import HTTPException
 from audit.store import RunStore
 from dashboard import downloads, ids, response_cache
 from dashboard.context import AppContext, LiveModels
-from dashboard.pages import explanations, fairness, home, not_found_404, performance, quality, report, runs, shell
+from dashboard.pages import (
+    checks,
+    explanations,
+    fairness,
+    home,
+    not_found_404,
+    performance,
+    quality,
+    report,
+    runs,
+    shell,
+)
 from dashboard.pages.shell import ClientInputError
 
 log = logging.getLogger("deepaudit.dashboard")
 
 ASSETS = os.path.join(os.path.dirname(__file__), "assets")
-MODEL_PAGES = [performance, fairness, explanations, quality, runs, report]
+MODEL_PAGES = [checks, performance, fairness, explanations, quality, runs, report]
 MODEL_PAGE_NAMES = frozenset(p.PAGE for p in MODEL_PAGES)
 NOT_FOUND_MODULE = "dashboard.pages.not_found_404"
 MAX_REQUEST_BYTES = 1 << 20  # callback payloads are small; a live input larger than 1 MiB is refused (413)

@@ -130,3 +130,5 @@ REPORT_LINKS = "report-links"
 REPORT_PROVENANCE = "report-provenance"
 # --- end report page ---
 FAIRNESS_GAP_TABLE = "fairness-gap-table"
+CHECKS_TABLE = "checks-table"
+CHECKS_FILTER = "checks-filter"

@@ -149,6 +149,16 @@ def family(check: Check) -> tuple[str, str]:
     return check.family, check.subject or ""
 
 
+def check_words(check: Check) -> str:
+    """What a check judges, in words, whether it passed or not (e.g. "Impact ratio for race x sex")."""
+    fam, subject = family(check)
+    x = (subject or check.id).replace("_x_", " × ").replace("_", " ")
+    text = _SUBJECTS[fam].format(x=x) if fam in _SUBJECTS else check.description
+    if fam in ("deletion_auc_vs_random", "insertion_auc_vs_random") and check.method:
+        text += f" ({check.method.replace('_', ' ')})"
+    return text[:1].upper() + text[1:]
+
+
 def section_anchor(check: Check) -> str:
     """The report section a check belongs to (its HTML id)."""
     fam, subject = family(check)

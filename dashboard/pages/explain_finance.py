@@ -22,12 +22,13 @@ from dash.dash_table.Format import Format, Scheme
 
 from audit.display import read_display
 from audit.store import Run
+from dashboard import evidence, ids, urlsync
 from dashboard import explain_finance_data as tables
-from dashboard import ids, urlsync
 from dashboard.context import AppContext
 from dashboard.figures import GRAPH_CONFIG
 from dashboard.figures import explain_finance as fig
 from dashboard.live_tabular import MISSING, LiveTabularCache, format_value, ig_options, input_text
+from dashboard.pages import checks
 
 PAGE = "explain-finance"   # url-sync sink prefix: the explanations page hosts one body per domain
 PAGE_SIZE = 10
@@ -83,6 +84,7 @@ def body(ctx: AppContext, run: Run, query: dict[str, Any]) -> list:
         ], className="xf-section"),
         html.Section([
             html.H2("Applicants"),
+            checks.checks_box(run, "explanations", families=("fairness.reason_faithfulness",)),
             html.Div([
                 html.Div([html.Label("Decision", htmlFor=ids.EXPLAIN_FINANCE_DECISION),
                           dcc.RadioItems(id=ids.EXPLAIN_FINANCE_DECISION, value=decision, inline=True,
@@ -105,7 +107,7 @@ def body(ctx: AppContext, run: Run, query: dict[str, Any]) -> list:
                 html.Div(id=ids.EXPLAIN_FINANCE_DETAIL, className="xf-detail"),
                 dcc.Graph(id=ids.EXPLAIN_FINANCE_ATTRIBUTIONS, config=GRAPH_CONFIG, className="chart"),
             ], className="xf-applicant"),
-        ], className="xf-section"),
+        ], className="xf-section", id=evidence.REASON_CODES),
         html.Section([
             html.H2("What if? Edit this applicant"),
             html.P(["Change any input and press ", html.B("Recompute"), ": the loaded model rescores the edited "

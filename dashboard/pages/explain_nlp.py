@@ -22,12 +22,13 @@ from audit.display import read_display
 from audit.explain import get_explainer
 from audit.report.examples import MAX_REVIEW_TOKENS, MIN_REVIEW_TOKENS
 from audit.store import Run
-from dashboard import ids, urlsync
+from dashboard import evidence, ids, urlsync
 from dashboard.context import AppContext
 from dashboard.figures import GRAPH_CONFIG
 from dashboard.figures import explain_nlp as fig
 from dashboard.figures.explain_vision import method_label
 from dashboard.live_text import MAX_CHARS, live_method, live_spec, run_target, validate_text
+from dashboard.pages import checks
 from dashboard.pages.explain_vision import methods_of
 
 SYNC = "explain-nlp"
@@ -188,13 +189,17 @@ def _probe_section(run: Run, attribute: Any, warnings: list[str]) -> html.Sectio
     head = html.H2("Counterfactual probes")
     if probe is None:
         return html.Section([head, html.P("This run has no counterfactual probe results (the probe needs a text "
-                                          "model with a favorable label).", className="muted")])
+                                          "model with a favorable label).", className="muted")],
+                            id=evidence.COUNTERFACTUAL)
     all_pairs = fig.pairs_table(probe)
     attrs = list(dict.fromkeys(all_pairs["attribute"]))
     if attribute not in (None, "") and attribute not in attrs:
         warnings.append(f"Ignored probe attribute {str(attribute)[:60]!r} from the address: not in this run.")
         attribute = None
-    attribute = attribute or (attrs[0] if attrs else None)
+    if not attribute:  # open on the first attribute with a failing check, not on a passing one
+        failing = [c.subject for c in evidence.page_checks(run.checks, "explanations")
+                   if c.family.startswith("counterfactual_") and not c.passed and c.subject in attrs]
+        attribute = failing[0] if failing else (attrs[0] if attrs else None)
     s = probe.get("settings", {})
     method = (probe.get("pairs") or [{}])[0].get("method", "")
     return html.Section([
@@ -206,6 +211,7 @@ def _probe_section(run: Run, attribute: Any, warnings: list[str]) -> html.Sectio
                "* marks an interval that excludes 0. 'Templates flipped' is the share of templates whose "
                "predicted class differs between the two groups.", className="muted"),
         html.P(fig.significance_summary(all_pairs), className="reference"),
+        checks.checks_box(run, "explanations", families=("counterfactual_",)),
         html.Div([html.Label("Attribute", htmlFor=ids.EXPLAIN_NLP_PROBE_ATTRIBUTE),
                   dcc.Dropdown(id=ids.EXPLAIN_NLP_PROBE_ATTRIBUTE, value=attribute, placeholder="all attributes",
                                options=[{"label": a, "value": a} for a in attrs])], className="control"),
@@ -214,7 +220,7 @@ def _probe_section(run: Run, attribute: Any, warnings: list[str]) -> html.Sectio
                              page_size=12, sort_action="native", **TABLE_STYLE),
         dcc.Graph(id=ids.EXPLAIN_NLP_PROBE_CHART, config=GRAPH_CONFIG, className="chart xn-probe-chart"),
         html.Ul([html.Li(n) for n in probe.get("notes", [])], className="xn-notes muted"),
-    ])
+    ], id=evidence.COUNTERFACTUAL)
 
 
 def body(ctx: AppContext, run: Run, query: dict[str, Any]) -> list:

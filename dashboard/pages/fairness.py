@@ -21,11 +21,11 @@ import plotly.graph_objects as go
 from dash import Input, Output, State, dash_table, dcc, html
 
 from audit.store import Run
-from dashboard import data, figures, ids, urlsync
+from dashboard import data, evidence, figures, ids, urlsync
 from dashboard import fairness_live as live
 from dashboard.context import AppContext
 from dashboard.figures import fairness as ffig
-from dashboard.pages import shell
+from dashboard.pages import checks, shell
 
 PAGE = "fairness"
 GRAPH_CONFIG = {**figures.GRAPH_CONFIG, "modeBarButtonsToRemove": ["select2d", "lasso2d", "zoomIn2d", "zoomOut2d",
@@ -199,8 +199,11 @@ def body(run: Run, attribute: str | None = None, intersect: str | None = None, r
         ], className="fairness-controls"),
         html.Div([html.P(n) for n in notes], id=ids.FAIRNESS_NOTE, className="note" if notes else "",
                  role="status"),
-        html.Div(id=ids.FAIRNESS_REFERENCE, className="reference"),
-        dash_table.DataTable(id=ids.FAIRNESS_TABLE, columns=data.group_columns(), **TABLE_STYLE),
+        html.Div([
+            checks.checks_box(run, "fairness", families=("fairness.",)),
+            html.Div(id=ids.FAIRNESS_REFERENCE, className="reference"),
+            dash_table.DataTable(id=ids.FAIRNESS_TABLE, columns=data.group_columns(), **TABLE_STYLE),
+        ], id=evidence.FAIRNESS_TABLE),
         html.P(id=ids.FAIRNESS_SOURCE, className="muted fairness-source"),
         html.Div([
             dcc.Graph(id=ids.FAIRNESS_IMPACT, config=GRAPH_CONFIG, className="chart"),
@@ -244,10 +247,11 @@ def gap_section(run: Run) -> list:
         html.P("Each group's gap in mean P(favourable) to its reference group, split into per-feature "
                "contributions that add up to it; negative = the feature lowers the group's score relative to the "
                f"reference. (proxy) marks a feature the proxy check flags. Method: {method}.", className="muted"),
+        checks.checks_box(run, "fairness", families=("fairness.proxy",)),
         dash_table.DataTable(id=ids.FAIRNESS_GAP_TABLE, columns=GAP_COLUMNS, data=rows,
                              **{**TABLE_STYLE, "style_cell": {**TABLE_STYLE.get("style_cell", {}),
                                                               "whiteSpace": "normal", "height": "auto"}}),
-    ], id="fairness-gap", className="fairness-gap")]
+    ], id=evidence.FAIRNESS_GAP, className="fairness-gap")]
 
 
 class FairnessView(NamedTuple):

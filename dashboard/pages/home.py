@@ -37,8 +37,8 @@ def _model_card(row) -> html.Div:
     ], className="card model-card")
 
 
-def _badge(row) -> html.Span:
-    return verdict_badge(row.n_failed, row.n_checks)
+def _badge(row):
+    return verdict_badge(row.n_failed, row.n_checks, href=href(row.model, "checks"))
 
 
 def build(ctx: AppContext, **_) -> html.Div:

@@ -40,7 +40,15 @@ def build(ctx: AppContext, model: str | None = None, run: str | None = None, che
     return shell.model_page(ctx, model, run, PAGE, lambda r: body(r, checks, similarity), key=(checks, similarity))
 
 
+#: Section ids the Checks page's evidence links point at (dashboard/evidence.py).
+SECTION_IDS = {"Completeness": "section-quality-completeness", "Deletion and insertion": "section-quality-curves",
+               "Infidelity and max-sensitivity": "section-quality-robustness",
+               "Model-randomization sanity check": "section-quality-randomization",
+               "Shortcut probes": "section-quality-shortcut"}
+
+
 def _section(title: str, *children: Any, id: str | None = None) -> html.Section:
+    id = id or SECTION_IDS.get(title)
     return html.Section([html.H2(title), *children], className="quality-section", **({"id": id} if id else {}))
 
 

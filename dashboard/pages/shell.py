@@ -18,8 +18,8 @@ from dashboard import ids
 from dashboard.context import AppContext
 from dashboard.pages import not_found_404
 
-TABS = [("performance", "Performance"), ("fairness", "Fairness"), ("explanations", "Explanations"),
-        ("quality", "Quality"), ("runs", "Runs"), ("report", "Report")]
+TABS = [("checks", "Checks"), ("performance", "Performance"), ("fairness", "Fairness"),
+        ("explanations", "Explanations"), ("quality", "Quality"), ("runs", "Runs"), ("report", "Report")]
 
 
 class ClientInputError(ValueError):
@@ -41,10 +41,13 @@ def query_key(query: dict[str, Any]) -> tuple:
     return tuple(sorted((k, str(v)) for k, v in query.items()))
 
 
-def verdict_badge(n_failed: int, n: int) -> html.Span:
-    """``n_failed`` of the run's ``n`` policy checks failed."""
+def verdict_badge(n_failed: int, n: int, href: str | None = None) -> html.Span | dcc.Link:
+    """``n_failed`` of the run's ``n`` policy checks failed; with ``href``, a link to the run's Checks page."""
     text = f"{n_failed} of {n} checks failed" if n_failed else f"all {n} checks passed"
-    return html.Span(text, className="badge fail" if n_failed else "badge pass")
+    cls = "badge fail" if n_failed else "badge pass"
+    if href:
+        return dcc.Link(text, href=href, className=cls + " badge-link", title="every check and its evidence")
+    return html.Span(text, className=cls)
 
 
 def not_found(ctx: AppContext, model: str | None, run_id: str | None) -> html.Div:
@@ -82,7 +85,7 @@ def model_page(ctx: AppContext, model: str | None, run_id: str | None, page: str
                    title=dataset, className="muted"),
         ]),
         html.Div([
-            verdict_badge(len(run.failed_checks()), len(run.checks)),
+            verdict_badge(len(run.failed_checks()), len(run.checks), href=href(model, "checks", pinned)),
             dcc.Store(id=ids.RUN_SHOWN, data=run.run_id),
             html.Label("Run", htmlFor=ids.RUN_SELECT, className="sr-only"),
             dcc.Dropdown(id=ids.RUN_SELECT, value=run.run_id, clearable=False, searchable=False,

@@ -97,6 +97,7 @@ def test_shell_run_selector_and_tabs(ctx, two):
     sel = _find(layout, ids.RUN_SELECT)
     assert sel.value == a.run_id and len(sel.options) == 2
     tabs = [c.href for c in _find(layout, ids.MODEL_TABS).children]
-    assert tabs[0] == f"/model/mortgage/performance?run={a.run_id}" and len(tabs) == 6
+    assert tabs[0] == f"/model/mortgage/checks?run={a.run_id}" and len(tabs) == 7
+    assert tabs[1] == f"/model/mortgage/performance?run={a.run_id}"
     assert shell.navigate_to_run(a.run_id, "/model/mortgage/fairness") == f"/model/mortgage/fairness?run={a.run_id}"
     assert shell.navigate_to_run(a.run_id, "/model/mortgage/fairness", shown=a.run_id) is dash.no_update
