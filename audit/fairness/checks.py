@@ -186,7 +186,9 @@ def proxy_check(attr: str, proxy: pd.DataFrame, policy: Policy) -> Check:
         return _none(cid, desc, 0.0, "<=", "no proxy analysis for this attribute (no importance table)")
     flagged = rows[rows["proxy_candidate"].astype(bool)]
     names = list(dict.fromkeys(str(f).removesuffix("_missing") for f in flagged["feature"]))
-    first = {str(f).removesuffix("_missing"): r for f, r in zip(flagged["feature"], flagged.itertuples())}
+    first: dict[str, Any] = {}
+    for f, r in zip(flagged["feature"], flagged.itertuples()):   # the feature's own row before its indicator's
+        first.setdefault(str(f).removesuffix("_missing"), r)
     note = "; ".join(f"{n} (eta {first[n].eta:.2f}: {first[n].evidence})" for n in names)
     return Check(cid, desc, float(len(names)), 0.0, "<=", group=names[0] if names else None,
                  **_fields("proxy", attr, top_k=policy.proxy_top_k, reason_share_min=policy.proxy_reason_share_min),

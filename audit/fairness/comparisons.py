@@ -207,7 +207,9 @@ def disparities(y_true, y_pred, *, sensitive, pos_label=None, y_score=None, colu
             # Per group vs the reference: score intervals from the two groups' counts (valid at 0/n and n/n).
             d_lo, d_hi = newcombe_difference(num, den, num[ref], den[ref], confidence=confidence)
             r_lo, r_hi = mover_ratio(num, den, num[ref], den[ref], confidence=confidence)
-            tiny = too_small_for_conclusion(den, num[ref], den[ref], confidence=confidence)
+            # only where both rates exist (an undefined rate is noted as such, not as "too small")
+            tiny = too_small_for_conclusion(den, num[ref], den[ref], confidence=confidence) & (den > 0) & (
+                den[ref] > 0)
             for g in range(groups.n_groups):
                 if g == ref:
                     continue
@@ -250,7 +252,8 @@ def disparities(y_true, y_pred, *, sensitive, pos_label=None, y_score=None, colu
                               if exclude_small and (known & small).any() else "")
                 # Conditional on the reference group the rule picked (the same group every view names).
                 i_lo, i_hi = mover_ratio(num, den, num[top], den[top], confidence=confidence)
-                i_tiny = too_small_for_conclusion(den, num[top], den[top], confidence=confidence)
+                i_tiny = too_small_for_conclusion(den, num[top], den[top], confidence=confidence) & (den > 0) & (
+                    den[top] > 0)
                 ok = rate[top] > 0 and not single
                 for g in range(groups.n_groups):
                     value = rate[g] / rate[top] if ok else np.nan

@@ -11,15 +11,20 @@ feature's contribution to the gap, and the contributions add up to the gap of th
 values differ between the groups and that moves the score is a large contribution, whichever group it acts
 on: this is the question a reviewer asks ("why are black applicants approved less often?").
 
-- Pairs: every (x, b) when ``n_g * n_r <= max_pairs``; otherwise ``max_pairs`` pairs in which every row of g and
-  of r is used equally often (up to one), drawn with ``seed``, and weighted (:func:`pair_weights`) so that every
-  row of g and of r carries the same total weight: the weighted pair gap is the full-data gap, so the
-  contributions add up to the gap the run reports (``gap``; ``pair_gap`` is the same number computed through
-  the pairs). Intervals: normal intervals of each weighted mean over pairs (the sampling of pairs).
-- Quadrature: Gauss-Legendre with ``n_steps`` nodes on the straight path from b to x. On a ReLU network the
-  integrand has kinks, so one pair's sum can miss its f(x) - f(b) by a few hundredths at 32 nodes; the errors
-  are of both signs and cancel in the mean, so ``completeness_residual`` (sum of the mean contributions minus
-  the pair gap, stored) is about 1e-3 of the gap on the bundled mortgage model; tests bound it.
+- Pairs: every (x, b) when there are at most ``max(max_pairs, 4 * max(n_g, n_r))``; otherwise a design in which
+  every row of g and of r is used at least 4 times (drawn with ``seed``), weighted (:func:`pair_weights`) so
+  that every row carries the same total weight: the weighted pair gap is then the gap of the rows, so the
+  contributions add up to the gap the run reports. A side with more than :data:`MAX_ROWS` rows is decomposed
+  on a systematic sample of that many along its rows sorted by score (seeded start), so the sample's gap stays
+  close to the full-data gap (``all_rows`` False; ``sampling_difference`` = the sample's gap minus the full
+  gap, stored and shown).
+- Intervals: normal intervals whose variance treats the two groups' rows as the samples (the pairs share rows,
+  so they are not independent: Hoeffding's decomposition of a two-sample U-statistic, Var(phi_g)/n_g +
+  Var(phi_r)/n_r with phi the mean contribution per row). Tested for coverage on a null linear model.
+- Quadrature: Gauss-Legendre with ``n_steps`` nodes (16) on the straight path from b to x. On a ReLU network
+  the integrand has kinks, so one pair's sum can miss its f(x) - f(b) by a few hundredths; the errors are of
+  both signs and cancel in the mean, so ``completeness_residual`` (sum of the mean contributions minus the
+  pair gap, stored) is about 1e-3 of the gap on the bundled mortgage model; tests bound it.
 - Features are merged with their missing-value indicator (``x`` and ``x_missing``), as reason codes are.
 - The **favourable-rate gap** (share predicted favourable in g minus in r) is split the same way: a pair whose
   decisions differ (delta = +1 or -1) hands delta to the features in proportion to their share of
@@ -27,6 +32,7 @@ on: this is the question a reviewer asks ("why are black applicants approved les
 """
 from __future__ import annotations
 
+import logging
 from typing import Any, Sequence
 
 import numpy as np
@@ -36,9 +42,51 @@ import torch
 from audit.explain.views import feature_groups
 from audit.fairness.intervals import z_value
 
+log = logging.getLogger(__name__)
+
 METHOD = ("Integrated Gradients of P(favourable) with the reference group's applicants as baselines "
           "(Gauss-Legendre, {n_steps} nodes), averaged over {pairs}; contributions sum to the gap of the pairs")
-NO_REFERENCE = "no reference group with rows for {attr!r}: nothing to compare with."
+NO_REFERENCE = ("what drives the gap: {attr!r} has no rows in its reference group {ref!r}, so nothing to compare "
+                "with; the attribute is left out of the decomposition.")
+#: Rows per side beyond which a seeded sample of this many is decomposed (the gap of the sample is stated).
+MAX_ROWS = 1024
+
+
+def _scores(forward, x: torch.Tensor, chunk: int = 1 << 14) -> np.ndarray:
+    """``forward`` on every row, in chunks (no gradients)."""
+    with torch.no_grad():
+        return np.concatenate([forward(x[s:s + chunk]).double().cpu().numpy() for s in range(0, len(x), chunk)]
+                              or [np.zeros(0)])
+
+
+def _systematic(ix: np.ndarray, score: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """``ix`` itself when it holds at most :data:`MAX_ROWS` rows; else a systematic sample of that many along the
+    rows sorted by score (a seeded random start, then every len/MAX_ROWS-th), so the sample's mean score, and with
+    it the gap the contributions add up to, stays within about (max - min score) / MAX_ROWS of the full data's."""
+    if len(ix) <= MAX_ROWS:
+        return ix
+    by_score = ix[np.argsort(score[ix], kind="stable")]
+    pos = np.floor((np.arange(MAX_ROWS) + rng.random()) * len(ix) / MAX_ROWS).astype(int)
+    return np.sort(by_score[np.minimum(pos, len(ix) - 1)])
+
+
+def _two_sample_variance(contrib: np.ndarray, w: np.ndarray, gi: np.ndarray, ri: np.ndarray, n_g: int,
+                         n_r: int) -> np.ndarray:
+    """Variance of each weighted mean contribution, treating the two groups' rows as the samples.
+
+    The pairs share rows, so they are not independent: the mean over pairs is a two-sample U-statistic, whose
+    variance is about Var(phi_g)/n_g + Var(phi_r)/n_r, with phi_g(i) the mean contribution over the pairs of
+    row i of g (Hoeffding's decomposition), likewise phi_r. NaN for a side with one row.
+    """
+    out = np.zeros(contrib.shape[1])
+    for idx, n in ((gi, n_g), (ri, n_r)):
+        if n < 2:
+            return np.full(contrib.shape[1], np.nan)
+        tot = np.bincount(idx, weights=w, minlength=n)
+        phi = np.stack([np.bincount(idx, weights=w * contrib[:, j], minlength=n) for j in range(contrib.shape[1])],
+                       axis=1) / tot[:, None]
+        out += phi.var(axis=0, ddof=1) / n
+    return out
 
 
 def _gauss_legendre(n_steps: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -59,9 +107,7 @@ def pair_attributions(forward, x: torch.Tensor, baselines: torch.Tensor, *, n_st
     attr = np.zeros((p, f))
     per = max(1, max_elements // max(1, n_steps * f))   # path points x features held at once
     dtype = x.dtype
-    with torch.no_grad():
-        fx = forward(x).double().cpu().numpy()
-        fb = forward(baselines).double().cpu().numpy()
+    fx, fb = _scores(forward, x), _scores(forward, baselines)
     for s in range(0, p, per):
         xs, bs = x[s:s + per], baselines[s:s + per]
         delta = xs - bs
@@ -74,16 +120,17 @@ def pair_attributions(forward, x: torch.Tensor, baselines: torch.Tensor, *, n_st
     return attr, fx, fb
 
 
-#: Most pairs per group: beyond this the weights may not reach exact balance and the stored pair gap says so.
-PAIR_CAP = 4096
+#: Most pairs per group (4 per row of the larger side, at most MAX_ROWS rows per side).
+PAIR_CAP = 4 * MAX_ROWS
 
 
 def _balanced_pairs(n_g: int, n_r: int, max_pairs: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     if n_g * n_r <= max(max_pairs, 4 * max(n_g, n_r)):
         gi, ri = np.meshgrid(np.arange(n_g), np.arange(n_r), indexing="ij")
         return gi.ravel(), ri.ravel()
-    # every row at least 4 times (a connected design), so weights can balance both sides
-    k = min(max(max_pairs, 4 * max(n_g, n_r)), max(max_pairs, PAIR_CAP))
+    # every row at least 4 times (a connected design), so weights can balance both sides; sides hold at most
+    # MAX_ROWS rows, so at most 4 * MAX_ROWS pairs
+    k = max(max_pairs, 4 * max(n_g, n_r))
     gi = np.concatenate([rng.permutation(n_g) for _ in range(-(-k // n_g))])[:k]
     ri = np.concatenate([rng.permutation(n_r) for _ in range(-(-k // n_r))])[:k]
     return gi, ri
@@ -140,55 +187,59 @@ def gap_decomposition(forward, inputs: torch.Tensor, decisions: np.ndarray, grou
     labels = labels or {}
     small = small or {}
     z = z_value(confidence)
-    summary, rows = [], []
-    with torch.no_grad():
-        score = forward(x).double().cpu().numpy()
+    summary, rows, skipped = [], [], []
+    score = _scores(forward, x)
     for attr in attributes:
         col = groups[attr]
         ref = references.get(attr)
         known = col.notna().to_numpy()
-        values = col.astype("object").where(col.notna(), None).to_numpy()
-        ref_idx = np.flatnonzero(known & (values == ref)) if ref is not None else np.array([], int)
+        # group labels as the fairness engine writes them (str of the value), so 0/1 or True/False columns match
+        values = np.array([str(v) if k else None for v, k in zip(col.tolist(), known)], dtype=object)
+        ref_idx = np.flatnonzero(known & (values == str(ref))) if ref is not None else np.array([], int)
         if len(ref_idx) == 0:
+            skipped.append({"attribute": attr, "reason": NO_REFERENCE.format(attr=attr, ref=ref)})
+            log.warning(NO_REFERENCE.format(attr=attr, ref=ref))
             continue
-        for g in sorted({v for v in values[known]} - {ref}, key=str):
-            g_idx = np.flatnonzero(known & (values == g))
+        for g in sorted({v for v in values[known]} - {str(ref)}, key=str):
+            g_all = np.flatnonzero(known & (values == g))
             rng = np.random.default_rng([seed, len(summary)])
-            gi, ri = _balanced_pairs(len(g_idx), len(ref_idx), max_pairs, rng)
-            xs, bs = x[g_idx[gi]], x[ref_idx[ri]]
+            # at most MAX_ROWS rows per side: beyond, a balanced design would need more pairs than the cap
+            g_idx, r_idx = (_systematic(ix, score, rng) for ix in (g_all, ref_idx))
+            gi, ri = _balanced_pairs(len(g_idx), len(r_idx), max_pairs, rng)
+            xs, bs = x[g_idx[gi]], x[r_idx[ri]]
             a, fx, fb = pair_attributions(forward, xs, bs, n_steps=n_steps)
             contrib = a @ merge                                           # (P, G) per merged feature
             diff = fx - fb
-            delta = decisions[g_idx[gi]].astype(float) - decisions[ref_idx[ri]].astype(float)
+            delta = decisions[g_idx[gi]].astype(float) - decisions[r_idx[ri]].astype(float)
             with np.errstate(invalid="ignore", divide="ignore"):
                 alloc = np.where((delta != 0)[:, None] & (diff != 0)[:, None], contrib / diff[:, None], 0.0)
             rate_contrib = alloc * delta[:, None]
-            w = pair_weights(gi, ri, len(g_idx), len(ref_idx))
+            w = pair_weights(gi, ri, len(g_idx), len(r_idx))
             mean_c = w @ contrib
-            # normal interval of a weighted mean over pairs (their spread includes the sampling of rows)
-            k = len(diff)
-            half = (z * np.sqrt((w[:, None] ** 2 * (contrib - mean_c) ** 2).sum(0) * k / (k - 1)) if k > 1
-                    else np.full(len(names), np.nan))
+            half = z * np.sqrt(_two_sample_variance(contrib, w, gi, ri, len(g_idx), len(r_idx)))
             lo, hi = mean_c - half, mean_c + half
-            gap = float(score[g_idx].mean() - score[ref_idx].mean())
-            rate_gap = float(decisions[g_idx].mean() - decisions[ref_idx].mean())
+            gap = float(score[g_all].mean() - score[ref_idx].mean())
+            rate_gap = float(decisions[g_all].mean() - decisions[ref_idx].mean())
             pair_gap = float(w @ diff)
             residual = float(mean_c.sum() - pair_gap)
             toward = np.sign(pair_gap) if pair_gap != 0 else -1.0
             order = np.argsort(-toward * mean_c, kind="stable")
             rank = np.empty(len(names), int)
             rank[order] = np.arange(1, len(names) + 1)
-            summary.append({"attribute": attr, "group": str(g), "reference": str(ref), "n": int(len(g_idx)),
-                            "n_reference": int(len(ref_idx)), "n_pairs": int(len(diff)),
-                            "all_pairs": bool(len(diff) == len(g_idx) * len(ref_idx)),
-                            "small_group": bool(str(g) in small.get(attr, set())),
-                            "gap": gap, "pair_gap": pair_gap, "completeness_residual": residual,
+            all_rows = len(g_idx) == len(g_all) and len(r_idx) == len(ref_idx)
+            summary.append({"attribute": attr, "group": g, "reference": str(ref), "n": int(len(g_all)),
+                            "n_reference": int(len(ref_idx)), "n_used": int(len(g_idx)),
+                            "n_reference_used": int(len(r_idx)), "all_rows": bool(all_rows),
+                            "n_pairs": int(len(diff)), "all_pairs": bool(len(diff) == len(g_idx) * len(r_idx)),
+                            "small_group": bool(g in small.get(attr, set())),
+                            "gap": gap, "pair_gap": pair_gap, "sum_of_contributions": float(mean_c.sum()),
+                            "completeness_residual": residual, "sampling_difference": float(pair_gap - gap),
                             "rate_gap": rate_gap, "pair_rate_gap": float(w @ delta),
                             "rate_residual": float((w @ rate_contrib).sum() - w @ delta),
                             "top_feature": names[order[0]],
                             "top_label": labels.get(names[order[0]], names[order[0]])})
             for j, name in enumerate(names):
-                rows.append({"attribute": attr, "group": str(g), "reference": str(ref), "feature": name,
+                rows.append({"attribute": attr, "group": g, "reference": str(ref), "feature": name,
                              "label": labels.get(name, name), "contribution": float(mean_c[j]),
                              "lo": float(lo[j]), "hi": float(hi[j]),
                              "share_of_gap": float(mean_c[j] / pair_gap) if pair_gap else float("nan"),
@@ -201,7 +252,7 @@ def gap_decomposition(forward, inputs: torch.Tensor, decisions: np.ndarray, grou
                        "max_pairs": int(max_pairs), "seed": int(seed), "interval": "normal, over pairs",
                        "confidence": float(confidence), "baseline": "each reference-group row in turn",
                        "output": "probability of the favourable class"},
-            "summary": pd.DataFrame(summary), "table": table}
+            "summary": pd.DataFrame(summary), "table": table, "skipped": skipped}
 
 
 def method_text(params: dict[str, Any]) -> str:

@@ -96,8 +96,13 @@ def _best(values: dict[str, float], *, lowest: bool) -> tuple[float, str]:
     return min(items) if lowest else max(items, key=lambda t: t[0])
 
 
+#: A group's own importance ranks count only with at least this many explained rows.
+MIN_GROUP_ROWS = 10
+
+
 def group_ranks(attributions: np.ndarray, rows: np.ndarray, column: pd.Series) -> dict[str, np.ndarray]:
-    """Rank (1 = most important) of each feature by mean |attribution| within each known group.
+    """Rank (1 = most important) of each feature by mean |attribution| within each known group with at least
+    :data:`MIN_GROUP_ROWS` explained rows.
 
     ``attributions`` (m, F) are the explained rows ``rows`` (indices into ``column``)."""
     a = np.abs(np.asarray(attributions, dtype=np.float64))
@@ -105,6 +110,8 @@ def group_ranks(attributions: np.ndarray, rows: np.ndarray, column: pd.Series) -
     out = {}
     for value in sorted(g.dropna().unique(), key=str):
         mask = (g == value).to_numpy()
+        if mask.sum() < MIN_GROUP_ROWS:
+            continue
         mean = a[mask].mean(0)
         order = np.argsort(-mean, kind="stable")
         rank = np.empty(len(mean), int)
@@ -139,15 +146,16 @@ def proxy_table(inputs: np.ndarray, feature_names: Sequence[str], groups: pd.Dat
                 top_k: int = 10, labels: dict[str, str] | None = None, attributions: np.ndarray | None = None,
                 attribution_rows: np.ndarray | None = None, reasons: pd.DataFrame | None = None,
                 sample_ids: Sequence[Any] | None = None, gap: pd.DataFrame | None = None,
-                reason_share_min: float = 0.1) -> pd.DataFrame:
+                reason_share_min: float = 0.1, small: dict[str, set] | None = None) -> pd.DataFrame:
     """One row per (sensitive attribute, feature): eta, p-value, importance overall and within groups, flag.
 
     ``importance`` is :func:`audit.explain.views.feature_importance` output
     (columns ``feature``, ``rank``, ``share``). ``attributions`` / ``attribution_rows``: the run's published
     attributions and the rows they explain (for ranks within groups); ``reasons`` with ``sample_ids``: the
     adverse-action reason table; ``gap``: the gap decomposition table. Each is optional; without it that
-    criterion is not evaluated (its column is empty). Sorted by attribute, flagged first, then by eta x
-    importance share, descending.
+    criterion is not evaluated (its column is empty). ``small``: per attribute, the labels of groups under the
+    minimum share, whose own ranks and reason shares are not evidence (too few rows). Sorted by attribute,
+    flagged first, then by eta x importance share, descending.
     """
     x = np.asarray(inputs, dtype=np.float64)
     if not sensitive_columns:
@@ -164,9 +172,16 @@ def proxy_table(inputs: np.ndarray, feature_names: Sequence[str], groups: pd.Dat
         g = groups[col]
         known = g.notna().to_numpy()
         codes, uniques = pd.factorize(g[known], sort=True)
+        tiny = (small or {}).get(col, set())
         within = (group_ranks(attributions, attribution_rows, g)
                   if attributions is not None and attribution_rows is not None else {})
+        within = {k: v for k, v in within.items() if k not in tiny}
         shares = reason_shares(reasons, g, sample_ids) if reasons is not None and sample_ids is not None else {}
+        shares = {f: {k: v for k, v in by.items() if k not in tiny} for f, by in shares.items()}
+
+        def named(group: str) -> str:  # "black"; a bare number says which attribute it is ("race=1")
+            return group if not group.replace(".", "", 1).lstrip("-").isdigit() else f"{col}={group}"
+
         gap_rank: dict[str, dict[str, float]] = {}
         if gap is not None and len(gap):
             for r in gap[gap["attribute"] == col].itertuples():
@@ -187,11 +202,11 @@ def proxy_table(inputs: np.ndarray, feature_names: Sequence[str], groups: pd.Dat
             if rank is not None and rank <= top_k:
                 evidence.append(f"global rank {rank}")
             if g_rank <= top_k:
-                evidence.append(f"rank {int(g_rank)} within {g_rank_group}")
+                evidence.append(f"rank {int(g_rank)} within {named(g_rank_group)}")
             if r_share >= reason_share_min:
-                evidence.append(f"a denial reason for {r_share:.0%} of denied {r_share_group}")
+                evidence.append(f"a denial reason for {r_share:.0%} of denied {named(r_share_group)}")
             if d_rank <= GAP_TOP:
-                evidence.append(f"driver {int(d_rank)} of the {d_rank_group} gap")
+                evidence.append(f"driver {int(d_rank)} of the {named(d_rank_group)} gap")
             associated = bool(np.isfinite(eta) and eta >= min_eta)
             rows.append({"attribute": col, "feature": f,
                          "label": labels.get(f, labels.get(merged, f)),

@@ -131,7 +131,7 @@ def reason_summary(reasons: pd.DataFrame) -> pd.DataFrame:
 
 FAITHFULNESS = ("share of denied applicants whose first stated reason, moved to the reference value, raises the "
                 "approval score more than moving a randomly chosen unstated feature on which the applicant also "
-                "differs from the reference")
+                "differs from the reference, and at least as much as moving the last stated reason")
 
 
 def reason_faithfulness(audit_target: AuditTarget, reasons: pd.DataFrame, *, seed: int = 0) -> dict[str, Any]:
@@ -143,12 +143,13 @@ def reason_faithfulness(audit_target: AuditTarget, reasons: pd.DataFrame, *, see
     ``gain_random`` = the same for one unstated feature group drawn with ``seed`` among those where the
     applicant differs from the reference (moving a feature already at the reference changes nothing and would
     make the test trivial); ``gain_last`` = the same for the applicant's last stated reason when it has two or
-    more. Faithful: ``gain_top > gain_random``. Returns ``{"summary": {...}, "table": DataFrame}``; the summary's
+    more. Faithful: ``gain_top > gain_random`` and ``gain_top >= gain_last`` (where there is a last reason).
+    Returns ``{"summary": {...}, "table": DataFrame}``; the summary's
     ``share_faithful`` is over applicants with a comparison (``n_compared``).
     """
     t = audit_target
     fav = t.class_names.index(t.favorable_label)
-    x = t.eval_data.inputs.float()
+    x = t.eval_data.inputs.float().cpu()
     base = (torch.zeros(x.shape[1]) if t.baseline is None else t.baseline.float().reshape(-1).cpu())
     groups = feature_groups(t.feature_names)
     names = list(groups)
@@ -186,9 +187,13 @@ def reason_faithfulness(audit_target: AuditTarget, reasons: pd.DataFrame, *, see
         rows[k][f"gain_{kind}"] = float(p - rows[k]["score"])
     table = pd.DataFrame(rows)
     compared = table["gain_random"].notna()
-    table["faithful"] = np.where(compared, table["gain_top"] > table["gain_random"], None)
+    # faithful: beats the random unstated feature, and (with two or more reasons) gains at least as much as the
+    # last stated reason, so the stated order means something
+    beats_last = table["gain_last"].isna() | (table["gain_top"] >= table["gain_last"])
+    ok = (table["gain_top"] > table["gain_random"]) & beats_last
+    table["faithful"] = np.where(compared, ok, None)
     n_compared = int(compared.sum())
-    share = float((table.loc[compared, "gain_top"] > table.loc[compared, "gain_random"]).mean()) if n_compared else None
+    share = float(ok[compared].mean()) if n_compared else None
     with_last = table["gain_last"].notna()
     summary = {"n_denied_with_reasons": int(len(table)), "n_compared": n_compared, "share_faithful": share,
                "share_top_raises_score": float((table["gain_top"] > 0).mean()),

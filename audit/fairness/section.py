@@ -113,9 +113,11 @@ def build_fairness(target: AuditTarget, probs: np.ndarray, pred: np.ndarray, *, 
         checks.append(favourable_outcome_check(pred, fav, target.favorable_label))
     references = {a["name"]: next((str(g) for g, r in zip(a["groups"]["group"], a["groups"]["is_reference"]) if r),
                                   None) for a in attributes if "is_reference" in a["groups"]}
+    small = {a["name"]: {str(g) for g, s in zip(a["groups"]["group"], a["groups"]["small_group"]) if s}
+             for a in attributes}
     checks.extend(_probes(target, probs, pred, fav, section["probes"], policy=policy, seed=seed,
                           importance=importance, stage=stage, ig_steps=ig_steps, attributions=attributions,
-                          references={k: v for k, v in references.items() if v is not None}))
+                          references={k: v for k, v in references.items() if v is not None}, small=small))
     return section, checks
 
 
@@ -155,7 +157,8 @@ def _tabular(target: AuditTarget, fav: int | None) -> bool:
 
 def _gap_and_proxy(target: AuditTarget, pred: np.ndarray, fav: int, out: dict[str, Any], *, policy: Policy,
                    seed: int, importance: pd.DataFrame | None, attributions: tuple[np.ndarray, np.ndarray] | None,
-                   stage: Stage, attributes: list[str], references: dict[str, str]) -> list[Check]:
+                   stage: Stage, attributes: list[str], references: dict[str, str],
+                   small: dict[str, set] | None = None) -> list[Check]:
     """What drives each group's gap (:mod:`audit.fairness.gap`), then proxies judged within groups."""
     import torch
 
@@ -172,10 +175,14 @@ def _gap_and_proxy(target: AuditTarget, pred: np.ndarray, fav: int, out: dict[st
 
     with stage("fairness: what drives each gap", total=1) as tick:
         gap = gap_decomposition(forward, data.inputs, pred == fav, data.groups, attributes, target.feature_names,
-                                references=references, labels=labels, seed=seed)
+                                references=references, labels=labels, seed=seed, small=small)
         tick(1)
     out["gap"] = {"method": method_text(gap["params"]), "params": gap["params"],
-                  "summary": gap["summary"], "table": gap["table"]}
+                  "summary": gap["summary"], "table": gap["table"], "skipped": gap["skipped"]}
+    # proxy evidence from a group's gap only for groups large enough to be compared (as the policy checks)
+    big = [(r.attribute, r.group) for r in gap["summary"].itertuples() if not r.small_group] if len(
+        gap["summary"]) else []
+    gap_table = gap["table"][[(a, g) in set(big) for a, g in zip(gap["table"]["attribute"], gap["table"]["group"])]]
     if importance is None:
         return []
     reasons = out.get("reason_codes", {}).get("table")
@@ -185,14 +192,14 @@ def _gap_and_proxy(target: AuditTarget, pred: np.ndarray, fav: int, out: dict[st
                                    importance, labels=labels, min_eta=policy.proxy_eta_min, top_k=policy.proxy_top_k,
                                    reason_share_min=policy.proxy_reason_share_min, attributions=attr,
                                    attribution_rows=rows, reasons=reasons, sample_ids=data.sample_ids,
-                                   gap=gap["table"])
+                                   gap=gap_table, small=small)
     return [proxy_check(a, out["proxy"], policy) for a in attributes]
 
 
 def _probes(target: AuditTarget, probs: np.ndarray, pred: np.ndarray, fav: int | None, out: dict[str, Any], *,
             policy: Policy, seed: int, importance: pd.DataFrame | None, stage: Stage,
             ig_steps: int, attributions: tuple[np.ndarray, np.ndarray] | None = None,
-            references: dict[str, str] | None = None) -> list[Check]:
+            references: dict[str, str] | None = None, small: dict[str, set] | None = None) -> list[Check]:
     checks: list[Check] = []
     data = target.eval_data
     if target.domain == "finance" and fav is not None and target.feature_names:
@@ -237,7 +244,8 @@ def _probes(target: AuditTarget, probs: np.ndarray, pred: np.ndarray, fav: int |
     if _tabular(target, fav) and target.sensitive_columns:
         checks.extend(_gap_and_proxy(target, pred, fav, out, policy=policy, seed=seed, importance=importance,
                                      attributions=attributions, stage=stage,
-                                     attributes=list(target.sensitive_columns), references=references or {}))
+                                     attributes=list(target.sensitive_columns), references=references or {},
+                                     small=small))
     if target.domain == "nlp" and fav is not None and target.tokenizer is not None:
         from audit.fairness.counterfactual import counterfactual_checks, counterfactual_probe
 

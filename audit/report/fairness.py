@@ -193,13 +193,19 @@ def gap_view(gap: dict[str, Any], proxy_rows: list[dict[str, Any]] | None) -> di
     groups = []
     for s in gap.get("summary", []):
         rows = sorted(by_group.get((s["attribute"], s["group"]), []), key=lambda r: r["rank"])[:GAP_DRIVERS]
+        total = s.get("sum_of_contributions")
         groups.append({**{k: s.get(k) for k in ("attribute", "group", "reference", "n", "small_group", "gap",
                                                  "rate_gap", "completeness_residual")},
+                       # the contributions' sum against the gap shown (older runs: against the pairs' gap)
+                       "residual": (total - s["gap"]) if total is not None and s.get("gap") is not None
+                       else s.get("completeness_residual"),
+                       "sampled": s.get("all_rows") is False,
                        "drivers": [{k: r[k] for k in ("feature", "label", "contribution", "lo", "hi")}
                                    | {"proxy": (s["attribute"], r["feature"]) in flagged} for r in rows]})
-    residuals = [abs(g["completeness_residual"]) for g in groups if g["completeness_residual"] is not None]
+    residuals = [abs(g["residual"]) for g in groups if g["residual"] is not None]
     return {"method": gap.get("method", ""), "params": gap.get("params", {}), "groups": groups,
-            "max_residual": max(residuals) if residuals else None}
+            "max_residual": max(residuals) if residuals else None, "any_sampled": any(g["sampled"] for g in groups),
+            "skipped": gap.get("skipped", [])}
 
 
 def _mitigation(m: dict[str, Any]) -> dict[str, Any]:

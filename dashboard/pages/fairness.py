@@ -220,6 +220,11 @@ GAP_COLUMNS = [{"name": "Attribute", "id": "attribute"}, {"name": "Group (vs ref
                {"name": "Largest drivers: contribution to the score gap [95% CI]", "id": "drivers"}]
 
 
+def _signed(v: Any) -> str:
+    """``+0.123``; a missing value (an interval from a single pair, stored as null) as "–"."""
+    return f"{v:+.3f}" if isinstance(v, (int, float)) and v == v else "–"
+
+
 def gap_rows(run: Run) -> list[dict[str, Any]]:
     """One row per audited group: its gaps to the reference and the three largest drivers, as stored."""
     from audit.report.fairness import gap_view
@@ -229,10 +234,10 @@ def gap_rows(run: Run) -> list[dict[str, Any]]:
         return []
     out = []
     for g in gap_view(probes["gap"], probes.get("proxy"))["groups"]:
-        drivers = "; ".join(f"{d['label']} {d['contribution']:+.3f} [{d['lo']:+.3f}, {d['hi']:+.3f}]"
+        drivers = "; ".join(f"{d['label']} {_signed(d['contribution'])} [{_signed(d['lo'])}, {_signed(d['hi'])}]"
                             + (" (proxy)" if d["proxy"] else "") for d in g["drivers"])
         out.append({"attribute": g["attribute"], "group": f"{g['group']} (vs {g['reference']}, n={g['n']:,})",
-                    "gap": f"{g['gap']:+.3f}", "rate_gap": f"{g['rate_gap']:+.3f}", "drivers": drivers})
+                    "gap": _signed(g["gap"]), "rate_gap": _signed(g["rate_gap"]), "drivers": drivers})
     return out
 
 
@@ -342,11 +347,16 @@ def render(view: live.ViewTables, run: Run) -> FairnessView:
     rows = data.group_display_rows(view.groups, ratio, data.difference_table(view.disparities))
     over = ("highest eligible group's" if settings.exclude_small else "highest known group's") if ref is None \
         else f"{ref}'s"
+    # the interval method as the rows state it (runs written before score intervals hold bootstrap rows)
+    one_vs_one = view.disparities[view.disparities["statistic"].isin(["impact_ratio", "ratio_vs_reference"])] \
+        if len(view.disparities) else view.disparities
+    scored = bool(len(one_vs_one)) and one_vs_one["method"].astype(str).str.startswith("MOVER-R").all()
     impact = ffig.impact_ratio_figure(
         ratio, threshold=settings.four_fifths, baseline=base_ratio, xtitle=f"{view.name} group",
         reference_label="highest" if ref is None else "reference",
         title=f"{_cap(ratio_name)} by {view.name}", ratio_name=ratio_name,
-        subtitle=f"{rate} ÷ {over} {rate} · 95% score CI (MOVER-R)")
+        subtitle=f"{rate} ÷ {over} {rate} · 95% "
+                 + ("score CI (MOVER-R)" if scored else f"bootstrap CI (B={settings.n_boot})"))
     rates = ffig.selection_rate_figure(
         view.groups, favorable=fav or "correct", baseline=base.groups if base else None,
         title=f"{rate.capitalize()} by {view.name}", rate_name=rate, xtitle=f"{view.name} group",
@@ -357,9 +367,12 @@ def render(view: live.ViewTables, run: Run) -> FairnessView:
         title=f"Selection rate vs decision threshold, by {view.name}",
         subtitle="solid line: the threshold shown above · dotted: the model's rule (0.5)")
     n = int(view.groups["n"].sum()) if not view.groups.empty else 0
-    source = (f"Stored in run {run.run_id}: intervals are Wilson 95% (rates), continuity-corrected score "
-              f"intervals (Newcombe, MOVER-R) for a group against its reference, and stratified bootstrap "
-              f"(B={settings.n_boot}, seed {settings.seed}) for spreads over all groups." if view.source == "stored"
+    one = ("continuity-corrected score intervals (Newcombe, MOVER-R) for a group against its reference, and "
+           if scored else "")
+    boot_for = "spreads over all groups" if scored else "ratios and differences"
+    source = (f"Stored in run {run.run_id}: intervals are Wilson 95% (rates), {one}stratified bootstrap "
+              f"(B={settings.n_boot}, seed {settings.seed}) for {boot_for}."
+              if view.source == "stored"
               else f"Computed live from the run's {n:,} predictions with the audit's own fairness engine and "
                    f"settings (score intervals; bootstrap B={settings.n_boot}, seed {settings.seed}) in "
                    f"{view.seconds * 1000:.0f} ms.")

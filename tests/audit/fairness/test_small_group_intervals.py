@@ -197,3 +197,13 @@ def test_too_small_for_any_conclusion_is_marked():
     # the group of one is under the minimum share, so never the yardstick; its own ratio is marked
     assert impact.loc["one", "reference"] == "big" and impact.loc["one", "too_small"]
     assert not impact.loc["big", "too_small"] and impact.loc["big", "lo"] == impact.loc["big", "hi"] == 1.0
+
+
+def test_an_undefined_rate_is_not_called_too_small():
+    # TPR: the reference group has no positives, so every TPR comparison with it is undefined, not "too small"
+    y = np.r_[np.zeros(50, int), np.ones(40, int), np.zeros(10, int)]
+    pred = np.r_[np.ones(50, int), np.ones(30, int), np.zeros(20, int)]
+    sens = np.array(["ref"] * 50 + ["b"] * 50)
+    d = disparities(y, pred, sensitive=sens, reference="ref", n_boot=50)
+    tpr = d[(d.metric == "tpr") & (d.statistic == "difference_vs_reference")]
+    assert len(tpr) == 1 and not tpr["too_small"].any() and "too small" not in tpr["note"].iloc[0]
