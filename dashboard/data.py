@@ -43,20 +43,41 @@ def model_summaries(ctx: AppContext) -> pd.DataFrame:
             continue
         metric, value = headline_metric(run)
         ir, ir_attr = worst_impact_ratio(run)
+        worst = worst_fairness_finding(run)
         rows.append({
             "model": model, "run_id": run.run_id, "domain": run.model.domain,
             "task": run.model.task, "dataset": run.dataset.name,
             "n_samples": run.dataset.n_samples, "created_at": run.provenance.created_at,
             "metric": metric, "metric_value": value, "worst_impact_ratio": ir, "worst_impact_attribute": ir_attr,
             "n_checks": len(run.checks), "n_failed": len(run.failed_checks()),
+            "worst_fairness_title": worst["title"] if worst else None,
+            "worst_fairness_check": worst["check_id"] if worst else None,
         })
     return pd.DataFrame(rows)
+
+
+def worst_fairness_finding(run: AuditResult) -> dict[str, Any] | None:
+    """The most severe failed fairness-area check (impact ratio, parity, cohort gap, counterfactual...), ranked
+    as the report ranks findings; None when none failed."""
+    from audit.report.findings import rank_failed
+    from audit.schema import check_area
+
+    return next((f for f in rank_failed(run.checks) if check_area(f["family"]) == "fairness"), None)
+
+
+def utc_minute(iso: Any) -> str:
+    """One date format everywhere: ``2026-11-30 17:32 UTC`` from a stored ISO time (UTC)."""
+    text = str(iso or "")
+    return f"{text[:16].replace('T', ' ')} UTC" if len(text) >= 16 else (text or "–")
 
 
 def run_history(ctx: AppContext) -> pd.DataFrame:
     runs = ctx.index.get()
     cols = ["run_id", "model", "domain", "created_at", "status", "n_checks", "n_failed", "duration_s"]
-    return runs[[c for c in cols if c in runs.columns]]
+    out = runs[[c for c in cols if c in runs.columns]].copy()
+    if "created_at" in out.columns:
+        out["created_at"] = [utc_minute(v) for v in out["created_at"]]
+    return out
 
 
 def fairness_attributes(result: dict[str, Any]) -> list[dict[str, Any]]:

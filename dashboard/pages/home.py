@@ -6,6 +6,7 @@ from dash import dash_table, dcc, html
 
 from dashboard import data, ids
 from dashboard.context import AppContext
+from dashboard.evidence import check_anchor
 from dashboard.pages import tables
 from dashboard.pages.shell import href, verdict_badge
 
@@ -14,11 +15,18 @@ PAGE = "home"
 
 def _model_card(row) -> html.Div:
     metric = f"{row.metric_value:.1%}" if pd.notna(row.metric_value) else "–"
-    if pd.isna(row.worst_impact_ratio):  # a DataFrame holds a missing value as NaN, not None
-        ir = html.Span("not applicable (no sensitive attribute)", className="muted")
+    if pd.notna(row.worst_impact_ratio):  # a DataFrame holds a missing value as NaN, not None
+        fair_term = "Worst impact ratio"
+        fair = html.Span(f"{row.worst_impact_ratio:.3f} ({row.worst_impact_attribute})",
+                         className="fail-text" if row.worst_impact_ratio < 0.8 else "")
+    elif isinstance(row.worst_fairness_title, str):
+        # no impact ratio (no favourable outcome), but a fairness-type check failed: say which
+        fair_term = "Worst fairness finding"
+        fair = dcc.Link(row.worst_fairness_title, className="fail-text",
+                        href=href(row.model, "checks") + f"#{check_anchor(row.worst_fairness_check)}")
     else:
-        ir = html.Span(f"{row.worst_impact_ratio:.3f} ({row.worst_impact_attribute})",
-                       className="fail-text" if row.worst_impact_ratio < 0.8 else "")
+        fair_term = "Worst impact ratio"
+        fair = html.Span("not applicable (no favourable outcome or no sensitive attribute)", className="muted")
     return html.Div([
         html.Div([html.H2(dcc.Link(row.model, href=href(row.model, "performance"))),
                   _badge(row)], className="card-head"),
@@ -26,13 +34,13 @@ def _model_card(row) -> html.Div:
             html.Dt("Domain"), html.Dd(row.domain),
             html.Dt("Dataset"), html.Dd(f"{row.dataset} (n = {row.n_samples:,} test samples)"),
             html.Dt("Headline metric"), html.Dd(f"{row.metric} {metric}"),
-            html.Dt("Worst impact ratio"), html.Dd(ir),
-            html.Dt("Latest run"), html.Dd([f"{str(row.created_at)[:16].replace('T', ' ')} UTC", html.Br(),
-                                            html.Code(row.run_id)]),
+            html.Dt(fair_term), html.Dd(fair),
+            html.Dt("Latest run"), html.Dd([data.utc_minute(row.created_at), html.Br(), html.Code(row.run_id)]),
         ]),
         html.Div([dcc.Link(label, href=href(row.model, page), className="button")
-                  for page, label in (("performance", "Performance"), ("fairness", "Fairness"),
-                                      ("explanations", "Explanations"), ("quality", "Quality"))],
+                  for page, label in (("checks", "Checks"), ("performance", "Performance"), ("fairness", "Fairness"),
+                                      ("explanations", "Explanations"), ("quality", "Quality"), ("runs", "Runs"),
+                                      ("report", "Report"))],
                  className="button-row"),
     ], className="card model-card")
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from dash import html
+from dash import dcc, html
 
 from audit.store import Run
 from dashboard import ids
@@ -41,6 +41,24 @@ def provenance_rows(run: Run) -> list[dict[str, str]]:
     return [{"field": k, "value": "–" if v in (None, "") else str(v)} for k, v in rows]
 
 
+def verdict_section(run: Run) -> html.Div:
+    """The verdict and the failed checks, most severe first, each linking to its evidence (as the report's
+    executive summary ranks them)."""
+    from audit.report.findings import rank_failed
+    from dashboard.pages.checks import evidence_href
+
+    failed = rank_failed(run.checks)
+    by_id = {c.id: c for c in run.checks}
+    verdict = html.P([html.Strong("Verdict: "), shell.verdict_badge(len(failed), len(run.checks),
+                                                                    href=shell.href(run.model.name, "checks",
+                                                                                    run.run_id))])
+    if not failed:
+        return html.Div([verdict], id=ids.REPORT_VERDICT)
+    items = [html.Li([dcc.Link(f["title"], href=evidence_href(run, by_id[f["check_id"]])),
+                      html.Span(f" · {f['check_id']}", className="muted")]) for f in failed]
+    return html.Div([verdict, html.P("Failed checks, most severe first:"), html.Ol(items)], id=ids.REPORT_VERDICT)
+
+
 def body(run: Run) -> list:
     links = [html.Li([html.A(label, href=download_url(run.run_id, fmt), className="button",
                              target="_blank" if fmt == "html" else None, rel="noopener"),
@@ -48,7 +66,8 @@ def body(run: Run) -> list:
     return [
         html.P(["Reports of run ", html.Code(run.run_id), ". Every format is built from the same stored run; "
                 "the numbers match this dashboard."]),
-        html.Ul(links, id=ids.REPORT_LINKS, className="downloads"),
+        html.Div([html.Ul(links, id=ids.REPORT_LINKS, className="downloads"), verdict_section(run)],
+                 className="report-top"),
         html.H2("Provenance"),
         tables.table(ids.REPORT_PROVENANCE, [("field", "Field"), ("value", "Value")], provenance_rows(run)),
     ]

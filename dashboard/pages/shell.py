@@ -60,7 +60,9 @@ def not_found(ctx: AppContext, model: str | None, run_id: str | None) -> html.Di
 
 def run_label(r: dict[str, Any]) -> str:
     verdict = "pass" if not r.get("n_failed") else f"{r['n_failed']}/{r['n_checks']} failed"
-    return f"{r['created_at'][:19].replace('T', ' ')} UTC · {verdict} · {r['run_id']}"
+    from dashboard.data import utc_minute
+
+    return f"{utc_minute(r['created_at'])} · {verdict} · {r['run_id']}"
 
 
 def model_page(ctx: AppContext, model: str | None, run_id: str | None, page: str,

@@ -106,9 +106,20 @@ def test_palette_is_okabe_ito():
 
 
 def test_home_says_not_applicable_without_impact_ratios(ctx):
-    """Models without a favourable outcome have no impact ratio: the card says so (not 'nan')."""
+    """Models without an impact ratio: the card names the worst failed fairness-type check when there is one
+    (e.g. the sentiment model's counterfactual swaps), else says not applicable (never 'nan')."""
     cards = next(c for c in home.build(ctx)._traverse() if getattr(c, "id", None) == ids.HOME_MODELS).children
     text = {(text_of(c.children[0])).split()[0]: text_of(c) for c in cards}
-    assert "not applicable" in text["sentiment"] and "not applicable" in text["mnist_cnn"]
-    assert "nan" not in text["sentiment"].lower().split()
-    assert "not applicable" not in text["mortgage"]
+    for model in ("sentiment", "mnist_cnn"):
+        worst = data.worst_fairness_finding(ctx.resolve(model))
+        if worst:
+            assert "Worst fairness finding" in text[model] and worst["title"] in text[model]
+        else:
+            assert "not applicable" in text[model]
+        assert "nan" not in text[model].lower().split()
+    assert data.worst_fairness_finding(ctx.resolve("sentiment"))["family"].startswith("counterfactual_")
+    assert "not applicable" not in text["mortgage"] and "Worst impact ratio" in text["mortgage"]
+    # every card links to the run's Checks, Runs and Report pages; dates in one format
+    for model, t in text.items():
+        assert {"Checks", "Runs", "Report"} <= set(t.split())
+        assert data.utc_minute(ctx.resolve(model).provenance.created_at) in t

@@ -101,3 +101,17 @@ def test_shell_run_selector_and_tabs(ctx, two):
     assert tabs[1] == f"/model/mortgage/performance?run={a.run_id}"
     assert shell.navigate_to_run(a.run_id, "/model/mortgage/fairness") == f"/model/mortgage/fairness?run={a.run_id}"
     assert shell.navigate_to_run(a.run_id, "/model/mortgage/fairness", shown=a.run_id) is dash.no_update
+
+
+def test_report_page_shows_the_verdict_and_failed_checks(ctx):
+    from audit.report.findings import rank_failed
+    from dashboard.pages import report as report_page
+
+    run = ctx.resolve("sentiment")
+    layout = report_page.build(ctx, "sentiment")
+    box = _find(layout, ids.REPORT_VERDICT)
+    failed = rank_failed(run.checks)
+    links = [c for c in box._traverse() if getattr(c, "href", None)]
+    # the badge (to the Checks page) and one evidence link per failed check, in the report's order
+    assert len(links) == len(failed) + 1 and "/model/sentiment/checks" in links[0].href
+    assert [lnk.children for lnk in links[1:]] == [f["title"] for f in failed]
