@@ -273,8 +273,9 @@ def _group_limitations(fair: Fairness, outcome: bool) -> list[dict[str, Any]]:
             items.append({"source": "data", "text": f"{a.name}: groups below the minimum share "
                           f"({', '.join(small)}) have wide intervals; their statistics are indicative only."})
         if unknown:
-            items.append({"source": "data", "text": f"{a.name}: {unknown} records have no recorded value and "
-                          "form the 'unknown' group."})
+            items.append({"source": "data", "text": f"{a.name}: {unknown} record{'s have' if unknown != 1 else ' has'} "
+                          "no recorded value and form the 'unknown' group." if unknown != 1 else
+                          f"{a.name}: 1 record has no recorded value and forms the 'unknown' group."})
         if len(known) == 1:
             items.append({"source": "data", "text": ONE_GROUP.format(attr=a.name, group=known[0]["group"],
                                                                      name=name)})

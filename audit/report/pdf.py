@@ -25,10 +25,15 @@ def _weasyprint():
     return weasyprint
 
 
+#: Archival (PDF/A-3b: fonts embedded, XMP metadata; A-3 allows the report's vector charts' transparency) and
+#: tagged (a structure tree for screen readers and text extraction). About 15% more render time.
+PDF_OPTIONS = {"pdf_variant": "pdf/a-3b", "pdf_tags": True}
+
+
 def render_pdf(html: str, path: Path) -> Path:
-    """Write ``html`` as a PDF to ``path`` (atomically: an interrupted render leaves the previous file);
-    raises :class:`PdfUnavailable` when WeasyPrint cannot load."""
+    """Write ``html`` as an archival, tagged PDF (:data:`PDF_OPTIONS`) to ``path`` (atomically: an interrupted
+    render leaves the previous file); raises :class:`PdfUnavailable` when WeasyPrint cannot load."""
     from audit.atomic import write_atomic
 
     weasyprint = _weasyprint()
-    return write_atomic(path, weasyprint.HTML(string=html, base_url=str(path.parent)).write_pdf())
+    return write_atomic(path, weasyprint.HTML(string=html, base_url=str(path.parent)).write_pdf(**PDF_OPTIONS))

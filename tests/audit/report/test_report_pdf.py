@@ -57,3 +57,46 @@ def test_pdf_embeds_figures(reports):
     listing = subprocess.run(["pdfimages", "-list", str(_pdf(reports, "mnist_cnn_shortcut"))], check=True,
                              capture_output=True, text=True).stdout
     assert len([ln for ln in listing.splitlines()[2:] if " image " in ln]) >= 6
+
+
+@pytest.mark.parametrize("model", ["mortgage", "mnist_cnn_shortcut"])
+def test_every_table_column_header_is_in_the_pdf(reports, model):
+    """A wide table cut at the right margin loses columns: every header of every table of the HTML report must
+    be in the PDF's text (whitespace and hyphenation aside)."""
+    from html.parser import HTMLParser
+
+    class Headers(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.inside, self.cells = False, []
+
+        def handle_starttag(self, tag, attrs):
+            if tag == "th":
+                self.inside = True
+                self.cells.append("")
+
+        def handle_endtag(self, tag):
+            if tag == "th":
+                self.inside = False
+
+        def handle_data(self, data):
+            if self.inside:
+                self.cells[-1] += data
+
+    parser = Headers()
+    parser.feed(reports[model]["paths"][".html"].read_text())
+    squash = lambda s: re.sub(r"[\s\u00ad-]+", "", s)  # noqa: E731 - line breaks and hyphens in wrapped cells
+    text = squash(subprocess.run(["pdftotext", str(_pdf(reports, model)), "-"], check=True, capture_output=True,
+                                 text=True).stdout)
+    headers = {h.strip() for h in parser.cells if h.strip()}
+    assert len(headers) > 20
+    missing = sorted(h for h in headers if squash(h) not in text)
+    assert not missing, missing
+
+
+def test_pdf_is_archival_and_tagged(reports):
+    pdf = str(_pdf(reports, "mortgage"))
+    info = subprocess.run(["pdfinfo", pdf], check=True, capture_output=True, text=True).stdout
+    meta = subprocess.run(["pdfinfo", "-meta", pdf], check=True, capture_output=True, text=True).stdout
+    assert re.search(r"^Tagged:\s+yes", info, re.M)
+    assert 'pdfaid:part="3"' in meta and 'pdfaid:conformance="B"' in meta
