@@ -30,6 +30,7 @@ from dashboard.pages import (
     checks,
     explanations,
     fairness,
+    glossary,
     home,
     not_found_404,
     performance,
@@ -101,6 +102,8 @@ def create_app(store: str | os.PathLike | RunStore, *, base_path: str = "/", dev
     dash.register_page("dashboard.pages.model_index", path_template="/model/<model>", name="Model",
                        title=_title("performance"), layout=_layout(performance, ctx),
                        order=len(MODEL_PAGES) + 1)
+    dash.register_page("dashboard.pages.glossary", path="/glossary", name="Glossary", title="deepaudit · glossary",
+                       order=len(MODEL_PAGES) + 2, layout=lambda **_: glossary.build())
     dash.register_page("dashboard.pages.not_found_404", path="/404", name="Not found",
                        title="deepaudit · not found", layout=lambda **_: not_found_404.build(known=ctx.known_models()))
     shell.register_callbacks(app)
@@ -110,7 +113,9 @@ def create_app(store: str | os.PathLike | RunStore, *, base_path: str = "/", dev
     app.layout = html.Div([
         dcc.Location(id=ids.URL, refresh="callback-nav"),
         html.Header([dcc.Link("deepaudit", href=dash.get_relative_path("/"), className="brand"),
-                     html.Span("model audit dashboard", className="muted")], id=ids.NAV, className="nav"),
+                     html.Span("model audit dashboard", className="muted"),
+                     dcc.Link("Glossary", href=dash.get_relative_path("/glossary"), className="brand-nav")],
+                    id=ids.NAV, className="nav"),
         html.Main(dash.page_container, className="main"),
     ])
     return app

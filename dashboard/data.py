@@ -199,6 +199,18 @@ def group_columns(ratio_header: str = "Impact ratio [95% CI]", difference_header
     return [{"name": names.get(c, t), "id": c} for c, t in GROUP_COLUMNS if c not in skip]
 
 
+def header_tooltips(columns: list[dict[str, str]]) -> dict[str, str]:
+    """Glossary definitions for the columns whose header names a term (shown when hovering the header)."""
+    from audit.glossary import lookup
+
+    out = {}
+    for c in columns:
+        text = lookup(c["name"])
+        if text:
+            out[c["id"]] = text
+    return out
+
+
 def _ratio_text(r: Any) -> str:
     if r is None or not _finite(r["value"]):
         return "–"

@@ -55,4 +55,7 @@ def render_html(data: dict[str, Any], figures: dict[str, Any]) -> str:
     css = resources.files("audit.report").joinpath("templates/report.css").read_text()
     # Figures are optional per domain; a missing one reads as None rather than an undefined error.
     figs = defaultdict(lambda: None, figures)
-    return _env().get_template("report.html.j2").render(r=data, fig=figs, css=css)
+    from audit.glossary import GLOSSARY, anchor
+
+    glossary = [{"term": t, "anchor": anchor(t), "text": d} for t, d in GLOSSARY.items()]
+    return _env().get_template("report.html.j2").render(r=data, fig=figs, css=css, glossary=glossary)

@@ -27,7 +27,8 @@ SECTIONS = (("summary", "Executive summary"), ("metadata", "0. Metadata and prov
             ("intended-use", "1. Intended use and scope"), ("model", "2. Model"), ("data", "3. Data"),
             ("performance", "4. Performance"), ("fairness", "5. Fairness"), ("explainability", "6. Explainability"),
             ("quality", "6.4 Explanation quality"), ("policy", "7. Policy checks"),
-            ("limitations", "8. Limitations and recommendations"), ("appendix", "Appendix: machine-readable files"))
+            ("limitations", "8. Limitations and recommendations"), ("appendix", "Appendix: machine-readable files"),
+            ("glossary", "Glossary"))
 
 
 @dataclass

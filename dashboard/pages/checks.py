@@ -10,8 +10,10 @@ from __future__ import annotations
 import math
 from typing import Any, Sequence
 
+import dash
 from dash import dcc, html
 
+from audit.glossary import lookup
 from audit.report.findings import check_words, rank_failed
 from audit.schema import Check
 from audit.store import Run
@@ -56,7 +58,8 @@ def _row(run: Run, c: Check) -> html.Tr:
     ev = evidence.evidence_for(c)
     return html.Tr([
         html.Td(html.Span("pass" if c.passed else "FAIL", className="badge pass" if c.passed else "badge fail")),
-        html.Td([html.Span(check_words(c)), html.Br(), html.Code(c.id, className="muted")]),
+        html.Td([html.Span(check_words(c), title=lookup(check_words(c)) or c.description), html.Br(),
+                 html.Code(c.id, className="muted")]),
         html.Td(_num(c.value), className="num"),
         html.Td(f"{c.comparison} {_num(c.threshold)}", className="num nowrap"),
         html.Td(concerns(c)),
@@ -74,14 +77,16 @@ def body(run: Run, filt: str | None = None) -> list:
     intro = (f"{n_failed} of {len(run.checks)} checks failed. " if n_failed else
              f"All {len(run.checks)} checks passed. ") + (
         "Each check compares a value from this run with the policy's threshold; the evidence link opens the page "
-        "and section that show the numbers behind it. Failed checks first, most severe first.")
+        "and section that show the numbers behind it. Failed checks first, most severe first. Hover a check for "
+        "what it measures; the ")
     toggle = dcc.Link("show only failed checks" if filt != "failed" else "show all checks",
                       href=shell.href(run.model.name, PAGE, run.run_id,
                                       **({} if filt == "failed" else {"checks": "failed"})),
                       id=ids.CHECKS_FILTER)
     if not run.checks:
         return [html.P("This run evaluated no policy checks, so its verdict certifies nothing.", className="note")]
-    return [html.P([intro, " ", toggle], className="muted"),
+    glossary_link = dcc.Link("glossary", href=dash.get_relative_path("/glossary"))
+    return [html.P([intro, glossary_link, " explains every term. ", toggle], className="muted"),
             html.Table([html.Thead(head), html.Tbody([_row(run, c) for c in rows])], id=ids.CHECKS_TABLE,
                        className="checks-table")]
 

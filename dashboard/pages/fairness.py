@@ -202,7 +202,9 @@ def body(run: Run, attribute: str | None = None, intersect: str | None = None, r
         html.Div([
             checks.checks_box(run, "fairness", families=("fairness.",)),
             html.Div(id=ids.FAIRNESS_REFERENCE, className="reference"),
-            dash_table.DataTable(id=ids.FAIRNESS_TABLE, columns=data.group_columns(), **TABLE_STYLE),
+            dash_table.DataTable(id=ids.FAIRNESS_TABLE, columns=data.group_columns(), **TABLE_STYLE,
+                                 tooltip_header=data.header_tooltips(data.group_columns()),
+                                 tooltip_delay=300, tooltip_duration=None),
         ], id=evidence.FAIRNESS_TABLE),
         html.P(id=ids.FAIRNESS_SOURCE, className="muted fairness-source"),
         html.Div([
