@@ -16,8 +16,9 @@ from dashboard.figures.base import AXIS, FAIL_COLOUR, FOUR_FIFTHS, OKABE_ITO, PA
 from dashboard.figures.base import LAYOUT as _LAYOUT
 
 BASELINE_COLOUR = "#6e7781"
-# Group lines of the sweep: Okabe-Ito without grey (the reference colour) and yellow (too light on white).
-LINE_COLOURS = [OKABE_ITO[k] for k in ("blue", "orange", "green", "vermillion", "purple", "sky_blue", "black")]
+# Group lines of the sweep: Okabe-Ito without grey (the reference colour), yellow (too light on white) and black
+# (the current-threshold line is near-black; a group drawn in it would read as the threshold).
+LINE_COLOURS = [OKABE_ITO[k] for k in ("blue", "orange", "green", "vermillion", "purple", "sky_blue")]
 LINE_DASHES = ["solid", "dash", "dot", "dashdot"]
 _LEGEND_BELOW = {"orientation": "h", "x": 0, "xanchor": "left", "yref": "container", "y": 0.01, "yanchor": "bottom",
                  "font": {"size": 12}}

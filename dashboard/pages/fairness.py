@@ -358,7 +358,9 @@ def render(view: live.ViewTables, run: Run) -> FairnessView:
         reference_label="highest" if ref is None else "reference",
         title=f"{_cap(ratio_name)} by {view.name}", ratio_name=ratio_name,
         subtitle=f"{rate} ÷ {over} {rate} · 95% "
-                 + ("score CI (MOVER-R)" if scored else f"bootstrap CI (B={settings.n_boot})"))
+                 + ("score CI (MOVER-R)" if scored else f"bootstrap CI (B={settings.n_boot})")
+                 + ("" if fav is not None else " · the 0.8 line is the four-fifths rule for selection rates, "
+                                               "a heuristic shown here for scale only"))
     rates = ffig.selection_rate_figure(
         view.groups, favorable=fav or "correct", baseline=base.groups if base else None,
         title=f"{rate.capitalize()} by {view.name}", rate_name=rate, xtitle=f"{view.name} group",
