@@ -51,9 +51,25 @@ def model_summaries(ctx: AppContext) -> pd.DataFrame:
             "metric": metric, "metric_value": value, "worst_impact_ratio": ir, "worst_impact_attribute": ir_attr,
             "n_checks": len(run.checks), "n_failed": len(run.failed_checks()),
             "worst_fairness_title": worst["title"] if worst else None,
+            "limitations": card_summary((run.result.get("model", {}).get("card") or {}).get("limitations")),
             "worst_fairness_check": worst["check_id"] if worst else None,
         })
     return pd.DataFrame(rows)
+
+
+def card_summary(text: Any, limit: int = 220) -> str | None:
+    """The model card's first sentences up to ``limit`` characters (whole sentences where possible)."""
+    if not isinstance(text, str) or not text.strip():
+        return None
+    text = " ".join(text.split())
+    if len(text) <= limit:
+        return text
+    cut = text[:limit]
+    # the last sentence end outside parentheses ("(e.g. ..." is not one)
+    ends = [i for i in range(len(cut) - 1) if cut[i:i + 2] == ". " and cut[:i].count("(") == cut[:i].count(")")
+            and not cut[:i].endswith(("e.g", "i.e", "etc"))]
+    end = ends[-1] if ends else -1
+    return cut[:end + 1] if end > limit // 3 else cut.rstrip() + "…"
 
 
 def worst_fairness_finding(run: AuditResult) -> dict[str, Any] | None:

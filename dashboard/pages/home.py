@@ -35,6 +35,8 @@ def _model_card(row) -> html.Div:
             html.Dt("Dataset"), html.Dd(f"{row.dataset} (n = {row.n_samples:,} test samples)"),
             html.Dt("Headline metric"), html.Dd(f"{row.metric} {metric}"),
             html.Dt(fair_term), html.Dd(fair),
+            *([html.Dt("Limitations"), html.Dd(row.limitations, className="small")]
+              if isinstance(row.limitations, str) else []),
             html.Dt("Latest run"), html.Dd([data.utc_minute(row.created_at), html.Br(), html.Code(row.run_id)]),
         ]),
         html.Div([dcc.Link(label, href=href(row.model, page), className="button")

@@ -123,3 +123,15 @@ def test_home_says_not_applicable_without_impact_ratios(ctx):
     for model, t in text.items():
         assert {"Checks", "Runs", "Report"} <= set(t.split())
         assert data.utc_minute(ctx.resolve(model).provenance.created_at) in t
+
+
+def test_card_summary_keeps_whole_sentences():
+    assert data.card_summary(None) is None and data.card_summary("  ") is None
+    short = "Flawed on purpose. Half the test images carry the mark."
+    assert data.card_summary(short) == short
+    # cut at the last sentence end outside parentheses ("e.g." and a period inside brackets are not ends)
+    long = "A first sentence that runs on for a while. Then (e.g. an aside. still inside) more " + "and on " * 40
+    assert data.card_summary(long, limit=120) == "A first sentence that runs on for a while."
+    # no sentence end late enough: cut with an ellipsis
+    out = data.card_summary("x " * 200, limit=60)
+    assert out.endswith("…") and len(out) <= 61
