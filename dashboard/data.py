@@ -150,8 +150,12 @@ def ratio_table(disparities: pd.DataFrame, *, reference: str | None = None, grou
     if d.empty:
         return pd.DataFrame(columns=RATIO_COLUMNS)
     if reference is None:
-        d = d[(d["metric"] == metric) & (d["statistic"] == "impact_ratio")]
-        return d[RATIO_COLUMNS].reset_index(drop=True)
+        d = d[(d["metric"] == metric) & (d["statistic"] == "impact_ratio")][RATIO_COLUMNS].reset_index(drop=True)
+        if groups is None:
+            return d
+        order = list(groups["group"])  # the groups table's order (ordinal cohorts: low, mid, high)
+        d["_order"] = [order.index(g) if g in order else len(order) for g in d["group"]]
+        return d.sort_values("_order", kind="stable").drop(columns="_order").reset_index(drop=True)
     d = d[(d["metric"] == metric) & (d["statistic"] == "ratio_vs_reference")][RATIO_COLUMNS]
     order = list(groups["group"]) if groups is not None else [*d["group"], reference]
     small = dict(zip(groups["group"], groups["small_group"])) if groups is not None else {}
@@ -213,6 +217,21 @@ def group_columns(ratio_header: str = "Impact ratio [95% CI]", difference_header
         names["difference"] = difference_header
     skip = set() if confusion else {"tpr", "fpr", "accuracy"}
     return [{"name": names.get(c, t), "id": c} for c, t in GROUP_COLUMNS if c not in skip]
+
+
+#: Words that name an order (cohorts binned as low / mid / high): groups named by them are shown in that order.
+ORDINAL = {"very low": 0, "low": 1, "lower": 1, "medium": 2, "mid": 2, "middle": 2, "moderate": 2, "high": 3,
+           "higher": 3, "very high": 4}
+
+
+def ordinal_order(labels: list[str]) -> list[int]:
+    """Positions that put ``labels`` in their natural order when every known label is an ordinal word
+    (low, mid, high), else the labels' own order; "unknown" stays last."""
+    known = [lab for lab in labels if lab != "unknown"]
+    if len(known) < 2 or not all(str(lab).lower() in ORDINAL for lab in known):
+        return list(range(len(labels)))
+    key = {i: (lab == "unknown", ORDINAL.get(str(lab).lower(), 99), i) for i, lab in enumerate(labels)}
+    return sorted(range(len(labels)), key=key.__getitem__)
 
 
 def header_tooltips(columns: list[dict[str, str]]) -> dict[str, str]:

@@ -145,6 +145,8 @@ def _accuracy_groups(correct: np.ndarray, kw: dict[str, Any]) -> pd.DataFrame:
     groups = group_metrics(np.ones_like(correct), correct, **kw)
     for m in ("tpr", "fpr", "ppv"):
         groups[[m, f"{m}_lo", f"{m}_hi"]] = np.nan
+    if "undefined" in groups:  # those rates are not reported here, so "FPR undefined: no negatives" is noise
+        groups["undefined"] = ""
     return groups
 
 

@@ -12,6 +12,7 @@ The stored tables are shown as they are; any other view is recomputed with the a
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import math
 from dataclasses import dataclass
@@ -331,6 +332,9 @@ def _cap(text: str) -> str:
 
 def render(view: live.ViewTables, run: Run) -> FairnessView:
     """Texts, table and figures of one view (pure: tables in, components and figures out)."""
+    if len(view.groups):  # ordinal cohorts (low, mid, high) in their order, not alphabetically
+        view = dataclasses.replace(view, groups=view.groups.iloc[data.ordinal_order(
+            [str(g) for g in view.groups["group"]])].reset_index(drop=True))
     fav = run.model.favorable_label
     settings = live.run_settings(run)
     rate = "selection rate" if fav is not None else "accuracy"
@@ -359,8 +363,7 @@ def render(view: live.ViewTables, run: Run) -> FairnessView:
         title=f"{_cap(ratio_name)} by {view.name}", ratio_name=ratio_name,
         subtitle=f"{rate} ÷ {over} {rate} · 95% "
                  + ("score CI (MOVER-R)" if scored else f"bootstrap CI (B={settings.n_boot})")
-                 + ("" if fav is not None else " · the 0.8 line is the four-fifths rule for selection rates, "
-                                               "a heuristic shown here for scale only"))
+                 + ("" if fav is not None else " · 0.8: a selection heuristic, for scale"))
     rates = ffig.selection_rate_figure(
         view.groups, favorable=fav or "correct", baseline=base.groups if base else None,
         title=f"{rate.capitalize()} by {view.name}", rate_name=rate, xtitle=f"{view.name} group",

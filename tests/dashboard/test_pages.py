@@ -135,3 +135,14 @@ def test_card_summary_keeps_whole_sentences():
     # no sentence end late enough: cut with an ellipsis
     out = data.card_summary("x " * 200, limit=60)
     assert out.endswith("…") and len(out) <= 61
+
+
+def test_ordinal_cohorts_keep_their_order():
+    assert data.ordinal_order(["high", "low", "mid"]) == [1, 2, 0]
+    assert data.ordinal_order(["high", "unknown", "low"]) == [2, 0, 1]  # unknown stays last
+    assert data.ordinal_order(["black", "white"]) == [0, 1]  # not ordinal words: as stored
+    groups = pd.DataFrame({"group": ["low", "mid", "high"], "small_group": [False] * 3})
+    d = pd.DataFrame([{"metric": "selection_rate", "statistic": "impact_ratio", "group": g, "value": v, "lo": v,
+                       "hi": v, "reference": "low", "small_group": False}
+                      for g, v in [("high", 0.6), ("low", 1.0), ("mid", 0.8)]])
+    assert data.ratio_table(d, groups=groups)["group"].tolist() == ["low", "mid", "high"]
