@@ -52,8 +52,9 @@ _empty = empty
 def _hline(y: float, colour: str, text: str) -> tuple[dict, dict]:
     shape = {"type": "line", "xref": "paper", "x0": 0, "x1": 1, "yref": "y", "y0": y, "y1": y,
              "line": {"color": colour, "dash": "dash", "width": 1.5}}
-    note = {"xref": "paper", "x": 1, "xanchor": "right", "yref": "y", "y": y, "yanchor": "top", "text": text,
-            "showarrow": False, "font": {"size": 12}}
+    # labelled above the plot area, like a legend entry, so the label never covers a data point
+    note = {"xref": "paper", "x": 1, "xanchor": "right", "yref": "paper", "y": 1, "yanchor": "bottom",
+            "text": f"- - {text}", "showarrow": False, "font": {"size": 12, "color": colour}}
     return shape, note
 
 
@@ -133,7 +134,8 @@ def _baseline(baseline: pd.DataFrame | None, labels: dict[str, str], column: str
 def impact_ratio_figure(table: pd.DataFrame, *, threshold: float = FOUR_FIFTHS, title: str | None = None,
                         subtitle: str | None = None, baseline: pd.DataFrame | None = None,
                         baseline_name: str = "at the model's decision rule", xtitle: str = "group",
-                        ratio_name: str = "impact ratio", reference_label: str = "reference") -> go.Figure:
+                        ratio_name: str = "impact ratio", reference_label: str = "reference",
+                        line_label: str | None = None) -> go.Figure:
     """Impact ratio per group with its interval and the four-fifths line.
 
     ``table`` is tidy: columns ``group``, ``value``, ``lo``, ``hi``, ``reference`` (the denominator group),
@@ -159,7 +161,7 @@ def impact_ratio_figure(table: pd.DataFrame, *, threshold: float = FOUR_FIFTHS, 
         customdata=t[["lo", "hi"]].to_numpy(dtype=float), baseline=b_values, baseline_labels=b_labels,
         baseline_name=baseline_name, fmt=".3f", title=title, subtitle=subtitle, group_title=xtitle,
         value_axis=_axis(f"{ratio_name} (unitless)", range=[0, top], zeroline=True),
-        line=(threshold, FAIL_COLOUR, f"four-fifths rule ({threshold:g})"))
+        line=(threshold, FAIL_COLOUR, line_label or f"four-fifths rule ({threshold:g})"))
 
 
 def selection_rate_figure(groups: pd.DataFrame, *, favorable: str = "favorable", title: str | None = None,

@@ -362,8 +362,10 @@ def render(view: live.ViewTables, run: Run) -> FairnessView:
         reference_label="highest" if ref is None else "reference",
         title=f"{_cap(ratio_name)} by {view.name}", ratio_name=ratio_name,
         subtitle=f"{rate} ÷ {over} {rate} · 95% "
-                 + ("score CI (MOVER-R)" if scored else f"bootstrap CI (B={settings.n_boot})")
-                 + ("" if fav is not None else " · 0.8: a selection heuristic, for scale"))
+                 + ("score CI (MOVER-R)" if scored else f"bootstrap CI (B={settings.n_boot})"),
+        # on accuracy the four-fifths line is borrowed from selection: say so where the line is labelled
+        line_label=None if fav is not None else f"four-fifths rule ({settings.four_fifths:g}), a selection "
+                                                 "heuristic shown for scale")
     rates = ffig.selection_rate_figure(
         view.groups, favorable=fav or "correct", baseline=base.groups if base else None,
         title=f"{rate.capitalize()} by {view.name}", rate_name=rate, xtitle=f"{view.name} group",
