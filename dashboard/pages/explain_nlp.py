@@ -246,7 +246,8 @@ def body(ctx: AppContext, run: Run, query: dict[str, Any]) -> list:
             html.Div([
                 html.Div([html.Label("Review", htmlFor=ids.EXPLAIN_NLP_REVIEW),
                           dcc.Dropdown(id=ids.EXPLAIN_NLP_REVIEW, value=review or default_review(table),
-                                       clearable=False, options=[{"label": _review_label(r, classes),
+                                       clearable=False, maxHeight=480, optionHeight=48,
+                                       options=[{"label": _review_label(r, classes),
                                                                   "value": str(r.sample_id)}
                                                                  for r in table.itertuples()])],
                          className="xn-review-pick"),

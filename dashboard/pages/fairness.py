@@ -175,7 +175,7 @@ def body(run: Run, attribute: str | None = None, intersect: str | None = None, r
                    htmlFor=ids.FAIRNESS_THRESHOLD),
         html.Div(dcc.Slider(id=ids.FAIRNESS_THRESHOLD, min=live.THRESHOLD_MIN, max=live.THRESHOLD_MAX, step=0.01,
                             value=sel.threshold, marks=marks, disabled=not applies, updatemode="mouseup",
-                            tooltip={"placement": "bottom", "always_visible": False}),
+                            tooltip={"placement": "top", "always_visible": False}),  # not over the help text
                  style=None if applies else {"display": "none"}),
         html.Small(f"Predicted '{fav}' when P({fav}) ≥ threshold; 0.5 is the model's own rule (argmax)."
                    if applies else THRESHOLD_OFF, className="muted"),
