@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from dash import dcc, html
+from dash import Input, Output, State, dcc, html
 
 from audit.store import Run
 from dashboard import ids
@@ -17,7 +17,8 @@ from dashboard.pages import shell, tables
 
 PAGE = "report"
 FORMATS = [("html", "HTML report", "self-contained page: open in any browser, print or archive"),
-           ("pdf", "PDF report", "the same report paginated for sign-off (built on first request, ~5 s)"),
+           ("pdf", "PDF report", "the same report paginated for sign-off, archival PDF/A (built on first request, "
+                                 "about 10 s)"),
            ("json", "JSON report", "every number in the report, validated against report.schema.json"),
            ("model-card", "Model card", "Model Card Toolkit JSON")]
 
@@ -61,8 +62,12 @@ def verdict_section(run: Run) -> html.Div:
 
 def body(run: Run) -> list:
     links = [html.Li([html.A(label, href=download_url(run.run_id, fmt), className="button",
-                             target="_blank" if fmt == "html" else None, rel="noopener"),
-                      html.Span(f" {note}", className="muted")]) for fmt, label, note in FORMATS]
+                             target="_blank" if fmt == "html" else None, rel="noopener",
+                             **({"id": ids.REPORT_PDF_LINK, "n_clicks": 0} if fmt == "pdf" else {})),
+                      html.Span(f" {note}", className="muted"),
+                      html.Div(id=ids.REPORT_PDF_STATUS, role="status", className="note pdf-status",
+                               title=PDF_BUILDING, style={"display": "none"}) if fmt == "pdf" else None])
+             for fmt, label, note in FORMATS]
     return [
         html.P(["Reports of run ", html.Code(run.run_id), ". Every format is built from the same stored run; "
                 "the numbers match this dashboard."]),
@@ -73,5 +78,13 @@ def body(run: Run) -> list:
     ]
 
 
+PDF_BUILDING = ("Building the PDF: the first request for a run lays out every page (about 10 s); the download "
+                "starts when it is ready. Later requests are served from the store at once.")
+
+
 def register_callbacks(app, ctx: AppContext) -> None:
-    return None
+    # Runs in the browser: a click on the PDF link says what is happening while the server builds the file.
+    app.clientside_callback(
+        "function(n, msg) { return n ? [msg, {}] : ['', {display: 'none'}]; }",
+        Output(ids.REPORT_PDF_STATUS, "children"), Output(ids.REPORT_PDF_STATUS, "style"),
+        Input(ids.REPORT_PDF_LINK, "n_clicks"), State(ids.REPORT_PDF_STATUS, "title"))

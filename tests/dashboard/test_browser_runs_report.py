@@ -46,3 +46,20 @@ def test_report_download(server, browser, store):
     href = browser.find_element(By.LINK_TEXT, "JSON report").get_attribute("href")
     with urllib.request.urlopen(href, timeout=60) as r:
         assert json.loads(r.read())["run_id"] == run_id
+
+
+def test_pdf_link_says_the_pdf_is_being_built(server, browser, store):
+    from selenium.webdriver.support import expected_conditions as EC
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from dashboard import ids
+    from dashboard.pages.report import PDF_BUILDING
+
+    run_id = store.list_runs(model="mortgage")["run_id"].iloc[0]
+    open_page(browser, f"{server}/model/mortgage/report?run={run_id}", "Provenance")
+    status = browser.find_element(By.ID, ids.REPORT_PDF_STATUS)
+    assert not status.is_displayed()
+    browser.find_element(By.ID, ids.REPORT_PDF_LINK).click()  # an attachment: the page stays
+    WebDriverWait(browser, 10).until(EC.visibility_of_element_located((By.ID, ids.REPORT_PDF_STATUS)))
+    assert browser.find_element(By.ID, ids.REPORT_PDF_STATUS).text == PDF_BUILDING
+    assert "/model/mortgage/report" in browser.current_url
