@@ -135,7 +135,7 @@ def test_constant_predictor(constant):
         # Every group n/n: the score interval is honest about a true rate below 1 (a bootstrap of n/n cells
         # would claim [1, 1]); the reference row is 1 by definition.
         ref = impact["group"] == impact["reference"]
-        assert (impact.loc[ref, "lo"] == 1.0).all() and (impact.loc[~ref, "lo"] < 1.0).all()
+        assert (impact.loc[ref, "lo"] == 1.0).all() and (impact.loc[~ref, "lo"] < 1.0).all()  # ref: literal 1.0
         assert (impact["hi"] >= 1.0).all() and not impact["four_fifths_flag"].any()
     else:
         # 0 / 0: undefined, not 1 (which would pass the four-fifths rule).
