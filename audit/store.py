@@ -108,8 +108,10 @@ def to_jsonable(obj: Any) -> Any:
     return obj
 
 
-def new_run_id(model: str) -> str:
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+def new_run_id(model: str, started: datetime | None = None) -> str:
+    """``<UTC start time>-<model>-<random>``: stamped with the time the run started (``started``, default now),
+    the same clock as the run's ``provenance.created_at``, so an id and its listed time never disagree."""
+    stamp = (started or datetime.now(timezone.utc)).astimezone(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     safe = "".join(c if c.isalnum() or c in "-_" else "-" for c in model)
     return f"{stamp}-{safe}-{uuid.uuid4().hex[:8]}"
 

@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from audit.report.findings import check_words
+
 if TYPE_CHECKING:
     from audit.result import AuditResult, Provenance
 
@@ -64,13 +66,14 @@ def check_changes(a: AuditResult, b: AuditResult) -> pd.DataFrame:
         else:
             change = "same"
         last = y or x
-        rows.append({"check": cid, "value_a": _num(x and x.value), "passed_a": x and x.passed,
+        rows.append({"check": cid, "what": check_words(last), "value_a": _num(x and x.value),
+                     "passed_a": x and x.passed,
                      "value_b": _num(y and y.value), "passed_b": y and y.passed,
                      "delta": _delta(x and x.value, y and y.value),
                      "threshold": _num(last.threshold), "comparison": last.comparison, "change": change})
     order = {"now fails": 0, "now passes": 1, "only in a": 2, "only in b": 3, "same": 4}
-    df = pd.DataFrame(rows, columns=["check", "value_a", "passed_a", "value_b", "passed_b", "delta", "threshold",
-                                     "comparison", "change"])
+    df = pd.DataFrame(rows, columns=["check", "what", "value_a", "passed_a", "value_b", "passed_b", "delta",
+                                     "threshold", "comparison", "change"])
     return df.sort_values("change", key=lambda s: s.map(order), kind="stable").reset_index(drop=True)
 
 

@@ -15,9 +15,15 @@ from dashboard.pages import shell, tables
 
 PAGE = "runs"
 CHANGE_STYLE = [
-    {"if": {"filter_query": '{change} = "now fails"'}, "color": tables.FAIL, "fontWeight": "600"},
-    {"if": {"filter_query": '{change} = "now passes"'}, "color": tables.PASS, "fontWeight": "600"},
-    {"if": {"filter_query": "{changed} = true"}, "fontWeight": "600"},
+    # every failing verdict is marked, changed or not; a changed verdict is also bold in the Change column
+    *({"if": {"filter_query": f'{{{col}}} = "fail"', "column_id": col}, "color": tables.FAIL, "fontWeight": "600"}
+      for col in ("passed_a", "passed_b")),
+    {"if": {"filter_query": '{change} = "now fails"', "column_id": "change"}, "color": tables.FAIL,
+     "fontWeight": "600"},
+    {"if": {"filter_query": '{change} = "now passes"', "column_id": "change"}, "color": tables.PASS,
+     "fontWeight": "600"},
+    {"if": {"filter_query": '{change} = "now fails" || {change} = "now passes"'}, "backgroundColor": "#fff7e6"},
+    {"if": {"filter_query": "{changed} = true"}, "fontWeight": "600", "backgroundColor": "#fff7e6"},
 ]
 
 
@@ -45,7 +51,7 @@ def body(ctx: AppContext, run: Run, a: str | None, b: str | None) -> list:
         return [html.P(f"{model} has one run in this store. Run `deepaudit run {model}` again (after retraining, "
                        "or with another seed or policy) to compare two runs here.", className="note")]
     a, b, note = defaults(runs, a, b)
-    options = [{"label": shell.run_label(r), "value": r["run_id"]} for r in runs]
+    options = shell.run_options(runs)
     return [
         urlsync.sink(PAGE),
         dcc.Store(id=ids.RUNS_STATE, data={"model": model}),
@@ -58,10 +64,11 @@ def body(ctx: AppContext, run: Run, a: str | None, b: str | None) -> list:
         ], className="controls-row"),
         html.P(id=ids.RUNS_SUMMARY, className="reference"),
         html.H2("Checks (changed verdicts first)"),
-        tables.table(ids.RUNS_CHECKS, [("check", "Check"), ("value_a", "A value"), ("passed_a", "A"),
+        tables.table(ids.RUNS_CHECKS, [("what", "Check"), ("check", "Id"), ("value_a", "A value"), ("passed_a", "A"),
                                        ("value_b", "B value"), ("passed_b", "B"), ("delta", "B − A"),
                                        ("comparison", "Rule"), ("threshold", "Threshold"), ("change", "Change")],
-                     style_data_conditional=CHANGE_STYLE, page_size=40, sort_action="native"),
+                     style_data_conditional=CHANGE_STYLE, page_size=40, sort_action="native",
+                     style_cell_conditional=[{"if": {"column_id": "check"}, "fontSize": 11, "color": "#6b7280"}]),
         html.Div([
             html.Div([html.H2("Performance"),
                       tables.table(ids.RUNS_METRICS, [("metric", "Metric"), ("a", "A"), ("b", "B"),

@@ -67,10 +67,17 @@ def short_dataset(name: str) -> str:
 
 
 def run_label(r: dict[str, Any]) -> str:
+    """``started 2026-11-30 17:32 UTC · 3/31 failed · 1a2b3c4d``: the start time (the clock the run id is
+    stamped with) and the id's random suffix, which tells runs of the same minute apart."""
     verdict = "pass" if not r.get("n_failed") else f"{r['n_failed']}/{r['n_checks']} failed"
     from dashboard.data import utc_minute
 
-    return f"{utc_minute(r['created_at'])} · {verdict} · {r['run_id']}"
+    return f"started {utc_minute(r['created_at'])} · {verdict} · {str(r['run_id']).rsplit('-', 1)[-1]}"
+
+
+def run_options(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Dropdown options for runs: short labels, the full run id on hover."""
+    return [{"label": run_label(r), "value": r["run_id"], "title": f"run {r['run_id']}"} for r in runs]
 
 
 def model_page(ctx: AppContext, model: str | None, run_id: str | None, page: str,
@@ -99,7 +106,7 @@ def model_page(ctx: AppContext, model: str | None, run_id: str | None, page: str
             dcc.Store(id=ids.RUN_SHOWN, data=run.run_id),
             html.Label("Run", htmlFor=ids.RUN_SELECT, className="sr-only"),
             dcc.Dropdown(id=ids.RUN_SELECT, value=run.run_id, clearable=False, searchable=False,
-                         options=[{"label": run_label(x), "value": x["run_id"]} for x in ctx.model_runs(model)],
+                         options=run_options(ctx.model_runs(model)),
                          className="run-select"),
         ], className="header-side"),
     ], id=ids.MODEL_HEADER, className="model-header")

@@ -71,6 +71,11 @@ def test_runs_page_defaults_and_callback(ctx, two):
     assert "Changed settings: seed, methods" in summary
     assert len(checks) == len(compare.check_changes(a, b))
     assert {r["passed_a"] for r in checks} <= {"pass", "fail", None}
+    # Every failing verdict cell is coloured, changed or not (the mortgage runs fail checks in both).
+    fail_rules = [r for r in runs.CHANGE_STYLE if r["if"].get("column_id") in ("passed_a", "passed_b")]
+    assert {r["if"]["column_id"] for r in fail_rules} == {"passed_a", "passed_b"}
+    assert all('= "fail"' in r["if"]["filter_query"] and r["color"] == runs.tables.FAIL for r in fail_rules)
+    assert any(r["passed_a"] == "fail" and r["change"] == "same" for r in checks)
     assert "same run" in runs.update(ctx, "mortgage", a.run_id, a.run_id)[0]
     # Forged dropdown values of the wrong type are unknown runs, not server errors.
     for bad in ({"run_id": a.run_id}, 3.5, [a.run_id], "../" + a.run_id):
@@ -96,6 +101,15 @@ def test_shell_run_selector_and_tabs(ctx, two):
     layout = report.build(ctx, "mortgage", a.run_id)
     sel = _find(layout, ids.RUN_SELECT)
     assert sel.value == a.run_id and len(sel.options) == 2
+    # One clock: the label's start time is the minute the run id is stamped with; the full id on hover.
+    for run in two:  # the id is stamped with the start time the run records as created_at
+        created = run.result["provenance"]["created_at"][:19]
+        assert run.run_id.split("-", 1)[0] == created.replace("-", "").replace(":", "") + "Z"
+    for opt in sel.options:
+        stamp = opt["value"].split("-", 1)[0]  # 20261130T173205Z
+        minute = f"{stamp[:4]}-{stamp[4:6]}-{stamp[6:8]} {stamp[9:11]}:{stamp[11:13]}"
+        assert opt["label"].startswith(f"started {minute} UTC")
+        assert opt["label"].endswith(opt["value"].rsplit("-", 1)[-1]) and opt["title"] == f"run {opt['value']}"
     tabs = [c.href for c in _find(layout, ids.MODEL_TABS).children]
     assert tabs[0] == f"/model/mortgage/checks?run={a.run_id}" and len(tabs) == 7
     assert tabs[1] == f"/model/mortgage/performance?run={a.run_id}"
