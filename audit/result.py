@@ -85,6 +85,8 @@ class ModelInfo(_Record):
     num_params: int | None = None
     feature_names: list[str] | None = None
     card: dict[str, Any] = field(default_factory=dict)
+    #: the inputs' codebook (labels, codes, flags; :class:`audit.features.Codebook`); empty for older runs
+    features: dict[str, Any] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict, repr=False)
 
 

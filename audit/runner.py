@@ -33,6 +33,7 @@ from audit.display import display_arrays
 from audit.explain import make_explainer, views
 from audit.explain.shortcut import run_probe
 from audit.fairness.policy import load_policy
+from audit.features import Codebook
 from audit.performance import performance
 from audit.result import AuditResult
 from audit.schema import SCHEMA_VERSION, Check
@@ -146,7 +147,7 @@ def _global_views(target: AuditTarget, method: str, attr: torch.Tensor, x: torch
     if target.domain == "nlp" and target.tokenizer is not None:
         tables["top_tokens"] = views.token_ranking(attr, x, target.tokenizer.itos)
     elif attr.dim() == 2 and target.feature_names:
-        labels = target.provenance.get("feature_labels") or {}
+        labels = Codebook.from_provenance(target.provenance).label_map(target.feature_names)
         tables["feature_importance"] = views.feature_importance(attr, x, target.feature_names, labels=labels)
         tables["feature_group_share"] = views.group_share(attr, views.feature_groups(target.feature_names))
     elif attr.dim() == 4:
@@ -186,7 +187,8 @@ def _run_target(target: AuditTarget, config: RunConfig, *, store: RunStore | Non
         raise ValueError(BAD_SEED.format(value=config.seed))
     policy = load_policy(config.policy)
     t_start = time.perf_counter()
-    created = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    started = datetime.now(timezone.utc).replace(microsecond=0)
+    created = started.isoformat()
     stages = _Stages(target.name, config.progress)
     torch.manual_seed(config.seed)
     methods = list(config.methods or DEFAULT_METHODS.get(target.domain, DEFAULT_METHODS["other"]))
@@ -284,7 +286,7 @@ def _run_target(target: AuditTarget, config: RunConfig, *, store: RunStore | Non
 
     preds = predictions_frame(target, probs, pred)
     stages.timings["total_s"] = round(time.perf_counter() - t_start, 3)
-    run_id = new_run_id(target.name)
+    run_id = new_run_id(target.name, started)  # stamped with the start time, like created_at
     result = {
         "schema_version": SCHEMA_VERSION,
         "run_id": run_id,
@@ -292,7 +294,8 @@ def _run_target(target: AuditTarget, config: RunConfig, *, store: RunStore | Non
                   "class_names": list(target.class_names), "favorable_label": target.favorable_label,
                   "spec": spec or target.name, "num_params": int(sum(p.numel() for p in target.model.parameters())),
                   "feature_names": list(target.feature_names) if target.feature_names else None,
-                  "card": target.provenance.get("card", {})},
+                  "card": target.provenance.get("card", {}),
+                  "features": Codebook.from_provenance(target.provenance).to_dict() if target.feature_names else {}},
         "dataset": {"name": target.provenance.get("dataset", target.name), "n_samples": int(len(data)),
                     "sha256": target.provenance.get("data_sha256", ""), "groups": group_sizes(target),
                     "sensitive_columns": list(target.sensitive_columns),

@@ -193,8 +193,10 @@ class AuditTarget:
         ``out_of_scope``, ``limitations``, ``architecture``, ``training_data``,
         ``version``; stored with each run and shown in its report),
         ``dataset``, ``feature_labels`` ({column: label}), ``feature_ranges``
-        ({column: [lo, hi]}) and ``feature_sentinels`` ({column: [codes that
-        mean missing]}) for tabular inputs.
+        ({column: [lo, hi]}), ``feature_sentinels`` ({column: [codes that
+        mean missing]}), ``feature_codes`` ({column: {code: meaning}}) and
+        ``feature_flags`` ({column: "geographic"}) for tabular inputs
+        (:mod:`audit.features`).
     reference_rows : DataFrame, optional
         Raw rows the model was trained on, with the columns of
         ``eval_data.raw``: the reference for valid input values (the
@@ -259,6 +261,12 @@ class AuditTarget:
         self.class_names = list(cn)
         if self.favorable_label is not None and self.favorable_label not in cn:
             raise ValueError(BAD_FAVORABLE.format(name=name, value=self.favorable_label, classes=list(cn)))
+        from audit.features import Codebook
+
+        try:  # the codebook's flags and codes are checked now, not when a report first reads them
+            Codebook.from_provenance(self.provenance if isinstance(self.provenance, dict) else {})
+        except ValueError as exc:
+            raise ValueError(f"Target '{name}': {exc}") from None
         data = self.eval_data
         if not isinstance(data, EvalData):
             raise TypeError(NOT_EVAL_DATA.format(name=name, type=type(data).__name__))

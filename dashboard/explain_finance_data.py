@@ -135,7 +135,8 @@ def _applicants(run: Run) -> pd.DataFrame:
     p = p.loc[ids]
     cls = list(result["model"]["class_names"])
     score_col = f"prob_{fav}" if f"prob_{fav}" in p else "score"
-    first = {r["sample_id"]: r["reason"] for r in _reason_rows(result) if r["rank"] == 1}
+    first = {r["sample_id"]: f"{r['reason']}: {r['value']}" if r.get("value") not in (None, "") else r["reason"]
+             for r in _reason_rows(result) if r["rank"] == 1}
     out = pd.DataFrame({"id": ids, "index": arr["sample_index"].tolist(), "score": p[score_col].to_numpy(),
                         "decision": [cls[int(y)] for y in p["y_pred"]], "actual": [cls[int(y)] for y in p["y_true"]]})
     out["reason"] = [first.get(i, "") if d == unfav else "" for i, d in zip(ids, out["decision"])]

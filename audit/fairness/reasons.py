@@ -21,6 +21,7 @@ import torch
 
 from audit.explain import make_explainer
 from audit.explain.views import feature_groups
+from audit.features import Codebook
 from audit.target import AuditTarget
 
 MAX_REASONS = 4
@@ -102,7 +103,8 @@ def adverse_action_reasons(audit_target: AuditTarget, *, max_reasons: int = MAX_
     groups = feature_groups(t.feature_names)
     names = list(groups)
     merged = np.stack([attr[:, m].sum(1) for m in groups.values()], axis=1)   # (n_denied, n_groups)
-    labels = t.provenance.get("feature_labels") or {}
+    book = Codebook.from_provenance(t.provenance)
+    labels = book.label_map(list(t.feature_names))
     raw = t.eval_data.raw if isinstance(t.eval_data.raw, pd.DataFrame) else None
     ids = np.asarray(t.eval_data.sample_ids)
     rows = []
@@ -111,7 +113,7 @@ def adverse_action_reasons(audit_target: AuditTarget, *, max_reasons: int = MAX_
             value = ""
             if rank and raw is not None and f in raw.columns:
                 v = raw[f].iloc[i]
-                value = "missing" if pd.isna(v) else f"{v:g}" if isinstance(v, (int, float, np.number)) else str(v)
+                value = "missing" if pd.isna(v) else book.value(f, v)  # "no (0)" where the codebook says
             rows.append([ids[i], probs[i], rank, f, reason, value, a, share])
     return pd.DataFrame(rows, columns=cols)
 

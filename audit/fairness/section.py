@@ -39,6 +39,7 @@ from audit.fairness.policy import Policy
 from audit.fairness.significance import significance_tests
 from audit.schema import Check
 from audit.target import AuditTarget
+from audit.threads import Beside
 
 Stage = Callable[..., Any]
 
@@ -49,10 +50,19 @@ REFERENCE_RULE_ALL = ("differences and ratios against the largest group other th
                       "the highest favourable rate among known groups")
 
 
+def _group_rows(y_true, y_pred, y_score, column: pd.Series, *, policy: Policy, pos_label: Any) -> pd.DataFrame:
+    """The ``groups`` table of one attribute: rates per group, the reference group and the small groups."""
+    return group_metrics(y_true, y_pred, y_score=y_score, sensitive=column.rename(column.name), pos_label=pos_label,
+                         min_share=policy.min_group_share)
+
+
 def _attribute_tables(y_true, y_pred, y_score, column: pd.Series, *, policy: Policy, seed: int,
-                      pos_label: Any) -> dict[str, pd.DataFrame]:
+                      pos_label: Any, groups: pd.DataFrame | None = None) -> dict[str, pd.DataFrame]:
+    """Every table of one attribute; ``groups``: its :func:`_group_rows`, when already computed."""
     kw = dict(sensitive=column.rename(column.name), pos_label=pos_label, min_share=policy.min_group_share)
-    out = {"groups": group_metrics(y_true, y_pred, y_score=y_score, **kw),
+    if groups is None:
+        groups = _group_rows(y_true, y_pred, y_score, column, policy=policy, pos_label=pos_label)
+    out = {"groups": groups,
            "disparities": disparities(y_true, y_pred, y_score=y_score, n_boot=policy.n_boot, seed=seed,
                                       four_fifths=policy.impact_ratio_min,
                                       exclude_small=policy.exclude_small_groups, **kw),
@@ -82,43 +92,65 @@ def build_fairness(target: AuditTarget, probs: np.ndarray, pred: np.ndarray, *, 
                                "reference_rule": REFERENCE_RULE.format(share=policy.min_group_share)
                                if policy.exclude_small_groups else REFERENCE_RULE_ALL,
                                "attributes": attributes, "probes": {}}
-    if fav is not None:
-        section["outcome"] = f"predicted {target.favorable_label!r} (argmax of the model's probabilities)"
-        score = probs[:, fav]
-        with stage("fairness: group statistics", total=len(sensitive) + len(cohorts)) as tick:
-            for col in sensitive + cohorts:
-                kind = "sensitive" if col in sensitive else "cohort"
-                tables = _attribute_tables(y, pred, score, data.groups[col], policy=policy, seed=seed, pos_label=fav)
-                attributes.append({"name": col, "kind": kind, **tables})
-                if kind == "sensitive" or policy.attributes == "all":
-                    checks.extend(policy_checks(col, tables, policy))
-                tick(1)
-    else:
-        section["outcome"] = "correct prediction (no favourable class): rates below are accuracy per cohort"
-        correct = (pred == y).astype(int)
-        with stage("fairness: cohort accuracy", total=len(sensitive) + len(cohorts)) as tick:
-            for col in sensitive + cohorts:
-                kw = dict(sensitive=data.groups[col], pos_label=1, min_share=policy.min_group_share)
-                tables = {"groups": _accuracy_groups(correct, kw),
-                          "disparities": disparities(correct, correct, n_boot=policy.n_boot, seed=seed,
-                                                     exclude_small=policy.exclude_small_groups, **kw),
-                          "significance": significance_tests(correct, correct, metrics=["selection_rate"],
-                                                             correction=policy.correction, **kw)}
-                attributes.append({"name": col, "kind": "sensitive" if col in sensitive else "cohort",
-                                   "rate_meaning": "accuracy", **tables})
-                if col != "digit":
-                    checks.append(cohort_gap_check(col, tables["groups"], policy))
-                tick(1)
-    if fav is not None:
-        checks.append(favourable_outcome_check(pred, fav, target.favorable_label))
-    references = {a["name"]: next((str(g) for g, r in zip(a["groups"]["group"], a["groups"]["is_reference"]) if r),
-                                  None) for a in attributes if "is_reference" in a["groups"]}
-    small = {a["name"]: {str(g) for g, s in zip(a["groups"]["group"], a["groups"]["small_group"]) if s}
-             for a in attributes}
-    checks.extend(_probes(target, probs, pred, fav, section["probes"], policy=policy, seed=seed,
-                          importance=importance, stage=stage, ig_steps=ig_steps, attributions=attributions,
-                          references={k: v for k, v in references.items() if v is not None}, small=small))
+    gap: Beside | None = None
+    try:
+        if fav is not None:
+            section["outcome"] = f"predicted {target.favorable_label!r} (argmax of the model's probabilities)"
+            score = probs[:, fav]
+            with stage("fairness: group statistics", total=len(sensitive) + len(cohorts)) as tick:
+                rows = {col: _group_rows(y, pred, score, data.groups[col], policy=policy, pos_label=fav)
+                        for col in sensitive + cohorts}
+                if _tabular(target, fav) and sensitive:
+                    # The group rows name each attribute's reference and small groups, all that the gap
+                    # decomposition needs: it starts now and runs beside the rest of this section.
+                    gap = _start_gap(target, pred, fav, sensitive, references=_references(rows), small=_small(rows),
+                                     seed=seed, stage=stage)
+                for col in sensitive + cohorts:
+                    kind = "sensitive" if col in sensitive else "cohort"
+                    tables = _attribute_tables(y, pred, score, data.groups[col], policy=policy, seed=seed,
+                                               pos_label=fav, groups=rows[col])
+                    attributes.append({"name": col, "kind": kind, **tables})
+                    if kind == "sensitive" or policy.attributes == "all":
+                        checks.extend(policy_checks(col, tables, policy))
+                    tick(1)
+        else:
+            section["outcome"] = "correct prediction (no favourable class): rates below are accuracy per cohort"
+            correct = (pred == y).astype(int)
+            with stage("fairness: cohort accuracy", total=len(sensitive) + len(cohorts)) as tick:
+                for col in sensitive + cohorts:
+                    kw = dict(sensitive=data.groups[col], pos_label=1, min_share=policy.min_group_share)
+                    tables = {"groups": _accuracy_groups(correct, kw),
+                              "disparities": disparities(correct, correct, n_boot=policy.n_boot, seed=seed,
+                                                         exclude_small=policy.exclude_small_groups, **kw),
+                              "significance": significance_tests(correct, correct, metrics=["selection_rate"],
+                                                                 correction=policy.correction, **kw)}
+                    attributes.append({"name": col, "kind": "sensitive" if col in sensitive else "cohort",
+                                       "rate_meaning": "accuracy", **tables})
+                    if col != "digit":
+                        checks.append(cohort_gap_check(col, tables["groups"], policy))
+                    tick(1)
+        if fav is not None:
+            checks.append(favourable_outcome_check(pred, fav, target.favorable_label))
+        groups = {a["name"]: a["groups"] for a in attributes}
+        checks.extend(_probes(target, probs, fav, section["probes"], policy=policy, seed=seed,
+                              importance=importance, stage=stage, ig_steps=ig_steps, attributions=attributions,
+                              small=_small(groups), gap=gap))
+    finally:
+        if gap is not None:
+            gap.close()   # joins the worker even when this section failed
     return section, checks
+
+
+def _references(groups: dict[str, pd.DataFrame]) -> dict[str, str]:
+    """The reference group of each attribute whose ``groups`` table marks one."""
+    refs = {name: next((str(g) for g, r in zip(t["group"], t["is_reference"]) if r), None)
+            for name, t in groups.items() if "is_reference" in t}
+    return {k: v for k, v in refs.items() if v is not None}
+
+
+def _small(groups: dict[str, pd.DataFrame]) -> dict[str, set]:
+    """The groups under the minimum share, per attribute."""
+    return {name: {str(g) for g, s in zip(t["group"], t["small_group"]) if s} for name, t in groups.items()}
 
 
 NO_FAVOURABLE = ("no one receives the favourable outcome: none of the {n} evaluated samples is predicted {fav!r}. "
@@ -157,28 +189,56 @@ def _tabular(target: AuditTarget, fav: int | None) -> bool:
                 and len(target.feature_names) == x.shape[1])
 
 
-def _gap_and_proxy(target: AuditTarget, pred: np.ndarray, fav: int, out: dict[str, Any], *, policy: Policy,
-                   seed: int, importance: pd.DataFrame | None, attributions: tuple[np.ndarray, np.ndarray] | None,
-                   stage: Stage, attributes: list[str], references: dict[str, str],
-                   small: dict[str, set] | None = None) -> list[Check]:
-    """What drives each group's gap (:mod:`audit.fairness.gap`), then proxies judged within groups."""
+def _feature_labels(target: AuditTarget) -> dict[str, str]:
+    from audit.features import Codebook
+
+    return Codebook.from_provenance(target.provenance).label_map(list(target.feature_names or []))
+
+
+def _start_gap(target: AuditTarget, pred: np.ndarray, fav: int, attributes: list[str], *,
+               references: dict[str, str], small: dict[str, set], seed: int, stage: Stage) -> Beside:
+    """What drives each group's gap (:mod:`audit.fairness.gap`), started on a worker thread (:class:`Beside`).
+
+    The decomposition is batched IG, nearly all of it in torch kernels, and needs nothing the rest of
+    the section computes, so the group statistics, reason codes and mitigation what-if run meanwhile.
+    It gets its own copy of the model: the caller's stages use the target's model at the same time, and
+    explainers may register hooks on it. The copy's numbers are the model's (same parameters, eval mode);
+    the decomposition draws only from its own seeded generator.
+    """
+    import copy
+
     import torch
 
-    from audit.fairness.checks import proxy_check
-    from audit.fairness.gap import gap_decomposition, method_text
-    from audit.fairness.proxy import proxy_table
+    from audit.fairness.gap import gap_decomposition
 
     data = target.eval_data
-    labels = target.provenance.get("feature_labels") or {}
-    model, device = target.model, target.device
+    labels = _feature_labels(target)
+    model, device = copy.deepcopy(target.model), target.device
 
     def forward(z: torch.Tensor) -> torch.Tensor:
         return torch.softmax(model(z.to(device)).float(), 1)[:, fav].cpu()
 
-    with stage("fairness: what drives each gap", total=1) as tick:
-        gap = gap_decomposition(forward, data.inputs, pred == fav, data.groups, attributes, target.feature_names,
-                                references=references, labels=labels, seed=seed, small=small)
-        tick(1)
+    def run() -> dict[str, Any]:
+        with stage("fairness: what drives each gap", total=1) as tick:
+            gap = gap_decomposition(forward, data.inputs, pred == fav, data.groups, attributes, target.feature_names,
+                                    references=references, labels=labels, seed=seed, small=small)
+            tick(1)
+        return gap
+
+    return Beside(run)
+
+
+def _gap_and_proxy(target: AuditTarget, out: dict[str, Any], gap_job: Beside, *, policy: Policy,
+                   importance: pd.DataFrame | None, attributions: tuple[np.ndarray, np.ndarray] | None,
+                   stage: Stage, attributes: list[str], small: dict[str, set] | None = None) -> list[Check]:
+    """The gap decomposition's result (``gap_job``, :func:`_start_gap`), then proxies judged within groups."""
+    from audit.fairness.checks import proxy_check
+    from audit.fairness.gap import method_text
+    from audit.fairness.proxy import proxy_table
+
+    data = target.eval_data
+    labels = _feature_labels(target)
+    gap = gap_job.result()
     out["gap"] = {"method": method_text(gap["params"]), "params": gap["params"],
                   "summary": gap["summary"], "table": gap["table"], "skipped": gap["skipped"]}
     # proxy evidence from a group's gap only for groups large enough to be compared (as the policy checks)
@@ -198,10 +258,11 @@ def _gap_and_proxy(target: AuditTarget, pred: np.ndarray, fav: int, out: dict[st
     return [proxy_check(a, out["proxy"], policy) for a in attributes]
 
 
-def _probes(target: AuditTarget, probs: np.ndarray, pred: np.ndarray, fav: int | None, out: dict[str, Any], *,
+def _probes(target: AuditTarget, probs: np.ndarray, fav: int | None, out: dict[str, Any], *,
             policy: Policy, seed: int, importance: pd.DataFrame | None, stage: Stage,
             ig_steps: int, attributions: tuple[np.ndarray, np.ndarray] | None = None,
-            references: dict[str, str] | None = None, small: dict[str, set] | None = None) -> list[Check]:
+            small: dict[str, set] | None = None, gap: Beside | None = None) -> list[Check]:
+    """Domain probes; ``gap``: the gap decomposition under way (:func:`_start_gap`), for tabular targets."""
     checks: list[Check] = []
     data = target.eval_data
     if target.domain == "finance" and fav is not None and target.feature_names:
@@ -243,11 +304,10 @@ def _probes(target: AuditTarget, probs: np.ndarray, pred: np.ndarray, fav: int |
         out["mitigation"] = {"method": "Per-group randomised thresholds (fairlearn ThresholdOptimizer's "
                                        "algorithm), 2-fold cross-fitted on the evaluation data; a what-if, not applied",
                              "by_attribute": what_if}
-    if _tabular(target, fav) and target.sensitive_columns:
-        checks.extend(_gap_and_proxy(target, pred, fav, out, policy=policy, seed=seed, importance=importance,
+    if gap is not None:
+        checks.extend(_gap_and_proxy(target, out, gap, policy=policy, importance=importance,
                                      attributions=attributions, stage=stage,
-                                     attributes=list(target.sensitive_columns), references=references or {},
-                                     small=small))
+                                     attributes=list(target.sensitive_columns), small=small))
     if target.domain == "nlp" and fav is not None and target.tokenizer is not None:
         from audit.fairness.counterfactual import counterfactual_checks, counterfactual_probe
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from audit.features import Codebook
 from audit.schema import check_area
 
 if TYPE_CHECKING:
@@ -87,6 +88,8 @@ def explain_section(run: AuditResult) -> dict[str, Any]:
         "methods": [{"name": m, "n_samples": v.n_samples, "needs_baseline": v.needs_baseline,
                      "array": v.array} for m, v in methods.items()],
         "importance": _importance(methods),
+        # what a flag beside an input label means (e.g. geographic inputs), from the run's stored codebook
+        "flag_note": Codebook.from_stored(run.model.features).flagged_note(),
         "reason_codes": _reason_codes(probes["reason_codes"]) if probes.get("reason_codes") else None,
         "top_tokens": _top_tokens(methods),
         "region_share": _region_share(methods),

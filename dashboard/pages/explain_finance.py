@@ -21,6 +21,7 @@ from dash import ALL, Input, Output, State, dash_table, dcc, html
 from dash.dash_table.Format import Format, Scheme
 
 from audit.display import read_display
+from audit.features import Codebook
 from audit.store import Run
 from dashboard import evidence, ids, urlsync
 from dashboard import explain_finance_data as tables
@@ -150,6 +151,8 @@ def update_importance(ctx: AppContext, method: str | None, state: dict[str, Any]
     note = (f"Mean |attribution| toward '{fav}' over the {n} explained applicants, top {min(15, len(table))} of "
             f"{len(table)} inputs. Colour: whether a higher value of the input raises or lowers the score "
             f"(sign of the Spearman correlation between value and attribution).{ci}")
+    flagged = Codebook.from_result(result).flagged_note(list(table["feature"][:15]) if "feature" in table else [])
+    note += f" {flagged}" if flagged else ""
     return fig.importance_figure(table, title=title, unit=tables.unit(method, fav)), note
 
 
@@ -205,7 +208,9 @@ def _stored_values(run, method: str, sample_id: Any) -> dict[str, str] | None:
     row = display.row(int(arr["sample_index"][hit[0]])) if len(hit) else None
     if row is None:
         return None
-    return {k: MISSING if v is None else format_value(float(v)) if isinstance(v, (int, float)) else str(v)
+    book = Codebook.from_result(run.result)
+    return {k: MISSING if v is None else book.value(k, v) if k in book.codes.keys()
+            else format_value(float(v)) if isinstance(v, (int, float)) else str(v)
             for k, v in row.items()}
 
 
@@ -225,18 +230,28 @@ def _detail_card(result: dict[str, Any], row: dict[str, Any], fav: str, unfav: s
     if reasons is None:
         out.append(html.P("This run stored no reason codes for this applicant.", className="muted"))
         return out
-    out.append(html.Ol([html.Li([html.B(r["reason"]), f" (value {_shown(r['value'])}) · "
-                                 f"{r['share_of_denial']:.0%} of the push toward {unfav}"]) for r in reasons
+    book = Codebook.from_result(result)
+    out.append(html.Ol([html.Li([html.B(r["reason"]), f": {_shown(book, r)} · ",
+                                 html.Span(f"{r['share_of_denial']:.0%} of what pulled the score toward {unfav}",
+                                           title=SHARE_MEANS.format(unfav=unfav))]) for r in reasons
                         if r["rank"] > 0] or [html.Li(reasons[0]["reason"])], className="xf-reasons"))
     out.append(html.P("Method: " + method, className="muted xf-small"))
     return out
 
 
-def _shown(value: Any) -> str:
+SHARE_MEANS = ("This input's attribution divided by the sum of all attributions that lowered the score (toward "
+               "'{unfav}'): the inputs listed, and the ones below them, add up to 100%.")
+
+
+def _shown(book: Codebook, reason: dict[str, Any]) -> str:
+    """A reason's value for a reader: decoded by the run's codebook ("no (0)"); numbers as stored."""
+    value = reason.get("value")
     try:
-        return format_value(float(value))
+        number = float(value)
     except (TypeError, ValueError):
-        return str(value)
+        return str(value)  # already decoded at audit time ("no (0)", "missing")
+    return book.value(str(reason.get("feature", "")), number) if reason.get("feature") in book.codes \
+        else format_value(number)
 
 
 def update_editor(ctx: AppContext, cache: LiveTabularCache, applicant: Any, state: dict[str, Any]) -> list:
@@ -254,7 +269,8 @@ def update_editor(ctx: AppContext, cache: LiveTabularCache, applicant: Any, stat
     values = live.values(original)
     influence = dict(zip(live.groups, abs(merged[0])))
     order = sorted(live.fields, key=lambda f: -influence.get(f.name, 0.0))
-    inputs = [_field_input(f, values[f.name]) for f in order]
+    book = Codebook.from_result(run.result)
+    inputs = [_field_input(f, values[f.name], book) for f in order]
     out = [html.Div(inputs[:VISIBLE_FIELDS], className="xf-fields")]
     if len(inputs) > VISIBLE_FIELDS:
         out.append(html.Details([html.Summary(f"All other inputs ({len(inputs) - VISIBLE_FIELDS})"),
@@ -265,7 +281,7 @@ def update_editor(ctx: AppContext, cache: LiveTabularCache, applicant: Any, stat
     return out
 
 
-def _field_input(f, value: float) -> html.Label:
+def _field_input(f, value: float, book: Codebook) -> html.Label:
     fid = {"type": ids.EXPLAIN_FINANCE_FIELD, "name": f.name}
     finite = value == value
     if f.kind == "numeric":
@@ -278,7 +294,8 @@ def _field_input(f, value: float) -> html.Label:
         if finite and not f.lo <= value <= f.hi:
             hint += f" (this applicant: {format_value(value)}, outside)"
     else:
-        opts = [{"label": (("yes" if o else "no") + f" ({o:g})") if f.kind == "binary" else f"{o:g}", "value": o}
+        opts = [{"label": book.value(f.name, o) if f.name in book.codes else
+                 (("yes" if o else "no") + f" ({o:g})") if f.kind == "binary" else f"{o:g}", "value": o}
                 for o in f.options] + ([{"label": MISSING, "value": MISSING}] if f.missing_ok else [])
         control = dcc.Dropdown(id=fid, options=opts, value=value if finite else MISSING, clearable=False,
                                searchable=False, className="xf-input")

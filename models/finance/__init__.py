@@ -57,7 +57,11 @@ def make_target(entry: ModelEntry, *, device: torch.device):
         baseline=torch.tensor(meta["baseline"], dtype=torch.float32),
         provenance={k: meta[k] for k in ("data_sha256", "source_sha256", "recipe", "metrics")}
         | {"weights_sha256": meta["sha256"], "card": run_card(meta), "dataset": meta["dataset"],
-           "feature_labels": dict(spec.get("labels", {})),
+           # Labels, codes and flags from the codebook in models/finance/data.py (display only: the labels
+           # recorded with the weights at training time name the same columns).
+           "feature_labels": {k: data.FEATURES.get(k, v) for k, v in spec.get("labels", {}).items()},
+           "feature_codes": {k: v for k, v in data.CODES.items() if k in spec["columns"]},
+           "feature_flags": {k: v for k, v in data.FLAGS.items() if k in spec["columns"]},
            # Codebook values that mean "missing" (the what-if editor reads them as such).
            "feature_sentinels": {f["name"]: list(f.get("sentinels", [])) for f in spec["features"]
                                  if f.get("sentinels")},

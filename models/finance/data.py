@@ -24,25 +24,47 @@ LEAKAGE = ["action", "reject", "typur", "inson", "review"]
 PROTECTED = ["black", "hispan", "white", "male", "married", "old", "dep"]
 #: Input features with readable names (from the dataset's codebook).
 FEATURES: dict[str, str] = {
-    "occ": "occupancy type", "loanamt": "loan amount ($1000s)", "suffolk": "property in Suffolk county",
+    "occ": "occupancy", "loanamt": "loan amount ($1000s)", "suffolk": "property in Suffolk county (Boston)",
     "appinc": "applicant income ($1000s)", "unit": "units in property", "emp": "years employed in line of work",
-    "yjob": "years at this job", "self": "self-employed", "atotinc": "total monthly income",
-    "cototinc": "co-applicant monthly income", "hexp": "proposed housing expense", "price": "purchase price",
-    "other": "other financing ($1000s)", "liq": "liquid assets", "rep": "number of credit reports",
+    "yjob": "years at this job", "self": "self-employed", "atotinc": "total monthly income ($)",
+    "cototinc": "co-applicant monthly income ($)", "hexp": "proposed monthly housing expense ($)",
+    "price": "purchase price ($1000s)",
+    "other": "other financing ($1000s)", "liq": "liquid assets ($1000s)", "rep": "number of credit reports",
     "gdlin": "credit history meets guidelines", "lines": "credit lines on reports",
-    "mortg": "mortgage payment history (1 best - 4 worst)", "cons": "consumer credit history (1 best - 6 worst)",
+    "mortg": "mortgage payment history", "cons": "consumer credit history",
     "pubrec": "public record of bankruptcy", "hrat": "housing expense / income (%)",
     "obrat": "other obligations / income (%)", "fixadj": "adjustable rate", "term": "loan term (months)",
-    "apr": "appraised value", "prop": "property type", "inss": "mortgage insurance sought",
+    "apr": "appraised value ($1000s)", "prop": "property type", "inss": "mortgage insurance sought",
     "gift": "gift as down payment", "cosign": "has co-signer", "unver": "unverifiable information",
-    "netw": "net worth", "unem": "unemployment rate in industry", "min30": "tract minority share above 30%",
+    "netw": "net worth ($1000s)", "unem": "unemployment rate in applicant's industry (%)",
+    "min30": "tract minority share above 30%",
     "bd": "tract boarded-up rate above median", "mi": "tract income above median",
     "vr": "tract vacancy rate above median", "sch": "more than 12 years of schooling",
     "mortno": "no mortgage history", "mortperf": "no late mortgage payments",
     "mortlat1": "one or two late mortgage payments", "mortlat2": "more than two late mortgage payments",
-    "chist": "no delinquent accounts (60+ days)", "multi": "two or more units", "loanprc": "loan / price",
+    "chist": "no delinquent accounts (60+ days)", "multi": "two or more units", "loanprc": "loan / purchase price",
     "thick": "more than 2 credit reports",
 }
+_YES_NO = {"0": "no", "1": "yes"}
+#: What coded inputs mean. Binary indicators are 0/1 (the package's codebook: "=1 if ..."). The levels of
+#: ``mortg`` and ``cons`` follow the study's credit scores and agree with the dataset's own indicators
+#: (``mortno``..``mortlat2`` for mortg; cons 5-6 exactly where ``chist`` = 0); ``occ`` uses the HMDA register's
+#: occupancy codes; the package names no ``prop`` levels: 3 is every multi-unit property here, and 1 (cheaper,
+#: mostly in the city) is read as condominium and 2 as single-family. docs/data.md says so.
+CODES: dict[str, dict[str, str]] = {
+    **{c: _YES_NO for c in ("suffolk", "self", "gdlin", "pubrec", "fixadj", "inss", "gift", "cosign", "unver",
+                            "min30", "bd", "mi", "vr", "sch", "mortno", "mortperf", "mortlat1", "mortlat2", "chist",
+                            "multi", "thick")},
+    "occ": {"1": "owner-occupied", "2": "not owner-occupied", "3": "not applicable"},
+    "prop": {"1": "condominium", "2": "single-family", "3": "two-to-four family"},
+    "mortg": {"1": "no mortgage history", "2": "no late mortgage payments", "3": "one or two late payments",
+              "4": "more than two late payments"},
+    "cons": {"1": "no slow payments or delinquencies", "2": "one or two slow payments",
+             "3": "more than two slow payments", "4": "insufficient credit history",
+             "5": "delinquent, 60 days overdue", "6": "delinquent, 90 days overdue"},
+}
+#: Inputs that describe the census tract or county rather than the applicant (they correlate with race).
+FLAGS: dict[str, str] = {c: "geographic" for c in ("suffolk", "min30", "bd", "mi", "vr")}
 #: Codebook sentinels for "not available".
 SENTINELS = {"gdlin": [666.0], "lines": [999999.375], "term": [999999.375]}
 LOG_FEATURES = ["loanamt", "appinc", "atotinc", "cototinc", "hexp", "price", "other", "liq", "apr", "lines"]

@@ -89,6 +89,11 @@ def test_importance_bars_are_the_stored_table(ctx, run, state):
                           "higher lowers": figs.FAIL_COLOUR}.get(direction, figs.REFERENCE_COLOUR)
     assert "20 explained applicants" in note and "95% interval" in note
     assert figure.layout.xaxis.title.text == "mean |attribution| (approved logit)"
+    # geographic inputs are marked in the stored labels, and the note says what the mark means when one shows
+    flagged = stored[stored["feature"].isin(["suffolk", "min30", "bd", "mi", "vr"])]
+    assert len(flagged) and flagged["label"].str.endswith("(geographic)").all()
+    assert ("(geographic) marks an input that describes the neighbourhood" in note) == \
+        top["label"].str.contains("(geographic)", regex=False).any()
 
 
 def test_importance_interval_is_the_stored_mean_interval_of_the_array(run):
@@ -177,8 +182,8 @@ def test_table_lists_explained_applicants_with_predictions(ctx, run, state, expl
     assert [r["decision"] for r in rows] == ["approved" if y else "denied" for y in explained["y_pred"]]
     assert [r["actual"] for r in rows] == ["approved" if y else "denied" for y in explained["y_true"]]
     assert count == "20 of 20 explained applicants" and sel == []
-    reasons = {r["sample_id"]: r["reason"] for r in run.result["fairness"]["probes"]["reason_codes"]["table"]
-               if r["rank"] == 1}
+    reasons = {r["sample_id"]: f"{r['reason']}: {r['value']}"  # the principal reason with its decoded value
+               for r in run.result["fairness"]["probes"]["reason_codes"]["table"] if r["rank"] == 1}
     for r in rows:
         assert r["reason"] == (reasons[r["id"]] if r["decision"] == "denied" else "")
 
@@ -225,7 +230,12 @@ def test_detail_of_a_denied_applicant(ctx, cache, run, state, explained, live):
     gd = row[live.target.feature_names.index("gdlin")] + row[live.target.feature_names.index("gdlin_missing")]
     label = next(y for y in figure.data[0].y if y.startswith("credit history meets guidelines = "))
     assert figure.data[0].x[list(figure.data[0].y).index(label)] == pytest.approx(gd, abs=1e-6)
-    assert label == "credit history meets guidelines = " + format_value(live.values(live.row(sid))["gdlin"])
+    gdlin = live.values(live.row(sid))["gdlin"]
+    assert label == "credit history meets guidelines = " + f"{'yes' if gdlin else 'no'} ({gdlin:g})"  # decoded
+    # stated reasons carry decoded values and say what their share is a share of
+    assert all(f"{r['reason']} : {r['value']}" in text for r in stored if r["rank"] > 0)  # text_of joins with " "
+    assert "of what pulled the score toward denied" in text
+    assert any(r["feature"] == "gdlin" and r["value"] in ("no (0)", "yes (1)") for r in stored)
 
 
 def test_detail_of_an_approved_applicant_needs_no_notice(ctx, cache, state, explained):
@@ -259,6 +269,11 @@ def test_editor_shows_every_input_with_the_applicants_values(ctx, cache, state, 
     assert fields["obrat"].value == input_text(values["obrat"]) and fields["obrat"].type == "text"
     assert {o["value"] for o in fields["gdlin"].options} == {0.0, 1.0, MISSING}   # binary, missing allowed
     assert [o["value"] for o in fields["mortg"].options] == [1.0, 2.0, 3.0, 4.0]   # categorical
+    # codes shown with their codebook meanings, the raw name only as the secondary label
+    assert [o["label"] for o in fields["prop"].options] == ["condominium (1)", "single-family (2)",
+                                                            "two-to-four family (3)"]
+    assert fields["mortg"].options[0]["label"] == "no mortgage history (1)"
+    assert {o["label"] for o in fields["gdlin"].options} == {"no (0)", "yes (1)", MISSING}
     ranges = {f.name: (f.lo, f.hi) for f in live.fields}
     assert ranges["loanamt"] == (2.0, 980.0) and ranges["obrat"] == (0.0, 95.0)     # training range
     assert live.range_source == "the training data"
