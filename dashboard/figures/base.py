@@ -35,6 +35,29 @@ def figure(data: list, title: str | dict, **layout) -> go.Figure:
     return go.Figure({"data": data, "layout": lay})
 
 
+#: Style of the line under a chart's title that says what a reader should look for (tests find it by it).
+LOOK_FOR_STYLE = "font-size:12px;color:#24292f"
+
+
+def title_with(title: str, sentence: str) -> str:
+    """Title text with the look-for line under it, for builders that write their layout in one piece (each
+    ``update_layout`` re-validates the whole figure); they add 20 px to the top margin themselves."""
+    return f"{title}<br><span style='{LOOK_FOR_STYLE}'>{sentence}</span>"
+
+
+def look_for(fig: go.Figure, sentence: str) -> go.Figure:
+    """Put ``sentence`` (one sentence: what to look for in this chart) under the chart's title, above any
+    technical subtitle, and make room for it; returns ``fig``."""
+    title = fig.layout.title.text or ""
+    head, sep, rest = title.partition("<br>")
+    text = f"{head}<br><span style='{LOOK_FOR_STYLE}'>{sentence}</span>" + (f"<br>{rest}" if sep else "")
+    margin = fig.layout.margin.t if fig.layout.margin.t is not None else LAYOUT["margin"]["t"]
+    height = fig.layout.height if fig.layout.height is not None else LAYOUT["height"]
+    fig.update_layout(title={"text": text, "x": 0.01, "xanchor": "left", "yanchor": "top", "y": 0.98},
+                      margin={"t": margin + 20}, height=height + 20)
+    return fig
+
+
 def empty(title: str, message: str) -> go.Figure:
     """A titled figure with no data and ``message`` in the middle."""
     return figure([], title, xaxis={"visible": False}, yaxis={"visible": False},

@@ -9,7 +9,17 @@ from __future__ import annotations
 import pandas as pd
 import plotly.graph_objects as go
 
-from dashboard.figures.base import FAIL_COLOUR, LAYOUT, OKABE_ITO, PASS_COLOUR, REFERENCE_COLOUR, empty, figure
+from dashboard.figures.base import (
+    FAIL_COLOUR,
+    LAYOUT,
+    LOOK_FOR_STYLE,
+    OKABE_ITO,
+    PASS_COLOUR,
+    REFERENCE_COLOUR,
+    empty,
+    figure,
+    look_for,
+)
 
 BAR_PX = 26             # height per bar, so that a label never overlaps the next one
 DIRECTIONS = [("higher raises", "higher value raises the score", PASS_COLOUR),
@@ -57,7 +67,7 @@ def importance_figure(table: pd.DataFrame, *, title: str, unit: str, top: int = 
     _layout(fig, title, len(t))
     fig.update_yaxes(categoryorder="array", categoryarray=order)
     fig.update_xaxes(title=f"mean |attribution| ({unit})", rangemode="tozero")
-    return fig
+    return look_for(fig, "The longest bars move the score most: check that each is an input the decision may rely on.")
 
 
 def applicant_figure(table: pd.DataFrame, *, title: str, unit: str, favorable: str, unfavorable: str,
@@ -88,7 +98,9 @@ def applicant_figure(table: pd.DataFrame, *, title: str, unit: str, favorable: s
     fig.update_yaxes(categoryorder="array", categoryarray=labels[::-1])
     axis = f"attribution toward {favorable} ({unit})" if signed else f"|attribution| ({unit})"
     fig.update_xaxes(title=axis, zeroline=True, zerolinecolor="#444", zerolinewidth=1)
-    return fig
+    sentence = (f"Bars toward {unfavorable} lowered this score; the longest come first among the reasons."
+                if signed else "The longest bars influenced this applicant's score most.")
+    return look_for(fig, sentence)
 
 
 def whatif_figure(table: pd.DataFrame, *, title: str, unit: str, favorable: str, top: int = 10) -> go.Figure:
@@ -108,9 +120,12 @@ def whatif_figure(table: pd.DataFrame, *, title: str, unit: str, favorable: str,
                "hovertemplate": "%{y}<br>" + name + ": %{x:.3f} " + unit + "<extra></extra>"}
               for col, name, colour in (("original", "original applicant", REFERENCE_COLOUR),
                                         ("edited", "edited applicant", OKABE_ITO["blue"]))]
-    return figure(traces, {"text": title, "x": 0.01, "xanchor": "left"},
-                  height=max(260, 150 + BAR_PX * int(2 * len(t) * 0.75)), showlegend=True,
-                  margin={"l": 20, "r": 30, "t": 86, "b": 56}, bargap=0.3, bargroupgap=0.05, barmode="group",
+    # the look-for line written into the title directly: look_for() would re-validate the layout
+    text = (f"{title}<br><span style='{LOOK_FOR_STYLE}'>Where the blue bar differs from the grey one, the edit "
+            "changed that input's influence.</span>")
+    return figure(traces, {"text": text, "x": 0.01, "xanchor": "left", "yanchor": "top", "y": 0.98},
+                  height=max(280, 170 + BAR_PX * int(2 * len(t) * 0.75)), showlegend=True,
+                  margin={"l": 20, "r": 30, "t": 106, "b": 56}, bargap=0.3, bargroupgap=0.05, barmode="group",
                   legend={"orientation": "h", "x": 0, "y": 1.0, "xanchor": "left", "yanchor": "bottom"},
                   yaxis={"automargin": True, "ticks": "", "title": None, "categoryorder": "array",
                          "categoryarray": order},

@@ -12,7 +12,16 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from dashboard.figures.base import AXIS, FAIL_COLOUR, FOUR_FIFTHS, OKABE_ITO, PASS_COLOUR, REFERENCE_COLOUR, empty
+from dashboard.figures.base import (
+    AXIS,
+    FAIL_COLOUR,
+    FOUR_FIFTHS,
+    OKABE_ITO,
+    PASS_COLOUR,
+    REFERENCE_COLOUR,
+    empty,
+    title_with,
+)
 from dashboard.figures.base import LAYOUT as _LAYOUT
 
 BASELINE_COLOUR = "#6e7781"
@@ -25,8 +34,9 @@ _LEGEND_BELOW = {"orientation": "h", "x": 0, "xanchor": "left", "yref": "contain
 _AXIS, _STYLE = AXIS, _LAYOUT
 
 
-def _title(title: str, subtitle: str | None) -> dict:
-    text = f"{title}<br><span style='font-size:12px;color:#57606a'>{subtitle}</span>" if subtitle else title
+def _title(title: str, subtitle: str | None, look: str | None = None) -> dict:
+    text = title_with(title, look) if look else title
+    text += f"<br><span style='font-size:11px;color:#57606a'>{subtitle}</span>" if subtitle else ""
     return {"text": text, "x": 0.01, "xanchor": "left", "font": {"size": _LAYOUT.get("title_font_size", 14)}}
 
 
@@ -35,13 +45,19 @@ def _axis(title: str, **kw) -> dict:
 
 
 def _figure(traces: list, title: str, subtitle: str | None, *, xaxis: dict, yaxis: dict,
-            legend_below: bool = False, **layout) -> go.Figure:
-    """One go.Figure built in a single validation pass (no update_* chains)."""
-    lay = {**_STYLE, "margin": {**_LAYOUT["margin"], "t": 70}, "title": _title(title, subtitle),
+            legend_below: bool = False, look: str | None = None, **layout) -> go.Figure:
+    """One go.Figure built in a single validation pass (no update_* chains); ``look`` is the one sentence under
+    the title saying what to look for (20 px more at the top)."""
+    extra_top = 20 if look else 0
+    lay = {**_STYLE, "margin": {**_LAYOUT["margin"], "t": 70 + extra_top}, "title": _title(title, subtitle, look),
            "xaxis": xaxis, "yaxis": yaxis}
     if legend_below:
         lay.update(showlegend=True, legend=_LEGEND_BELOW, height=layout.pop("height", _LAYOUT["height"]) + 30,
                    margin={**lay["margin"], "b": _LAYOUT["margin"]["b"] + 30})
+    if extra_top:
+        if "margin" in layout:
+            layout["margin"] = {**layout["margin"], "t": layout["margin"].get("t", 70) + extra_top}
+        lay["height"] = layout.pop("height", lay.get("height", _LAYOUT["height"])) + extra_top
     lay.update(layout)
     return go.Figure(data=traces, layout=lay)
 
@@ -81,7 +97,8 @@ def horizontal_layout(labels: list[str]) -> bool:
 def _dot_plot(labels: list[str], value: pd.Series, lo: pd.Series, hi: pd.Series, *, colours: list[str],
               is_ref: list[bool], name: str, hover: str, customdata, baseline: pd.Series | None,
               baseline_labels: list[str], baseline_name: str, fmt: str, title: str, subtitle: str | None,
-              group_title: str, value_axis: dict, line: tuple[float, str, str] | None = None) -> go.Figure:
+              group_title: str, value_axis: dict, line: tuple[float, str, str] | None = None,
+              look: str | None = None) -> go.Figure:
     """Points with asymmetric interval bars, one per group; vertical or horizontal by :func:`horizontal_layout`.
 
     The main trace is ``data[0]``; along the value axis it holds the values, along the group axis the labels.
@@ -117,7 +134,7 @@ def _dot_plot(labels: list[str], value: pd.Series, lo: pd.Series, hi: pd.Series,
     extra = {"height": max(_LAYOUT["height"], 150 + ROW_PX * len(labels))} if flip else {}
     axes = {"xaxis": value_axis, "yaxis": group_axis} if flip else {"xaxis": group_axis, "yaxis": value_axis}
     return _figure(traces, title, subtitle, legend_below=with_baseline, shapes=shapes, annotations=notes, **axes,
-                   **extra)
+                   look=look, **extra)
 
 
 def _labels(groups: pd.Series, is_ref, reference_label: str = "reference") -> list[str]:
@@ -135,7 +152,7 @@ def impact_ratio_figure(table: pd.DataFrame, *, threshold: float = FOUR_FIFTHS, 
                         subtitle: str | None = None, baseline: pd.DataFrame | None = None,
                         baseline_name: str = "at the model's decision rule", xtitle: str = "group",
                         ratio_name: str = "impact ratio", reference_label: str = "reference",
-                        line_label: str | None = None) -> go.Figure:
+                        line_label: str | None = None, look: str | None = None) -> go.Figure:
     """Impact ratio per group with its interval and the four-fifths line.
 
     ``table`` is tidy: columns ``group``, ``value``, ``lo``, ``hi``, ``reference`` (the denominator group),
@@ -161,13 +178,14 @@ def impact_ratio_figure(table: pd.DataFrame, *, threshold: float = FOUR_FIFTHS, 
         customdata=t[["lo", "hi"]].to_numpy(dtype=float), baseline=b_values, baseline_labels=b_labels,
         baseline_name=baseline_name, fmt=".3f", title=title, subtitle=subtitle, group_title=xtitle,
         value_axis=_axis(f"{ratio_name} (unitless)", range=[0, top], zeroline=True),
-        line=(threshold, FAIL_COLOUR, line_label or f"four-fifths rule ({threshold:g})"))
+        line=(threshold, FAIL_COLOUR, line_label or f"four-fifths rule ({threshold:g})"),
+        look=look or "Dots below the dashed line fail it; a whisker across the line means the data cannot tell.")
 
 
 def selection_rate_figure(groups: pd.DataFrame, *, favorable: str = "favorable", title: str | None = None,
                           subtitle: str | None = None, baseline: pd.DataFrame | None = None,
                           baseline_name: str = "at the model's decision rule", xtitle: str = "group",
-                          rate_name: str = "selection rate") -> go.Figure:
+                          rate_name: str = "selection rate", look: str | None = None) -> go.Figure:
     """Selection rate per group with Wilson 95% intervals.
 
     ``groups`` is tidy: ``group``, ``selection_rate``, ``selection_rate_lo``, ``selection_rate_hi``,
@@ -188,7 +206,8 @@ def selection_rate_figure(groups: pd.DataFrame, *, favorable: str = "favorable",
               "%{customdata[1]:.1%}]<extra></extra>",
         customdata=list(zip(g["selection_rate_lo"], g["selection_rate_hi"], n)), baseline=b_values,
         baseline_labels=b_labels, baseline_name=baseline_name, fmt=".1%", title=title, subtitle=subtitle,
-        group_title=xtitle, value_axis=_axis(f"{rate_name} (%)", tickformat=".0%", range=[0, 1.05]))
+        group_title=xtitle, value_axis=_axis(f"{rate_name} (%)", tickformat=".0%", range=[0, 1.05]),
+        look=look or "Compare each dot with the reference (grey); the whiskers show how sure each rate is.")
 
 
 def threshold_sweep_figure(sweep: pd.DataFrame, *, current: float | None, default: float = 0.5,
@@ -216,6 +235,7 @@ def threshold_sweep_figure(sweep: pd.DataFrame, *, current: float | None, defaul
                       "text": f" threshold {current:.2f}", "showarrow": False, "font": {"size": 12}})
     n_groups = sweep["group"].nunique()
     return _figure(traces, title, subtitle, shapes=shapes, annotations=notes, showlegend=True,
+                   look="Where lines lie far apart, that threshold treats groups differently; solid = chosen.",
                    height=max(_LAYOUT["height"], 160 + 21 * n_groups),
                    legend={"font": {"size": 12}, "title": {"text": "group"}},
                    margin={**_LAYOUT["margin"], "t": 80, "r": 10},

@@ -11,7 +11,7 @@ from typing import Any
 import pandas as pd
 import plotly.graph_objects as go
 
-from dashboard.figures.base import FAIL_COLOUR, OKABE_ITO, PASS_COLOUR, REFERENCE_COLOUR, figure
+from dashboard.figures.base import FAIL_COLOUR, OKABE_ITO, PASS_COLOUR, REFERENCE_COLOUR, figure, look_for
 from dashboard.figures.base import LAYOUT as _LAYOUT
 from dashboard.figures.base import empty as blank
 
@@ -70,13 +70,17 @@ def group_rates_figure(table: pd.DataFrame, *, title: str | None = None) -> go.F
     # Rates that all sit high (accuracy of a good model) get a zoomed axis, or their differences vanish.
     bottom = -0.02 if low < 0.5 else max(0.0, float(int((low - 0.02) * 20)) / 20)
     # Legend above the plot: long group names are rotated below it and would collide with a legend there.
-    return figure(data, title, showlegend=True, height=400, margin={**_LAYOUT["margin"], "t": 90},
-                  legend={"orientation": "h", "yanchor": "bottom", "y": 1.01, "xanchor": "left", "x": 0,
-                          "font": {"size": 12}},
-                  scattermode="group", scattergap=0.55,
-                  yaxis={"title": {"text": "rate (%)"}, "tickformat": ".0%",
-                         "range": [bottom, 1.03 if bottom > 0 else 1.05]},
-                  xaxis={"title": {"text": "group"}, "automargin": True})
+    # The axis ends just above 100% (room for a dot at 100%, never a tick past it); dots are not clipped.
+    for trace in data:
+        trace["cliponaxis"] = False
+    fig = figure(data, title, showlegend=True, height=400, margin={**_LAYOUT["margin"], "t": 90},
+                 legend={"orientation": "h", "yanchor": "bottom", "y": 1.01, "xanchor": "left", "x": 0,
+                         "font": {"size": 12}},
+                 scattermode="group", scattergap=0.55,
+                 yaxis={"title": {"text": "rate (%)"}, "tickformat": ".0%",
+                        "range": [bottom, 1.01 if bottom > 0 else 1.02]},
+                 xaxis={"title": {"text": "group"}, "automargin": True})
+    return look_for(fig, "Dots at different heights for one rate: the model errs more for some groups.")
 
 
 def confusion_figure(table: pd.DataFrame, *, classes: list[str], title: str | None = None) -> go.Figure:
@@ -104,9 +108,10 @@ def confusion_figure(table: pd.DataFrame, *, classes: list[str], title: str | No
         "hovertemplate": "true %{y} → predicted %{x}<br>%{customdata:,} samples<br>%{z:.1%} of true %{y}"
                          "<extra></extra>",
     }]
-    return figure(data, title, height=560 if small else 360, margin={"l": 90, "r": 20, "t": 60, "b": 60},
+    return look_for(figure(data, title, height=560 if small else 360, margin={"l": 90, "r": 20, "t": 60, "b": 60},
                   xaxis={"title": {"text": "predicted class"}, "type": "category", "side": "bottom", "tickangle": 0},
-                  yaxis={"title": {"text": "true class"}, "type": "category", "autorange": "reversed"})
+                  yaxis={"title": {"text": "true class"}, "type": "category", "autorange": "reversed"}),
+                    "Dark cells off the diagonal are the model's common mistakes (row % of each true class).")
 
 
 def reliability_figure(table: pd.DataFrame, *, favorable: str = "favorable", title: str | None = None) -> go.Figure:
@@ -134,12 +139,13 @@ def reliability_figure(table: pd.DataFrame, *, favorable: str = "favorable", tit
             "hovertemplate": f"{group}<br>mean score %{{x:.2f}}<br>observed %{{y:.1%}} "
                              "[%{customdata[1]:.1%}, %{customdata[2]:.1%}]<br>n = %{customdata[0]}<extra></extra>",
         })
-    return figure(data, title, showlegend=True, height=400, margin={**_LAYOUT["margin"], "b": 120},
+    return look_for(figure(data, title, showlegend=True, height=400, margin={**_LAYOUT["margin"], "b": 120},
                   legend=LEGEND_BELOW,
                   xaxis={"title": {"text": f"mean predicted P({favorable}) in bin"}, "range": [-0.02, 1.02],
                          "tickformat": ".1f"},
                   yaxis={"title": {"text": f"observed share '{favorable}' (%)"}, "range": [-0.02, 1.05],
-                         "tickformat": ".0%"})
+                         "tickformat": ".0%"}),
+                    "On the dashed diagonal a score means what it says; a group's curve far from it does not.")
 
 
 def ece_figure(table: pd.DataFrame, *, threshold: float | None = None, title: str | None = None) -> go.Figure:
@@ -168,6 +174,7 @@ def ece_figure(table: pd.DataFrame, *, threshold: float | None = None, title: st
     if threshold is not None:
         shape, label = hline(threshold, f"policy maximum ({threshold:g})")
         shapes, notes = [shape], [label]
-    return figure(data, title, shapes=shapes, annotations=notes, height=400,
-                  yaxis={"title": {"text": "ECE (probability, 0–1)"}, "range": [0, top]},
-                  xaxis={"title": {"text": "group"}, "automargin": True})
+    return look_for(figure(data, title, shapes=shapes, annotations=notes, height=400,
+                           yaxis={"title": {"text": "ECE (probability, 0–1)"}, "range": [0, top]},
+                           xaxis={"title": {"text": "group"}, "automargin": True}),
+                    "Dots above the policy line: that group's scores are off by more than the policy allows.")

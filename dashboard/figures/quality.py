@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from dashboard.figures.base import FAIL_COLOUR, OKABE_ITO, PASS_COLOUR, REFERENCE_COLOUR
+from dashboard.figures.base import FAIL_COLOUR, OKABE_ITO, PASS_COLOUR, REFERENCE_COLOUR, look_for
 from dashboard.figures.base import LAYOUT as _LAYOUT
 from dashboard.figures.performance import LEGEND_BELOW, SYMBOLS, blank, figure, hline
 
@@ -40,11 +40,12 @@ def completeness_figure(steps: pd.DataFrame, *, required: float, tol: float, tit
     # Every try but the last is below the requirement, so the label sits above the line on the left.
     shape, label = hline(required, f"required ({required:.0%})", position="top left")
     low = min(float(s["share_within_tol"].min()), required)
-    return figure(data, title, shapes=[shape], annotations=[label],
-                  xaxis={"title": {"text": "Integrated Gradients steps (log scale)"}, "type": "log",
-                         "tickvals": s["n_steps"].tolist()},
-                  yaxis={"title": {"text": "samples within tolerance (%)"}, "tickformat": ".0%",
-                         "range": [max(0.0, low - 0.1), 1.02]})
+    return look_for(figure(data, title, shapes=[shape], annotations=[label],
+                           xaxis={"title": {"text": "Integrated Gradients steps (log scale)"}, "type": "log",
+                                  "tickvals": s["n_steps"].tolist()},
+                           yaxis={"title": {"text": "samples within tolerance (%)"}, "tickformat": ".0%",
+                                  "range": [max(0.0, low - 0.1), 1.02]}),
+                    "The last point must reach the required line: then attributions add up to the score change.")
 
 
 def curves_figure(curves: pd.DataFrame, *, aucs: dict[tuple[str, str], float] | None = None,
@@ -75,7 +76,7 @@ def curves_figure(curves: pd.DataFrame, *, aucs: dict[tuple[str, str], float] | 
                          "xaxis": f"x{axis}", "yaxis": f"y{axis}",
                          "hovertemplate": f"{curve}, {order} order<br>%{{x:.0%}} of features {verb}<br>"
                                           "mean probability %{y:.3f}<extra></extra>"})
-    return figure(
+    return look_for(figure(
         data, title, showlegend=True, height=410, margin={**_LAYOUT["margin"], "b": 130},
         legend={**LEGEND_BELOW, "yref": "container", "y": 0.0, "yanchor": "bottom"},  # below the axis titles
         annotations=[_panel_title("Deletion: most-attributed features removed first", LEFT),
@@ -86,7 +87,7 @@ def curves_figure(curves: pd.DataFrame, *, aucs: dict[tuple[str, str], float] | 
                 "tickformat": ".0%", "range": [0, 1]},
         yaxis={"title": {"text": "mean P(explained class)"}, "range": [0, 1.02]},
         yaxis2={"anchor": "x2", "matches": "y", "showticklabels": False},
-    )
+    ), "A faithful explanation: the blue line falls faster than random on the left, rises faster on the right.")
 
 
 def robustness_figure(per_sample: pd.DataFrame, *, means: dict[str, float | None] | None = None,
@@ -143,8 +144,9 @@ def robustness_figure(per_sample: pd.DataFrame, *, means: dict[str, float | None
                                 **({"anchor": "y2"} if axis else {})}
         axes[f"yaxis{axis}"] = {"range": [0, top], **({"anchor": "x2"} if axis else
                                                       {"title": {"text": "ratio (unitless)"}})}
-    return figure(data, title, showlegend=True, height=380, margin={**_LAYOUT["margin"], "b": 60},
-                  legend={**LEGEND_BELOW, "y": -0.05}, shapes=shapes, annotations=notes, **axes)
+    return look_for(figure(data, title, showlegend=True, height=380, margin={**_LAYOUT["margin"], "b": 60},
+                           legend={**LEGEND_BELOW, "y": -0.05}, shapes=shapes, annotations=notes, **axes),
+                    "Lower is better: the black mean is what is checked against the policy line.")
 
 
 def randomization_figure(layers: pd.DataFrame, *, threshold: float | None = None,
@@ -179,9 +181,10 @@ def randomization_figure(layers: pd.DataFrame, *, threshold: float | None = None
         shape, label = hline(threshold, f"pass at or below {threshold:g} once all layers are random")
         shapes += [shape]
         notes += [label]
-    return figure(data, title, showlegend=True, height=420, margin={**_LAYOUT["margin"], "b": 110},
-                  legend={"orientation": "h", "yanchor": "bottom", "y": 1.0, "xanchor": "right", "x": 1,
-                          "font": {"size": 12}}, shapes=shapes, annotations=notes,
-                  xaxis={"title": {"text": "layers re-initialised (cumulative, from the output down)"},
-                         "type": "category", "tickangle": -30, "automargin": True},
-                  yaxis={"title": {"text": "mean Spearman ρ with original"}, "range": [-1.02, 1.05]})
+    return look_for(figure(data, title, showlegend=True, height=420, margin={**_LAYOUT["margin"], "b": 110},
+                           legend={"orientation": "h", "yanchor": "bottom", "y": 1.0, "xanchor": "right", "x": 1,
+                                   "font": {"size": 12}}, shapes=shapes, annotations=notes,
+                           xaxis={"title": {"text": "layers re-initialised (cumulative, from the output down)"},
+                                  "type": "category", "tickangle": -30, "automargin": True},
+                           yaxis={"title": {"text": "mean Spearman ρ with original"}, "range": [-1.02, 1.05]}),
+                    "Lines should fall toward 0 as layers are randomised; a flat line ignores the model.")

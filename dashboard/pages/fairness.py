@@ -254,12 +254,19 @@ def gap_section(run: Run) -> list:
         html.H2("What drives the gap"),
         html.P("Each group's gap in mean P(favourable) to its reference group, split into per-feature "
                "contributions that add up to it; negative = the feature lowers the group's score relative to the "
-               f"reference. (proxy) marks a feature the proxy check flags. Method: {method}.", className="muted"),
+               f"reference. (proxy) marks a feature the proxy check flags. {_flag_note(run)} Method: {method}.",
+               className="muted"),
         checks.checks_box(run, "fairness", families=("fairness.proxy",)),
         dash_table.DataTable(id=ids.FAIRNESS_GAP_TABLE, columns=GAP_COLUMNS, data=rows,
                              **{**TABLE_STYLE, "style_cell": {**TABLE_STYLE.get("style_cell", {}),
                                                               "whiteSpace": "normal", "height": "auto"}}),
     ], id=evidence.FAIRNESS_GAP, className="fairness-gap")]
+
+
+def _flag_note(run: Run) -> str:
+    from audit.features import Codebook
+
+    return Codebook.from_result(run.result).flagged_note()
 
 
 class FairnessView(NamedTuple):
@@ -365,7 +372,9 @@ def render(view: live.ViewTables, run: Run) -> FairnessView:
                  + ("score CI (MOVER-R)" if scored else f"bootstrap CI (B={settings.n_boot})"),
         # on accuracy the four-fifths line is borrowed from selection: say so where the line is labelled
         line_label=None if fav is not None else f"four-fifths rule ({settings.four_fifths:g}), a selection "
-                                                 "heuristic shown for scale")
+                                                 "heuristic shown for scale",
+        look=None if fav is not None else "A dot far below 1 is a group the model gets wrong more often than "
+                                          "the best one.")
     rates = ffig.selection_rate_figure(
         view.groups, favorable=fav or "correct", baseline=base.groups if base else None,
         title=f"{rate.capitalize()} by {view.name}", rate_name=rate, xtitle=f"{view.name} group",
