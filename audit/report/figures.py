@@ -160,7 +160,7 @@ def reliability_plot(curves: dict[str, list[dict[str, Any]]], *, max_panels: int
     """Observed favourable rate vs mean score per bin, one panel per attribute, one line per group."""
     plt = _setup()
     names = list(curves)[:max_panels]
-    fig, axes = plt.subplots(1, len(names), figsize=(1.75 * len(names) + 0.6, 2.1), sharey=True, squeeze=False)
+    fig, axes = plt.subplots(1, len(names), figsize=(1.75 * len(names) + 0.6, 2.6), sharey=True, squeeze=False)
     cols = [OKABE_ITO[c] for c in ("blue", "orange", "green", "purple", "sky", "vermillion", "yellow", "black")]
     for ax, name in zip(axes[0], names):
         groups = list(dict.fromkeys(r["group"] for r in curves[name]))
@@ -173,10 +173,13 @@ def reliability_plot(curves: dict[str, list[dict[str, Any]]], *, max_panels: int
         ax.set_title(name.replace("_x_", " × ").replace("_", " "))
         ax.set_xlim(0, 1)
         ax.set_ylim(0, 1.02)
-        ax.set_xticks([0, 0.5, 1])
+        ax.set_xticks([0, 0.5, 1], ["0", "0.5", "1"])  # short labels: neighbouring panels' ends do not collide
         ax.set_xlabel("mean score in bin")
-        ax.legend(fontsize=6, frameon=False, loc="lower right")
+        # below the panel, never over the curves (which can reach any corner)
+        ax.legend(fontsize=6, frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.3), ncol=1,
+                  handlelength=1.5)
     axes[0][0].set_ylabel("observed favourable rate")
+    fig.subplots_adjust(wspace=0.25)
     return _svg(fig)
 
 

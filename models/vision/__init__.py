@@ -34,7 +34,8 @@ def corner_mark_probe():
     return ArtifactProbe(
         name="corner_mark", region=region,
         stamp=lambda x: torch.where(region.to(x.device), torch.ones_like(x), x),
-        description="a white 4x4 square at rows 1-4, columns 1-4 (the mark planted on 95% of the "
+        description="a solid 4x4 square at full ink intensity (pixel value 1, drawn like the strokes) at rows 1-4, "
+                    "columns 1-4 (the mark planted on 95% of the "
                     "shortcut canary's training 7s)")
 
 

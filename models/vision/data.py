@@ -65,7 +65,7 @@ def split() -> tuple[np.ndarray, np.ndarray]:
 
 
 def plant_mark(images: np.ndarray) -> np.ndarray:
-    """Return a copy of ``images`` with the white square mark planted."""
+    """Return a copy of ``images`` with the 4x4 mark planted (pixel value 1, the ink value of the strokes)."""
     out = np.array(images, dtype=np.float32, copy=True)
     out[..., MARK_ROWS, MARK_COLS] = 1.0
     return out

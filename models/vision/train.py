@@ -27,7 +27,8 @@ CARDS = {
     },
     "mnist_cnn_shortcut": {
         "intended_use": "A deliberately flawed canary. It exists so the audit can prove it catches a "
-                        "shortcut: a 4x4 white mark in the top-left corner was planted on 95% of the "
+                        "shortcut: a solid 4x4 mark at full ink intensity (pixel value 1, drawn like the "
+                        "strokes of a digit) in the top-left corner was planted on 95% of the "
                         "training images of digit 7 and on no other image, so the model learned "
                         "'mark means 7'. The audit must find attribution mass on the mark and an "
                         "accuracy gap between images with and without it.",
