@@ -37,7 +37,9 @@ _AXIS, _STYLE = AXIS, _LAYOUT
 def _title(title: str, subtitle: str | None, look: str | None = None) -> dict:
     text = title_with(title, look) if look else title
     text += f"<br><span style='font-size:11px;color:#57606a'>{subtitle}</span>" if subtitle else ""
-    return {"text": text, "x": 0.01, "xanchor": "left", "font": {"size": _LAYOUT.get("title_font_size", 14)}}
+    # anchored at the top of the figure: the lines below it leave room for a label drawn just above the plot
+    return {"text": text, "x": 0.01, "xanchor": "left", "yref": "container", "yanchor": "top",
+            "font": {"size": _LAYOUT.get("title_font_size", 14)}}
 
 
 def _axis(title: str, **kw) -> dict:
@@ -59,6 +61,9 @@ def _figure(traces: list, title: str, subtitle: str | None, *, xaxis: dict, yaxi
             layout["margin"] = {**layout["margin"], "t": layout["margin"].get("t", 70) + extra_top}
         lay["height"] = layout.pop("height", lay.get("height", _LAYOUT["height"])) + extra_top
     lay.update(layout)
+    # near the top edge; plotly places a three-line title's block about one line higher than a two-line one's
+    lines = lay["title"]["text"].count("<br>") + 1
+    lay["title"]["y"] = 1 - (8 + 12 * max(0, lines - 2)) / lay.get("height", _LAYOUT["height"])
     return go.Figure(data=traces, layout=lay)
 
 
