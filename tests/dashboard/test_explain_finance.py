@@ -15,7 +15,6 @@ from dashboard.figures import explain_finance as figs
 from dashboard.live_tabular import (
     MISSING,
     LiveTabularCache,
-    format_value,
     ig_options,
     input_text,
 )
