@@ -16,6 +16,9 @@ GLOSSARY: dict[str, str] = {
            "gives it to anyway. Undefined for a group with no such people.",
     "PPV": "Positive predictive value (precision): of the people given the favourable outcome, the share who truly "
            "merit it.",
+    "Share of denial": "For one denied applicant, a stated reason's part of everything that pulled the approval "
+                       "score down (its attribution over the sum of all negative attributions); all reasons, stated "
+                       "and unstated, add up to 100%.",
     "ECE": "Expected calibration error: how far the model's probabilities are from the observed frequencies, "
            "averaged over score bins (0 = a probability of 0.7 comes true 70% of the time).",
     "Impact ratio": "A group's selection rate divided by the highest selection rate among the eligible groups. 1 "
