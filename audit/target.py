@@ -1,8 +1,9 @@
 """The audit target: what a model must provide to be audited.
 
 One protocol for bundled and user models alike (see docs/architecture.md). A user
-registers a target with ``--target path/to/file.py:factory`` or an entry point
-in the ``deepaudit.targets`` group; the factory returns an :class:`AuditTarget`.
+names a target as ``path/to/file.py:factory`` wherever a target is expected
+(``deepaudit describe|run path/to/file.py:factory``, ``load_target``) or installs an
+entry point in the ``deepaudit.targets`` group; the factory returns an :class:`AuditTarget`.
 """
 from __future__ import annotations
 
@@ -399,6 +400,11 @@ def _load_file_factory(spec: str) -> Callable[..., Any]:
         raise ValueError(BAD_SPEC.format(spec=spec, reason=f"file {path} does not exist",
                                          available=_available()))
     module_name = f"deepaudit_user_target_{abs(hash(str(path.resolve())))}"
+    # The file's folder is importable, as for ``python file.py``: a target file may import the model class and
+    # data code it keeps beside it (``from my_net import MyNet``), now or later inside the factory.
+    folder = str(path.resolve().parent)
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
     mod_spec = importlib.util.spec_from_file_location(module_name, path)
     module = importlib.util.module_from_spec(mod_spec)
     sys.modules[module_name] = module

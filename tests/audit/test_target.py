@@ -52,6 +52,29 @@ def test_user_target_from_file(tmp_path):
     assert len(target.provenance["data_sha256"]) == 64
 
 
+def test_a_target_file_imports_modules_kept_beside_it(tmp_path):
+    """The folder of file.py is importable (as for ``python file.py``), at load time and inside the factory."""
+    import subprocess
+
+    sub = tmp_path / "proj"
+    sub.mkdir()
+    (sub / "acme_net_beside.py").write_text("import torch\nclass Net(torch.nn.Linear):\n"
+                                            "    def __init__(self):\n        super().__init__(3, 2)\n")
+    (sub / "acme_data_beside.py").write_text("import torch\ndef rows():\n    return torch.randn(20, 3)\n")
+    (sub / "target.py").write_text(
+        "import numpy as np, pandas as pd\nfrom audit.target import AuditTarget, EvalData\n"
+        "from acme_net_beside import Net\n"
+        "def factory():\n    from acme_data_beside import rows  # imported lazily, inside the factory\n"
+        "    return AuditTarget(name='beside', domain='other', task='t', class_names=['no', 'yes'],\n"
+        "        favorable_label='yes', model=Net(), eval_data=EvalData(inputs=rows(), labels=np.arange(20) % 2,\n"
+        "        groups=pd.DataFrame({'g': ['a', 'b'] * 10})), sensitive_columns=['g'])\n")
+    # from another working directory, in a fresh process (nothing cached from this one)
+    res = subprocess.run([sys.executable, "-m", "audit.cli", "describe", "proj/target.py:factory", "--device", "cpu"],
+                         capture_output=True, text=True, cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert '"name": "beside"' in res.stdout
+
+
 def test_describe_cli_loads_a_user_file(tmp_path):
     import json
     import subprocess
