@@ -93,19 +93,33 @@ def display_arrays(target: Any, index: np.ndarray) -> dict[str, np.ndarray] | No
         return None
 
 
+def _cells(column: pd.Series) -> list[Any]:
+    """:func:`_cell` of every value of a column; a numpy column of numbers or booleans converted at once."""
+    values = column.tolist()
+    kind = column.dtype.kind if isinstance(column.dtype, np.dtype) else ""
+    if kind in ("b", "i", "u"):
+        return values                                   # Python bools and ints already
+    if kind == "f":
+        return [v if math.isfinite(v) else None for v in values]
+    return [_cell(v) for v in values]
+
+
 def _rows(raw: pd.DataFrame, index: np.ndarray) -> dict[str, np.ndarray]:
     columns = [str(c) for c in raw.columns]
     picked = raw.iloc[index]
     # Column by column, each value keeps its column's type (a row Series would turn ints into floats
     # beside a float column), and one pass per column instead of one Series per row.
-    values = [picked.iloc[:, j].tolist() for j in range(picked.shape[1])]
-    rows, used = [], 0
-    for raw_row in zip(*values) if values else ([] for _ in index):
-        row = [_cell(v) for v in raw_row]
-        used += len(json.dumps(row))
-        if used > MAX_BYTES:
-            break
-        rows.append(row)
+    values = [_cells(picked.iloc[:, j]) for j in range(picked.shape[1])]
+    rows = [list(row) for row in zip(*values)] if values else [[] for _ in index]
+    # The rows' JSON sizes add up to the size of their list less its brackets and ", " separators;
+    # only when that is over the budget are rows measured one by one, to keep those that fit.
+    if len(json.dumps(rows)) - 2 * len(rows) > MAX_BYTES:
+        used = 0
+        for n, row in enumerate(rows):
+            used += len(json.dumps(row))
+            if used > MAX_BYTES:
+                rows = rows[:n]
+                break
     return {"sample_index": index[:len(rows)], "rows_json": _encode({"columns": columns, "rows": rows})}
 
 

@@ -87,6 +87,10 @@ class ModelInfo(_Record):
     card: dict[str, Any] = field(default_factory=dict)
     #: the inputs' codebook (labels, codes, flags; :class:`audit.features.Codebook`); empty for older runs
     features: dict[str, Any] = field(default_factory=dict)
+    #: the data kind ("tabular", "image", "text", "other"; None in runs written before kinds were recorded:
+    #: :func:`audit.capabilities.kind_of_run` reads it from the domain) and what was computed for it
+    kind: str | None = None
+    capabilities: dict[str, Any] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict, repr=False)
 
 

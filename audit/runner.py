@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from audit.capabilities import DEFAULT_METHODS, DEFAULT_SAMPLES, capabilities, infer_kind
 from audit.display import ARRAY_NAME as DISPLAY_ARRAY
 from audit.display import display_arrays
 from audit.explain import make_explainer, views
@@ -42,16 +43,6 @@ from audit.target import AuditTarget, group_sizes, load_target
 
 log = logging.getLogger(__name__)
 
-# Methods run by default per domain: cheap, complementary, and the ones the
-# quality checks need (IG first: completeness, deletion/insertion, probes).
-DEFAULT_METHODS = {
-    "vision": ["integrated_gradients", "saliency", "grad_cam"],
-    "nlp": ["integrated_gradients", "saliency"],
-    "finance": ["integrated_gradients", "deeplift", "shap"],
-    "other": ["integrated_gradients", "saliency"],
-}
-# Samples explained by default (None = all): the cost of IG grows with input size.
-DEFAULT_SAMPLES = {"vision": 100, "nlp": 40, "finance": None, "other": None}
 BAD_SAMPLES = "--samples must be a positive integer, got {value!r}."
 BAD_SEED = "--seed must be an integer in [0, 2**32 - 1], got {value!r}. Fix: pass e.g. --seed 0."
 
@@ -144,7 +135,7 @@ def _global_views(target: AuditTarget, method: str, attr: torch.Tensor, x: torch
                   classes: torch.Tensor) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     tables: dict[str, Any] = {}
     arrays: dict[str, np.ndarray] = {}
-    if target.domain == "nlp" and target.tokenizer is not None:
+    if infer_kind(target) == "text" and target.tokenizer is not None:
         tables["top_tokens"] = views.token_ranking(attr, x, target.tokenizer.itos)
     elif attr.dim() == 2 and target.feature_names:
         labels = Codebook.from_provenance(target.provenance).label_map(target.feature_names)
@@ -191,7 +182,10 @@ def _run_target(target: AuditTarget, config: RunConfig, *, store: RunStore | Non
     created = started.isoformat()
     stages = _Stages(target.name, config.progress)
     torch.manual_seed(config.seed)
-    methods = list(config.methods or DEFAULT_METHODS.get(target.domain, DEFAULT_METHODS["other"]))
+    caps = capabilities(target)  # what is computed follows from the data and the parts given, not the domain
+    methods = list(config.methods or DEFAULT_METHODS[caps.kind])
+    if not config.methods and not caps.grad_cam:
+        methods = [m for m in methods if m != "grad_cam"]
     explainers = {m: make_explainer(m, target, seed=config.seed) for m in methods}
     data = target.eval_data
 
@@ -203,7 +197,7 @@ def _run_target(target: AuditTarget, config: RunConfig, *, store: RunStore | Non
     perf = performance(target, probs, pred)
     classes_all, explained_what = explained_classes(target, torch.from_numpy(pred))
 
-    samples = config.samples if config.samples is not None else DEFAULT_SAMPLES.get(target.domain)
+    samples = config.samples if config.samples is not None else DEFAULT_SAMPLES[caps.kind]
     idx = _subset(len(data), samples, config.seed)
     x, cls = data.inputs[idx], classes_all[idx]
     arrays: dict[str, dict[str, np.ndarray]] = {}
@@ -290,7 +284,8 @@ def _run_target(target: AuditTarget, config: RunConfig, *, store: RunStore | Non
     result = {
         "schema_version": SCHEMA_VERSION,
         "run_id": run_id,
-        "model": {"name": target.name, "domain": target.domain, "task": target.task,
+        "model": {"name": target.name, "domain": target.domain, "kind": caps.kind,
+                  "capabilities": caps.to_dict(), "task": target.task,
                   "class_names": list(target.class_names), "favorable_label": target.favorable_label,
                   "spec": spec or target.name, "num_params": int(sum(p.numel() for p in target.model.parameters())),
                   "feature_names": list(target.feature_names) if target.feature_names else None,

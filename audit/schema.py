@@ -233,7 +233,9 @@ RESULT_SCHEMA: dict[str, Any] = {
                        "class_names": {"type": "array", "items": _STR, "minItems": 1},
                        "favorable_label": _OPT_STR, "spec": _STR},
                       {"num_params": _INT, "feature_names": {"type": ["array", "null"], "items": _STR},
-                       "card": {"type": "object"}, "features": {"type": "object"}}),
+                       "card": {"type": "object"}, "features": {"type": "object"},
+                       "kind": {"enum": ["tabular", "image", "text", "other", None]},
+                       "capabilities": {"type": "object"}}),
         "dataset": _obj({"n_samples": {"type": "integer", "minimum": 1}, "sha256": _STR,
                          "groups": {"type": "object", "additionalProperties": {
                              "type": "object", "additionalProperties": _INT}}},

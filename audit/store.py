@@ -89,7 +89,7 @@ def to_jsonable(obj: Any) -> Any:
     if kind is list:
         return [to_jsonable(v) for v in obj]
     if isinstance(obj, pd.DataFrame):
-        return [to_jsonable(r) for r in obj.to_dict(orient="records")]
+        return _records(obj)
     if isinstance(obj, Mapping):
         return {str(k): to_jsonable(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
@@ -106,6 +106,33 @@ def to_jsonable(obj: Any) -> Any:
     if obj is pd.NA or obj is pd.NaT:
         return None
     return obj
+
+
+def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
+    """``[to_jsonable(r) for r in df.to_dict(orient="records")]``, built a column at a time.
+
+    The same values: ``to_dict`` iterates each column, which for a numpy column of numbers or booleans
+    gives the Python scalars that the column's ``tolist()`` gives at once, and for a column of objects or
+    strings the objects or strings (the dtype's NA value where missing) that its ``to_numpy()`` holds;
+    any other column (categories, dates, nullable integers) is iterated here as ``to_dict`` iterates it.
+    Saves pandas' per-row and per-string work (a run converts about 60 tables; 0.2 s of writing it).
+    """
+    keys = [str(c) for c in df.columns]
+    if not keys:
+        return [{} for _ in range(len(df))]
+    columns = []
+    for _, col in df.items():
+        dtype = col.dtype
+        if isinstance(dtype, np.dtype) and dtype.kind in "biuf":
+            values = col.to_numpy().tolist()
+            if dtype.kind == "f":
+                values = [v if math.isfinite(v) else None for v in values]
+        elif (isinstance(dtype, np.dtype) and dtype.kind == "O") or isinstance(dtype, pd.StringDtype):
+            values = [to_jsonable(v) for v in col.to_numpy().tolist()]
+        else:
+            values = [to_jsonable(v) for v in col]
+        columns.append(values)
+    return [dict(zip(keys, row)) for row in zip(*columns)]
 
 
 def new_run_id(model: str, started: datetime | None = None) -> str:
@@ -209,7 +236,9 @@ class RunStore:
                     raise ValueError(BAD_NAME.format(name=name))
                 np.savez_compressed(tmp / "arrays" / f"{name}.npz", **{k: np.asarray(v) for k, v in arrs.items()})
             predictions.to_parquet(tmp / "predictions.parquet", index=False)
-            (tmp / "result.json").write_text(json.dumps(result, indent=1, sort_keys=False, allow_nan=False))
+            # Not indented: the standard library indents in pure Python (0.19 s for a tabular run's 2 MB), its
+            # C encoder writes the same document in 0.05 s. Readers parse it; `python -m json.tool` shows it.
+            (tmp / "result.json").write_text(json.dumps(result, sort_keys=False, allow_nan=False))
             # Every file and directory reaches the disk before the rename makes the run visible,
             # so a power loss cannot leave a visible run with truncated arrays.
             for p in [*(tmp / "arrays").iterdir(), tmp / "predictions.parquet", tmp / "result.json"]:

@@ -31,8 +31,8 @@ ENTRY_POINT_GROUP = "deepaudit.targets"
 
 NOT_A_MODULE = ("target {name!r}: model must be a torch.nn.Module returning logits, got {type}. "
                 "Fix: pass the nn.Module itself.")
-BAD_DOMAIN = ("target {name!r}: domain {domain!r} is not one of {domains}. "
-              "Fix: pick one of these ('other' if none fits).")
+BAD_DOMAIN = ("target {name!r}: domain must be a short non-empty label (e.g. one of {domains}), got {domain!r}. "
+              "Fix: describe the model's field in a word; what is computed follows from the data, not the label.")
 BAD_CLASSES = "target {name!r}: class_names must be a non-empty list of distinct strings, got {value!r}."
 BAD_FAVORABLE = ("target {name!r}: favorable_label {value!r} is not one of class_names {classes}. "
                  "Fix: use one of the class names, or None.")
@@ -50,6 +50,9 @@ MISSING_COLUMN = ("target {name!r}: {kind} column {column!r} is not in eval_data
                   "Fix: add it, or remove it from {kind}_columns.")
 OUTPUT_SHAPE = ("target {name!r}: the model returned shape {got} for a batch of {batch} inputs, but logits of shape "
                 "({batch}, {n}) were expected for {n} classes. Fix: return one logit per class; check class_names.")
+INT_INPUTS = ("target {name!r}: inputs are {dtype}, and gradient-based attributions need floating inputs, but the "
+              "model fails on them cast to float32 ({error}). Fix: give float inputs, or, for token or category "
+              "ids looked up in an embedding, set embedding_layer (attributions are then taken on the embedding).")
 FORWARD_FAILED = ("target {name!r}: the model failed on a batch of eval_data.inputs with shape {shape}: {error}. "
                   "Fix: check that inputs are preprocessed to what the model expects.")
 RESERVED_COLUMN = ("target {name!r}: eval_data.groups has a column named {column!r}, which the run's predictions "
@@ -161,7 +164,9 @@ class AuditTarget:
     Parameters
     ----------
     name, domain, task : str
-        Identifier, one of ``DOMAINS``, and a short task description.
+        Identifier, a descriptive label (e.g. one of ``DOMAINS``; any short word is accepted: what the audit
+        computes follows from the data and the parts given, see :mod:`audit.capabilities`), and a short task
+        description.
     class_names : list of str
         One name per logit.
     favorable_label : str or None
@@ -202,6 +207,9 @@ class AuditTarget:
         Raw rows the model was trained on, with the columns of
         ``eval_data.raw``: the reference for valid input values (the
         dashboard's what-if editor takes its ranges from them).
+    data_kind : str, optional
+        ``"tabular"``, ``"image"``, ``"text"`` or ``"other"``; inferred from the
+        tokenizer and the input shape when not given (:mod:`audit.capabilities`).
     """
 
     name: str
@@ -222,6 +230,8 @@ class AuditTarget:
     artifact_probes: list[ArtifactProbe] = field(default_factory=list)
     provenance: dict[str, Any] = field(default_factory=dict)
     reference_rows: pd.DataFrame | None = None
+    #: "tabular", "image", "text" or "other"; None: inferred (:func:`audit.capabilities.infer_kind`)
+    data_kind: str | None = None
 
     @property
     def device(self) -> torch.device:
@@ -253,7 +263,7 @@ class AuditTarget:
         name = self.name
         if not isinstance(self.model, nn.Module):
             raise TypeError(NOT_A_MODULE.format(name=name, type=type(self.model).__name__))
-        if self.domain not in DOMAINS:
+        if not isinstance(self.domain, str) or not self.domain.strip() or len(self.domain) > 40:
             raise ValueError(BAD_DOMAIN.format(name=name, domain=self.domain, domains=DOMAINS))
         cn = self.class_names
         if (not isinstance(cn, (list, tuple)) or not cn or not all(isinstance(c, str) for c in cn)
@@ -276,6 +286,14 @@ class AuditTarget:
         n = len(data.inputs)
         if n == 0 or len(data.labels) == 0:
             raise ValueError(EMPTY_DATA.format(name=name))
+        from audit.capabilities import check_kind, infer_kind, last_conv_layer
+
+        check_kind(self)
+        if self.gradcam_layer is None and infer_kind(self) == "image":
+            # Grad-CAM's layer, when the target names none: the last convolution (recorded, so the report says it)
+            self.gradcam_layer = last_conv_layer(self.model)
+            if self.gradcam_layer:
+                self.provenance = {**self.provenance, "gradcam_layer_found": self.gradcam_layer}
         for what, other in (("labels", data.labels), ("groups", data.groups), ("sample_ids", data.sample_ids)):
             if len(other) != n:
                 raise ValueError(LENGTH_MISMATCH.format(name=name, n_inputs=n, what=what, n_other=len(other)))
@@ -312,16 +330,34 @@ class AuditTarget:
                 check_tokenizer(self.tokenizer)
             except ValueError as exc:
                 raise ValueError(f"target {name!r}: {exc}") from None
-        batch = data.inputs[:2]
         self.model.eval()
-        try:
-            with torch.no_grad():
-                out = self.model(batch.to(self.device))
-        except Exception as exc:
-            raise ValueError(FORWARD_FAILED.format(name=name, shape=tuple(batch.shape), error=exc)) from exc
-        if not isinstance(out, torch.Tensor) or tuple(out.shape) != (len(batch), len(cn)):
-            got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
-            raise ValueError(OUTPUT_SHAPE.format(name=name, got=got, batch=len(batch), n=len(cn)))
+        from audit.capabilities import infer_kind
+
+        if infer_kind(self) in ("tabular", "image") and not data.inputs.is_floating_point():
+            # Gradient methods need floating inputs; a model that casts inside takes float32 as well. Cast now,
+            # with a note in the run, or say why not before any compute.
+            cast = data.inputs.float()
+            try:
+                with torch.no_grad():
+                    self.model(cast[:2].to(self.device))
+            except Exception as exc:
+                raise ValueError(INT_INPUTS.format(name=name, dtype=data.inputs.dtype, error=exc)) from exc
+            self.provenance["inputs_cast"] = (f"inputs given as {data.inputs.dtype} were cast to torch.float32 "
+                                              "(gradient-based attributions need floating inputs)")
+            data.inputs = cast
+            if self.baseline is not None and not self.baseline.is_floating_point():
+                self.baseline = self.baseline.float()
+        # Batches of 1, 2 and 3 rows: a model whose output is right only for one batch size fails here, not in run.
+        for k in dict.fromkeys(min(n, size) for size in (2, 1, 3)):
+            batch = data.inputs[:k]
+            try:
+                with torch.no_grad():
+                    out = self.model(batch.to(self.device))
+            except Exception as exc:
+                raise ValueError(FORWARD_FAILED.format(name=name, shape=tuple(batch.shape), error=exc)) from exc
+            if not isinstance(out, torch.Tensor) or tuple(out.shape) != (len(batch), len(cn)):
+                got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+                raise ValueError(OUTPUT_SHAPE.format(name=name, got=got, batch=len(batch), n=len(cn)))
         self.provenance.setdefault("weights_sha256", sha256_state_dict(self.model.state_dict()))
         if "data_sha256" not in self.provenance:
             self.provenance["data_sha256"] = sha256_arrays(data.inputs.cpu().numpy(), labels)

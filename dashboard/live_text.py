@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from audit.capabilities import infer_kind
 from audit.explain import make_explainer
 from audit.explain.views import token_attributions
 from audit.fairness.counterfactual import trim_padding
@@ -117,7 +118,7 @@ def explain_texts(target: Any, texts: list[str], *, method: str = "integrated_gr
     (tests/live/test_live_batching.py). IG's completeness is judged per text with that text's
     own floor, as :func:`audit.quality.ig_completeness` would judge it alone.
     """
-    if target.domain != "nlp":
+    if infer_kind(target) != "text":
         raise ValueError(NOT_TEXT.format(domain=target.domain))
     if not texts:
         return []

@@ -143,7 +143,7 @@ def test_bad_options_exit_2_with_the_fix(tmp_path, capsys):
         return rc, capsys.readouterr().err
 
     rc, err = run("mortgage", "--methods", "grad_cam")
-    assert rc == 2 and "does not apply to finance target" in err
+    assert rc == 2 and "does not apply to tabular target" in err
     bad = tmp_path / "bad.toml"
     bad.write_text("[fairness]\nimpact_ratio = 0.8\n")
     rc, err = run("mortgage", "--policy", str(bad))

@@ -105,3 +105,59 @@ def test_a_bad_thread_count_is_a_one_line_error(tmp_path, monkeypatch, capsys):
     assert main(["list", "--store", str(tmp_path)]) == 2
     assert capsys.readouterr().err.strip() == (f"deepaudit: error: {ENV_THREADS} must be a whole number of threads "
                                                f">= 1, got 'many'. Fix: e.g. {ENV_THREADS}=2.")
+
+
+def test_beside_runs_on_a_worker_with_half_the_threads_and_restores_them():
+    import threading
+
+    import torch
+
+    from audit.threads import Beside
+
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        seen = {}
+
+        def work(x):
+            seen["thread"] = threading.current_thread() is not threading.main_thread()
+            seen["threads"] = torch.get_num_threads()
+            return x + 1
+
+        job = Beside(work, 41)
+        assert torch.get_num_threads() == 1                   # the caller's share while the worker runs
+        assert job.result() == 42 and job.result() == 42      # joined once; the value is kept
+        assert seen == {"thread": True, "threads": 1}
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_beside_with_one_thread_runs_on_the_caller_and_raises_there():
+    import threading
+
+    import torch
+
+    from audit.threads import Beside
+
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        where = []
+        job = Beside(lambda: where.append(threading.current_thread()))
+        assert where == []                                     # nothing ran yet: it runs in result()
+        job.result()
+        assert where == [threading.main_thread()]
+
+        def fail():
+            raise ValueError("boom")
+
+        torch.set_num_threads(2)
+        job = Beside(fail)
+        with pytest.raises(ValueError, match="boom"):
+            job.result()
+        assert torch.get_num_threads() == 2
+        Beside(fail).close()                                   # closing without asking joins and restores
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)

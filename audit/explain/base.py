@@ -36,6 +36,7 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
+from audit.capabilities import KIND_OF_DOMAIN, KINDS, infer_kind
 from audit.target import AuditTarget
 from audit.tokenizer import PAD_ID
 
@@ -48,8 +49,8 @@ DUPLICATE = ("explainer name {name!r} is already registered by {existing}; {new}
              "Fix: give {cls} another name, or pass replace=True to register_explainer to replace it on purpose.")
 BROKEN_PLUGIN = ("explainer plugin {ep!r} ({value}, entry point group {group!r}) could not be registered: {error}. "
                  "Fix: repair or uninstall the package that provides it ({dist}).")
-WRONG_DOMAIN = ("method {name!r} does not apply to {domain} target {target!r}: it supports {domains}. "
-                "Fix: pick one of {usable} (deepaudit run --methods ...).")
+WRONG_KIND = ("method {name!r} does not apply to {kind} target {target!r} (domain {domain!r}): it explains {kinds} "
+              "data. Fix: pick one of {usable} (deepaudit run --methods ...).")
 TARGET_RANGE = ("target class {bad!r} is out of range for {n} classes {classes}. "
                 "Fix: pass class indices in [0, {n}) (or None for the predicted class).")
 TARGET_LENGTH = "target has {got} entries for {n} inputs. Fix: pass one class index per input, or a single int."
@@ -97,6 +98,9 @@ class Explainer:
     name: ClassVar[str] = ""
     # Display name ("Integrated Gradients"); :func:`method_label` falls back to the name.
     label: ClassVar[str] = ""
+    # The data kinds it explains (audit.capabilities.KINDS). ``domains`` is the older spelling, in domain labels;
+    # a plugin that sets only ``domains`` is read through audit.capabilities.KIND_OF_DOMAIN.
+    kinds: ClassVar[tuple[str, ...]] = ("tabular", "image", "text", "other")
     domains: ClassVar[tuple[str, ...]] = ("vision", "nlp", "finance", "other")
     needs_baseline: ClassVar[bool] = False
     has_convergence_delta: ClassVar[bool] = False
@@ -161,9 +165,7 @@ class Explainer:
         """:meth:`attribute`'s work. ``per_sample``: sequences sliced per chunk and passed to ``_attribute``
         by keyword (e.g. SHAP's ``texts``); an ``_attribute`` taking ``seed`` gets the seed + chunk start."""
         t = self.audit_target
-        if t.domain not in self.domains:
-            raise ValueError(WRONG_DOMAIN.format(name=self.name, domain=t.domain, target=t.name,
-                                                 domains=list(self.domains), usable=list_explainers(t.domain)))
+        _check_applies(type(self), t)
         if len(inputs) == 0:
             raise ValueError(EMPTY_INPUTS)
         if inputs.is_floating_point() and not torch.isfinite(inputs).all():
@@ -213,7 +215,7 @@ class Explainer:
     def chunk_size(self, inputs: torch.Tensor, opts: dict[str, Any]) -> int:
         """Inputs per chunk: ``batch_size``, shrunk so that inputs x passes x elements stays bounded."""
         per_sample = max(1, math.prod(inputs.shape[1:]))
-        if self.audit_target.domain == "nlp" and self.audit_target.embedding_layer:
+        if self.is_text() and self.audit_target.embedding_layer:
             per_sample *= self.audit_target.submodule(self.audit_target.embedding_layer).embedding_dim
         passes = int(opts.get(self.passes_option, self.default_passes)) if self.passes_option else 1
         return max(1, min(self.batch_size, MAX_BATCH_ELEMENTS // (per_sample * max(1, passes))))
@@ -258,7 +260,7 @@ class Explainer:
         return self.audit_target.submodule(name)
 
     def is_text(self) -> bool:
-        return self.audit_target.domain == "nlp"
+        return infer_kind(self.audit_target) == "text"
 
     def generator(self, seed: int) -> torch.Generator:
         """A CPU torch generator seeded with ``seed`` (draw on the CPU, then move: same numbers on any device)."""
@@ -312,10 +314,28 @@ def _add(cls: type[Explainer], source: str, *, replace: bool) -> None:
         _BROKEN.pop(cls.name, None)
 
 
-def list_explainers(domain: str | None = None) -> list[str]:
-    """Registered method names, optionally only those that support ``domain``."""
+def explainer_kinds(cls: type[Explainer]) -> tuple[str, ...]:
+    """The data kinds ``cls`` explains: its ``kinds``, or for a plugin that only sets ``domains``, theirs."""
+    if cls.kinds != Explainer.kinds or cls.domains == Explainer.domains:
+        return tuple(cls.kinds)
+    return tuple(dict.fromkeys(KIND_OF_DOMAIN.get(d, d) for d in cls.domains))
+
+
+def list_explainers(kind: str | None = None) -> list[str]:
+    """Registered method names, optionally only those that explain data of ``kind`` (a data kind, or a domain
+    label read as its kind: "finance" -> "tabular")."""
     _ensure_loaded()
-    return sorted(n for n, c in list(_REGISTRY.items()) if domain is None or domain in c.domains)
+    if kind is not None and kind not in KINDS:
+        kind = KIND_OF_DOMAIN.get(kind, kind)
+    return sorted(n for n, c in list(_REGISTRY.items()) if kind is None or kind in explainer_kinds(c))
+
+
+def _check_applies(cls: type[Explainer], audit_target: AuditTarget) -> None:
+    kind = infer_kind(audit_target)
+    if kind not in explainer_kinds(cls):
+        raise ValueError(WRONG_KIND.format(name=cls.name, kind=kind, target=audit_target.name,
+                                           domain=audit_target.domain, kinds=" or ".join(explainer_kinds(cls)),
+                                           usable=list_explainers(kind)))
 
 
 def get_explainer(name: str) -> type[Explainer]:
@@ -332,9 +352,7 @@ def get_explainer(name: str) -> type[Explainer]:
 def make_explainer(name: str, audit_target: AuditTarget, **options: Any) -> Explainer:
     """Build the explainer ``name`` for ``audit_target`` (checks the domain and the options now)."""
     cls = get_explainer(name)
-    if audit_target.domain not in cls.domains:
-        raise ValueError(WRONG_DOMAIN.format(name=name, domain=audit_target.domain, target=audit_target.name,
-                                             domains=list(cls.domains), usable=list_explainers(audit_target.domain)))
+    _check_applies(cls, audit_target)
     return cls(audit_target, **options)
 
 

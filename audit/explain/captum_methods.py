@@ -288,6 +288,7 @@ class GradCamExplainer(Explainer):
     name = "grad_cam"
     label = "Grad-CAM"
     signed = False
+    kinds = ("image",)
     domains = ("vision",)
 
     def _attribute(self, x, y):

@@ -49,6 +49,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from audit.capabilities import infer_kind
 from audit.fairness.lexicons import CITATIONS, SubstitutionSet, substitution_sets
 from audit.schema import Check
 from audit.target import AuditTarget
@@ -57,8 +58,8 @@ ATTRIBUTE_ALIASES = {"identity": ("identity_gender", "identity_religion", "ident
                                   "identity_nationality")}
 UNK_TOKEN = "<unk>"
 
-NOT_TEXT = ("counterfactual_probe needs a text target (domain 'nlp'), got {name!r} with domain {domain!r}. "
-            "Fix: use the tabular/image fairness audit for this target.")
+NOT_TEXT = ("counterfactual_probe needs a text target (a tokenizer or an embedding layer), got {name!r} with "
+            "{domain} data. Fix: use the tabular/image fairness audit for this target.")
 NO_FAVORABLE = ("target {name!r} sets no favorable_label, so there is no favorable outcome to compare. "
                 "Fix: set favorable_label to one of class_names {classes}.")
 NO_ENCODER = ("target {name!r} has neither preprocess nor tokenizer.encode, so texts cannot be turned into "
@@ -170,8 +171,8 @@ def counterfactual_probe(audit_target: AuditTarget, *, attribute: str | Sequence
         bad ``n_boot``.
     """
     t = audit_target
-    if t.domain != "nlp":
-        raise ValueError(NOT_TEXT.format(name=t.name, domain=t.domain))
+    if infer_kind(t) != "text":
+        raise ValueError(NOT_TEXT.format(name=t.name, domain=f"{infer_kind(t)} (domain {t.domain!r})"))
     if t.favorable_label is None:
         raise ValueError(NO_FAVORABLE.format(name=t.name, classes=list(t.class_names)))
     if isinstance(n_boot, bool) or not isinstance(n_boot, (int, np.integer)) or n_boot < 1:

@@ -172,6 +172,10 @@ def proxy_table(inputs: np.ndarray, feature_names: Sequence[str], groups: pd.Dat
         g = groups[col]
         known = g.notna().to_numpy()
         codes, uniques = pd.factorize(g[known], sort=True)
+        # per attribute, not per feature: each feature's known values (contiguous rows) and each group's rows
+        x_known = np.ascontiguousarray(x[known].T)
+        in_group = [codes == k for k in range(len(uniques))]
+        labels_u = [str(u) for u in uniques]
         tiny = (small or {}).get(col, set())
         within = (group_ranks(attributions, attribution_rows, g)
                   if attributions is not None and attribution_rows is not None else {})
@@ -187,11 +191,11 @@ def proxy_table(inputs: np.ndarray, feature_names: Sequence[str], groups: pd.Dat
             for r in gap[gap["attribute"] == col].itertuples():
                 gap_rank.setdefault(str(r.feature), {})[str(r.group)] = float(r.rank)
         for j, f in enumerate(feature_names):
-            v = x[known, j]
+            v = x_known[j]
             eta = correlation_ratio(v, codes)
-            parts = [v[codes == k] for k in range(len(uniques))]
+            parts = [v[m] for m in in_group]
             p = anova_pvalue(parts) if np.isfinite(eta) and all(len(q) > 1 for q in parts) else float("nan")
-            means = {str(u): float(q.mean()) for q, u in zip(parts, uniques)}
+            means = {u: float(q.mean()) for q, u in zip(parts, labels_u)}
             rank = rank_of.get(f)
             share = share_of.get(f, float("nan"))
             merged = f.removesuffix("_missing")

@@ -19,14 +19,15 @@ import numpy as np
 import pandas as pd
 import torch
 
+from audit.capabilities import infer_kind
 from audit.explain import make_explainer
 from audit.explain.views import feature_groups
 from audit.features import Codebook
 from audit.target import AuditTarget
 
 MAX_REASONS = 4
-NOT_TABULAR = ("reason codes need a tabular target with feature_names (got domain {domain!r}, "
-               "feature_names={names!r}). Fix: set AuditTarget.feature_names.")
+NOT_TABULAR = ("reason codes need tabular rows with feature_names (got {domain} data, "
+               "feature_names={names!r}). Fix: give (N, features) inputs and set AuditTarget.feature_names.")
 NO_FAVORABLE = ("reason codes need a binary target with a favorable_label (target {name!r} has "
                 "class_names={classes}, favorable_label={fav!r}). Fix: set favorable_label.")
 BAD_MAX = "max_reasons must be between 1 and {limit}, got {value!r}."
@@ -86,8 +87,8 @@ def adverse_action_reasons(audit_target: AuditTarget, *, max_reasons: int = MAX_
         ``"no feature below the reference"``.
     """
     t = audit_target
-    if t.domain not in ("finance", "other") or not t.feature_names:
-        raise ValueError(NOT_TABULAR.format(domain=t.domain, names=t.feature_names))
+    if infer_kind(t) != "tabular" or not t.feature_names:
+        raise ValueError(NOT_TABULAR.format(domain=f"{infer_kind(t)} (domain {t.domain!r})", names=t.feature_names))
     if t.favorable_label is None or len(t.class_names) != 2:
         raise ValueError(NO_FAVORABLE.format(name=t.name, classes=t.class_names, fav=t.favorable_label))
     if not 1 <= max_reasons <= len(t.feature_names):

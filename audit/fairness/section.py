@@ -31,6 +31,7 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
+from audit.capabilities import capabilities, infer_kind
 from audit.fairness.calibration import calibration_curves, calibration_error
 from audit.fairness.checks import cohort_gap_check, policy_checks
 from audit.fairness.comparisons import disparities
@@ -84,6 +85,11 @@ def build_fairness(target: AuditTarget, probs: np.ndarray, pred: np.ndarray, *, 
     y = np.asarray(data.labels)
     sensitive = list(target.sensitive_columns)
     cohorts = [c for c in dict.fromkeys(list(target.cohort_columns) + list(data.groups.columns)) if c not in sensitive]
+    # A cohort column with no value at all has no group to compare: skipped with the reason, never fatal (a
+    # declared sensitive column that is all missing stays an error: the audit was asked to judge it).
+    skipped = [{"column": str(c), "reason": f"every one of its {len(data.groups)} values is missing"}
+               for c in cohorts if data.groups[c].isna().all()]
+    cohorts = [c for c in cohorts if not data.groups[c].isna().all()]
     checks: list[Check] = []
     attributes: list[dict[str, Any]] = []
     fav = target.class_names.index(target.favorable_label) if target.favorable_label is not None else None
@@ -92,6 +98,8 @@ def build_fairness(target: AuditTarget, probs: np.ndarray, pred: np.ndarray, *, 
                                "reference_rule": REFERENCE_RULE.format(share=policy.min_group_share)
                                if policy.exclude_small_groups else REFERENCE_RULE_ALL,
                                "attributes": attributes, "probes": {}}
+    if skipped:
+        section["skipped_columns"] = skipped
     gap: Beside | None = None
     try:
         if fav is not None:
@@ -126,7 +134,9 @@ def build_fairness(target: AuditTarget, probs: np.ndarray, pred: np.ndarray, *, 
                                                                  correction=policy.correction, **kw)}
                     attributes.append({"name": col, "kind": "sensitive" if col in sensitive else "cohort",
                                        "rate_meaning": "accuracy", **tables})
-                    if col != "digit":
+                    # a cohort that is the true class itself (the digit of a digit recogniser) is per-class
+                    # accuracy, reported under performance; its gap is not a cohort disparity to check
+                    if not _is_the_label(data.groups[col], y):
                         checks.append(cohort_gap_check(col, tables["groups"], policy))
                     tick(1)
         if fav is not None:
@@ -182,6 +192,16 @@ def _accuracy_groups(correct: np.ndarray, kw: dict[str, Any]) -> pd.DataFrame:
     return groups
 
 
+def _is_the_label(column: pd.Series, y: np.ndarray) -> bool:
+    """Whether every known group of ``column`` holds one true class and no two groups share one: the column
+    restates the label."""
+    known = column.notna().to_numpy()
+    if not known.any():
+        return False
+    pairs = pd.DataFrame({"g": column[known].astype(str).to_numpy(), "y": np.asarray(y)[known]}).drop_duplicates()
+    return bool(pairs["g"].is_unique and pairs["y"].is_unique)
+
+
 def _tabular(target: AuditTarget, fav: int | None) -> bool:
     """Rows of named float features with a favourable class: what the gap decomposition and proxies need."""
     x = target.eval_data.inputs
@@ -190,6 +210,7 @@ def _tabular(target: AuditTarget, fav: int | None) -> bool:
 
 
 def _feature_labels(target: AuditTarget) -> dict[str, str]:
+    """Each input feature's label from the target's codebook."""
     from audit.features import Codebook
 
     return Codebook.from_provenance(target.provenance).label_map(list(target.feature_names or []))
@@ -265,7 +286,8 @@ def _probes(target: AuditTarget, probs: np.ndarray, fav: int | None, out: dict[s
     """Domain probes; ``gap``: the gap decomposition under way (:func:`_start_gap`), for tabular targets."""
     checks: list[Check] = []
     data = target.eval_data
-    if target.domain == "finance" and fav is not None and target.feature_names:
+    caps = capabilities(target)
+    if caps.kind == "tabular" and fav is not None and target.feature_names:
         from audit.fairness.checks import reason_faithfulness_check
         from audit.fairness.mitigation import threshold_what_if
         from audit.fairness.reasons import (
@@ -276,7 +298,7 @@ def _probes(target: AuditTarget, probs: np.ndarray, fav: int | None, out: dict[s
         )
 
         # Adverse-action reasons explain approve / deny; with more than two classes there is no single denial.
-        if len(target.class_names) == 2:
+        if caps.reason_codes:
             with stage("fairness: reason codes"):
                 # Never more reasons than features; the same IG step count as the published attributions.
                 params = reason_code_params(n_steps=ig_steps, max_reasons=min(4, len(target.feature_names)))
@@ -308,7 +330,7 @@ def _probes(target: AuditTarget, probs: np.ndarray, fav: int | None, out: dict[s
         checks.extend(_gap_and_proxy(target, out, gap, policy=policy, importance=importance,
                                      attributions=attributions, stage=stage,
                                      attributes=list(target.sensitive_columns), small=small))
-    if target.domain == "nlp" and fav is not None and target.tokenizer is not None:
+    if infer_kind(target) == "text" and fav is not None and target.tokenizer is not None:
         from audit.fairness.counterfactual import counterfactual_checks, counterfactual_probe
 
         with stage("fairness: counterfactual substitutions"):

@@ -25,7 +25,8 @@ test_thresholds.py`` checks that against fairlearn on random and real data.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 import pandas as pd
@@ -53,6 +54,8 @@ class GroupCurve:
     threshold: np.ndarray
     positives: int
     negatives: int
+    #: :meth:`on_grid` results by (x_metric, y_metric, grid_size): a what-if fits every tolerance on the same hull
+    _on_grid: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @classmethod
     def from_scores(cls, scores: np.ndarray, labels: np.ndarray) -> "GroupCurve":
@@ -104,6 +107,16 @@ class GroupCurve:
         sel = order[keep]
         return x[sel], y[sel], self.threshold[sel]
 
+    def on_grid(self, x_metric: str, y_metric: str, grid_size: int = GRID_SIZE) -> "_Grid":
+        """The :meth:`hull` interpolated on x = 0, 1/grid_size, ..., 1; computed once per curve and metrics."""
+        key = (x_metric, y_metric, grid_size)
+        if key not in self._on_grid:
+            out = _interpolate(*self.hull(x_metric, y_metric), _grid(grid_size))
+            for a in (out.y, out.p0, out.p1, out.t0, out.t1):
+                a.flags.writeable = False   # shared by every fit that reads it
+            self._on_grid[key] = out
+        return self._on_grid[key]
+
 
 @dataclass(frozen=True)
 class _Grid:
@@ -114,6 +127,14 @@ class _Grid:
     p1: np.ndarray
     t0: np.ndarray
     t1: np.ndarray
+
+
+@lru_cache(maxsize=8)
+def _grid(grid_size: int) -> np.ndarray:
+    """x = 0, 1/grid_size, ..., 1 (read-only: shared)."""
+    grid = np.linspace(0, 1, grid_size + 1)
+    grid.flags.writeable = False
+    return grid
 
 
 def _interpolate(hx: np.ndarray, hy: np.ndarray, ht: np.ndarray, grid: np.ndarray) -> _Grid:
@@ -154,17 +175,9 @@ def _best_with_tolerance(grid: np.ndarray, ys: list[np.ndarray], weights: list[f
     the highest objective, the one whose choices span the smallest x range wins,
     the latest on a tie.
     """
-    x = grid.tolist()
-    n = len(x)
-    start, starts = 0, np.empty(n, dtype=np.int64)
-    for end in range(n):
-        while x[end] - x[start] > tol:
-            start += 1
-        starts[end] = start
-    ends = np.arange(n)
-    width = int((ends - starts).max()) + 1
-    offset = ends - width + 1                     # grid index of each window row's first slot
-    outside = (offset[:, None] + np.arange(width)[None, :]) < starts[:, None]
+    n = len(grid)
+    offset, outside = _windows(tuple(grid.tolist()), tol)
+    width = outside.shape[1]
     chosen, objective = [], np.zeros(n)
     for y, w in zip(ys, weights):
         col = y * w
@@ -181,6 +194,25 @@ def _best_with_tolerance(grid: np.ndarray, ys: list[np.ndarray], weights: list[f
     return [int(i) for i in picks[e]]
 
 
+@lru_cache(maxsize=16)
+def _windows(grid: tuple[float, ...], tol: float) -> tuple[np.ndarray, np.ndarray]:
+    """The sliding windows of :func:`_best_with_tolerance` for one grid and tolerance (the same for every
+    group, fold and constraint of a what-if, so computed once): each window row's first grid index, and
+    the mask of its slots before the window's start. Read-only: shared."""
+    x, n = grid, len(grid)
+    start, starts = 0, np.empty(n, dtype=np.int64)
+    for end in range(n):
+        while x[end] - x[start] > tol:
+            start += 1
+        starts[end] = start
+    ends = np.arange(n)
+    width = int((ends - starts).max()) + 1
+    offset = ends - width + 1                     # grid index of each window row's first slot
+    outside = (offset[:, None] + np.arange(width)[None, :]) < starts[:, None]
+    offset.flags.writeable = outside.flags.writeable = False
+    return offset, outside
+
+
 def fit_rules(curves: dict[str, GroupCurve], constraint: str, tol: float | None = None,
               grid_size: int = GRID_SIZE) -> dict[str, GroupRule]:
     """Accuracy-maximising per-group rules under ``constraint`` (relaxed by ``tol``).
@@ -195,12 +227,12 @@ def fit_rules(curves: dict[str, GroupCurve], constraint: str, tol: float | None 
     if len(curves) < 1:
         raise ValueError("no group to fit")
     keys = sorted(curves)
-    grid = np.linspace(0, 1, grid_size + 1)
+    grid = _grid(grid_size)
     if constraint == "equalized_odds":
-        return _equalized_odds(keys, curves, grid)
+        return _equalized_odds(keys, curves, grid_size)
     x_metric = SIMPLE_CONSTRAINTS[constraint]
     n = sum(c.positives + c.negatives for c in curves.values())
-    grids = {k: _interpolate(*curves[k].hull(x_metric, "accuracy_score"), grid) for k in keys}
+    grids = {k: curves[k].on_grid(x_metric, "accuracy_score", grid_size) for k in keys}
     weights = [(curves[k].positives + curves[k].negatives) / n for k in keys]
     if not tol:
         # the same pandas reduction fairlearn uses, so ties on the grid resolve identically
@@ -212,8 +244,9 @@ def fit_rules(curves: dict[str, GroupCurve], constraint: str, tol: float | None 
             for k, i in zip(keys, chosen)}
 
 
-def _equalized_odds(keys: list[str], curves: dict[str, GroupCurve], grid: np.ndarray) -> dict[str, GroupRule]:
-    grids = {k: _interpolate(*curves[k].hull("false_positive_rate", "true_positive_rate"), grid) for k in keys}
+def _equalized_odds(keys: list[str], curves: dict[str, GroupCurve], grid_size: int) -> dict[str, GroupRule]:
+    grid = _grid(grid_size)
+    grids = {k: curves[k].on_grid("false_positive_rate", "true_positive_rate", grid_size) for k in keys}
     n_pos = sum(c.positives for c in curves.values())
     n_neg = sum(c.negatives for c in curves.values())
     y_min = np.amin(np.stack([grids[k].y for k in keys], axis=1), axis=1)

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from audit.capabilities import infer_kind
 from audit.explain.base import EMPTY_INPUTS, NON_FINITE, Explainer
 from audit.schema import Check
 from audit.target import AuditTarget
@@ -51,7 +52,7 @@ def validate_inputs(audit_target: AuditTarget, inputs: torch.Tensor) -> None:
     """Raise ``ValueError`` for empty, non-finite or (for text) non-integer inputs."""
     if len(inputs) == 0:
         raise ValueError(EMPTY_INPUTS)
-    if audit_target.domain == "nlp" and inputs.is_floating_point():
+    if infer_kind(audit_target) == "text" and inputs.is_floating_point():
         raise ValueError(TEXT_IDS.format(name=audit_target.name, dtype=inputs.dtype))
     if inputs.is_floating_point() and not torch.isfinite(inputs).all():
         raise ValueError(NON_FINITE.format(count=int((~torch.isfinite(inputs)).sum())))

@@ -46,6 +46,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from audit.capabilities import infer_kind
 from audit.explain.base import MAX_BATCH_ELEMENTS, NEEDS_LAYER, make_explainer
 from audit.quality._common import (
     QualityResult,
@@ -196,7 +197,7 @@ def _picked(logits: torch.Tensor, classes: torch.Tensor) -> np.ndarray:
 def _path_start_logits(audit_target: AuditTarget, inputs: torch.Tensor, *, batch_size: int) -> torch.Tensor:
     """Logits at the start of IG's path (see :func:`ig_completeness` for text)."""
     base = baseline_like(audit_target, inputs)
-    if audit_target.domain != "nlp":
+    if infer_kind(audit_target) != "text":
         return audit_target.logits(base, batch_size=batch_size)
     if not audit_target.embedding_layer:
         raise ValueError(NEEDS_LAYER.format(name="integrated_gradients", what="embedding_layer",
@@ -224,7 +225,7 @@ def completeness_not_applicable(method: str, audit_target: AuditTarget, explaine
         return COMPLETENESS_UNDEFINED[method]
     if method not in COMPLETENESS_IDENTITIES:
         return UNKNOWN_IDENTITY.format(method=method)
-    if method == "gradient_shap" and explainer is not None and audit_target.domain != "nlp":
+    if method == "gradient_shap" and explainer is not None and infer_kind(audit_target) != "text":
         stdevs = _option(explainer, "stdevs", None)
         if stdevs:
             return NOISY_INPUTS.format(stdevs=stdevs)
@@ -301,7 +302,7 @@ def attribution_completeness(audit_target: AuditTarget, method: str, inputs: tor
     attributions = validate_attributions(attributions, inputs)
     classes = resolve_classes(audit_target, inputs, target)
     explainer = explainer if explainer is not None else make_explainer(method, audit_target, seed=seed)
-    is_text = audit_target.domain == "nlp"
+    is_text = infer_kind(audit_target) == "text"
     logit = _picked(audit_target.logits(inputs, batch_size=batch_size), classes)
     n = len(inputs)
     draws: np.ndarray | None = None

@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from audit.capabilities import kind_of_run
+
 #: The check families, in the order the run reports them.
 FAMILIES = ("completeness", "deletion_insertion", "robustness", "randomization")
 #: Check families (``Check.family``) that each quality family writes.
@@ -115,7 +117,7 @@ def _never_applies(result: Mapping[str, Any], method: str, family: str) -> str:
     before the rows were stored reads the same as a new one), or ``""``."""
     if family == "completeness" and method in COMPLETENESS_UNDEFINED:
         return COMPLETENESS_UNDEFINED[method]
-    if family == "robustness" and (result.get("model") or {}).get("domain") == "nlp":
+    if family == "robustness" and kind_of_run(result.get("model") or {}) == "text":
         return NOT_APPLICABLE_TEXT
     return ""
 

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from audit.capabilities import infer_kind
 from audit.performance import CONFIDENCE, mean_record
 from audit.quality._common import (
     QualityResult,
@@ -101,7 +102,7 @@ def deletion_insertion(audit_target: AuditTarget, inputs: torch.Tensor, attribut
     validate_inputs(audit_target, inputs)
     attributions = validate_attributions(attributions, inputs)
     classes = resolve_classes(audit_target, inputs, target)
-    is_text = audit_target.domain == "nlp"
+    is_text = infer_kind(audit_target) == "text"
     x = inputs.detach().cpu()
     base = torch.zeros_like(x) if is_text else baseline_like(audit_target, x)
     # Images: a unit is a pixel (channels together); otherwise each column.

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from audit.capabilities import infer_kind
 from audit.explain.base import get_explainer, make_explainer
 from audit.quality._common import (
     QualityResult,
@@ -107,7 +108,7 @@ def randomization_check(audit_target: AuditTarget, method: str, inputs: torch.Te
     classes = resolve_classes(audit_target, inputs, target)
     factory = explainer_factory or (lambda t: make_explainer(method, t, seed=seed))
     # Text: padding positions carry no explanation and would inflate agreement.
-    mask = (inputs != 0).reshape(len(inputs), -1).cpu().numpy() if audit_target.domain == "nlp" else None
+    mask = (inputs != 0).reshape(len(inputs), -1).cpu().numpy() if infer_kind(audit_target) == "text" else None
 
     model = copy.deepcopy(audit_target.model)
     randomised = dataclasses.replace(audit_target, model=model)

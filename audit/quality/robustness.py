@@ -57,6 +57,7 @@ import audit.captum_import  # noqa: F401  first: captum's plotting module (matpl
 # isort: split
 from captum.metrics import infidelity, sensitivity_max
 
+from audit.capabilities import infer_kind
 from audit.quality._common import (
     QualityResult,
     baseline_like,
@@ -131,7 +132,7 @@ def infidelity_and_sensitivity(audit_target: AuditTarget, explainer: Any, inputs
         no checks.
     """
     method = str(getattr(explainer, "name", "") or type(explainer).__name__).lower()
-    if audit_target.domain == "nlp" or not inputs.is_floating_point():
+    if infer_kind(audit_target) == "text" or not inputs.is_floating_point():
         return QualityResult("robustness", {"applicable": False, "reason": NOT_APPLICABLE_TEXT, "method": method})
     if not isinstance(radius, (int, float)) or not radius > 0:
         raise ValueError(BAD_RADIUS.format(value=radius))

@@ -45,6 +45,7 @@ from typing import Any
 import pandas as pd
 import torch
 
+from audit.capabilities import infer_kind
 from audit.quality._common import QualityResult
 from audit.quality.completeness import attribution_completeness, completeness_not_applicable
 from audit.quality.coverage import (  # noqa: F401  re-exported: what the runs write is read by coverage
@@ -74,6 +75,10 @@ N_PERTURB = 10
 OVER_BUDGET = ("not run: {what} re-explains {n} inputs {times} times, about {est:.0f} s at the {per:.2f} s per input "
                "this run's explanations took (budget {budget:.0f} s per check); run "
                "audit.quality.{func} on a few inputs to check it")
+
+
+NO_LAYERS_TO_RANDOMISE = ("the model has no layer with parameters of its own (a fixed function of its buffers), so "
+                          "there are no weights to re-initialise and the randomization sanity check does not apply")
 
 
 def n_randomised_layers(audit_target: AuditTarget) -> int:
@@ -159,7 +164,7 @@ def method_quality(audit_target: AuditTarget, explainers: Mapping[str, Any], att
 
     # infidelity / max-sensitivity
     for m in [primary] + [m for m in methods if m != primary]:
-        if audit_target.domain == "nlp" or not inputs.is_floating_point():
+        if infer_kind(audit_target) == "text" or not inputs.is_floating_point():
             if m in explainers:
                 rows.append(not_applicable_row(m, "robustness", NOT_APPLICABLE_TEXT))
             continue
@@ -180,6 +185,9 @@ def method_quality(audit_target: AuditTarget, explainers: Mapping[str, Any], att
     n_layers = n_randomised_layers(audit_target)
     always = [m for m in ("saliency", primary) if m in explainers] or [primary]
     for m in dict.fromkeys(always + methods):
+        if n_layers == 0:  # nothing to re-initialise: the check cannot say anything, and the run goes on
+            rows.append(not_applicable_row(m, "randomization", NO_LAYERS_TO_RANDOMISE))
+            continue
         est = per_input.get(m, 0.0) * len(sx) * (n_layers + 1)
         if m not in always and est > CHECK_BUDGET_S:
             rows.append(not_applicable_row(m, "randomization", OVER_BUDGET.format(

@@ -114,10 +114,12 @@ _ADVICE = {
                       "see what drives each group's gap and the group's denial reasons.",
     "fairness.reason_faithfulness": "Do not send these reasons to applicants until they describe what actually "
                                     "moves the score: check the attribution method, its baseline and step count.",
-    "fairness.impact_ratio": "Investigate the features driving denials for the flagged group (reason codes, proxy "
-                             "table); weigh the mitigation what-if; document a business-necessity review before use.",
-    "fairness.equalized_odds_difference": "Compare error rates by group; consider group-aware thresholds (see the "
-                                          "what-if table) or re-training with more data for the affected groups.",
+    "fairness.impact_ratio": "Investigate what drives the flagged group's unfavourable outcomes (what drives the gap, "
+                             "reason codes and the proxy table, where this report has them); weigh group-aware "
+                             "thresholds; document a business-necessity review before use.",
+    "fairness.equalized_odds_difference": "Compare error rates by group; consider group-aware thresholds (the "
+                                          "mitigation what-if, where this report has one) or re-training with more "
+                                          "data for the affected groups.",
     "fairness.demographic_parity_difference": "Check whether the gap reflects the data or the model (compare with "
                                               "observed outcome rates) before deciding on mitigation.",
     "fairness.ece": "Recalibrate scores (per group if lawful) before using them as probabilities.",

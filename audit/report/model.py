@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from audit.capabilities import kind_of_run
 from audit.report import examples as _examples
 from audit.report.explain import explain_section, quality_section
 from audit.report.fairness import fairness_section
@@ -203,7 +204,7 @@ def build_report(run: Any, *, with_examples: bool = True) -> Report:
               # Reliability bins per sensitive attribute (figures only; the ECE numbers are in the JSON).
               "reliability": {a.name: a.reliability for a in run.fairness.attributes
                               if a.kind == "sensitive" and a.reliability}}
-    if run.model.domain == "vision":
+    if kind_of_run(run.model) == "image":
         for m in run.explanations.methods:
             if f"view_{m}" in run.array_names():
                 assets.setdefault("class_maps", {})[m] = run.arrays(f"view_{m}")["class_maps"]

@@ -39,6 +39,13 @@ def figure(data: list, title: str | dict, **layout) -> go.Figure:
 LOOK_FOR_STYLE = "font-size:12px;color:#24292f"
 
 
+def title_top(text: str, height: float) -> float:
+    """The title's ``y`` (container fraction, with ``yanchor="top"``) that keeps a multi-line title inside the
+    figure: plotly places a title block about one line higher per line past the second."""
+    lines = text.count("<br>") + 1
+    return 1 - (12 + 12 * max(0, lines - 2)) / max(float(height), 100.0)
+
+
 def title_with(title: str, sentence: str) -> str:
     """Title text with the look-for line under it, for builders that write their layout in one piece (each
     ``update_layout`` re-validates the whole figure); they add 20 px to the top margin themselves."""
@@ -53,8 +60,8 @@ def look_for(fig: go.Figure, sentence: str) -> go.Figure:
     text = f"{head}<br><span style='{LOOK_FOR_STYLE}'>{sentence}</span>" + (f"<br>{rest}" if sep else "")
     margin = fig.layout.margin.t if fig.layout.margin.t is not None else LAYOUT["margin"]["t"]
     height = fig.layout.height if fig.layout.height is not None else LAYOUT["height"]
-    fig.update_layout(title={"text": text, "x": 0.01, "xanchor": "left", "yanchor": "top", "y": 0.98},
-                      margin={"t": margin + 20}, height=height + 20)
+    fig.update_layout(title={"text": text, "x": 0.01, "xanchor": "left", "yanchor": "top",
+                             "y": title_top(text, height + 20)}, margin={"t": margin + 20}, height=height + 20)
     return fig
 
 

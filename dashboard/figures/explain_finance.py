@@ -19,6 +19,7 @@ from dashboard.figures.base import (
     empty,
     figure,
     look_for,
+    title_top,
 )
 
 BAR_PX = 26             # height per bar, so that a label never overlaps the next one
@@ -123,8 +124,9 @@ def whatif_figure(table: pd.DataFrame, *, title: str, unit: str, favorable: str,
     # the look-for line written into the title directly: look_for() would re-validate the layout
     text = (f"{title}<br><span style='{LOOK_FOR_STYLE}'>Where the blue bar differs from the grey one, the edit "
             "changed that input's influence.</span>")
-    return figure(traces, {"text": text, "x": 0.01, "xanchor": "left", "yanchor": "top", "y": 0.98},
-                  height=max(280, 170 + BAR_PX * int(2 * len(t) * 0.75)), showlegend=True,
+    height = max(280, 170 + BAR_PX * int(2 * len(t) * 0.75))
+    return figure(traces, {"text": text, "x": 0.01, "xanchor": "left", "yanchor": "top", "y": title_top(text, height)},
+                  height=height, showlegend=True,
                   margin={"l": 20, "r": 30, "t": 106, "b": 56}, bargap=0.3, bargroupgap=0.05, barmode="group",
                   legend={"orientation": "h", "x": 0, "y": 1.0, "xanchor": "left", "yanchor": "bottom"},
                   yaxis={"automargin": True, "ticks": "", "title": None, "categoryorder": "array",

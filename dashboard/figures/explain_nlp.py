@@ -17,7 +17,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from dash import html
 
-from dashboard.figures.base import FAIL_COLOUR, LAYOUT, OKABE_ITO, PASS_COLOUR, empty, title_with
+from dashboard.figures.base import FAIL_COLOUR, LAYOUT, OKABE_ITO, PASS_COLOUR, empty, title_top, title_with
 
 NEGATIVE_RGB = (0, 114, 178)   # Okabe-Ito blue
 POSITIVE_RGB = (230, 159, 0)   # Okabe-Ito orange
@@ -170,10 +170,11 @@ def counterfactual_figure(pairs: pd.DataFrame, *, favorable: str = "favorable") 
             hovertemplate="%{y}<br>difference %{x:+.2f} pp [%{customdata[0]:+.2f}, %{customdata[1]:+.2f}]"
                           "<br>templates flipped %{customdata[2]:.1%}<extra></extra>"))
     # One layout dict (no update_* calls): plotly validates each update, which dominated the callback.
+    text = title_with(title, "Points whose whiskers miss the zero line: swapping the identity term alone changed "
+                             "the score.")
     layout = {**LAYOUT, "height": 140 + 24 * len(p), "showlegend": True,
               "margin": {"l": 260, "r": 20, "t": 80, "b": 60},
-              "title": {"text": title_with(title, "Points whose whiskers miss the zero line: swapping the identity "
-                                                  "term alone changed the score."), "y": 0.99, "yanchor": "top"},
+              "title": {"text": text, "y": title_top(text, 140 + 24 * len(p)), "yanchor": "top"},
               "legend": {"orientation": "h", "y": 1.0, "yanchor": "bottom", "x": 0, "xanchor": "left"},
               "xaxis": {"title": {"text": f"difference in P({favorable}), a − b (percentage points)"},
                         "zeroline": False, "tickformat": "+.1f"},

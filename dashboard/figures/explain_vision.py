@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from dashboard.figures.base import DIVERGING, LAYOUT, empty, title_with
+from dashboard.figures.base import DIVERGING, LAYOUT, empty, title_top, title_with
 
 UNIT = "attribution"
 MAX_CLASS_COLUMNS = 20
@@ -138,9 +138,10 @@ def overlay_figure(image: np.ndarray | None, maps: Mapping[str, np.ndarray | Non
     panels = ([] if img is None else [("input image", None)]) + [(method_label(m), m) for m in methods]
     n, gap = len(panels), 0.05
     w = (1 - gap * (n - 1)) / n
-    sentence = "Heat belongs on the digit's strokes, not a corner; each method has its own colour scale."
+    sentence = "Heat should sit on what decides the class, not the background; each method has its own colour scale."
     layout: dict = {**LAYOUT, "margin": {"l": 10, "r": 10, "t": 96, "b": 90}, "height": 406,
-                    "title": {"text": title_with(title, sentence), "x": 0.01, "xanchor": "left"}, "annotations": []}
+                    "title": {"text": title_with(title, sentence), "x": 0.01, "xanchor": "left", "yanchor": "top",
+                              "y": title_top(title_with(title, sentence), 406)}, "annotations": []}
     traces = []
     for i, (name, m) in enumerate(panels, start=1):
         x0 = (i - 1) * (w + gap)
@@ -185,9 +186,10 @@ def class_maps_figure(maps: Mapping[str, np.ndarray], class_names: Sequence[str]
     first = counts.get(methods[0]) if counts else None
     n_rows, vgap = len(methods), 0.06
     h = (1 - vgap * (n_rows - 1)) / n_rows
-    sentence = "Each class should light up its own digit shape, not a spot all classes share (a corner mark)."
+    sentence = "Each class should light up its own evidence, not a spot all classes share (such as a corner mark)."
     layout: dict = {**LAYOUT, "margin": {"l": 90, "r": 110, "t": 100, "b": 10}, "height": 110 + 120 * n_rows,
-                    "title": {"text": title_with(title, sentence), "x": 0.01, "xanchor": "left"}, "annotations": []}
+                    "title": {"text": title_with(title, sentence), "x": 0.01, "xanchor": "left", "yanchor": "top",
+                              "y": title_top(title_with(title, sentence), 110 + 120 * n_rows)}, "annotations": []}
     traces = []
     for r, m in enumerate(methods, start=1):
         a = np.asarray(maps[m], dtype=np.float64)[:k]

@@ -20,6 +20,7 @@ from dashboard.figures.base import (
     PASS_COLOUR,
     REFERENCE_COLOUR,
     empty,
+    title_top,
     title_with,
 )
 from dashboard.figures.base import LAYOUT as _LAYOUT
@@ -61,9 +62,7 @@ def _figure(traces: list, title: str, subtitle: str | None, *, xaxis: dict, yaxi
             layout["margin"] = {**layout["margin"], "t": layout["margin"].get("t", 70) + extra_top}
         lay["height"] = layout.pop("height", lay.get("height", _LAYOUT["height"])) + extra_top
     lay.update(layout)
-    # near the top edge; plotly places a three-line title's block about one line higher than a two-line one's
-    lines = lay["title"]["text"].count("<br>") + 1
-    lay["title"]["y"] = 1 - (8 + 12 * max(0, lines - 2)) / lay.get("height", _LAYOUT["height"])
+    lay["title"]["y"] = title_top(lay["title"]["text"], lay.get("height", _LAYOUT["height"]))
     return go.Figure(data=traces, layout=lay)
 
 

@@ -228,7 +228,9 @@ def _detail_card(result: dict[str, Any], row: dict[str, Any], fav: str, unfav: s
         return out
     reasons, method = tables.stored_reasons(result, row["id"])
     if reasons is None:
-        out.append(html.P("This run stored no reason codes for this applicant.", className="muted"))
+        why = ((result.get("model") or {}).get("capabilities") or {}).get("not_applicable", {}).get("reason_codes")
+        out.append(html.P(f"This run stored no reason codes for this applicant{': ' + why if why else ''}.",
+                          className="muted"))
         return out
     book = Codebook.from_result(result)
     out.append(html.Ol([html.Li([html.B(r["reason"]), f": {_shown(book, r)} · ",

@@ -1,6 +1,8 @@
-"""/model/<model>/explanations: one body per domain (vision gallery, NLP live text, finance applicants).
+"""/model/<model>/explanations: one body per data kind (image gallery, live text, tabular applicants).
 
-The domain modules each expose ``body(ctx, run, query) -> list`` and ``register_callbacks(app, ctx)``.
+The view follows what the run's data is (``audit.capabilities.kind_of_run``), not its domain label: a tabular
+model labelled "other" or "insurance" gets the applicant browser. Each module exposes
+``body(ctx, run, query) -> list`` and ``register_callbacks(app, ctx)``.
 """
 from __future__ import annotations
 
@@ -8,24 +10,26 @@ from typing import Any
 
 from dash import html
 
+from audit.capabilities import kind_of_run
 from dashboard.context import AppContext
 from dashboard.pages import explain_finance, explain_nlp, explain_vision, shell
 
 PAGE = "explanations"
-DOMAINS = {"vision": explain_vision, "nlp": explain_nlp, "finance": explain_finance}
+KINDS = {"image": explain_vision, "text": explain_nlp, "tabular": explain_finance}
 
 
 def build(ctx: AppContext, model: str | None = None, run: str | None = None, **query: Any) -> html.Div:
     def body(r):
-        module = DOMAINS.get(r.model.domain)
+        kind = kind_of_run(r.model)
+        module = KINDS.get(kind)
         if module is None:
-            return [html.P(f"No explanation view for domain '{r.model.domain}'. "
-                           "The stored attribution tables are in the run's JSON report (Report tab).")]
+            return [html.P(f"No explanation view for {kind} data (inputs that are neither tabular rows, images "
+                           "nor text). The stored attribution tables are in the run's JSON report (Report tab).")]
         return module.body(ctx, r, query)
 
     return shell.model_page(ctx, model, run, PAGE, body, key=(shell.query_key(query), ctx.live.version))
 
 
 def register_callbacks(app, ctx: AppContext) -> None:
-    for module in DOMAINS.values():
+    for module in KINDS.values():
         module.register_callbacks(app, ctx)

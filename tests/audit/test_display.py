@@ -17,3 +17,20 @@ def test_rows_keep_column_types_order_and_missing_values():
                            [250, None, None, None, False]]
     assert all(type(r[0]) is int for r in got["rows"])
     assert out["sample_index"].tolist() == [2, 0, 1]
+
+
+def test_rows_stop_at_the_byte_budget(monkeypatch):
+    import json
+
+    import audit.display as display
+
+    df = pd.DataFrame({"amount": np.arange(10), "name": [f"applicant {i}" for i in range(10)]})
+    size = [len(json.dumps([int(i), f"applicant {i}"])) for i in range(10)]
+    monkeypatch.setattr(display, "MAX_BYTES", sum(size[:4]))           # exactly four rows fit
+    out = _rows(df, np.arange(10))
+    assert out["sample_index"].tolist() == [0, 1, 2, 3]
+    assert _decode(out["rows_json"])["rows"] == [[i, f"applicant {i}"] for i in range(4)]
+    monkeypatch.setattr(display, "MAX_BYTES", sum(size))               # all fit, to the byte
+    assert _rows(df, np.arange(10))["sample_index"].tolist() == list(range(10))
+    monkeypatch.setattr(display, "MAX_BYTES", sum(size) - 1)
+    assert _rows(df, np.arange(10))["sample_index"].tolist() == list(range(9))

@@ -86,7 +86,7 @@ def test_errors_name_the_problem(targets):
     t = targets["mortgage"]
     with pytest.raises(ValueError, match="unknown explanation method 'lime'"):
         get_explainer("lime")
-    with pytest.raises(ValueError, match="does not apply to finance target"):
+    with pytest.raises(ValueError, match="does not apply to tabular target"):
         make_explainer("grad_cam", t)
     ex = make_explainer("integrated_gradients", t)
     with pytest.raises(ValueError, match="target class 5 is out of range for 2 classes"):

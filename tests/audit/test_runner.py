@@ -190,7 +190,7 @@ def test_bad_inputs_give_clear_errors(mortgage):
         run_target(mortgage, RunConfig(samples=0, progress=False))
     with pytest.raises(ValueError, match="unknown explanation method 'lime'"):
         run_target(mortgage, RunConfig(methods=["lime"], progress=False))
-    with pytest.raises(ValueError, match="does not apply to finance target"):
+    with pytest.raises(ValueError, match="does not apply to tabular target"):
         run_target(mortgage, RunConfig(methods=["grad_cam"], progress=False))
 
 

@@ -207,3 +207,27 @@ def test_writer_in_another_pid_namespace_is_not_swept(tmp_path):
             child.kill()
         proc.kill()
         proc.wait()
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")   # to_dict warns about the duplicated column
+def test_tables_convert_as_to_dict_records_would():
+    from audit.store import to_jsonable
+
+    frames = [
+        pd.DataFrame({"a": [1, 2, 3], "b": [0.5, np.nan, np.inf], "c": ["x", None, "z"], "d": [True, False, True]}),
+        pd.DataFrame({"s": pd.Series(["a", None, "c"], dtype="string"), "t": pd.Series(["a", None, "c"], dtype="str"),
+                      "f32": np.array([1.5, np.nan, 2.0], dtype=np.float32),
+                      "u8": np.array([1, 2, 3], dtype=np.uint8)}),
+        pd.DataFrame({"o": pd.Series([np.int64(3), np.float64(np.nan), {"k": np.float32(1.5)}], dtype=object),
+                      "cat": pd.Categorical(["u", None, "u"]), "n": pd.array([1, None, 3], dtype="Int64"),
+                      "l": [[1, np.int64(2)], (), None]}),
+        pd.DataFrame(columns=["a", "b"]),
+        pd.DataFrame(index=[0, 1]),
+        pd.DataFrame([[1, 2.5], [3, 4.5]], columns=["a", "a"]),
+        pd.DataFrame({1: [1.0], "x": ["y"]}),
+    ]
+    for df in frames:
+        want = [to_jsonable(dict(r)) for r in df.to_dict(orient="records")]
+        got = to_jsonable(df)
+        assert json.dumps(got) == json.dumps(want)
+        assert [[type(v) for v in r.values()] for r in got] == [[type(v) for v in r.values()] for r in want]

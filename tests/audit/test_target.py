@@ -75,6 +75,52 @@ def test_a_target_file_imports_modules_kept_beside_it(tmp_path):
     assert '"name": "beside"' in res.stdout
 
 
+class _PairsOnly(torch.nn.Module):
+    """Right only for batches of two rows (a reshape written for the batch it was tried on)."""
+
+    def __init__(self):
+        super().__init__()
+        self.lin = torch.nn.Linear(3, 2)
+
+    def forward(self, x):
+        return self.lin(x).reshape(2, -1)
+
+
+class _CastsInside(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lin = torch.nn.Linear(3, 2)
+
+    def forward(self, x):
+        return self.lin(x.float())
+
+
+class _Lookup(torch.nn.Module):
+    """Integer category ids looked up in an embedding: cannot take float inputs."""
+
+    def __init__(self):
+        super().__init__()
+        self.emb = torch.nn.Embedding(10, 2)
+
+    def forward(self, x):
+        return self.emb(x).sum(1)
+
+
+def test_describe_catches_what_run_would_fail_on():
+    with pytest.raises(ValueError, match="for a batch of 1 inputs"):
+        make_target(model=_PairsOnly()).validate()
+    # integer rows for a model that casts inside: cast to float32, with a note the run keeps
+    ints = EvalData(inputs=torch.arange(18).reshape(6, 3), labels=np.array([0, 1] * 3),
+                    groups=pd.DataFrame({"g": list("aabbcc")}))
+    t = make_target(model=_CastsInside(), eval_data=ints).validate()
+    assert t.eval_data.inputs.dtype == torch.float32 and "cast to torch.float32" in t.provenance["inputs_cast"]
+    # integer ids for an embedding lookup: refused before any compute, naming the fix
+    ids = EvalData(inputs=torch.arange(18).reshape(6, 3) % 10, labels=np.array([0, 1] * 3),
+                   groups=pd.DataFrame({"g": list("aabbcc")}))
+    with pytest.raises(ValueError, match="gradient-based attributions need floating inputs.*set embedding_layer"):
+        make_target(model=_Lookup(), eval_data=ids).validate()
+
+
 def test_describe_cli_loads_a_user_file(tmp_path):
     import json
     import subprocess
@@ -126,7 +172,10 @@ def test_unknown_spec_lists_bundled_models():
 
 @pytest.mark.parametrize("kw, exc, fragment", [
     (dict(model="not a model"), TypeError, "must be a torch.nn.Module"),
-    (dict(domain="audio"), ValueError, "is not one of"),
+    (dict(domain=""), ValueError, "domain must be a short non-empty label"),
+    (dict(domain=7), ValueError, "domain must be a short non-empty label"),
+    (dict(data_kind="audio"), ValueError, "data_kind 'audio' is not one of"),
+    (dict(data_kind="image"), ValueError, "does not match its inputs of shape"),
     (dict(class_names=["a", "a"]), ValueError, "distinct strings"),
     (dict(favorable_label="maybe"), ValueError, "favorable_label 'maybe'"),
     (dict(eval_data=EvalData(inputs=torch.empty(0, 3), labels=np.array([], dtype=int))), ValueError,

@@ -70,7 +70,7 @@ def test_reason_errors(mortgage, bundled_target):
     with pytest.raises(ValueError, match="max_reasons must be between 1"):
         adverse_action_reasons(mortgage, max_reasons=0)
     vision = bundled_target("mnist_cnn")
-    with pytest.raises(ValueError, match="reason codes need a tabular target"):
+    with pytest.raises(ValueError, match="reason codes need tabular rows with feature_names"):
         adverse_action_reasons(vision)
 
 
@@ -121,3 +121,40 @@ def test_mitigation_is_a_what_if(mortgage):
     pd.testing.assert_frame_equal(df, again)
     with pytest.raises(ValueError, match="needs at least two groups"):
         threshold_what_if([0, 1, 1], [0.2, 0.8, 0.9], sensitive=pd.Series(["a", "a", "a"], name="g"))
+
+
+def test_gap_decomposition_beside_the_section_gives_the_numbers_of_one_in_turn(mortgage):
+    """With two torch threads the gap decomposition runs on a worker thread beside the rest of the fairness
+    section (audit.threads.Beside); with one it runs in turn. The section and its checks are the same."""
+    import json
+    import threading
+    from contextlib import contextmanager
+
+    from audit.fairness.policy import load_policy
+    from audit.fairness.section import build_fairness
+    from audit.store import to_jsonable
+
+    ran_on = {}
+
+    @contextmanager
+    def stage(name, total=1):
+        ran_on[name] = threading.current_thread() is threading.main_thread()
+        yield lambda n=1: None
+
+    probs = torch.softmax(mortgage.logits().double(), 1).numpy()
+    pred = probs.argmax(1)
+    importance = views.feature_importance(torch.zeros(len(probs), len(mortgage.feature_names)),
+                                          mortgage.eval_data.inputs, mortgage.feature_names)
+    before, out = torch.get_num_threads(), {}
+    try:
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            section, checks = build_fairness(mortgage, probs, pred, policy=load_policy(None), seed=0,
+                                             importance=importance, stage=stage)
+            out[threads] = json.dumps(to_jsonable({"section": section, "checks": [c.to_dict() for c in checks]}))
+            assert ran_on["fairness: what drives each gap"] is (threads == 1)
+            assert torch.get_num_threads() == threads          # the caller's threads are given back
+    finally:
+        torch.set_num_threads(before)
+    assert out[1] == out[2]
+    assert '"gap"' in out[1] and '"proxy"' in out[1]
