@@ -71,6 +71,18 @@ def _cell(v: Any) -> Any:
     return str(v)[:MAX_CELL_CHARS]
 
 
+def _unnormalised(target: Any) -> np.ndarray:
+    """The image inputs with the declared normalisation undone (x * std + mean per channel), as float32."""
+    x = target.eval_data.inputs.detach().cpu().float().numpy()
+    norm = (getattr(target, "provenance", None) or {}).get("normalisation") or {}
+    if x.ndim == 4 and "mean" in norm and "std" in norm:
+        shape = (1, x.shape[1], 1, 1)
+        mean = np.asarray(norm["mean"], dtype=np.float32).reshape(shape)
+        std = np.asarray(norm["std"], dtype=np.float32).reshape(shape)
+        x = x * std + mean
+    return x
+
+
 def _is_text(raw: Any) -> bool:
     first = raw[0] if len(raw) else None
     return isinstance(first, str)
@@ -80,7 +92,13 @@ def display_arrays(target: Any, index: np.ndarray) -> dict[str, np.ndarray] | No
     """The ``display`` array set for the samples at ``index`` of ``target.eval_data``; None without raw inputs."""
     raw = target.eval_data.raw
     if raw is None:
-        return None
+        from audit.capabilities import infer_kind
+
+        if infer_kind(target) != "image":
+            return None
+        # An image model's inputs are its images: shown as they were before normalisation, when the target
+        # declares it (provenance["normalisation"] = {"mean": per channel, "std": per channel}).
+        raw = _unnormalised(target)
     index = np.asarray(index, dtype=np.int64)[:MAX_SAMPLES]
     try:
         if isinstance(raw, pd.DataFrame):

@@ -139,14 +139,16 @@ def rgb_images(device: str = "cpu") -> AuditTarget:
     for i, c in enumerate(y):
         r, col = rng.integers(4, 20, 2)
         x[i, c, r:r + 10, col:col + 10] = 1.0
-    x_t = torch.from_numpy(x)
+    mean, std = (0.2, 0.2, 0.2), (0.25, 0.25, 0.25)   # normalised as in training; declared for display
+    x_t = (torch.from_numpy(x) - torch.tensor(mean).view(1, 3, 1, 1)) / torch.tensor(std).view(1, 3, 1, 1)
     model = _fit(_RGBNet(), x_t, torch.from_numpy(y).long(), steps=40)
     groups = pd.DataFrame({"brightness": np.where(x.mean((1, 2, 3)) > np.median(x.mean((1, 2, 3))), "bright",
                                                   "dark")})
     return AuditTarget(name="zoo_rgb", domain="retail", task="toy product colour", class_names=["red", "green", "blue"],
                        favorable_label=None, model=model.to(device),
                        eval_data=EvalData(inputs=x_t, labels=y.astype(np.int64), groups=groups),
-                       cohort_columns=["brightness"]).validate()
+                       cohort_columns=["brightness"],
+                       provenance={"normalisation": {"mean": list(mean), "std": list(std)}}).validate()
 
 
 class _FixedLinear(nn.Module):

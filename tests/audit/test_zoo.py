@@ -127,3 +127,17 @@ def test_an_optional_stage_that_cannot_apply_is_recorded_not_fatal(tmp_path):
     assert result.fairness.to_dict()["skipped_columns"] == [{"column": "notes", "reason": "every one of its 240 "
                                                                                          "values is missing"}]
     assert store.load(result.run_id).run_id == result.run_id
+
+
+def test_image_inputs_are_shown_as_raw_images(runs):
+    """An image target without eval_data.raw: its inputs, with the declared normalisation undone, are stored for
+    display (the dashboard shows the raw image beside the maps)."""
+    import numpy as np
+
+    store, by_name = runs
+    target, result = by_name["rgb_images"]
+    display = store.load(result.run_id).arrays("display")
+    k = int(display["sample_index"][0])
+    expected = target.eval_data.inputs[k].numpy() * 0.25 + 0.2
+    np.testing.assert_allclose(display["images"][0], expected, rtol=0, atol=1e-6)  # float32 arithmetic
+    assert display["images"].max() <= 1.0 + 1e-6 and display["images"].min() >= -1e-6   # the raw pixel range
