@@ -91,6 +91,8 @@ class ModelInfo(_Record):
     #: :func:`audit.capabilities.kind_of_run` reads it from the domain) and what was computed for it
     kind: str | None = None
     capabilities: dict[str, Any] = field(default_factory=dict)
+    #: what one row is called ("applicant"); None in runs written before it was stored
+    row_noun: str | None = None
     extra: dict[str, Any] = field(default_factory=dict, repr=False)
 
 

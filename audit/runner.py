@@ -290,7 +290,9 @@ def _run_target(target: AuditTarget, config: RunConfig, *, store: RunStore | Non
                   "spec": spec or target.name, "num_params": int(sum(p.numel() for p in target.model.parameters())),
                   "feature_names": list(target.feature_names) if target.feature_names else None,
                   "card": target.provenance.get("card", {}),
-                  "features": Codebook.from_provenance(target.provenance).to_dict() if target.feature_names else {}},
+                  "features": Codebook.from_provenance(target.provenance).to_dict() if target.feature_names else {},
+                  # what one row is called in the dashboard's words ("applicant"); "case" when not said
+                  "row_noun": str(target.provenance.get("row_noun") or "case")},
         "dataset": {"name": target.provenance.get("dataset", target.name), "n_samples": int(len(data)),
                     "sha256": target.provenance.get("data_sha256", ""), "groups": group_sizes(target),
                     "sensitive_columns": list(target.sensitive_columns),

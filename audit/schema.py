@@ -235,7 +235,7 @@ RESULT_SCHEMA: dict[str, Any] = {
                       {"num_params": _INT, "feature_names": {"type": ["array", "null"], "items": _STR},
                        "card": {"type": "object"}, "features": {"type": "object"},
                        "kind": {"enum": ["tabular", "image", "text", "other", None]},
-                       "capabilities": {"type": "object"}}),
+                       "capabilities": {"type": "object"}, "row_noun": _OPT_STR}),
         "dataset": _obj({"n_samples": {"type": "integer", "minimum": 1}, "sha256": _STR,
                          "groups": {"type": "object", "additionalProperties": {
                              "type": "object", "additionalProperties": _INT}}},

@@ -23,6 +23,17 @@ BAD_APPLICANT = "'{value}' is not an applicant id (a whole number); pick an appl
 NO_APPLICANT = "Select an applicant in the table to see its score, attributions and reasons."
 
 
+def noun(result: dict[str, Any]) -> str:
+    """What one row of this model is called in words: the target's ``provenance["row_noun"]`` as the run stored
+    it ("applicant" for the mortgage model), else "case"; runs written before nouns were stored: "applicant" for
+    the credit models they were written for, "case" otherwise."""
+    model = result.get("model") or {}
+    stored = model.get("row_noun")
+    if isinstance(stored, str) and stored.strip():
+        return stored.strip()
+    return "applicant" if "row_noun" not in model and model.get("domain") == "finance" else "case"
+
+
 def method_label(method: str | None) -> str:
     """Display name of an explanation method (:func:`audit.explain.method_label`)."""
     from audit.explain import method_label as label

@@ -61,6 +61,7 @@ def body(ctx: AppContext, run: Run, query: dict[str, Any]) -> list:
                           className="xf-warning")
         method = methods[0]
     fav, unfav = tables.outcomes(result)
+    who = tables.noun(result)  # what a row is called: "applicant" for the credit model, "case" by default
     decision = query.get("decision") if query.get("decision") in (fav, unfav) else "all"
     groups = tables.group_options(run)
     group = query.get("group") if query.get("group") in {g["value"] for g in groups} else "all"
@@ -84,7 +85,7 @@ def body(ctx: AppContext, run: Run, query: dict[str, Any]) -> list:
             dcc.Graph(id=ids.EXPLAIN_FINANCE_IMPORTANCE, config=GRAPH_CONFIG, className="chart"),
         ], className="xf-section"),
         html.Section([
-            html.H2("Applicants"),
+            html.H2(f"{who.capitalize()}s"),
             checks.checks_box(run, "explanations", families=("fairness.reason_faithfulness",)),
             html.Div([
                 html.Div([html.Label("Decision", htmlFor=ids.EXPLAIN_FINANCE_DECISION),
@@ -110,14 +111,14 @@ def body(ctx: AppContext, run: Run, query: dict[str, Any]) -> list:
             ], className="xf-applicant"),
         ], className="xf-section", id=evidence.REASON_CODES),
         html.Section([
-            html.H2("What if? Edit this applicant"),
-            html.P(["Change any input and press ", html.B("Recompute"), ": the loaded model rescores the edited "
-                    "applicant and Integrated Gradients re-explains it with this run's settings. Fields are "
-                    "ordered by their influence on this applicant; edited values must lie in the training range. "
-                    + DERIVED_NOTE], className="muted"),
+            html.H2(f"What if? Edit this {who}"),
+            html.P(["Change any input and press ", html.B("Recompute"), f": the loaded model rescores the edited "
+                    f"{who} and Integrated Gradients re-explains it with this run's settings. Fields are "
+                    f"ordered by their influence on this {who}; edited values must lie in the training range. "
+                    + (DERIVED_NOTE if tables.noun(run.result) == "applicant" else "")], className="muted"),
             dcc.Loading(html.Div(id=ids.EXPLAIN_FINANCE_EDITOR), type="dot"),
             html.Div([html.Button("Recompute", id=ids.EXPLAIN_FINANCE_RECOMPUTE, n_clicks=0, className="xf-primary"),
-                      html.Button("Reset to the applicant's values", id=ids.EXPLAIN_FINANCE_RESET, n_clicks=0,
+                      html.Button(f"Reset to the {who}'s values", id=ids.EXPLAIN_FINANCE_RESET, n_clicks=0,
                                   className="button")], className="xf-actions"),
             dcc.Loading(html.Div(id=ids.EXPLAIN_FINANCE_WHATIF, className="xf-whatif"), type="dot"),
             html.Div(dcc.Graph(id=ids.EXPLAIN_FINANCE_WHATIF_CHART, config=GRAPH_CONFIG, className="chart"),
@@ -128,7 +129,8 @@ def body(ctx: AppContext, run: Run, query: dict[str, Any]) -> list:
 
 def _columns(run: Run) -> list[dict[str, Any]]:
     fav, _ = tables.outcomes(run.result)
-    cols = [("id", "Applicant"), ("score", f"P({fav})"), ("decision", "Decision"), ("actual", "Actual"),
+    cols = [("id", tables.noun(run.result).capitalize()), ("score", f"P({fav})"), ("decision", "Decision"),
+            ("actual", "Actual"),
             ("reason", "Principal reason")] + [(c, c.replace("_", " ")) for c in tables.sensitive_columns(run.result)]
     fmt = {"id": {"type": "numeric"}, "score": {"type": "numeric", "format": Format(precision=3, scheme=Scheme.fixed)}}
     return [{"name": t, "id": c, **fmt.get(c, {})} for c, t in cols]
@@ -148,7 +150,8 @@ def update_importance(ctx: AppContext, method: str | None, state: dict[str, Any]
             "This run stored no feature importance table for this method."
     n = run.explanations.methods[method].n_samples
     ci = " Whiskers: 95% interval of the mean." if "lo" in table else ""
-    note = (f"Mean |attribution| toward '{fav}' over the {n} explained applicants, top {min(15, len(table))} of "
+    note = (f"Mean |attribution| toward '{fav}' over the {n} explained {tables.noun(result)}s, top "
+            f"{min(15, len(table))} of "
             f"{len(table)} inputs. Colour: whether a higher value of the input raises or lowers the score "
             f"(sign of the Spearman correlation between value and attribution).{ci}")
     flagged = Codebook.from_result(result).flagged_note(list(table["feature"][:15]) if "feature" in table else [])
@@ -171,7 +174,7 @@ def update_table(ctx: AppContext, decision: str | None, group: str | None, selec
     everyone = tables.applicants(run)
     records = tables.filter_applicants(everyone, decision, group).to_dict("records")
     sel = [i for i, r in enumerate(records) if str(r["id"]) == str(chosen)]
-    count = f"{len(records)} of {len(everyone)} explained applicants"
+    count = f"{len(records)} of {len(everyone)} explained {tables.noun(run.result)}s"
     page = dash.no_update if clicked else (sel[0] // PAGE_SIZE if sel else 0)
     return records, sel, (chosen if str(chosen) != str(applicant) else dash.no_update), count, page
 
@@ -189,7 +192,7 @@ def update_detail(ctx: AppContext, applicant: Any, method: str | None,
     method = method if method in methods else methods[0]
     raw_values = _stored_values(run, method, row["id"])
     attr = tables.applicant_attributions(run, method, row["id"], values=raw_values)
-    title = f"Applicant {row['id']} · {tables.method_label(method)}"
+    title = f"{tables.noun(result).capitalize()} {row['id']} · {tables.method_label(method)}"
     if attr is None:  # a run that recorded no input names (``model.feature_names`` is optional)
         figure = fig.empty(title, "this run did not record its input names: audit the model again to see them")
     else:
@@ -219,17 +222,21 @@ def _detail_card(result: dict[str, Any], row: dict[str, Any], fav: str, unfav: s
     facts = [("Score", f"P({fav}) = {row['score']:.3f}"), ("Decision", row["decision"]),
              ("Actual outcome", row["actual"])] + [(c.replace("_", " "), row.get(c, "")) for c in
                                                    tables.sensitive_columns(result)]
-    out = [html.H3(f"Applicant {row['id']}"),
+    who = tables.noun(result)
+    out = [html.H3(f"{who.capitalize()} {row['id']}"),
            html.Span(row["decision"], className="badge fail" if denied else "badge pass"),
            html.Dl([x for k, v in facts for x in (html.Dt(k), html.Dd(str(v)))], className="xf-facts")]
-    out.append(html.H4("Adverse-action reasons"))
+    # "adverse action" is the credit term (Regulation B); other models get plain words
+    credit = who == "applicant"
+    out.append(html.H4("Adverse-action reasons" if credit else f"Reasons for '{unfav}'"))
     if not denied:
-        out.append(html.P(f"Decision '{fav}': no adverse-action notice is needed.", className="muted"))
+        out.append(html.P(f"Decision '{fav}': no adverse-action notice is needed." if credit else
+                          f"Decision '{fav}': there is no '{unfav}' outcome to explain.", className="muted"))
         return out
     reasons, method = tables.stored_reasons(result, row["id"])
     if reasons is None:
         why = ((result.get("model") or {}).get("capabilities") or {}).get("not_applicable", {}).get("reason_codes")
-        out.append(html.P(f"This run stored no reason codes for this applicant{': ' + why if why else ''}.",
+        out.append(html.P(f"This run stored no reason codes for this {who}{': ' + why if why else ''}.",
                           className="muted"))
         return out
     book = Codebook.from_result(result)

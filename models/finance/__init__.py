@@ -65,7 +65,7 @@ def make_target(entry: ModelEntry, *, device: torch.device):
            # Codebook values that mean "missing" (the what-if editor reads them as such).
            "feature_sentinels": {f["name"]: list(f.get("sentinels", [])) for f in spec["features"]
                                  if f.get("sentinels")},
-           "baseline_description": meta["baseline_description"]},
+           "baseline_description": meta["baseline_description"], "row_noun": "applicant"},
         # The training applications: the what-if editor's valid ranges.
         reference_rows=s.train,
     )

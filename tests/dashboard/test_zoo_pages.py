@@ -31,5 +31,7 @@ def test_every_dashboard_page_builds_for_every_kind(app, zoo_store):
             assert "No explanation view" not in text and "Traceback" not in text, (name, page.__name__)
         # the explanation view follows the data kind: applicants for rows, a gallery for images, reviews for text
         view = text_of(explanations.build(ctx, result.model.name))
-        expected = {"tabular": "Applicants", "image": "Explained samples", "text": "Explain your own"}
+        expected = {"tabular": "Cases", "image": "Explained samples", "text": "Explain your own"}
         assert expected[result.model.kind] in view, (name, view[:300])
+        # credit words only where the target says its rows are applicants (the bundled mortgage model)
+        assert "pplicant" not in view and "dverse-action" not in view, name
