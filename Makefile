@@ -12,6 +12,10 @@ $(STAMP): pyproject.toml
 	# CPU build of torch first (a plain `torch` would pull a multi-GB CUDA build).
 	$(PY) -m pip install --quiet torch==2.13.0
 	$(PY) -m pip install --quiet -e '.[test]'
+	# Byte-compile the source tree once: an editable install is not compiled, and where PYTHONDONTWRITEBYTECODE
+	# is set every CLI start would recompile deepaudit's modules (~0.2 s); a module edited later is recompiled
+	# in memory as before.
+	$(PY) -m compileall -q audit models dashboard deepaudit >/dev/null
 	touch $(STAMP)
 
 # Debian chromium + chromium-driver (browser tests), poppler-utils (PDF checks) and the
