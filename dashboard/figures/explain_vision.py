@@ -49,6 +49,20 @@ def to_gray(image: np.ndarray) -> np.ndarray:
     return a
 
 
+def to_rgb(image: np.ndarray | None) -> np.ndarray | None:
+    """An (H, W, 3) uint8 colour image from a 3-channel (C, H, W) or (H, W, C) one, stretched to its own range;
+    None for a single-channel image (drawn in grey, ink dark on white)."""
+    if image is None:
+        return None
+    a = np.asarray(image, dtype=np.float64)
+    if a.ndim != 3 or 3 not in (a.shape[0], a.shape[-1]):
+        return None
+    a = a.transpose(1, 2, 0) if a.shape[0] == 3 and a.shape[-1] != 3 else a
+    lo, hi = float(np.nanmin(a)), float(np.nanmax(a))
+    scaled = (a - lo) / (hi - lo) if hi > lo else np.zeros_like(a)
+    return np.round(np.clip(np.nan_to_num(scaled), 0, 1) * 255).astype(np.uint8)
+
+
 def symmetric_limit(a: np.ndarray, *, quantile: float = 1.0) -> float:
     """The half-width of a colour scale centred on 0: max |a| (or its ``quantile``), never 0 or NaN."""
     v = np.abs(np.asarray(a, dtype=np.float64))
@@ -150,8 +164,13 @@ def overlay_figure(image: np.ndarray | None, maps: Mapping[str, np.ndarray | Non
         layout["annotations"].append(_label(name, (dom[0] + dom[1]) / 2, 1.0, yanchor="bottom"))
         axes = {"xaxis": f"x{'' if i == 1 else i}", "yaxis": f"y{'' if i == 1 else i}"}
         if m is None:
-            traces.append(go.Heatmap(z=img, colorscale=_GREYS, showscale=False, **axes,
-                                     hovertemplate="column %{x}, row %{y}<br>intensity %{z:.2f}<extra></extra>"))
+            rgb = to_rgb(image)
+            if rgb is not None:  # a colour image is shown in colour; the maps' outline is its intensity
+                traces.append(go.Image(z=rgb, **axes, hovertemplate="column %{x}, row %{y}<br>RGB %{z}"
+                                                                     "<extra></extra>"))
+            else:
+                traces.append(go.Heatmap(z=img, colorscale=_GREYS, showscale=False, **axes,
+                                         hovertemplate="column %{x}, row %{y}<br>intensity %{z:.2f}<extra></extra>"))
         elif maps[m] is None:
             traces.append(go.Heatmap(z=[[np.nan]], showscale=False, hoverinfo="skip", **axes))
             layout["annotations"].append(_label("not explained<br>by this method", (dom[0] + dom[1]) / 2, 0.5))

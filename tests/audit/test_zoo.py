@@ -141,3 +141,4 @@ def test_image_inputs_are_shown_as_raw_images(runs):
     expected = target.eval_data.inputs[k].numpy() * 0.25 + 0.2
     np.testing.assert_allclose(display["images"][0], expected, rtol=0, atol=1e-6)  # float32 arithmetic
     assert display["images"].max() <= 1.0 + 1e-6 and display["images"].min() >= -1e-6   # the raw pixel range
+

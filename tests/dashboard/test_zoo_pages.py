@@ -35,3 +35,20 @@ def test_every_dashboard_page_builds_for_every_kind(app, zoo_store):
         assert expected[result.model.kind] in view, (name, view[:300])
         # credit words only where the target says its rows are applicants (the bundled mortgage model)
         assert "pplicant" not in view and "dverse-action" not in view, name
+
+
+def test_colour_images_are_drawn_in_colour():
+    """The input panel of an RGB sample is an image trace in its own colours; a digit stays a grey heatmap."""
+    import numpy as np
+
+    from dashboard.figures.explain_vision import overlay_figure, to_rgb
+
+    rgb = np.zeros((3, 8, 8), dtype=np.float32)
+    rgb[2, 2:6, 2:6] = 1.0                                   # a blue square
+    fig = overlay_figure(rgb, {"saliency": np.ones((3, 8, 8))}, {"saliency": 1.0})
+    assert fig.data[0].type == "image"
+    pixel = np.asarray(fig.data[0].z)[3, 3]
+    assert list(pixel) == [0, 0, 255] and list(np.asarray(fig.data[0].z)[0, 0]) == [0, 0, 0]
+    grey = overlay_figure(np.eye(8), {"saliency": np.ones((8, 8))}, {"saliency": 1.0})
+    assert grey.data[0].type == "heatmap" and to_rgb(np.eye(8)) is None
+    assert to_rgb(np.ones((8, 8, 3))).shape == (8, 8, 3)      # channels-last too
