@@ -47,6 +47,30 @@ def close(a: float, b: float, *, rtol: float = FLOAT32_RTOL, atol: float = FLOAT
     return abs(a - b) <= atol + rtol * max(abs(a), abs(b))
 
 
+def tree_differences(a: Any, b: Any, *, rtol: float = FLOAT32_RTOL, atol: float = FLOAT32_ATOL,
+                     path: str = "$") -> list[str]:
+    """Where two JSON-like trees (dicts, lists, numbers, strings) differ: non-integer numbers beyond
+    :func:`close`, anything else (keys, lengths, strings, booleans, integers) not equal. Empty when they agree.
+
+    For results computed twice from a float32 model (another thread count, another executor), whose floats may
+    move in their last bits while their structure and counts may not.
+    """
+    if isinstance(a, dict) and isinstance(b, dict):
+        if list(a) != list(b):
+            return [f"{path}: keys {list(a)} != {list(b)}"]
+        return [d for k in a for d in tree_differences(a[k], b[k], rtol=rtol, atol=atol, path=f"{path}.{k}")]
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        if len(a) != len(b):
+            return [f"{path}: length {len(a)} != {len(b)}"]
+        return [d for i, (x, y) in enumerate(zip(a, b))
+                for d in tree_differences(x, y, rtol=rtol, atol=atol, path=f"{path}[{i}]")]
+    numbers = (int, float)
+    if (isinstance(a, float) or isinstance(b, float)) and isinstance(a, numbers) and isinstance(b, numbers) \
+            and not isinstance(a, bool) and not isinstance(b, bool):
+        return [] if close(float(a), float(b), rtol=rtol, atol=atol) else [f"{path}: {a!r} != {b!r}"]
+    return [] if a == b and type(a) is type(b) else [f"{path}: {a!r} != {b!r}"]
+
+
 def is_count(value: Any) -> bool:
     """Counts are integers by type (``n_test``, ``n_correct``, ``n_with_mark``)."""
     return isinstance(value, int) and not isinstance(value, bool)

@@ -34,6 +34,14 @@ def noun(result: dict[str, Any]) -> str:
     return "applicant" if "row_noun" not in model and model.get("domain") == "finance" else "case"
 
 
+def capability_reason(result: dict[str, Any], capability: str) -> str:
+    """Why the run did not compute ``capability`` ("" when it did, or a run that did not say, or a damaged one)."""
+    caps = (result.get("model") or {}).get("capabilities")
+    off = caps.get("not_applicable") if isinstance(caps, dict) else None
+    why = off.get(capability) if isinstance(off, dict) else None
+    return why if isinstance(why, str) else ""
+
+
 def method_label(method: str | None) -> str:
     """Display name of an explanation method (:func:`audit.explain.method_label`)."""
     from audit.explain import method_label as label

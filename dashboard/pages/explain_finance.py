@@ -235,7 +235,7 @@ def _detail_card(result: dict[str, Any], row: dict[str, Any], fav: str, unfav: s
         return out
     reasons, method = tables.stored_reasons(result, row["id"])
     if reasons is None:
-        why = ((result.get("model") or {}).get("capabilities") or {}).get("not_applicable", {}).get("reason_codes")
+        why = tables.capability_reason(result, "reason_codes")
         out.append(html.P(f"This run stored no reason codes for this {who}{': ' + why if why else ''}.",
                           className="muted"))
         return out

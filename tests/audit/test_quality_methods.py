@@ -24,7 +24,7 @@ from audit.runner import RunConfig, run_target
 from audit.schema import CHECK_FAMILIES, check_area, validate_result
 from audit.target import AuditTarget, EvalData
 from audit.testing import linear_target, tiny_image_target
-from audit.tolerance import FLOAT32_ATOL, FLOAT32_RTOL
+from audit.tolerance import FLOAT32_ATOL, FLOAT32_RTOL, tree_differences
 
 ALL_TABULAR = ["integrated_gradients", "deeplift", "shap", "gradient_shap", "saliency", "occlusion",
                "input_x_gradient"]
@@ -124,7 +124,10 @@ def test_expected_gradients_completeness_is_seeded(relu):
     attr = ex.attribute(x, target=1)
     a = attribution_completeness(relu, "shap", x, attr, 1, explainer=ex, seed=5).tables["errors"]
     b = attribution_completeness(relu, "shap", x, attr, 1, explainer=ex, seed=5).tables["errors"]
-    pd.testing.assert_frame_equal(a, b)
+    # the same draws: equal to float32 tolerance (another seed moves these numbers by far more, checked below)
+    pd.testing.assert_frame_equal(a, b, check_exact=False, rtol=FLOAT32_RTOL, atol=FLOAT32_ATOL)
+    c = attribution_completeness(relu, "shap", x, attr, 1, explainer=ex, seed=6).tables["errors"]
+    assert not np.allclose(a.select_dtypes("number"), c.select_dtypes("number"), rtol=FLOAT32_RTOL, atol=FLOAT32_ATOL)
 
 
 def test_completeness_not_applicable_says_why(relu):
@@ -253,8 +256,11 @@ def test_random_order_curves_are_shared_between_methods(relu):
     first = deletion_insertion(relu, x, a, cls, random_curves=cache)
     shared = deletion_insertion(relu, x, b, cls, random_curves=cache)
     alone = deletion_insertion(relu, x, b, cls)
-    assert shared.summary == alone.summary
-    pd.testing.assert_frame_equal(shared.tables["auc"], alone.tables["auc"])
+    # float32 model outputs: compared to float32 tolerance (another draw of the random order would differ by far more)
+    assert tree_differences(shared.summary, alone.summary) == []
+    pd.testing.assert_frame_equal(shared.tables["auc"], alone.tables["auc"], check_exact=False, rtol=FLOAT32_RTOL,
+                                  atol=FLOAT32_ATOL)
+    # the cached curves are reused as they are, so the shared value is the very number computed first
     assert first.summary["random_insertion_auc"] == shared.summary["random_insertion_auc"]
     # other inputs: the cache is not used (and is replaced)
     other = deletion_insertion(relu, x[:6], b[:6], cls[:6], random_curves=cache)

@@ -52,3 +52,17 @@ def test_colour_images_are_drawn_in_colour():
     grey = overlay_figure(np.eye(8), {"saliency": np.ones((8, 8))}, {"saliency": 1.0})
     assert grey.data[0].type == "heatmap" and to_rgb(np.eye(8)) is None
     assert to_rgb(np.ones((8, 8, 3))).shape == (8, 8, 3)      # channels-last too
+
+
+def test_damaged_capability_and_noun_fields_read_as_unknown():
+    """A tampered run whose capabilities or row noun are of the wrong type reads as if it said nothing."""
+    from audit.capabilities import kind_of_run
+    from dashboard.explain_finance_data import capability_reason, noun
+
+    for caps in ("garbage", ["reason_codes"], {"not_applicable": "x"}, {"not_applicable": {"reason_codes": 7}}):
+        assert capability_reason({"model": {"capabilities": caps}}, "reason_codes") == ""
+    assert capability_reason({"model": {"capabilities": {"not_applicable": {"reason_codes": "two classes"}}}},
+                             "reason_codes") == "two classes"
+    assert noun({"model": {"row_noun": ["x"], "domain": "finance"}}) == "case"
+    assert kind_of_run({"kind": ["image"], "capabilities": "junk", "domain": "vision"}) == "image"
+    assert kind_of_run({"kind": "audio", "domain": "nlp"}) == "text" and kind_of_run({}) == "other"

@@ -124,3 +124,19 @@ def test_counts_are_exact_and_missing_metrics_differ():
     diffs = compare_metrics({"n_correct": 547, "accuracy": 0.9179 * (1 + 1e-7)}, card)
     assert [(d.key, d.exact) for d in diffs] == [("n_correct", True), ("roc_auc", False)]
     assert diffs[0].difference == -1 and diffs[1].difference is None
+
+
+def test_tree_differences_tolerates_float32_noise_not_changes():
+    from audit.tolerance import tree_differences
+
+    a = {"n": 597, "groups": [{"group": "black", "rate": 0.6440677966101694, "passed": False}], "note": "x"}
+    noisy = {"n": 597, "groups": [{"group": "black", "rate": 0.6440677966101694 * (1 + 3e-7), "passed": False}],
+             "note": "x"}
+    assert tree_differences(a, noisy) == []
+    moved = {**noisy, "groups": [{**noisy["groups"][0], "rate": 0.65}]}
+    assert tree_differences(a, moved) == ["$.groups[0].rate: 0.6440677966101694 != 0.65"]
+    # counts, verdicts, strings and structure are compared exactly
+    assert tree_differences(a, {**a, "n": 598}) == ["$.n: 597 != 598"]
+    assert tree_differences(a, {**a, "groups": [{**a["groups"][0], "passed": True}]}) != []
+    assert tree_differences(a, {**a, "note": "y"}) != [] and tree_differences(a, {"n": 597}) != []
+    assert tree_differences([float("nan")], [float("nan")]) == [] and tree_differences([1.0], [1.0, 2.0]) != []

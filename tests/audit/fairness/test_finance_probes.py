@@ -156,5 +156,9 @@ def test_gap_decomposition_beside_the_section_gives_the_numbers_of_one_in_turn(m
             assert torch.get_num_threads() == threads          # the caller's threads are given back
     finally:
         torch.set_num_threads(before)
-    assert out[1] == out[2]
+    # the same section: structure, counts and verdicts exactly; floats to float32 tolerance, since the model
+    # ran under another thread count (its sums may move in the last bits on another CPU)
+    from audit.tolerance import tree_differences
+
+    assert tree_differences(json.loads(out[1]), json.loads(out[2])) == []
     assert '"gap"' in out[1] and '"proxy"' in out[1]
