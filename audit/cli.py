@@ -220,7 +220,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     it = sub.add_parser("init-target", help="write a commented target file for your own model, to fill in")
     it.add_argument("name", help="the target's name (a Python identifier); writes NAME.py")
-    it.add_argument("--kind", required=True, choices=["tabular", "text", "image"],
+    it.add_argument("--kind", required=True, choices=["tabular", "text", "image", "huggingface"],
                     help="tabular rows with feature names, text with a tokenizer, or images (N, C, H, W)")
     it.add_argument("--dir", type=Path, default=Path("."), help="where to write it (default: here)")
     it.add_argument("--force", action="store_true", help="overwrite an existing NAME.py")

@@ -1,4 +1,4 @@
-"""``deepaudit init-target NAME --kind tabular|text|image``: write a commented target file to fill in.
+"""``deepaudit init-target NAME --kind tabular|text|image|huggingface``: write a commented target file to fill in.
 
 The file defines ``factory(device="cpu") -> AuditTarget``. Every place the user must fill in is marked
 ``TODO`` and, until filled, raises ``NotImplementedError`` naming the file and what to provide, so
@@ -12,7 +12,7 @@ import keyword
 import re
 from pathlib import Path
 
-KINDS = ("tabular", "text", "image")
+KINDS = ("tabular", "text", "image", "huggingface")
 BAD_NAME = ("target name {name!r} must be a Python identifier (letters, digits, underscores; not starting with a "
             "digit). Fix: e.g. deepaudit init-target my_model --kind {kind}.")
 BAD_KIND = "unknown kind {kind!r}. Fix: use one of {kinds}."
@@ -63,6 +63,9 @@ def filled(target: AuditTarget) -> AuditTarget:
         todo("replace the TODO values of " + ", ".join(left))
     return target
 
+'''
+
+_LOAD_MODEL = '''
 
 def load_model() -> torch.nn.Module:
     # TODO: build your network and load its trained weights, for example
@@ -176,7 +179,40 @@ def factory(device: str = "cpu") -> AuditTarget:
         baseline=torch.zeros(ids.shape[1], dtype=torch.long), provenance={{"card": CARD}}, data_kind="text"))
 '''
 
-BODIES = {"tabular": _TABULAR, "image": _IMAGE, "text": _TEXT}
+_HUGGINGFACE = '''
+
+# TODO: the directory your model and tokenizer were saved to with save_pretrained(...) (config.json,
+# model.safetensors, tokenizer.json). Any AutoModelForSequenceClassification with a fast tokenizer; nothing is
+# downloaded. Special tokens, padding and attention masks are handled by deepaudit (audit.huggingface).
+MODEL_DIR = "TODO/path/to/saved/model"
+
+
+def load_data() -> tuple[list[str], np.ndarray, pd.DataFrame]:
+    # TODO: the evaluation texts, their integer labels (the model's label ids), and a DataFrame of cohorts or
+    # sensitive attributes per text (e.g. source, dialect), same rows.
+    todo("load_data() must return (texts, integer labels, groups DataFrame)")
+
+
+CLASS_NAMES = None                  # None: the model's config.id2label; or one name per label id
+FAVORABLE_LABEL = "TODO_positive"   # the outcome a person wants (one of the class names), or None
+COHORT_COLUMNS: list[str] = []      # TODO: columns of groups to compare accuracy across
+SENSITIVE_COLUMNS: list[str] = []
+
+
+def factory(device: str = "cpu") -> AuditTarget:
+    from audit.huggingface import from_huggingface
+
+    texts, labels, groups = load_data()
+    if MODEL_DIR.startswith("TODO"):
+        todo("set MODEL_DIR to the directory given to save_pretrained")
+    return filled(from_huggingface(
+        MODEL_DIR, texts, labels, groups, name=NAME, domain="TODO: a label such as support tickets",
+        task="TODO: e.g. ticket urgency", class_names=CLASS_NAMES, favorable_label=FAVORABLE_LABEL,
+        cohort_columns=COHORT_COLUMNS, sensitive_columns=SENSITIVE_COLUMNS, provenance={{"card": CARD}},
+        device=device))
+'''
+
+BODIES = {"tabular": _TABULAR, "image": _IMAGE, "text": _TEXT, "huggingface": _HUGGINGFACE}
 
 
 def render(name: str, kind: str, file: str) -> str:
@@ -185,7 +221,9 @@ def render(name: str, kind: str, file: str) -> str:
         raise ValueError(BAD_NAME.format(name=name, kind=kind))
     if kind not in KINDS:
         raise ValueError(BAD_KIND.format(kind=kind, kinds=list(KINDS)))
-    return (_HEAD + BODIES[kind]).format(name=name, kind=kind, file=file)
+    # A Hugging Face target loads its model from MODEL_DIR: no load_model() to fill in.
+    head = _HEAD if kind == "huggingface" else _HEAD + _LOAD_MODEL
+    return (head + BODIES[kind]).format(name=name, kind=kind, file=file)
 
 
 def write_target(name: str, kind: str, *, directory: str | Path = ".", force: bool = False) -> Path:

@@ -8,7 +8,9 @@ DeepExplainer is not used: its PyTorch hooks do not cover every layer type a
 user model may hold, while expected gradients only need gradients. Text: shap's Partition explainer with
 a ``shap.maskers.Text`` masker built on the target's own tokenizer, so that
 shap's tokens are exactly the tokens the model reads; masked tokens are removed
-from the string. Outputs are converted to tensors shaped like the inputs.
+from the string, or replaced one for one by the tokenizer's ``mask_token`` where
+it has one (Hugging Face word pieces, :mod:`audit.huggingface`). Outputs are converted
+to tensors shaped like the inputs.
 
 Nothing per call is kept on the explainer, so one instance may serve
 concurrent calls. shap draws from the global numpy RNG only; each shap call
@@ -195,7 +197,13 @@ class ShapExplainer(Explainer):
             with torch.no_grad():
                 return model(vocab.encode([str(s).replace(MASK, " ") for s in batch]).to(device)).float().cpu().numpy()
 
-        masker = shap.maskers.Text(_ShapTokenizer(vocab), mask_token=MASK, collapse_mask_token=True)
+        own_mask = getattr(vocab, "mask_token", None)
+        if own_mask:
+            # A tokenizer with its own mask token (a Hugging Face model's [MASK]): a masked word piece is replaced
+            # by it, one per piece, as shap does with such tokenizers; removing a piece would re-split its word.
+            masker = shap.maskers.Text(_ShapTokenizer(vocab), mask_token=own_mask, collapse_mask_token=False)
+        else:
+            masker = shap.maskers.Text(_ShapTokenizer(vocab), mask_token=MASK, collapse_mask_token=True)
         explainer = shap.Explainer(f, masker, output_names=list(self.audit_target.class_names), seed=seed)
         out = torch.zeros(x.shape, dtype=torch.float32)
         for i, (text, cls) in enumerate(zip(texts, y.tolist())):

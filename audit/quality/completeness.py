@@ -60,6 +60,7 @@ from audit.quality._common import (
 from audit.quality.coverage import COMPLETENESS_UNDEFINED  # noqa: F401  re-exported
 from audit.schema import Check
 from audit.target import AuditTarget
+from audit.tokenizer import PAD_ID
 
 BAD_STEPS = ("start_steps={start} and max_steps={max} are invalid. "
              "Fix: pass integers with 1 <= start_steps <= max_steps.")
@@ -310,6 +311,12 @@ def attribution_completeness(audit_target: AuditTarget, method: str, inputs: tor
         # captum's DeepLift and LayerDeepLift both take the model's output on the baseline inputs as reference.
         reference = _picked(audit_target.logits(baseline_like(audit_target, inputs), batch_size=batch_size), classes)
         ref_text = "F(baseline)"
+    elif method == "shap" and is_text and getattr(audit_target.tokenizer, "mask_token", None):
+        # Every token replaced by the tokenizer's mask token (what shap's masker does with such a tokenizer).
+        tok = audit_target.tokenizer
+        masked = torch.where(inputs != PAD_ID, torch.as_tensor(tok.stoi[tok.mask_token]), inputs)
+        reference = _picked(audit_target.logits(masked, batch_size=batch_size), classes)
+        ref_text = f"F(every token {tok.mask_token})"
     elif method == "shap" and is_text:
         empty = audit_target.tokenizer.encode([""])
         ref = audit_target.logits(empty, batch_size=batch_size).double()[0]

