@@ -8,8 +8,9 @@
                                                    audit report of a stored run (run ... --report writes them too)
 
 Other packages add commands through ``deepaudit.commands`` entry points: the bundled models add
-``models``, ``evaluate`` and ``train`` (:mod:`models.cli`), the dashboard ``serve`` and ``hash-password``.
-This package imports neither; it reaches every model, bundled or not, through :func:`audit.target.load_target`.
+``models``, ``evaluate`` and ``train`` (:mod:`deepaudit.models.cli`), the dashboard ``serve`` and ``hash-password``.
+This package imports neither; it reaches every model, bundled or not, through
+:func:`deepaudit.audit.target.load_target`.
 """
 from __future__ import annotations
 
@@ -63,7 +64,7 @@ def _importing() -> Iterator[None]:
 
 
 def cmd_init_target(args: argparse.Namespace) -> int:
-    from audit.init_target import write_target
+    from deepaudit.audit.init_target import write_target
 
     path = write_target(args.name, args.kind, directory=args.dir, force=args.force)
     print(f"wrote {path}: fill in its TODOs, then run\n  deepaudit describe {path}:factory\n"
@@ -75,7 +76,7 @@ def cmd_describe(args: argparse.Namespace) -> int:
     with _importing():
         import numpy as np
 
-        from audit.target import group_sizes, load_target
+        from deepaudit.audit.target import group_sizes, load_target
 
     target = load_target(args.spec, device=args.device)
     data = target.eval_data
@@ -96,9 +97,9 @@ DEFAULT_STORE = Path("deepaudit-runs")
 
 def cmd_run(args: argparse.Namespace) -> int:
     with _importing():
-        from audit.runner import RunConfig, run_audit
-        from audit.store import RunStore
-        from audit.target import list_targets
+        from deepaudit.audit.runner import RunConfig, run_audit
+        from deepaudit.audit.store import RunStore
+        from deepaudit.audit.target import list_targets
 
     specs = list_targets() if args.all else args.specs
     if not specs:
@@ -143,7 +144,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def check_out_dir(out: Path, flag: str) -> None:
     """Create ``out`` if needed and prove it is a writable directory; ValueError naming the fix otherwise."""
-    from audit.atomic import writable_dir_problem
+    from deepaudit.audit.atomic import writable_dir_problem
 
     problem = writable_dir_problem(out)
     if problem.startswith("it is a file"):
@@ -157,7 +158,7 @@ DEFAULT_REPORT_DIR = Path("deepaudit-reports")
 
 def _write_reports(runs: list[Any], out: Path, formats: str, *, stream: Any = None) -> int:
     """Write reports for each run; prints paths (stdout) and any PDF problem (stderr). 1 if the PDF is missing."""
-    from audit.report import parse_formats, write_reports
+    from deepaudit.audit.report import parse_formats, write_reports
 
     fmts = parse_formats(formats)
     status = 0
@@ -173,8 +174,8 @@ def _write_reports(runs: list[Any], out: Path, formats: str, *, stream: Any = No
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from audit.report import parse_formats
-    from audit.store import RunStore
+    from deepaudit.audit.report import parse_formats
+    from deepaudit.audit.store import RunStore
 
     parse_formats(args.format)  # an unknown format fails before any work
     check_out_dir(args.out, "--out")
@@ -189,7 +190,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from audit.store import RunStore
+    from deepaudit.audit.store import RunStore
 
     runs = RunStore(args.store).list_runs(model=args.model, status=args.status)
     if args.json:
@@ -304,8 +305,8 @@ def _message(exc: BaseException) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from audit.errors import IndexLockedError
-    from audit.threads import apply_thread_policy
+    from deepaudit.audit.errors import IndexLockedError
+    from deepaudit.audit.threads import apply_thread_policy
 
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s: %(message)s")

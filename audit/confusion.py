@@ -1,8 +1,9 @@
-"""Confusion-matrix counts as a tidy table: stored overall by :mod:`audit.performance` (``performance.confusion``)
+"""Confusion-matrix counts as a tidy table: stored overall by :mod:`deepaudit.audit.performance`
+(``performance.confusion``)
 and called by the dashboard for one group's stored predictions, so every count and share it shows is computed
 here and the page only selects rows and formats.
 
-Kept apart from :mod:`audit.performance` (which re-exports both functions) because it is counting only: the
+Kept apart from :mod:`deepaudit.audit.performance` (which re-exports both functions) because it is counting only: the
 presentation code may call it without reaching the interval machinery.
 """
 from __future__ import annotations

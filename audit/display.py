@@ -92,7 +92,7 @@ def display_arrays(target: Any, index: np.ndarray) -> dict[str, np.ndarray] | No
     """The ``display`` array set for the samples at ``index`` of ``target.eval_data``; None without raw inputs."""
     raw = target.eval_data.raw
     if raw is None:
-        from audit.capabilities import infer_kind
+        from deepaudit.audit.capabilities import infer_kind
 
         if infer_kind(target) != "image":
             return None
@@ -196,7 +196,8 @@ class Display:
         return None if self.rows is None or not self.has(k) else self.rows.iloc[self._pos[int(k)]].to_dict()
 
     def token_attributions(self, k: int, attribution_row: Any) -> pd.DataFrame | None:
-        """Like :func:`audit.explain.views.token_attributions`, from the stored tokens (None if not stored)."""
+        """Like :func:`deepaudit.audit.explain.views.token_attributions`, from the stored tokens (None if not
+        stored)."""
         if self.tokens is None or not self.has(k):
             return None
         toks = self.tokens[self._pos[int(k)]]
@@ -213,7 +214,7 @@ class Display:
 def read_display(run: Any) -> Display:
     """The run's stored display inputs; an empty :class:`Display` whose ``note`` says why when there are none.
 
-    Read once per :class:`~audit.store.Run` object (a run never changes once written).
+    Read once per :class:`~deepaudit.audit.store.Run` object (a run never changes once written).
     """
     cached = getattr(run, "__dict__", {}).get("_display")
     if cached is None:

@@ -6,4 +6,4 @@ from __future__ import annotations
 
 
 class IndexLockedError(RuntimeError):
-    """The run store's SQLite index stayed locked by another process for ``audit.store.LOCK_WAIT_S``."""
+    """The run store's SQLite index stayed locked by another process for ``deepaudit.audit.store.LOCK_WAIT_S``."""

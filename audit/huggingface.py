@@ -1,7 +1,7 @@
 """Hugging Face sequence classifiers as audit targets: :func:`from_huggingface`.
 
 Any ``AutoModelForSequenceClassification`` with a fast tokenizer (offsets) is wrapped so that the rest of
-deepaudit sees an ordinary text target (:mod:`audit.tokenizer`):
+deepaudit sees an ordinary text target (:mod:`deepaudit.audit.tokenizer`):
 
 - :class:`HFTokenizer` speaks deepaudit's tokenizer contract over the model's own tokenizer. Its ids are the
   model's vocabulary re-numbered so that padding is 0 and the unknown token 1 (a permutation, inverted inside
@@ -32,7 +32,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from audit.tokenizer import PAD_ID, PAD_TOKEN, UNK_TOKEN
+from deepaudit.audit.tokenizer import PAD_ID, PAD_TOKEN, UNK_TOKEN
 
 NOT_INSTALLED = ("auditing a Hugging Face model needs the `transformers` package. "
                  "Fix: pip install transformers (and tokenizers).")
@@ -68,7 +68,7 @@ def _require_transformers() -> Any:
 
 
 class HFTokenizer:
-    """deepaudit's tokenizer contract (:mod:`audit.tokenizer`) over a Hugging Face fast tokenizer.
+    """deepaudit's tokenizer contract (:mod:`deepaudit.audit.tokenizer`) over a Hugging Face fast tokenizer.
 
     ``ours_to_hf[i]`` is the model's id of our id ``i``; padding and the unknown token take ids 0 and 1 and
     are named ``<pad>``/``<unk>`` in ``itos``. ``subword = True`` tells the contract check that no word is out
@@ -219,7 +219,7 @@ def load_huggingface(model_or_dir: Any, tokenizer: Any = None) -> tuple[nn.Modul
         if tokenizer is None:
             tokenizer = transformers.AutoTokenizer.from_pretrained(path, local_files_only=True, use_fast=True)
         info["directory"] = str(path.resolve())
-        from audit.weights import sha256_file
+        from deepaudit.audit.weights import sha256_file
 
         # The files read, hashed: what was audited is identifiable from the run alone.
         info["files_sha256"] = {f.name: sha256_file(f) for f in sorted(path.iterdir())
@@ -243,7 +243,7 @@ def from_huggingface(model_or_dir: Any, texts: Sequence[str], labels: Any, group
                      sensitive_columns: Sequence[str] = (), cohort_columns: Sequence[str] = (),
                      sample_ids: Any = None, max_length: int | None = None, domain: str = "text",
                      provenance: dict[str, Any] | None = None, device: Any = "cpu"):
-    """An :class:`audit.target.AuditTarget` for a Hugging Face sequence classifier.
+    """An :class:`deepaudit.audit.target.AuditTarget` for a Hugging Face sequence classifier.
 
     Parameters
     ----------
@@ -258,14 +258,14 @@ def from_huggingface(model_or_dir: Any, texts: Sequence[str], labels: Any, group
     max_length : int, optional
         Tokens the model reads, special tokens included; default the smaller of the tokenizer's
         ``model_max_length`` and the model's ``max_position_embeddings`` (at most 512).
-    Other parameters are :class:`audit.target.AuditTarget`'s.
+    Other parameters are :class:`deepaudit.audit.target.AuditTarget`'s.
 
     Examples
     --------
     >>> target = from_huggingface("my-bert/", texts, labels, favorable_label="positive")  # doctest: +SKIP
     """
-    from audit.device import resolve_device
-    from audit.target import AuditTarget, EvalData
+    from deepaudit.audit.device import resolve_device
+    from deepaudit.audit.target import AuditTarget, EvalData
 
     hf_model, hf_tok, info = load_huggingface(model_or_dir, tokenizer)
     config = hf_model.config

@@ -31,8 +31,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from audit.target import AuditTarget, EvalData
-from audit.weights import load_state_dict_checked, read_state_dict
+from deepaudit.audit.target import AuditTarget, EvalData
+from deepaudit.audit.weights import load_state_dict_checked, read_state_dict
 
 NAME = "{name}"
 FILE = "{file}"
@@ -152,7 +152,8 @@ EMBEDDING_LAYER = "TODO.embedding"   # dotted name of the model's token embeddin
 
 def load_tokenizer():
     # TODO: an object with encode(list_of_texts) -> LongTensor (N, max_tokens) of token ids (0 = padding) and
-    # itos (id -> token string) for token attributions, e.g. audit.tokenizer.Vocabulary; or None if you only have
+    # itos (id -> token string) for token attributions, e.g. deepaudit.audit.tokenizer.Vocabulary; or None if you only
+    # have
     # token ids (no counterfactual word-swap probes then).
     todo("load_tokenizer() must return your tokenizer (encode, itos) or None")
 
@@ -183,7 +184,7 @@ _HUGGINGFACE = '''
 
 # TODO: the directory your model and tokenizer were saved to with save_pretrained(...) (config.json,
 # model.safetensors, tokenizer.json). Any AutoModelForSequenceClassification with a fast tokenizer; nothing is
-# downloaded. Special tokens, padding and attention masks are handled by deepaudit (audit.huggingface).
+# downloaded. Special tokens, padding and attention masks are handled by deepaudit (deepaudit.audit.huggingface).
 MODEL_DIR = "TODO/path/to/saved/model"
 
 
@@ -200,7 +201,7 @@ SENSITIVE_COLUMNS: list[str] = []
 
 
 def factory(device: str = "cpu") -> AuditTarget:
-    from audit.huggingface import from_huggingface
+    from deepaudit.audit.huggingface import from_huggingface
 
     texts, labels, groups = load_data()
     if MODEL_DIR.startswith("TODO"):

@@ -16,9 +16,9 @@ never guessed.
     * the reason-codes probe gains ``params`` (its IG step count), read from
       the prose method string 1.0 stored.
     * performance gains ``confusion`` (the overall confusion matrix), counted
-      from ``predictions.parquet`` by :func:`audit.confusion.confusion_counts`.
+      from ``predictions.parquet`` by :func:`deepaudit.audit.confusion.confusion_counts`.
     * the deletion/insertion summary gains ``auc_intervals``, computed by
-      :func:`audit.quality.curves.auc_intervals` from the per-sample ``auc``
+      :func:`deepaudit.audit.quality.curves.auc_intervals` from the per-sample ``auc``
       table the run stored. The feature-importance interval columns
       (``mean_abs_lo``/``mean_abs_hi``) need the attribution arrays, which
       migration does not read: they stay absent and readers say so.
@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from audit.schema import SCHEMA_VERSION, is_newer
+from deepaudit.audit.schema import SCHEMA_VERSION, is_newer
 
 log = logging.getLogger(__name__)
 
@@ -132,8 +132,8 @@ def _once(predictions: Callable[[], pd.DataFrame | None]) -> Callable[[], pd.Dat
 
 def _add_confusion(doc: dict[str, Any], perf: dict[str, Any], predictions: Callable[[], pd.DataFrame | None]) -> None:
     """Fill 2.0's overall confusion matrix from the run's stored labels and predictions (when readable)."""
-    from audit.confusion import confusion_counts
-    from audit.store import to_jsonable
+    from deepaudit.audit.confusion import confusion_counts
+    from deepaudit.audit.store import to_jsonable
 
     try:
         preds = predictions()
@@ -151,8 +151,8 @@ def _add_confusion(doc: dict[str, Any], perf: dict[str, Any], predictions: Calla
 
 def _add_auc_intervals(doc: dict[str, Any]) -> None:
     """Fill the deletion/insertion ``auc_intervals`` from the per-sample AUC table the run stored."""
-    from audit.quality.curves import auc_intervals
-    from audit.store import to_jsonable
+    from deepaudit.audit.quality.curves import auc_intervals
+    from deepaudit.audit.store import to_jsonable
 
     q = (doc.get("quality") or {}).get("deletion_insertion")
     if not isinstance(q, dict) or not isinstance(q.get("summary"), dict) or "auc_intervals" in q["summary"]:
@@ -168,8 +168,8 @@ def _add_auc_intervals(doc: dict[str, Any]) -> None:
 
 def _add_intervals(doc: dict[str, Any], perf: dict[str, Any], predictions: Callable[[], pd.DataFrame | None]) -> None:
     """Fill 2.0's performance intervals from the run's stored labels and probabilities (when readable)."""
-    from audit.performance import performance_section
-    from audit.store import to_jsonable
+    from deepaudit.audit.performance import performance_section
+    from deepaudit.audit.store import to_jsonable
 
     try:
         preds = predictions()
@@ -206,12 +206,13 @@ def _optional(fill: Callable[..., None], doc: dict[str, Any], *args: Any) -> Non
 
 
 def migrate(doc: dict[str, Any], *, predictions: Callable[[], pd.DataFrame | None] | None = None) -> dict[str, Any]:
-    """``doc`` brought to :data:`~audit.schema.SCHEMA_VERSION` (a copy when changed; ``doc`` itself otherwise).
+    """``doc`` brought to :data:`~deepaudit.audit.schema.SCHEMA_VERSION` (a copy when changed; ``doc`` itself
+    otherwise).
 
     ``predictions`` is a callable returning the run's predictions table, used
     only by steps that recompute stored statistics. A document newer than this
     deepaudit, of an unknown version, or too damaged to migrate (a section of
-    the wrong type) is returned unchanged for :func:`~audit.schema.validate_result`
+    the wrong type) is returned unchanged for :func:`~deepaudit.audit.schema.validate_result`
     to reject with its message; a statistic that cannot be recomputed from
     damaged stored data is left absent with a warning.
     """

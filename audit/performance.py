@@ -28,17 +28,19 @@
 ``per_class_interval`` (dict, new)
     ``{"level": 0.95, "method": "Wilson score interval, 95%"}``: what the per-class bounds are.
 ``confusion`` (DataFrame; stored as a list of records, new)
-    The confusion matrix of every evaluation sample, :func:`audit.confusion.confusion_counts` (re-exported
+    The confusion matrix of every evaluation sample, :func:`deepaudit.audit.confusion.confusion_counts` (re-exported
     here): one row per (true, predicted) cell with ``true``, ``predicted`` (class names), ``count`` and
     ``row_share`` (of the true class). The dashboard reads it for "all samples" and calls
-    :func:`~audit.confusion.confusion_counts` / :func:`~audit.confusion.confusion_summary` on the stored
+    :func:`~deepaudit.audit.confusion.confusion_counts` / :func:`~deepaudit.audit.confusion.confusion_summary` on the
+    stored
     predictions of one group, so every count and share it shows is computed in ``audit/``.
 ``card_metrics`` (dict)
     The metrics the model card records (``target.provenance["metrics"]``), unchanged.
 
 Runs stored before ``intervals`` existed have neither ``intervals`` nor the new per-class columns; readers
 show them as not stored and do not compute them. :func:`mean_record` is the one rule for the interval of a
-per-sample mean (also used by :mod:`audit.quality.curves` and :mod:`audit.explain.views`): null bounds from a
+per-sample mean (also used by :mod:`deepaudit.audit.quality.curves` and :mod:`deepaudit.audit.explain.views`): null
+bounds from a
 single sample, with the reason in ``method``.
 """
 from __future__ import annotations
@@ -50,8 +52,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from audit.confusion import confusion_counts, confusion_summary  # noqa: F401 (confusion_summary: re-exported)
-from audit.fairness.intervals import (
+from deepaudit.audit.confusion import confusion_counts, confusion_summary  # noqa: F401 (confusion_summary: re-exported)
+from deepaudit.audit.fairness.intervals import (
     hanley_mcneil_interval,
     mean_interval,
     wilson_interval,
@@ -92,7 +94,7 @@ def mean_record(per_sample: Any, value: float | None = None, *, confidence: floa
     """The stored interval record of a per-sample mean (the rule for log loss and Brier, reused elsewhere).
 
     ``{"value", "lo", "hi", "n", "level", "method"}``: ``value`` is ``value`` (the stored estimate) or the mean
-    of ``per_sample``; ``lo``/``hi`` from :func:`~audit.fairness.intervals.mean_interval`, clipped to
+    of ``per_sample``; ``lo``/``hi`` from :func:`~deepaudit.audit.fairness.intervals.mean_interval`, clipped to
     ``[lower, upper]`` (None = unbounded). A single sample gives null bounds and ``method`` ending in
     :data:`ONE_SAMPLE`; no sample also gives a null ``value`` and ``method`` ending in :data:`NO_SAMPLE`.
     """
@@ -222,6 +224,6 @@ def performance_section(y: Any, probs: Any, class_names: Sequence[str], card_met
 
 
 def performance(target: Any, probs: np.ndarray, pred: np.ndarray) -> dict[str, Any]:
-    """:func:`performance_section` of an :class:`audit.target.AuditTarget`'s evaluation labels."""
+    """:func:`performance_section` of an :class:`deepaudit.audit.target.AuditTarget`'s evaluation labels."""
     return performance_section(target.eval_data.labels, probs, target.class_names,
                                target.provenance.get("metrics", {}), pred=pred)

@@ -5,10 +5,10 @@ The same type comes back whether a run was just computed in memory
 sections are dataclasses (:class:`ModelInfo`, :class:`DatasetInfo`,
 :class:`Provenance`, :class:`Performance`, :class:`Fairness`,
 :class:`Explanations`, :class:`QualityEntry`), its checks are
-:class:`~audit.schema.Check` records with structured fields, and every table
+:class:`~deepaudit.audit.schema.Check` records with structured fields, and every table
 is available as a DataFrame (:meth:`AuditResult.table`,
 :meth:`AuditResult.tables` and the named accessors). ``to_dict()`` gives the
-JSON document the schema (:mod:`audit.schema`) describes; ``save()`` writes
+JSON document the schema (:mod:`deepaudit.audit.schema`) describes; ``save()`` writes
 it, with the predictions and arrays, atomically into a store.
 
 Reading a result never imports or runs anything named in it: it is parsed
@@ -27,7 +27,7 @@ from typing import Any, ClassVar, Iterator, Mapping
 import numpy as np
 import pandas as pd
 
-from audit.schema import Check
+from deepaudit.audit.schema import Check
 
 UNKNOWN_TABLE = "no table {name!r} in run {run_id}. Tables: {have}."
 UNKNOWN_ARRAY = "run {run_id!r} has no array file {name!r} (has: {have}). Fix: use one of those names."
@@ -85,10 +85,10 @@ class ModelInfo(_Record):
     num_params: int | None = None
     feature_names: list[str] | None = None
     card: dict[str, Any] = field(default_factory=dict)
-    #: the inputs' codebook (labels, codes, flags; :class:`audit.features.Codebook`); empty for older runs
+    #: the inputs' codebook (labels, codes, flags; :class:`deepaudit.audit.features.Codebook`); empty for older runs
     features: dict[str, Any] = field(default_factory=dict)
     #: the data kind ("tabular", "image", "text", "other"; None in runs written before kinds were recorded:
-    #: :func:`audit.capabilities.kind_of_run` reads it from the domain) and what was computed for it
+    #: :func:`deepaudit.audit.capabilities.kind_of_run` reads it from the domain) and what was computed for it
     kind: str | None = None
     capabilities: dict[str, Any] = field(default_factory=dict)
     #: what one row is called ("applicant"); None in runs written before it was stored
@@ -234,8 +234,8 @@ class AuditResult:
                   arrays: Mapping[str, Mapping[str, np.ndarray]] | None = None,
                   validate: bool = True) -> "AuditResult":
         """The typed view of a result document (migrated to the current schema, then validated)."""
-        from audit.migrate import migrate
-        from audit.schema import validate_result
+        from deepaudit.audit.migrate import migrate
+        from deepaudit.audit.schema import validate_result
 
         if validate:
             doc = migrate(dict(doc), predictions=(lambda: predictions) if predictions is not None else None)
@@ -255,7 +255,7 @@ class AuditResult:
     @classmethod
     def load(cls, where: str | os.PathLike, run_id: str | None = None) -> "AuditResult":
         """A stored run: ``load(run_dir)``, or ``load(store_root, run_id)`` (``latest``, ``latest:<model>`` too)."""
-        from audit.store import RunStore, read_result
+        from deepaudit.audit.store import RunStore, read_result
 
         if run_id is not None:
             return RunStore(where).load(run_id)
@@ -268,7 +268,7 @@ class AuditResult:
         Returns the stored result; saving an already stored run into another
         store copies it.
         """
-        from audit.store import RunStore
+        from deepaudit.audit.store import RunStore
 
         store = store if isinstance(store, RunStore) else RunStore(store)
         arrays = {name: self.arrays(name) for name in self.array_names()}
@@ -276,7 +276,7 @@ class AuditResult:
 
     # -- the JSON document --------------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        """The result as the JSON document of :data:`audit.schema.RESULT_SCHEMA` (a fresh copy)."""
+        """The result as the JSON document of :data:`deepaudit.audit.schema.RESULT_SCHEMA` (a fresh copy)."""
         import copy
 
         return copy.deepcopy(self.result)

@@ -3,7 +3,7 @@
 Stages: load and validate the target; predict on all evaluation data
 (performance); explain a seeded subset with each method (local arrays and
 global views); explanation-quality checks; shortcut probes; fairness statistics,
-domain probes and policy checks (:mod:`audit.fairness.section`); write the
+domain probes and policy checks (:mod:`deepaudit.audit.fairness.section`); write the
 run atomically to the store.
 
 Which class is explained: for a binary model with a favourable outcome, the
@@ -28,18 +28,18 @@ import numpy as np
 import pandas as pd
 import torch
 
-from audit.capabilities import DEFAULT_METHODS, DEFAULT_SAMPLES, capabilities, infer_kind
-from audit.display import ARRAY_NAME as DISPLAY_ARRAY
-from audit.display import display_arrays
-from audit.explain import make_explainer, views
-from audit.explain.shortcut import run_probe
-from audit.fairness.policy import load_policy
-from audit.features import Codebook
-from audit.performance import performance
-from audit.result import AuditResult
-from audit.schema import SCHEMA_VERSION, Check
-from audit.store import RunStore, new_run_id, to_jsonable
-from audit.target import AuditTarget, group_sizes, load_target
+from deepaudit.audit.capabilities import DEFAULT_METHODS, DEFAULT_SAMPLES, capabilities, infer_kind
+from deepaudit.audit.display import ARRAY_NAME as DISPLAY_ARRAY
+from deepaudit.audit.display import display_arrays
+from deepaudit.audit.explain import make_explainer, views
+from deepaudit.audit.explain.shortcut import run_probe
+from deepaudit.audit.fairness.policy import load_policy
+from deepaudit.audit.features import Codebook
+from deepaudit.audit.performance import performance
+from deepaudit.audit.result import AuditResult
+from deepaudit.audit.schema import SCHEMA_VERSION, Check
+from deepaudit.audit.store import RunStore, new_run_id, to_jsonable
+from deepaudit.audit.target import AuditTarget, group_sizes, load_target
 
 log = logging.getLogger(__name__)
 
@@ -169,8 +169,8 @@ def run_target(target: AuditTarget, config: RunConfig, *, store: RunStore | None
 
 def _run_target(target: AuditTarget, config: RunConfig, *, store: RunStore | None,
                 spec: str | None) -> AuditResult:
-    from audit.quality import ig_completeness
-    from audit.quality.suite import method_quality
+    from deepaudit.audit.quality import ig_completeness
+    from deepaudit.audit.quality.suite import method_quality
 
     if config.samples is not None and (not isinstance(config.samples, int) or config.samples < 1):
         raise ValueError(BAD_SAMPLES.format(value=config.samples))
@@ -269,7 +269,7 @@ def _run_target(target: AuditTarget, config: RunConfig, *, store: RunStore | Non
         probes.append({"summary": summary, "table": table})
         checks.append(check)
 
-    from audit.fairness.section import build_fairness
+    from deepaudit.audit.fairness.section import build_fairness
 
     importance = methods_out.get(primary, {}).get("tables", {}).get("feature_importance")
     published = arrays.get(f"attr_{primary}", {})
@@ -349,7 +349,7 @@ def predictions_frame(target: AuditTarget, probs: np.ndarray, pred: np.ndarray) 
 
 def run_audit(specs: list[str], config: RunConfig, *, store: RunStore | None) -> list[AuditResult]:
     """Load each target by spec and audit it; one result per spec."""
-    from audit.device import resolve_device
+    from deepaudit.audit.device import resolve_device
 
     device = resolve_device(config.device)
     results = []

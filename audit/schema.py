@@ -8,7 +8,7 @@ every section and table in it, and :func:`validate_result` enforces it.
 say what each check measures, so no reader parses ids or prose. Arrays
 (attributions, saliency maps, display inputs) live beside it as ``.npz`` files
 and are referenced by relative path; per-sample predictions live in
-``predictions.parquet``. :class:`audit.result.AuditResult` is the typed view.
+``predictions.parquet``. :class:`deepaudit.audit.result.AuditResult` is the typed view.
 
 Version history:
 
@@ -17,12 +17,12 @@ Version history:
   (Wilson, Hanley-McNeil, log-loss) and per-class intervals; the reason-codes
   probe records its parameters as data (``params``); every section is
   described. Runs written as 1.0 are migrated on reading by
-  :func:`audit.migrate.migrate` (the only code that still reads check ids).
+  :func:`deepaudit.audit.migrate.migrate` (the only code that still reads check ids).
   Later 2.0 runs add, without changing what older ones hold: quality entries
   for every published method (``completeness_<method>``,
   ``deletion_insertion_<method>``, ``robustness_<method>`` beside the
   primary method's unsuffixed keys), the ``completeness`` check family, and
-  the ``not_applicable`` entry (:mod:`audit.quality.suite`). Readers treat a
+  the ``not_applicable`` entry (:mod:`deepaudit.audit.quality.suite`). Readers treat a
   run without them as one that checked only its primary method.
 """
 from __future__ import annotations
@@ -289,7 +289,7 @@ def validate_result(result: dict[str, Any]) -> dict[str, Any]:
     """Raise ``ValueError`` naming the first violation; return ``result`` unchanged when valid.
 
     Validates against the current schema; read older runs through
-    :func:`audit.migrate.migrate` first.
+    :func:`deepaudit.audit.migrate.migrate` first.
     """
     found = result.get("schema_version") if isinstance(result, dict) else None
     if is_newer(found):

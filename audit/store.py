@@ -3,7 +3,7 @@
 Layout under the store root::
 
     index.sqlite                 one row per completed run
-    runs/<run_id>/result.json    the results schema (audit.schema)
+    runs/<run_id>/result.json    the results schema (deepaudit.audit.schema)
     runs/<run_id>/predictions.parquet
     runs/<run_id>/arrays/<name>.npz
     .tmp/<run_id>.<host>.<pid>/  a run being written (never read)
@@ -40,10 +40,10 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
-from audit.errors import IndexLockedError
-from audit.migrate import migrate
-from audit.result import AuditResult
-from audit.schema import validate_result
+from deepaudit.audit.errors import IndexLockedError
+from deepaudit.audit.migrate import migrate
+from deepaudit.audit.result import AuditResult
+from deepaudit.audit.schema import validate_result
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +73,7 @@ _COLUMNS = ("run_id", "model", "domain", "dataset", "created_at", "status", "n_c
             "device", "schema_version", "duration_s")
 
 
-#: A stored run is an :class:`~audit.result.AuditResult` whose ``path`` is its directory.
+#: A stored run is an :class:`~deepaudit.audit.result.AuditResult` whose ``path`` is its directory.
 Run = AuditResult
 
 
@@ -263,7 +263,7 @@ class RunStore:
         """Fail fast (before a long audit) when runs cannot be written here: ValueError naming the fix."""
         if self.root.exists() and not self.root.is_dir():
             raise ValueError(NOT_A_STORE.format(root=self.root))
-        from audit.atomic import writable_dir_problem
+        from deepaudit.audit.atomic import writable_dir_problem
 
         problem = writable_dir_problem(self.root / ".tmp")
         if problem:

@@ -21,8 +21,8 @@ import pandas as pd
 import torch
 from torch import nn
 
-from audit.device import resolve_device
-from audit.weights import sha256_arrays, sha256_state_dict
+from deepaudit.audit.device import resolve_device
+from deepaudit.audit.weights import sha256_arrays, sha256_state_dict
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +36,7 @@ BAD_DOMAIN = ("target {name!r}: domain must be a short non-empty label (e.g. one
 BAD_CLASSES = "target {name!r}: class_names must be a non-empty list of distinct strings, got {value!r}."
 BAD_FAVORABLE = ("target {name!r}: favorable_label {value!r} is not one of class_names {classes}. "
                  "Fix: use one of the class names, or None.")
-NOT_EVAL_DATA = "target {name!r}: eval_data must be an audit.target.EvalData, got {type}."
+NOT_EVAL_DATA = "target {name!r}: eval_data must be an deepaudit.audit.target.EvalData, got {type}."
 EMPTY_DATA = "target {name!r}: the evaluation data is empty (0 samples). Fix: pass at least one sample."
 INPUTS_NOT_TENSOR = ("target {name!r}: eval_data.inputs must be a torch.Tensor, got {type}. "
                      "Fix: run your preprocessing first.")
@@ -69,7 +69,7 @@ FACTORY_MISSING = ("cannot load target {spec!r}: {path} defines no callable {fac
                    "Fix: name a function in that file.")
 FACTORY_FAILED = ("target {spec!r}: {what} raised {error} at {where}. Fix: correct the code there (run "
                   "`deepaudit describe {spec}` to retry quickly).")
-FACTORY_TYPE = ("target factory {spec!r} returned {type}, not an audit.target.AuditTarget. "
+FACTORY_TYPE = ("target factory {spec!r} returned {type}, not an deepaudit.audit.target.AuditTarget. "
                 "Fix: build and return AuditTarget(...) from the factory (see README, 'Audit your own model').")
 
 
@@ -165,7 +165,7 @@ class AuditTarget:
     ----------
     name, domain, task : str
         Identifier, a descriptive label (e.g. one of ``DOMAINS``; any short word is accepted: what the audit
-        computes follows from the data and the parts given, see :mod:`audit.capabilities`), and a short task
+        computes follows from the data and the parts given, see :mod:`deepaudit.audit.capabilities`), and a short task
         description.
     class_names : list of str
         One name per logit.
@@ -183,9 +183,9 @@ class AuditTarget:
         Raw input(s) -> model-ready tensor.
     feature_names : list of str, optional
         Tabular input names, one per input column.
-    tokenizer : audit.tokenizer.Tokenizer, optional
+    tokenizer : deepaudit.audit.tokenizer.Tokenizer, optional
         Text targets: ``itos``/``stoi`` (pad id 0, unk id 1), ``tokens(text)`` with character offsets and
-        ``encode(texts)``; checked by :func:`audit.tokenizer.check_tokenizer`.
+        ``encode(texts)``; checked by :func:`deepaudit.audit.tokenizer.check_tokenizer`.
     baseline : torch.Tensor, optional
         Attribution baseline shaped like one input.
     gradcam_layer, embedding_layer : str, optional
@@ -202,14 +202,14 @@ class AuditTarget:
         ({column: [lo, hi]}), ``feature_sentinels`` ({column: [codes that
         mean missing]}), ``feature_codes`` ({column: {code: meaning}}) and
         ``feature_flags`` ({column: "geographic"}) for tabular inputs
-        (:mod:`audit.features`).
+        (:mod:`deepaudit.audit.features`).
     reference_rows : DataFrame, optional
         Raw rows the model was trained on, with the columns of
         ``eval_data.raw``: the reference for valid input values (the
         dashboard's what-if editor takes its ranges from them).
     data_kind : str, optional
         ``"tabular"``, ``"image"``, ``"text"`` or ``"other"``; inferred from the
-        tokenizer and the input shape when not given (:mod:`audit.capabilities`).
+        tokenizer and the input shape when not given (:mod:`deepaudit.audit.capabilities`).
     """
 
     name: str
@@ -230,7 +230,7 @@ class AuditTarget:
     artifact_probes: list[ArtifactProbe] = field(default_factory=list)
     provenance: dict[str, Any] = field(default_factory=dict)
     reference_rows: pd.DataFrame | None = None
-    #: "tabular", "image", "text" or "other"; None: inferred (:func:`audit.capabilities.infer_kind`)
+    #: "tabular", "image", "text" or "other"; None: inferred (:func:`deepaudit.audit.capabilities.infer_kind`)
     data_kind: str | None = None
 
     @property
@@ -272,7 +272,7 @@ class AuditTarget:
         self.class_names = list(cn)
         if self.favorable_label is not None and self.favorable_label not in cn:
             raise ValueError(BAD_FAVORABLE.format(name=name, value=self.favorable_label, classes=list(cn)))
-        from audit.features import Codebook
+        from deepaudit.audit.features import Codebook
 
         try:  # the codebook's flags and codes are checked now, not when a report first reads them
             Codebook.from_provenance(self.provenance if isinstance(self.provenance, dict) else {})
@@ -286,7 +286,7 @@ class AuditTarget:
         n = len(data.inputs)
         if n == 0 or len(data.labels) == 0:
             raise ValueError(EMPTY_DATA.format(name=name))
-        from audit.capabilities import check_kind, infer_kind, last_conv_layer
+        from deepaudit.audit.capabilities import check_kind, infer_kind, last_conv_layer
 
         check_kind(self)
         if self.gradcam_layer is None and infer_kind(self) == "image":
@@ -324,14 +324,14 @@ class AuditTarget:
                     examples = [m for m, _ in self.model.named_modules() if m][:4]
                     raise ValueError(BAD_LAYER.format(name=name, what=what, layer=layer, examples=examples)) from None
         if self.tokenizer is not None:
-            from audit.tokenizer import check_tokenizer
+            from deepaudit.audit.tokenizer import check_tokenizer
 
             try:
                 check_tokenizer(self.tokenizer)
             except ValueError as exc:
                 raise ValueError(f"target {name!r}: {exc}") from None
         self.model.eval()
-        from audit.capabilities import infer_kind
+        from deepaudit.audit.capabilities import infer_kind
 
         if infer_kind(self) in ("tabular", "image") and not data.inputs.is_floating_point():
             # Gradient methods need floating inputs; a model that casts inside takes float32 as well. Cast now,

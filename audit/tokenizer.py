@@ -12,7 +12,7 @@ Text models read padded token-id tensors. deepaudit relies on:
 - ``encode(texts)`` gives an int64 tensor ``(len(texts), L)`` whose row ``i``
   holds the ids of ``tokens(texts[i])`` in order, then padding.
 
-:class:`models.nlp.tokenizer.Vocabulary` satisfies it. :func:`check_tokenizer`
+:class:`deepaudit.models.nlp.tokenizer.Vocabulary` satisfies it. :func:`check_tokenizer`
 tests an object against it.
 """
 from __future__ import annotations
@@ -27,7 +27,7 @@ UNK_ID = 1
 PAD_TOKEN = "<pad>"
 UNK_TOKEN = "<unk>"
 
-NOT_A_TOKENIZER = "tokenizer {type} violates the tokenizer contract (audit.tokenizer.Tokenizer): {problems}."
+NOT_A_TOKENIZER = "tokenizer {type} violates the tokenizer contract (deepaudit.audit.tokenizer.Tokenizer): {problems}."
 # A string no real vocabulary holds; check_tokenizer encodes it to see the unknown id.
 _PROBE = "zqxjvkw"
 
@@ -118,4 +118,4 @@ def check_tokenizer(tok: Any) -> None:
 def _fail(tok: Any, problems: list[str]) -> NoReturn:
     raise ValueError(NOT_A_TOKENIZER.format(type=type(tok).__name__, problems="; ".join(problems)) +
                      " Fix: reserve id 0 for padding and id 1 for unknown words, as "
-                     "models.nlp.tokenizer.Vocabulary does.")
+                     "deepaudit.models.nlp.tokenizer.Vocabulary does.")

@@ -110,7 +110,7 @@ def workload(store: Path, store_models: dict[str, str]) -> list[tuple[str, str, 
         items.append(("recompute", "fairness threshold slider (race)", lambda c: c.callback(
             fair, {"fairness-attribute.value": "race", "fairness-threshold.value": float(next(thresholds)),
                    "fairness-state.data": state}, changed="fairness-threshold.value", parse=False)))
-        from audit.store import RunStore
+        from deepaudit.audit.store import RunStore
 
         applicant = str(RunStore(store).load(run).arrays("attr_integrated_gradients")["sample_id"][0])
         items.append(("live", "mortgage what-if", lambda c: what_if(c, run, applicant)))
@@ -123,7 +123,7 @@ _COUNTER = iter(range(10**9))  # makes every live request unique: none is answer
 
 
 def explain_text(c: Client, run_id: str) -> None:
-    from dashboard import ids
+    from deepaudit.dashboard import ids
 
     n = next(_COUNTER)
     out = c.callback(f"{ids.EXPLAIN_NLP_LIVE}.children", {
@@ -150,7 +150,7 @@ def _record_batch(kind: str, text: str) -> None:
 
 def _fields(tree: object) -> list[tuple[dict, object]]:
     """(id, value) of every what-if input in a serialised component tree."""
-    from dashboard import ids
+    from deepaudit.dashboard import ids
 
     out = []
 
@@ -172,7 +172,7 @@ def _fields(tree: object) -> list[tuple[dict, object]]:
 
 def what_if(c: Client, run_id: str, applicant: str) -> None:
     """Open the applicant's editor, raise one numeric input by 10 %, recompute (score + attributions)."""
-    from dashboard import ids
+    from deepaudit.dashboard import ids
 
     state = {"model": "mortgage", "run_id": run_id}
     editor = c.callback(f"{ids.EXPLAIN_FINANCE_EDITOR}.children", {
@@ -213,7 +213,7 @@ def ensure_store(path: Path) -> Path:
     if (path / "runs").is_dir() and any((path / "runs").iterdir()):
         return path
     print(f"no runs in {path}: making them with `deepaudit run --all --store {path}` ...", flush=True)
-    subprocess.run([sys.executable, "-m", "audit.cli", "run", "--all", "--store", str(path), "--no-progress"],
+    subprocess.run([sys.executable, "-m", "deepaudit.audit.cli", "run", "--all", "--store", str(path), "--no-progress"],
                    check=True, stdout=subprocess.DEVNULL)
     return path
 
@@ -228,14 +228,15 @@ def main() -> int:
                     help="serve with --live-in-server (live passes in the server process, no worker process)")
     args = ap.parse_args()
     store = ensure_store(args.store)
-    from audit.store import RunStore
+    from deepaudit.audit.store import RunStore
 
     runs = RunStore(store).list_runs()
     latest = {m: runs[runs["model"] == m]["run_id"].iloc[0] for m in runs["model"].unique()}
     port = free_port()
     base = f"http://127.0.0.1:{port}/"
     t0 = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "audit.cli", "serve", "--store", str(store), "--port", str(port),
+    proc = subprocess.Popen([sys.executable, "-m", "deepaudit.audit.cli", "serve", "--store", str(store),
+                             "--port", str(port),
                              "--threads", str(args.threads), *(["--live-in-server"] if args.live_in_server else [])],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     ps = psutil.Process(proc.pid)

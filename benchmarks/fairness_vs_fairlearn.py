@@ -29,7 +29,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from audit.fairness import disparities, group_metrics
+from deepaudit.audit.fairness import disparities, group_metrics
 
 RACES = np.array(["white", "black", "hispanic", "asian", "other"])
 SEXES = np.array(["female", "male"])

@@ -27,9 +27,9 @@ def main() -> int:
     if not torch.cuda.is_available():
         print(NO_CUDA.format(version=torch.__version__), file=sys.stderr)
         return 2
-    from audit.runner import RunConfig, run_target
-    from audit.target import load_target
-    from models import list_models
+    from deepaudit.audit.runner import RunConfig, run_target
+    from deepaudit.audit.target import load_target
+    from deepaudit.models import list_models
 
     warnings.simplefilter("ignore")
     ok = True

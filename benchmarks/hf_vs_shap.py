@@ -38,11 +38,11 @@ def main() -> None:
 
     import shap
 
-    from audit.explain.base import make_explainer
-    from audit.huggingface import from_huggingface
-    from audit.runner import RunConfig, audit_target
-    from audit.store import RunStore
-    from audit.testing.zoo import huggingface_directory, reviews
+    from deepaudit.audit.explain.base import make_explainer
+    from deepaudit.audit.huggingface import from_huggingface
+    from deepaudit.audit.runner import RunConfig, audit_target
+    from deepaudit.audit.store import RunStore
+    from deepaudit.audit.testing.zoo import huggingface_directory, reviews
 
     model_dir = a.model_dir if (a.model_dir / "config.json").is_file() else Path(huggingface_directory())
     ev = reviews(a.reviews, seed=11)

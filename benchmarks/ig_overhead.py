@@ -21,8 +21,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from audit import load_target  # noqa: E402
-from audit.explain import make_explainer  # noqa: E402
+from deepaudit.audit import load_target  # noqa: E402
+from deepaudit.audit.explain import make_explainer  # noqa: E402
 
 N_STEPS = 50
 SAMPLES = {"mortgage": None, "mnist_cnn": 100, "sentiment": 20}

@@ -2,7 +2,7 @@
 
 Like for like: the audit's what-if (2 folds x 13 settings: demographic parity
 and TPR parity at 5 tolerances, equalized odds) on the same scores, labels and
-race-like groups, once with ``audit.fairness.thresholds`` and once with a
+race-like groups, once with ``deepaudit.audit.fairness.thresholds`` and once with a
 ThresholdOptimizer fitted per (setting, fold), the way the what-if was computed
 before. Both must give the same decisions (checked here as well as in the
 tests); the script prints the median of ``--repeats`` timings and the ratio.
@@ -20,8 +20,8 @@ import time
 import numpy as np
 import pandas as pd
 
-from audit.fairness.mitigation import threshold_what_if
-from audit.testing.fairlearn_reference import what_if_with_fairlearn
+from deepaudit.audit.fairness.mitigation import threshold_what_if
+from deepaudit.audit.testing.fairlearn_reference import what_if_with_fairlearn
 
 
 def synthetic(n: int, seed: int = 0):

@@ -24,7 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from audit.threads import available_cpus
+from deepaudit.audit.threads import available_cpus
 
 BIN = Path(sys.executable).with_name("deepaudit")
 
@@ -42,7 +42,7 @@ def _run(model: str, policy: bool) -> tuple[float, float]:
                                                              "DEEPAUDIT_THREADS", "DEEPAUDIT_THREAD_POLICY")}
     if not policy:
         env["DEEPAUDIT_THREAD_POLICY"] = "off"
-    cmd = [str(BIN) if BIN.exists() else sys.executable, *([] if BIN.exists() else ["-m", "audit.cli"]),
+    cmd = [str(BIN) if BIN.exists() else sys.executable, *([] if BIN.exists() else ["-m", "deepaudit.audit.cli"]),
            "run", model, "--store", store, "--no-progress"]
     t = time.perf_counter()
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

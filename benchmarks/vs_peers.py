@@ -85,8 +85,8 @@ def export_data(dest: Path) -> dict[str, int]:
     import numpy as np
     import pandas as pd
 
-    from audit.target import load_target
-    from models.finance.data import LABEL, load_split
+    from deepaudit.audit.target import load_target
+    from deepaudit.models.finance.data import LABEL, load_split
 
     target = load_target("mortgage", device="cpu")
     split = load_split()

@@ -1,9 +1,9 @@
 """The Dash app factory: ``create_app(store) -> dash.Dash``.
 
-Pages live in :mod:`dashboard.pages`; each per-model page module exposes ``PAGE``, ``build(ctx, model,
+Pages live in :mod:`deepaudit.dashboard.pages`; each per-model page module exposes ``PAGE``, ``build(ctx, model,
 run, **query)`` and ``register_callbacks(app, ctx)``, and is registered here with explicit module names
 (importing a page never needs a global app). Layouts and callbacks close over one
-:class:`~dashboard.context.AppContext`; there are no mutable module globals. Dash keeps its page registry
+:class:`~deepaudit.dashboard.context.AppContext`; there are no mutable module globals. Dash keeps its page registry
 process-wide, so the last app created in a process decides the layouts (one app per process in
 production; tests create one app per store).
 
@@ -23,10 +23,10 @@ from dash.exceptions import DependencyException, InvalidResourceError, Unsupport
 from flask import Response, request
 from werkzeug.exceptions import HTTPException
 
-from audit.store import RunStore
-from dashboard import downloads, ids, response_cache
-from dashboard.context import AppContext, LiveModels
-from dashboard.pages import (
+from deepaudit.audit.store import RunStore
+from deepaudit.dashboard import downloads, ids, response_cache
+from deepaudit.dashboard.context import AppContext, LiveModels
+from deepaudit.dashboard.pages import (
     checks,
     explanations,
     fairness,
@@ -39,14 +39,14 @@ from dashboard.pages import (
     runs,
     shell,
 )
-from dashboard.pages.shell import ClientInputError
+from deepaudit.dashboard.pages.shell import ClientInputError
 
 log = logging.getLogger("deepaudit.dashboard")
 
 ASSETS = os.path.join(os.path.dirname(__file__), "assets")
 MODEL_PAGES = [checks, performance, fairness, explanations, quality, runs, report]
 MODEL_PAGE_NAMES = frozenset(p.PAGE for p in MODEL_PAGES)
-NOT_FOUND_MODULE = "dashboard.pages.not_found_404"
+NOT_FOUND_MODULE = "deepaudit.dashboard.pages.not_found_404"
 MAX_REQUEST_BYTES = 1 << 20  # callback payloads are small; a live input larger than 1 MiB is refused (413)
 CALLBACK_PATH = "_dash-update-component"
 # Every ids.*_STATE is a dcc.Store of {"run_id"} and/or {"model"} that callbacks load the run or model from.
@@ -79,7 +79,7 @@ def create_app(store: str | os.PathLike | RunStore, *, base_path: str = "/", dev
 
     ``targets``: specs (e.g. ``path/to/file.py:factory``) the operator allows live features to load, besides
     bundled models and installed entry points; a spec read from the store is never loaded otherwise.
-    ``live_process``: run live explanations in a worker process (:mod:`dashboard.live_worker`), as
+    ``live_process``: run live explanations in a worker process (:mod:`deepaudit.dashboard.live_worker`), as
     ``deepaudit serve`` does.
     """
     store = store if isinstance(store, RunStore) else RunStore(store)
@@ -91,20 +91,21 @@ def create_app(store: str | os.PathLike | RunStore, *, base_path: str = "/", dev
     )
     app.server.config["MAX_CONTENT_LENGTH"] = MAX_REQUEST_BYTES
     app._deepaudit_ctx = ctx  # for the server (preloading) and tests; pages get ctx through closures
-    dash.register_page("dashboard.pages.home", path="/", name="Models", title="deepaudit · models", order=0,
+    dash.register_page("deepaudit.dashboard.pages.home", path="/", name="Models", title="deepaudit · models", order=0,
                        layout=lambda **q: home.build(ctx, **clean_query(q)))
     # Dash matches path templates in registry order (sorted by ``order``) and a template variable also
     # matches "/": the catch-all /model/<model> must come after every /model/<model>/<page>.
     for order, page in enumerate(MODEL_PAGES, 1):
-        dash.register_page(f"dashboard.pages.{page.PAGE}", path_template=f"/model/<model>/{page.PAGE}",
+        dash.register_page(f"deepaudit.dashboard.pages.{page.PAGE}", path_template=f"/model/<model>/{page.PAGE}",
                            name=page.PAGE.title(), title=_title(page.PAGE), layout=_layout(page, ctx), order=order)
         page.register_callbacks(app, ctx)
-    dash.register_page("dashboard.pages.model_index", path_template="/model/<model>", name="Model",
+    dash.register_page("deepaudit.dashboard.pages.model_index", path_template="/model/<model>", name="Model",
                        title=_title("performance"), layout=_layout(performance, ctx),
                        order=len(MODEL_PAGES) + 1)
-    dash.register_page("dashboard.pages.glossary", path="/glossary", name="Glossary", title="deepaudit · glossary",
+    dash.register_page("deepaudit.dashboard.pages.glossary", path="/glossary", name="Glossary",
+                       title="deepaudit · glossary",
                        order=len(MODEL_PAGES) + 2, layout=lambda **_: glossary.build())
-    dash.register_page("dashboard.pages.not_found_404", path="/404", name="Not found",
+    dash.register_page("deepaudit.dashboard.pages.not_found_404", path="/404", name="Not found",
                        title="deepaudit · not found", layout=lambda **_: not_found_404.build(known=ctx.known_models()))
     shell.register_callbacks(app)
     downloads.register(app, ctx)

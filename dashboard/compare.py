@@ -7,10 +7,10 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from audit.report.findings import check_words
+from deepaudit.audit.report.findings import check_words
 
 if TYPE_CHECKING:
-    from audit.result import AuditResult, Provenance
+    from deepaudit.audit.result import AuditResult, Provenance
 
 
 def _commit(p: Provenance) -> Any:

@@ -1,4 +1,4 @@
-"""What every page and callback needs, created once per app by :func:`dashboard.app.create_app`.
+"""What every page and callback needs, created once per app by :func:`deepaudit.dashboard.app.create_app`.
 
 ``AppContext`` holds the run store, a bounded cache of loaded runs (runs are immutable once written, so
 caching them is safe) and the live models used to explain a user's own input. There are no module globals:
@@ -18,9 +18,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from audit.store import Run, RunStore
-from dashboard.batching import MicroBatcher
-from dashboard.live_worker import LiveWorker
+from deepaudit.audit.store import Run, RunStore
+from deepaudit.dashboard.batching import MicroBatcher
+from deepaudit.dashboard.live_worker import LiveWorker
 
 MODEL_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
 RUN_ID = re.compile(r"^[0-9]{8}T[0-9]{6}Z-[A-Za-z0-9_.-]{1,100}-[0-9a-f]{8}$")
@@ -75,7 +75,7 @@ class LiveModels:
     """Audit targets loaded on first use (by the spec recorded in a run), one per spec, for live explanations.
 
     Only specs the operator vouched for are loaded: bundled names, installed entry points and ``allowed``
-    (``deepaudit serve --target``). Stored views never need a model (:mod:`audit.display`).
+    (``deepaudit serve --target``). Stored views never need a model (:mod:`deepaudit.audit.display`).
 
     :meth:`target` is shared by every thread: use it for data and metadata. Computations that run the model
     use :meth:`lease`, a copy of the target whose model no other request touches meanwhile: captum's layer
@@ -104,17 +104,17 @@ class LiveModels:
     RETRY_AFTER_S = 30.0  # a target that failed to load is not retried by every request
 
     def explain_texts(self, spec: str, texts: list[str], method: str, options: dict[str, Any]) -> list[Any]:
-        """:func:`dashboard.live_text.explain_texts` of ``texts`` with the target of ``spec`` (a vouched-for
+        """:func:`deepaudit.dashboard.live_text.explain_texts` of ``texts`` with the target of ``spec`` (a vouched-for
         spec: call :meth:`target` first), in the worker process when there is one."""
         if self.worker is not None:
             return self.worker.call("texts", spec, {"texts": list(texts), "method": method, "options": options})
-        from dashboard.live_text import explain_texts
+        from deepaudit.dashboard.live_text import explain_texts
 
         with self.lease(spec) as leased:
             return explain_texts(leased, texts, method=method, options=options)
 
     def what_if_batch(self, spec: str, frames: list[Any], options: dict[str, Any]) -> list[Any]:
-        """:meth:`dashboard.live_tabular.LiveTabular.explain_batch` in the worker process (needs one)."""
+        """:meth:`deepaudit.dashboard.live_tabular.LiveTabular.explain_batch` in the worker process (needs one)."""
         if self.worker is None:
             raise RuntimeError("what_if_batch needs the worker process; in-process what-ifs use LiveTabular")
         return self.worker.call("what-if", spec, {"frames": list(frames), "options": options})
@@ -155,7 +155,7 @@ class LiveModels:
         :attr:`RETRY_AFTER_S` seconds without retrying."""
         import time
 
-        from audit.target import is_installed_spec, load_target
+        from deepaudit.audit.target import is_installed_spec, load_target
 
         with self._lock:
             if isinstance(spec, str) and spec in self._targets:   # vouched for when it was loaded
@@ -192,7 +192,7 @@ INDEX_MAX_AGE_S = 2.0
 class IndexSnapshot:
     """``store.list_runs()`` shared by every request, read again when the store changes.
 
-    Every callback checks the run and model it is asked about against the index (:mod:`dashboard.app`), and
+    Every callback checks the run and model it is asked about against the index (:mod:`deepaudit.dashboard.app`), and
     reading it opens SQLite and scans the run directories: at 16 concurrent clients that was a seventh of the
     server's CPU. The snapshot is read again when the index file or the runs directory changes (size or
     modification time: a run written, deleted or re-indexed by any process), and at least every

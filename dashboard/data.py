@@ -7,10 +7,10 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from dashboard.context import AppContext
+from deepaudit.dashboard.context import AppContext
 
 if TYPE_CHECKING:
-    from audit.result import AuditResult, FairnessAttribute
+    from deepaudit.audit.result import AuditResult, FairnessAttribute
 
 
 def _finite(x: Any) -> bool:
@@ -75,8 +75,8 @@ def card_summary(text: Any, limit: int = 220) -> str | None:
 def worst_fairness_finding(run: AuditResult) -> dict[str, Any] | None:
     """The most severe failed fairness-area check (impact ratio, parity, cohort gap, counterfactual...), ranked
     as the report ranks findings; None when none failed."""
-    from audit.report.findings import rank_failed
-    from audit.schema import check_area
+    from deepaudit.audit.report.findings import rank_failed
+    from deepaudit.audit.schema import check_area
 
     return next((f for f in rank_failed(run.checks) if check_area(f["family"]) == "fairness"), None)
 
@@ -236,7 +236,7 @@ def ordinal_order(labels: list[str]) -> list[int]:
 
 def header_tooltips(columns: list[dict[str, str]]) -> dict[str, str]:
     """Glossary definitions for the columns whose header names a term (shown when hovering the header)."""
-    from audit.glossary import lookup
+    from deepaudit.audit.glossary import lookup
 
     out = {}
     for c in columns:

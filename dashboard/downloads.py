@@ -1,7 +1,7 @@
 """``GET <base>download/<run_id>/<fmt>``: a run's report (html, pdf, json, model-card) from the store.
 
 The client names a run id and a format, never a path: the id must match the run-id pattern and be in the
-store's index, the format one of :data:`audit.report.FORMATS`. Reports are built on first request into
+store's index, the format one of :data:`deepaudit.audit.report.FORMATS`. Reports are built on first request into
 ``<store>/reports/<run_id>/`` (runs are immutable, so the files stay valid) and served from there.
 """
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pathlib import Path
 import dash
 from flask import abort, send_file
 
-from dashboard.context import AppContext
+from deepaudit.dashboard.context import AppContext
 
 MIMETYPES = {"html": "text/html", "pdf": "application/pdf", "json": "application/json",
              "model-card": "application/json"}
@@ -20,7 +20,7 @@ MIMETYPES = {"html": "text/html", "pdf": "application/pdf", "json": "application
 
 def report_file(ctx: AppContext, run_id: str, fmt: str, lock: threading.Lock | None = None) -> Path | None:
     """The report file of ``run_id`` in ``fmt``, written when missing; None for an unknown run or format."""
-    from audit.report.writer import FORMATS, SUFFIX, write_reports
+    from deepaudit.audit.report.writer import FORMATS, SUFFIX, write_reports
 
     if fmt not in FORMATS:
         return None

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-from audit.schema import CHECK_FAMILIES, Check
+from deepaudit.audit.schema import CHECK_FAMILIES, Check
 
 #: Section ids the evidence links point at (the pages set them).
 FAIRNESS_TABLE = "fairness-groups"

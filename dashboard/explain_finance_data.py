@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from audit.store import Run
+from deepaudit.audit.store import Run
 
 EMPTY = pd.DataFrame(columns=["label", "mean_abs", "direction"])
 NOT_EXPLAINED = ("Applicant {value!r} is not among the {n} explained applicants of this run; pick one in the "
@@ -43,15 +43,15 @@ def capability_reason(result: dict[str, Any], capability: str) -> str:
 
 
 def method_label(method: str | None) -> str:
-    """Display name of an explanation method (:func:`audit.explain.method_label`)."""
-    from audit.explain import method_label as label
+    """Display name of an explanation method (:func:`deepaudit.audit.explain.method_label`)."""
+    from deepaudit.audit.explain import method_label as label
 
     return label(str(method))
 
 
 def signed(method: str) -> bool:
     """Whether the method's attributions carry a sign (saliency's do not)."""
-    from audit.explain import get_explainer
+    from deepaudit.audit.explain import get_explainer
 
     try:
         return bool(get_explainer(method).signed)
@@ -102,7 +102,7 @@ def attr_array(run: Run, method: str) -> dict[str, np.ndarray] | None:
 def importance_table(run: Run, method: str) -> pd.DataFrame:
     """The stored importance table with display labels and, when the run stored it, the 95% interval of the mean.
 
-    The interval is the audit's (:func:`audit.explain.views.feature_importance`, columns ``mean_abs_lo`` /
+    The interval is the audit's (:func:`deepaudit.audit.explain.views.feature_importance`, columns ``mean_abs_lo`` /
     ``mean_abs_hi``), shown as ``lo`` / ``hi``; a run stored without it (or from a single applicant, where the
     bounds are null) has no ``lo`` / ``hi`` columns (no whiskers; nothing is recomputed from the arrays).
     """

@@ -2,7 +2,8 @@
 
 The Fairness page shows the tables stored in a run. When a user picks another decision threshold, another
 reference group, or an intersection of columns the run did not store, the page recomputes the tables from
-``run.predictions()`` with :func:`audit.fairness.group_metrics` and :func:`audit.fairness.disparities`,
+``run.predictions()`` with :func:`deepaudit.audit.fairness.group_metrics` and
+:func:`deepaudit.audit.fairness.disparities`,
 the same functions and the same settings the audit used (bootstrap B and seed, minimum group share,
 impact-ratio threshold, favourable label). So at the run's own decision rule, default reference and a
 stored attribute, the live tables equal the stored ones exactly (a unit test checks this).
@@ -24,12 +25,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from audit.fairness import disparities, encode_groups, group_metrics
-from dashboard import data
-from dashboard.context import Memo
+from deepaudit.audit.fairness import disparities, encode_groups, group_metrics
+from deepaudit.dashboard import data
+from deepaudit.dashboard.context import Memo
 
 if TYPE_CHECKING:
-    from audit.result import AuditResult
+    from deepaudit.audit.result import AuditResult
 
 DEFAULT_THRESHOLD = 0.5
 THRESHOLD_MIN, THRESHOLD_MAX = 0.05, 0.95
@@ -140,7 +141,7 @@ def selection_sweep(preds: pd.DataFrame, columns: Sequence[str], settings: Setti
                     thresholds: np.ndarray = SWEEP, run_id: str = "") -> pd.DataFrame:
     """Each group's selection rate at every threshold (tidy: ``group, threshold, selection_rate, n``).
 
-    Groups are the engine's (:func:`audit.fairness.encode_groups`); the rate is the share of the group with
+    Groups are the engine's (:func:`deepaudit.audit.fairness.encode_groups`); the rate is the share of the group with
     P(favourable) >= threshold. One sort of the scores within groups, then a binary search per threshold:
     O(rows log rows + groups x thresholds), no Python per row.
     """

@@ -12,7 +12,7 @@ No Dash here: the what-if editor's callbacks call these functions, and so do the
 - :meth:`LiveTabular.what_if` validates the edits, preprocesses the original and the edited row with the
   target's own ``preprocess``, scores both, attributes both with Integrated Gradients (the run's recorded
   options, toward the favourable class) and derives adverse-action reasons the way
-  :mod:`audit.fairness.reasons` does. A field the user left unchanged is never rejected, even where a real
+  :mod:`deepaudit.audit.fairness.reasons` does. A field the user left unchanged is never rejected, even where a real
   applicant's value lies outside the training range; an edited one must lie inside it.
 """
 from __future__ import annotations
@@ -29,9 +29,9 @@ import numpy as np
 import pandas as pd
 import torch
 
-from audit.explain import make_explainer
-from audit.explain.views import feature_groups
-from audit.fairness.reasons import rank_reasons
+from deepaudit.audit.explain import make_explainer
+from deepaudit.audit.explain.views import feature_groups
+from deepaudit.audit.fairness.reasons import rank_reasons
 
 NOT_EDITABLE = ("the live model {name!r} cannot be edited here: {reason}. The stored explanations above are "
                 "unaffected.")
@@ -79,7 +79,7 @@ class WhatIf:
     reasons_edited: pd.DataFrame
     changed: list[dict[str, Any]] = field(default_factory=list)   # name, label, before, after
     elapsed_s: float = 0.0
-    batch_size: int = 1    # what-ifs explained in the same pass (dashboard.batching)
+    batch_size: int = 1    # what-ifs explained in the same pass (deepaudit.dashboard.batching)
 
     @property
     def flipped(self) -> bool:
@@ -93,7 +93,8 @@ def _sentinels(target) -> dict[str, list[float]]:
 
 
 def _reference_rows(target) -> pd.DataFrame | None:
-    """The target's training rows (:attr:`audit.target.AuditTarget.reference_rows`), None where it has none."""
+    """The target's training rows (:attr:`deepaudit.audit.target.AuditTarget.reference_rows`), None where it has
+    none."""
     rows = getattr(target, "reference_rows", None)
     return rows if isinstance(rows, pd.DataFrame) else None
 
@@ -255,7 +256,8 @@ class LiveTabular:
         return np.stack([attributions[:, m].sum(1) for m in self.groups.values()], axis=1)
 
     def reasons(self, merged_row: np.ndarray, score: float) -> pd.DataFrame:
-        """Adverse-action reasons of one applicant, as in :func:`audit.fairness.reasons.adverse_action_reasons`."""
+        """Adverse-action reasons of one applicant, as in
+        :func:`deepaudit.audit.fairness.reasons.adverse_action_reasons`."""
         cols = ["rank", "feature", "reason", "attribution", "share_of_denial"]
         if score >= 0.5:
             return pd.DataFrame(columns=cols)

@@ -1,14 +1,14 @@
 """The live model of a run, and the live explanation of a review a user types.
 
-:func:`run_target` loads the audit target a run was made from (through :class:`~dashboard.context.LiveModels`,
+:func:`run_target` loads the audit target a run was made from (through :class:`~deepaudit.dashboard.context.LiveModels`,
 so once per process, and only for specs the operator vouched for) and says, in a note, when that cannot be
 done or when the model here is not the one audited (weights or data hash differ). Only live features use it:
 stored views read the run directory alone.
 
 :func:`explain_text` explains one review the way the run explained its samples: the same method and
 options (``run.explanations.methods[m].options``), the same explained class (the favorable
-class of a binary model with one, else the predicted class: :func:`audit.runner.explained_classes`).
-Integrated Gradients goes through :func:`audit.quality.ig_completeness` with the run's step count: that
+class of a binary model with one, else the predicted class: :func:`deepaudit.audit.runner.explained_classes`).
+Integrated Gradients goes through :func:`deepaudit.audit.quality.ig_completeness` with the run's step count: that
 is how a run computes the IG attributions it publishes, and it reports completeness (attributions sum vs
 ``F(x) - F(path start)``) at the cost of one extra forward pass. Trailing padding is dropped first when the
 model provably ignores it (the counterfactual probe's rule), which is what keeps a 100-word review well
@@ -24,14 +24,14 @@ import numpy as np
 import pandas as pd
 import torch
 
-from audit.capabilities import infer_kind
-from audit.explain import make_explainer
-from audit.explain.views import token_attributions
-from audit.fairness.counterfactual import trim_padding
-from audit.quality import ig_completeness
-from audit.quality.completeness import FLOOR_SHARE, MIN_DELTA
-from audit.runner import explained_classes
-from audit.store import Run
+from deepaudit.audit.capabilities import infer_kind
+from deepaudit.audit.explain import make_explainer
+from deepaudit.audit.explain.views import token_attributions
+from deepaudit.audit.fairness.counterfactual import trim_padding
+from deepaudit.audit.quality import ig_completeness
+from deepaudit.audit.quality.completeness import FLOOR_SHARE, MIN_DELTA
+from deepaudit.audit.runner import explained_classes
+from deepaudit.audit.store import Run
 
 MAX_CHARS = 2000
 EMPTY_TEXT = "Type or paste a review first: the text box is empty."
@@ -92,7 +92,7 @@ class LiveExplanation:
     tokens: pd.DataFrame
     completeness: dict[str, float] | None = None
     seconds: float = 0.0
-    batch_size: int = 1      # texts explained in the same pass (dashboard.batching)
+    batch_size: int = 1      # texts explained in the same pass (deepaudit.dashboard.batching)
 
 
 def _encode(target: Any, texts: list[str]) -> torch.Tensor:
@@ -116,7 +116,7 @@ def explain_texts(target: Any, texts: list[str], *, method: str = "integrated_gr
     text (only when the model provably ignores it), so a short text may be padded to the longest of
     the batch: for such a model that changes its logits and attributions only by float32 rounding
     (tests/live/test_live_batching.py). IG's completeness is judged per text with that text's
-    own floor, as :func:`audit.quality.ig_completeness` would judge it alone.
+    own floor, as :func:`deepaudit.audit.quality.ig_completeness` would judge it alone.
     """
     if infer_kind(target) != "text":
         raise ValueError(NOT_TEXT.format(domain=target.domain))

@@ -8,16 +8,16 @@ two Python-busy threads (BENCHMARKS.md, "Dashboard under load"), while two CPU-h
 slowed it to 0.24-0.38 s. So ``deepaudit serve`` runs live computations in one worker process with its own
 interpreter and lock; the operating system shares the cores fairly between it and the server.
 
-:class:`LiveWorker` starts the process (``python -m dashboard.live_worker``: a fresh interpreter that
+:class:`LiveWorker` starts the process (``python -m deepaudit.dashboard.live_worker``: a fresh interpreter that
 inherits one end of a socket pair and nothing else) on first use, sends it one batch at a time and hands
 each reply to the request thread waiting for it. The worker loads targets through its own
-:class:`~dashboard.context.LiveModels` with the server's allowlist, and only for specs the server has
+:class:`~deepaudit.dashboard.context.LiveModels` with the server's allowlist, and only for specs the server has
 already checked and loaded. A worker that dies fails the requests it held with a message and is started
 again by the next request.
 
 Operations (``op``): ``"load"`` a target; ``"texts"`` explain typed reviews
-(:func:`dashboard.live_text.explain_texts`); ``"what-if"`` score and explain edited applicants
-(:meth:`dashboard.live_tabular.LiveTabular.explain_batch`). The answers are the ones the same functions
+(:func:`deepaudit.dashboard.live_text.explain_texts`); ``"what-if"`` score and explain edited applicants
+(:meth:`deepaudit.dashboard.live_tabular.LiveTabular.explain_batch`). The answers are the ones the same functions
 give in the server process (tests/live/test_live_worker.py).
 """
 from __future__ import annotations
@@ -82,7 +82,8 @@ class LiveWorker:
         # A fresh interpreter running this module (not multiprocessing's spawn, which re-runs the parent's
         # main script): it inherits one end of a socket pair and nothing else.
         ours, theirs = socket.socketpair()
-        proc = subprocess.Popen([sys.executable, "-m", "dashboard.live_worker", str(theirs.fileno()), self.device,
+        proc = subprocess.Popen([sys.executable, "-m", "deepaudit.dashboard.live_worker", str(theirs.fileno()),
+                                 self.device,
                                  json.dumps(list(self.allowed))], pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL)
         theirs.close()
         parent = Connection(ours.detach())
@@ -149,9 +150,9 @@ def _worker_main(conn: Any, device: str, allowed: tuple[str, ...]) -> None:
     import torch
 
     torch.set_num_threads(1)     # one pass at a time, one core; the server keeps the other
-    from dashboard.context import LiveModels
-    from dashboard.live_tabular import LiveTabular
-    from dashboard.live_text import explain_texts
+    from deepaudit.dashboard.context import LiveModels
+    from deepaudit.dashboard.live_tabular import LiveTabular
+    from deepaudit.dashboard.live_text import explain_texts
 
     live = LiveModels(device=device, allowed=allowed)
     tabular: dict[str, LiveTabular] = {}
@@ -181,5 +182,5 @@ def _worker_main(conn: Any, device: str, allowed: tuple[str, ...]) -> None:
             return
 
 
-if __name__ == "__main__":   # python -m dashboard.live_worker FD DEVICE ALLOWED_JSON (started by LiveWorker)
+if __name__ == "__main__":   # python -m deepaudit.dashboard.live_worker FD DEVICE ALLOWED_JSON (started by LiveWorker)
     _worker_main(Connection(int(sys.argv[1])), sys.argv[2], tuple(json.loads(sys.argv[3])))

@@ -4,7 +4,7 @@ Every callback of the dashboard is a function of its inputs and of the store: ru
 written, so the only things that change an answer are a new run (the store index changes: "latest" moves,
 the home page grows) and a model that becomes loadable (:attr:`LiveModels.version`). The key is the request
 body plus that generation; a hit skips Dash's callback dispatch and the JSON serialisation of the layout.
-The cache is bounded in bytes and entries. Authentication runs before it (:mod:`dashboard.auth` puts its
+The cache is bounded in bytes and entries. Authentication runs before it (:mod:`deepaudit.dashboard.auth` puts its
 hook first), so a cached answer is only ever served to a client that may see it.
 """
 from __future__ import annotations
@@ -15,7 +15,7 @@ from collections import OrderedDict
 
 from flask import Flask, Response, request
 
-from dashboard.context import AppContext
+from deepaudit.dashboard.context import AppContext
 
 MAX_BYTES = 32 << 20
 MAX_ENTRIES = 2048

@@ -3,7 +3,7 @@
 The commands are contributed to the ``deepaudit`` CLI through the ``deepaudit.commands`` entry point
 group, so :mod:`audit` never imports :mod:`dashboard`. Waitress serves the app; the Flask development
 server only with ``--debug``. Binding anything but loopback requires credentials (hashed, see
-:mod:`dashboard.auth`) or an explicit ``--insecure``, which logs a warning. HTTP Basic sends the password with
+:mod:`deepaudit.dashboard.auth`) or an explicit ``--insecure``, which logs a warning. HTTP Basic sends the password with
 every request, so credentials belong behind a TLS reverse proxy (README); ``--trusted-proxy`` makes waitress
 take the client address from that proxy's ``X-Forwarded-For``, so failed logins are throttled per client.
 """
@@ -46,8 +46,8 @@ def build_server(store: str, *, host: str, base_path: str = "/", credentials: st
     """The Dash app ready to serve, with auth when configured; raises ValueError on unsafe settings."""
     from pathlib import Path
 
-    from dashboard.app import create_app
-    from dashboard.auth import load_credentials, require_basic_auth
+    from deepaudit.dashboard.app import create_app
+    from deepaudit.dashboard.auth import load_credentials, require_basic_auth
 
     if not (Path(store) / "runs").is_dir():
         raise FileNotFoundError(NO_STORE.format(store=store))
@@ -107,7 +107,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_hash_password(args: argparse.Namespace) -> int:
-    from dashboard.auth import hash_password
+    from deepaudit.dashboard.auth import hash_password
 
     if ":" in args.user or not args.user.strip():
         raise ValueError(f"user name {args.user!r} must be non-empty and contain no ':'.")
@@ -119,7 +119,7 @@ def cmd_hash_password(args: argparse.Namespace) -> int:
 
 
 def add_commands(sub: Any) -> None:
-    """Called by :func:`audit.cli.build_parser` for the ``deepaudit.commands`` entry point."""
+    """Called by :func:`deepaudit.audit.cli.build_parser` for the ``deepaudit.commands`` entry point."""
     s = sub.add_parser("serve", help="the dashboard on a WSGI server (waitress)")
     s.add_argument("--store", default="deepaudit-runs", help="run store directory (default deepaudit-runs)")
     s.add_argument("--host", default="127.0.0.1", help="interface to bind (default loopback)")

@@ -18,32 +18,34 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-_LAZY = {
+_LAZY = {name: f"deepaudit.audit.{module}" for name, module in {
     # targets
-    "AuditTarget": "audit.target", "EvalData": "audit.target", "load_target": "audit.target",
-    "list_targets": "audit.target", "resolve_device": "audit.device",
+    "AuditTarget": "target", "EvalData": "target", "load_target": "target",
+    "list_targets": "target", "resolve_device": "device", "from_huggingface": "huggingface",
     # running an audit and its result
-    "RunConfig": "audit.runner", "AuditResult": "audit.result", "Check": "audit.schema",
-    "RESULT_SCHEMA": "audit.schema", "SCHEMA_VERSION": "audit.schema", "validate_result": "audit.schema",
-    "migrate": "audit.migrate",
+    "RunConfig": "runner", "AuditResult": "result", "Check": "schema",
+    "RESULT_SCHEMA": "schema", "SCHEMA_VERSION": "schema", "validate_result": "schema",
+    "migrate": "migrate",
     # the run store
-    "RunStore": "audit.store",
+    "RunStore": "store",
     # explainers
-    "Explainer": "audit.explain", "make_explainer": "audit.explain", "list_explainers": "audit.explain",
-    "register_explainer": "audit.explain", "method_label": "audit.explain", "Tokenizer": "audit.tokenizer",
+    "Explainer": "explain", "make_explainer": "explain", "list_explainers": "explain",
+    "register_explainer": "explain", "method_label": "explain", "Tokenizer": "tokenizer",
     # fairness statistics (fairlearn-compatible definitions, count-based intervals)
-    "group_metrics": "audit.fairness", "disparities": "audit.fairness", "significance_tests": "audit.fairness",
-    "calibration_error": "audit.fairness", "calibration_curves": "audit.fairness",
-    "wilson_interval": "audit.fairness", "Policy": "audit.fairness", "load_policy": "audit.fairness",
+    "group_metrics": "fairness", "disparities": "fairness", "significance_tests": "fairness",
+    "calibration_error": "fairness", "calibration_curves": "fairness",
+    "wilson_interval": "fairness", "Policy": "fairness", "load_policy": "fairness",
     # reports
-    "write_reports": "audit.report", "build_report": "audit.report",
-}
+    "write_reports": "report", "build_report": "report",
+}.items()}
 __all__ = sorted([*_LAZY, "audit", "open_store", "fairness"])
 
 
 def __getattr__(name: str) -> Any:
     if name == "fairness":
-        return importlib.import_module("audit.fairness")
+        return importlib.import_module("deepaudit.audit.fairness")
+    if name == "audit":   # the implementation package; calling it runs an audit (deepaudit._api.run_audit)
+        return importlib.import_module("deepaudit.audit")
     if name in _LAZY:
         return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'deepaudit' has no attribute {name!r}")
@@ -53,43 +55,8 @@ def __dir__() -> list[str]:
     return __all__
 
 
-def audit(target: Any, *, samples: int | None = None, seed: int = 0, methods: list[str] | None = None,
-          policy: Any = None, quality_samples: int = 16, device: str = "auto", store: Any = None,
-          progress: bool = False) -> Any:
-    """Audit one model: explanations, explanation-quality checks, fairness statistics and policy checks.
-
-    Parameters
-    ----------
-    target : AuditTarget or str
-        A target object, or a spec (bundled name, ``deepaudit.targets`` entry
-        point, ``path/to/file.py:factory``) loaded onto ``device``.
-    samples, seed, methods, policy, quality_samples
-        As the ``deepaudit run`` flags (None: the per-domain defaults).
-    store : RunStore or path, optional
-        Write the run there as well; the returned result then has a ``path``.
-
-    Returns
-    -------
-    AuditResult
-    """
-    from audit.runner import RunConfig, audit_target
-    from audit.store import RunStore
-    from audit.target import load_target
-
-    spec = target if isinstance(target, str) else None
-    if spec is not None:
-        target = load_target(spec, device=device)
-    config = RunConfig(samples=samples, seed=seed, methods=methods, device=device, quality_samples=quality_samples,
-                       progress=progress, policy=policy)
-    if store is not None and not isinstance(store, RunStore):
-        store = RunStore(store)
-    if store is not None:
-        store.check_writable()
-    return audit_target(target, config, store=store, spec=spec)
-
-
 def open_store(root: Any) -> Any:
     """The run store at ``root`` (created on first write): ``list_runs()``, ``load(run_id)``."""
-    from audit.store import RunStore
+    from deepaudit.audit.store import RunStore
 
     return RunStore(root)

@@ -5,14 +5,14 @@
 ['mnist_cnn', 'mnist_cnn_shortcut', 'mortgage', 'sentiment']
 
 The audit reaches these models the way it reaches a user's: through entry points
-(``deepaudit.targets`` in pyproject.toml, see :mod:`models.targets`; the
+(``deepaudit.targets`` in pyproject.toml, see :mod:`deepaudit.models.targets`; the
 ``deepaudit models``, ``evaluate`` and ``train`` commands come from
-:mod:`models.cli` through ``deepaudit.commands``). :mod:`audit` never imports
+:mod:`deepaudit.models.cli` through ``deepaudit.commands``). :mod:`audit` never imports
 this package.
 
 Importing it is cheap: the registry (torch) and the domain packages, whose import
 registers their models as torchvision's do, load on first use. The command line
-imports :mod:`models.cli` for every command, so this matters.
+imports :mod:`deepaudit.models.cli` for every command, so this matters.
 """
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ _SUBPACKAGES = ("finance", "nlp", "vision", "registry")
 
 def __getattr__(name: str) -> Any:
     if name in __all__:
-        return getattr(importlib.import_module("models.registry"), name)
+        return getattr(importlib.import_module("deepaudit.models.registry"), name)
     if name in _SUBPACKAGES:
         return importlib.import_module(f"models.{name}")
     raise AttributeError(f"module 'models' has no attribute {name!r}")

@@ -15,8 +15,8 @@ from typing import Any, Mapping
 import numpy as np
 import torch
 
-from audit.target import predict_logits
-from audit.weights import sha256_arrays, sha256_file
+from deepaudit.audit.target import predict_logits
+from deepaudit.audit.weights import sha256_arrays, sha256_file
 
 __all__ = ["sha256_file", "sha256_arrays", "stratified_split", "set_seed", "save_weights",
            "count_params", "versions", "predict_logits"]
@@ -56,7 +56,7 @@ def save_weights(model: torch.nn.Module, path: str | Path, meta: Mapping[str, An
     """Write ``path`` (safetensors) and ``path`` with ``.json`` (meta incl. sha256)."""
     from safetensors.torch import save
 
-    from audit.atomic import write_atomic
+    from deepaudit.audit.atomic import write_atomic
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from models._common import set_seed
+from deepaudit.models._common import set_seed
 
 log = logging.getLogger(__name__)
 

@@ -32,7 +32,7 @@ TRAIN_IDENTITY_NOTE = ("bit-identical weights are expected only with the same to
 
 
 def _model_summary(name: str) -> dict[str, Any]:
-    from models.registry import get_entry
+    from deepaudit.models.registry import get_entry
 
     entry = get_entry(name)
     meta = entry.weights.meta
@@ -50,7 +50,7 @@ def _headline(metrics: dict[str, Any]) -> str:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    from models.registry import list_models
+    from deepaudit.models.registry import list_models
 
     rows = [_model_summary(n) for n in list_models()]
     if args.json:
@@ -64,9 +64,9 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from audit.device import resolve_device
-    from audit.tolerance import compare_metrics
-    from models.registry import get_entry, get_model, list_models
+    from deepaudit.audit.device import resolve_device
+    from deepaudit.audit.tolerance import compare_metrics
+    from deepaudit.models.registry import get_entry, get_model, list_models
 
     names = list_models() if args.all else args.names
     if not names:
@@ -97,8 +97,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from audit.weights import read_state_dict
-    from models.registry import get_entry
+    from deepaudit.audit.weights import read_state_dict
+    from deepaudit.models.registry import get_entry
 
     entry = get_entry(args.name)
     argv = [args.name, "--out", str(args.out), "--seed", str(args.seed), "--device", args.device]

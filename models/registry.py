@@ -16,11 +16,11 @@ from typing import TYPE_CHECKING, Any, Callable
 import torch
 from torch import nn
 
-from audit.device import resolve_device
-from audit.weights import load_state_dict_checked, read_state_dict
+from deepaudit.audit.device import resolve_device
+from deepaudit.audit.weights import load_state_dict_checked, read_state_dict
 
 if TYPE_CHECKING:
-    from audit.target import AuditTarget
+    from deepaudit.audit.target import AuditTarget
 
 UNKNOWN_MODEL = ("unknown model {name!r}. Available models: {available}. Fix: use one of these names "
                  "(`deepaudit models` lists them), or give your own target as path/to/file.py:factory "
@@ -74,7 +74,7 @@ class ModelEntry:
 
 _REGISTRY: dict[str, ModelEntry] = {}
 #: Importing a domain package registers its models (as torchvision does); done on first use of the registry.
-DOMAIN_PACKAGES = ("models.finance", "models.nlp", "models.vision")
+DOMAIN_PACKAGES = ("deepaudit.models.finance", "deepaudit.models.nlp", "deepaudit.models.vision")
 
 
 def _load_bundled() -> None:

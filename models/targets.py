@@ -1,9 +1,9 @@
 """Audit-target factories of the bundled models, installed as ``deepaudit.targets`` entry points.
 
-pyproject.toml names each one (``mortgage = "models.targets:mortgage"``), exactly as a user's package
+pyproject.toml names each one (``mortgage = "deepaudit.models.targets:mortgage"``), exactly as a user's package
 names its own factory, so ``deepaudit run mortgage`` resolves the way ``deepaudit run my_model`` does and
 :mod:`audit` needs no knowledge of this package. Each factory takes the ``device`` keyword and returns
-the validated :class:`audit.target.AuditTarget` of :func:`models.registry.get_target`.
+the validated :class:`deepaudit.audit.target.AuditTarget` of :func:`deepaudit.models.registry.get_target`.
 """
 from __future__ import annotations
 
@@ -12,13 +12,13 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import torch
 
-    from audit.target import AuditTarget
+    from deepaudit.audit.target import AuditTarget
 
 __all__ = ["mnist_cnn", "mnist_cnn_shortcut", "mortgage", "sentiment"]
 
 
 def _target(name: str, device: "str | torch.device") -> "AuditTarget":
-    from models.registry import get_target
+    from deepaudit.models.registry import get_target
 
     return get_target(name, device=device)
 

@@ -4,7 +4,7 @@ import os
 import random
 from pathlib import Path
 
-from audit.threads import ENV_THREADS, apply_thread_policy, available_cpus
+from deepaudit.audit.threads import ENV_THREADS, apply_thread_policy, available_cpus
 
 # The thread policy the command line applies (audit/threads.py), split between xdist workers: `-n 2` on two
 # cores gives each worker, and every CLI subprocess it starts, one torch thread that sleeps when idle
@@ -58,7 +58,7 @@ def seed():
 def bundled_target():
     """``bundled_target(name)``: the bundled model's AuditTarget on the CPU, loaded once per session (the text
     model's reviews take seconds to tokenize) and shared by every test file: read it, never change it."""
-    from audit import load_target
+    from deepaudit.audit import load_target
 
     cache = {}
 

@@ -7,19 +7,19 @@ from pathlib import Path
 
 import pytest
 
-from models import get_weights
+from deepaudit.models import get_weights
 
 BIN = Path(sys.executable).with_name("deepaudit")
 
 
 def run(*args, check=True):
-    exe = [str(BIN)] if BIN.exists() else [sys.executable, "-m", "audit.cli"]
+    exe = [str(BIN)] if BIN.exists() else [sys.executable, "-m", "deepaudit.audit.cli"]
     return subprocess.run(exe + list(args), capture_output=True, text=True, check=check, timeout=600)
 
 
 def run_here(capsys, *args, check=True):
-    """``deepaudit ARGS`` through ``audit.cli.main`` in this process: (returncode, stdout, stderr)."""
-    from audit.cli import main
+    """``deepaudit ARGS`` through ``deepaudit.audit.cli.main`` in this process: (returncode, stdout, stderr)."""
+    from deepaudit.audit.cli import main
 
     rc = main(list(args))
     out, err = capsys.readouterr()
@@ -43,13 +43,14 @@ def test_models_table(capsys):
 
 
 def test_model_commands_come_from_the_models_plugin():
-    """`models`, `evaluate` and `train` are contributed by models.cli (deepaudit.commands), not by audit.cli."""
+    """`models`, `evaluate` and `train` are contributed by deepaudit.models.cli (deepaudit.commands), not by
+    deepaudit.audit.cli."""
     from importlib.metadata import entry_points
 
-    import audit.cli
+    import deepaudit.audit.cli
 
-    assert "models.cli:add_commands" in {ep.value for ep in entry_points(group="deepaudit.commands")}
-    assert not hasattr(audit.cli, "cmd_models") and not hasattr(audit.cli, "cmd_evaluate")
+    assert "deepaudit.models.cli:add_commands" in {ep.value for ep in entry_points(group="deepaudit.commands")}
+    assert not hasattr(deepaudit.audit.cli, "cmd_models") and not hasattr(deepaudit.audit.cli, "cmd_evaluate")
     out = run("--help").stdout
     for command in ("models", "evaluate", "train", "describe", "run", "report", "list"):
         assert command in out
@@ -63,7 +64,7 @@ def test_evaluate_reproduces_card(capsys):
 
 def test_evaluate_names_card_value_recomputed_value_and_difference(monkeypatch, capsys):
     """A card value moved beyond float32 noise is reported with both values and the gap (exit 1)."""
-    from audit.cli import main
+    from deepaudit.audit.cli import main
 
     metrics = get_weights("mortgage").meta["metrics"]
     monkeypatch.setitem(metrics, "brier", metrics["brier"] + 1e-3)

@@ -16,10 +16,10 @@ import jsonschema
 import pytest
 
 import deepaudit as da
-from audit.migrate import check_fields_from_id, migrate
-from audit.result import AuditResult
-from audit.schema import CHECK_FAMILIES, RESULT_SCHEMA, SCHEMA_VERSION, check_area, validate_result
-from audit.store import RunStore
+from deepaudit.audit.migrate import check_fields_from_id, migrate
+from deepaudit.audit.result import AuditResult
+from deepaudit.audit.schema import CHECK_FAMILIES, RESULT_SCHEMA, SCHEMA_VERSION, check_area, validate_result
+from deepaudit.audit.store import RunStore
 
 ROOT = Path(__file__).resolve().parent.parent
 V1 = ROOT / "tests" / "fixtures" / "store_v1"
@@ -106,7 +106,7 @@ def test_migrate_leaves_current_and_newer_documents_alone():
 
 @pytest.mark.parametrize("run_id", _v1_ids())
 def test_v1_run_renders_every_report_format(v1_store, run_id, tmp_path):
-    from audit.report import write_reports
+    from deepaudit.audit.report import write_reports
 
     formats = "html,json,model-card" + (",pdf" if "mortgage" in run_id else "")
     written = write_reports(v1_store.load(run_id), tmp_path, formats=formats)
@@ -118,10 +118,10 @@ def test_v1_run_renders_every_report_format(v1_store, run_id, tmp_path):
 
 _PAGES_SCRIPT = """
 import json, sys
-from audit.store import RunStore
-from dashboard.app import create_app
-from dashboard.context import AppContext
-from dashboard.pages import explanations, fairness, home, performance, quality, report, runs
+from deepaudit.audit.store import RunStore
+from deepaudit.dashboard.app import create_app
+from deepaudit.dashboard.context import AppContext
+from deepaudit.dashboard.pages import explanations, fairness, home, performance, quality, report, runs
 from tests.dashboard.util import text
 
 create_app(sys.argv[1])  # sets Dash's process-wide page registry and paths: hence a process of its own
@@ -161,7 +161,7 @@ def test_schema_document_matches_the_code():
     stored = json.loads((ROOT / "docs" / "result.schema.json").read_text())
     assert stored == json.loads(json.dumps(RESULT_SCHEMA)), (
         "docs/result.schema.json is stale: regenerate it with "
-        "`python -c 'import json, audit.schema as s; print(json.dumps(s.RESULT_SCHEMA, indent=1))' "
+        "`python -c 'import json, deepaudit.audit.schema as s; print(json.dumps(s.RESULT_SCHEMA, indent=1))' "
         "> docs/result.schema.json`")
 
 
@@ -211,7 +211,7 @@ def test_damaged_1_0_runs_never_break_the_store(tmp_path, caplog):
     assert odd.performance.intervals == {} and odd.performance.overall["n"] == len(preds)  # stored values kept
     assert any(mnist in r.getMessage() and "not recomputed from stored data" in r.getMessage()
                for r in caplog.records)
-    from audit.report import write_reports
+    from deepaudit.audit.report import write_reports
 
     written = write_reports(res, tmp_path / "out", formats="html,json")
     assert len(written.paths) == 2

@@ -14,7 +14,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 BUNDLED = ["mnist_cnn", "mnist_cnn_shortcut", "mortgage", "sentiment"]
-FORBIDDEN = "models"
+FORBIDDEN = "deepaudit.models"
 IMPORT_FUNCTIONS = {"import_module", "__import__"}
 
 
@@ -51,24 +51,24 @@ def models_imports(source: str, filename: str = "<string>") -> list[str]:
 
 
 @pytest.mark.parametrize("snippet", [
-    "import models",
-    "import models.registry as r",
-    "import os, models.finance",
-    "from models import get_entry",
-    "from models.registry import get_entry",
-    "def f():\n    from models.finance import data",
-    "import importlib\nimportlib.import_module('models.finance.data')",
-    "from importlib import import_module\nimport_module('models')",
-    "import importlib\nimportlib.import_module(f'models.{x}.data')",
-    "__import__('models.registry')",
+    "import deepaudit.models",
+    "import deepaudit.models.registry as r",
+    "import os, deepaudit.models.finance",
+    "from deepaudit.models import get_entry",
+    "from deepaudit.models.registry import get_entry",
+    "def f():\n    from deepaudit.models.finance import data",
+    "import importlib\nimportlib.import_module('deepaudit.models.finance.data')",
+    "from importlib import import_module\nimport_module('deepaudit.models')",
+    "import importlib\nimportlib.import_module(f'deepaudit.models.{x}.data')",
+    "__import__('deepaudit.models.registry')",
 ])
 def test_the_scan_finds_every_form_of_import(snippet):
     assert models_imports(snippet), snippet
 
 
 @pytest.mark.parametrize("snippet", [
-    "import modelsx", "from audit import models_x", "from . import models", "import_module('audit.models_card')",
-    "x = 'models'",
+    "import deepaudit.modelsx", "from deepaudit.audit import models_x", "from . import models",
+    "import_module('deepaudit.audit.models_card')", "x = 'deepaudit.models'", "import models",
 ])
 def test_the_scan_ignores_look_alikes(snippet):
     assert not models_imports(snippet)
@@ -84,7 +84,7 @@ def test_package_never_imports_models(package):
 
 USER_TARGET = textwrap.dedent('''
     import numpy as np, pandas as pd, torch
-    from audit.target import AuditTarget, EvalData
+    from deepaudit.audit.target import AuditTarget, EvalData
 
     def factory():
         torch.manual_seed(0)
@@ -100,10 +100,11 @@ USER_TARGET = textwrap.dedent('''
 
 RUN_AND_REPORT = textwrap.dedent('''
     import json, sys
-    import audit, audit.cli, audit.runner, audit.store, audit.target, audit.report, audit.report.model
-    from audit.report import build_report
-    from audit.runner import RunConfig, run_audit
-    from audit.store import RunStore
+    import deepaudit.audit, deepaudit.audit.cli, deepaudit.audit.runner, deepaudit.audit.store
+    import deepaudit.audit.target, deepaudit.audit.report, deepaudit.audit.report.model
+    from deepaudit.audit.report import build_report
+    from deepaudit.audit.runner import RunConfig, run_audit
+    from deepaudit.audit.store import RunStore
 
     spec, store_dir = sys.argv[1], sys.argv[2]
     store = RunStore(store_dir)
@@ -130,11 +131,11 @@ def test_a_user_target_runs_and_reports_without_importing_models(tmp_path):
 
 
 def test_the_command_line_loads_only_the_models_command_plugin(tmp_path):
-    """``deepaudit describe file.py:f`` imports at most the light ``models.cli`` plugin (declaring ``deepaudit
+    """``deepaudit describe file.py:f`` imports at most the light ``deepaudit.models.cli`` plugin (declaring ``deepaudit
     models``/``evaluate``/``train``), never the registry, the domain packages or their data."""
     user = tmp_path / "user_target.py"
     user.write_text(USER_TARGET)
-    code = ("import sys, contextlib, io\nfrom audit.cli import main\n"
+    code = ("import sys, contextlib, io\nfrom deepaudit.audit.cli import main\n"
             "with contextlib.redirect_stdout(io.StringIO()):\n"
             "    rc = main(['describe', sys.argv[1], '--device', 'cpu'])\n"
             "print(rc, sorted(m for m in sys.modules if m.startswith('models')))")
@@ -143,7 +144,7 @@ def test_the_command_line_loads_only_the_models_command_plugin(tmp_path):
     assert res.returncode == 0, res.stderr[-3000:]
     rc, loaded = res.stdout.strip().split(" ", 1)
     assert rc == "0"
-    assert set(eval(loaded)) <= {"models", "models.cli"}, loaded
+    assert set(eval(loaded)) <= {"models", "deepaudit.models.cli"}, loaded
 
 
 def test_bundled_models_are_deepaudit_targets_entry_points():
@@ -152,13 +153,13 @@ def test_bundled_models_are_deepaudit_targets_entry_points():
     assert not missing, (f"bundled models {missing} are not deepaudit.targets entry points; re-install "
                          "(pip install -e .) after editing pyproject.toml")
     for name in BUNDLED:
-        assert eps[name].value == f"models.targets:{name}"
+        assert eps[name].value == f"deepaudit.models.targets:{name}"
         assert eps[name].dist is None or eps[name].dist.name == "deepaudit"
         assert callable(eps[name].load())
 
 
 def test_every_registered_model_has_an_entry_point():
-    from models import list_models
+    from deepaudit.models import list_models
 
     names = {ep.name for ep in entry_points(group="deepaudit.targets")}
     assert list_models() == BUNDLED
@@ -167,7 +168,7 @@ def test_every_registered_model_has_an_entry_point():
 
 def test_bundled_names_resolve_only_through_entry_points(monkeypatch):
     """Without the entry points a bundled name is unknown: load_target has no side path into models/."""
-    import audit.target as T
+    import deepaudit.audit.target as T
 
     monkeypatch.setattr(T, "entry_points", lambda group=None: [])
     assert not T.is_installed_spec("mortgage")
@@ -177,7 +178,7 @@ def test_bundled_names_resolve_only_through_entry_points(monkeypatch):
 
 
 def test_a_bundled_name_loads_through_its_entry_point(monkeypatch):
-    import audit.target as T
+    import deepaudit.audit.target as T
 
     loaded = []
     real = T._plugins
@@ -210,7 +211,7 @@ LIGHT_COMMANDS = {
 
 @pytest.mark.parametrize("argv,heavy", list(LIGHT_COMMANDS.items()), ids=lambda v: " ".join(v)[:20])
 def test_light_commands_import_only_what_they_need(tmp_path, argv, heavy):
-    code = ("import sys, contextlib, io\nfrom audit.cli import main\nout = io.StringIO()\n"
+    code = ("import sys, contextlib, io\nfrom deepaudit.audit.cli import main\nout = io.StringIO()\n"
             "with contextlib.redirect_stdout(out):\n"
             "    try:\n        rc = main(sys.argv[1:])\n    except SystemExit as e:\n        rc = e.code\n"
             f"print(rc, len(out.getvalue()), [m for m in {list(heavy)!r} if m in sys.modules])")
@@ -228,7 +229,7 @@ def test_captum_plotting_loads_only_when_used(tmp_path):
     code = textwrap.dedent("""
         import sys, inspect
         import numpy as np
-        import audit.quality, audit.explain.captum_methods
+        import deepaudit.audit.quality, deepaudit.audit.explain.captum_methods
         import captum.attr
         print("pyplot at import:", "matplotlib.pyplot" in sys.modules)
         import matplotlib

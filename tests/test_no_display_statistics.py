@@ -10,7 +10,7 @@ quantiles (``.ppf``) and hard-coded z constants (1.96, 1.959963..., 1.645, 2.576
 :data:`ALLOWED` lists the few uses that only scale a drawing (colour limits, sums drawn as a bar). Each entry
 names the file, the enclosing function and the rule, and says why; an entry that no longer matches anything
 fails the test too, so the list cannot rot. Fix a failure by computing the number in ``audit/`` and storing it
-(see :mod:`audit.performance` for the pattern), not by adding to the list.
+(see :mod:`deepaudit.audit.performance` for the pattern), not by adding to the list.
 """
 from __future__ import annotations
 
@@ -174,7 +174,7 @@ SNIPPET = textwrap.dedent("""
     from scipy import stats
     from scipy.stats import norm
     import sklearn.metrics
-    from audit.fairness.intervals import bootstrap_counts
+    from deepaudit.audit.fairness.intervals import bootstrap_counts
 
     def table(a, df):
         m = np.mean(a)
@@ -201,7 +201,7 @@ def test_scanner_flags_each_kind_of_statistic_with_its_line():
         (line_of("from scipy import stats"), "from scipy import stats"),
         (line_of("from scipy.stats import norm"), "from scipy.stats import norm"),
         (line_of("import sklearn.metrics"), "import sklearn.metrics"),
-        (line_of("import bootstrap_counts"), "from audit.fairness.intervals import bootstrap_counts"),
+        (line_of("import bootstrap_counts"), "from deepaudit.audit.fairness.intervals import bootstrap_counts"),
         (line_of("np.mean(a)"), "np.mean"),
         (line_of("a.std(ddof=1)"), ".std()"),
         (line_of('df["x"].var()'), ".var()"),

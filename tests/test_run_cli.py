@@ -11,20 +11,21 @@ from pathlib import Path
 
 import pytest
 
-from audit.schema import validate_result
-from audit.store import RunStore
+from deepaudit.audit.schema import validate_result
+from deepaudit.audit.store import RunStore
 
 BIN = Path(sys.executable).with_name("deepaudit")
 
 
 def cli(*args, check=True, timeout=600):
-    exe = [str(BIN)] if BIN.exists() else [sys.executable, "-m", "audit.cli"]
+    exe = [str(BIN)] if BIN.exists() else [sys.executable, "-m", "deepaudit.audit.cli"]
     return subprocess.run(exe + list(args), capture_output=True, text=True, check=check, timeout=timeout)
 
 
 def cli_here(capsys, *args):
-    """The same command through ``audit.cli.main`` in this process (no interpreter start-up): (rc, out, err)."""
-    from audit.cli import main
+    """The same command through ``deepaudit.audit.cli.main`` in this process (no interpreter start-up):
+    (rc, out, err)."""
+    from deepaudit.audit.cli import main
 
     rc = main([str(a) for a in args])
     out, err = capsys.readouterr()
@@ -77,7 +78,7 @@ def test_interrupted_run_leaves_nothing_and_next_run_works(tmp_path, capsys):
     import termios
 
     store = tmp_path / "runs"
-    exe = [str(BIN)] if BIN.exists() else [sys.executable, "-m", "audit.cli"]
+    exe = [str(BIN)] if BIN.exists() else [sys.executable, "-m", "deepaudit.audit.cli"]
     master, slave = pty.openpty()  # stderr is a terminal, so the run shows its stages (progress is on)
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 160, 0, 0))  # 0 columns would hide the text
     proc = subprocess.Popen(exe + ["run", "mortgage", "--store", str(store), "--device", "cpu"],
@@ -106,7 +107,7 @@ def test_interrupted_run_leaves_nothing_and_next_run_works(tmp_path, capsys):
 USER_TARGET = '''
 import torch
 from torch import nn
-from audit.target import AuditTarget, EvalData
+from deepaudit.audit.target import AuditTarget, EvalData
 
 def factory():
     x = torch.randn(8, 3)
@@ -136,7 +137,7 @@ def test_bad_user_targets_exit_2_with_the_fix(tmp_path, capsys):
 
 def test_bad_options_exit_2_with_the_fix(tmp_path, capsys):
     """The same command line in this process (`main` is what the `deepaudit` script calls): no start-up to pay."""
-    from audit.cli import main
+    from deepaudit.audit.cli import main
 
     def run(*args):
         rc = main(["run", *args, "--store", str(tmp_path / "s"), "--no-progress"])

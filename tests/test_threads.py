@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from audit.threads import ENV_POLICY, ENV_THREADS, apply_thread_policy, available_cpus, policy_threads
+from deepaudit.audit.threads import ENV_POLICY, ENV_THREADS, apply_thread_policy, available_cpus, policy_threads
 
 
 def _cgroup(tmp_path, v2: str | None = None, v1: tuple[int, int] | None = None):
@@ -37,7 +37,7 @@ def test_cpus_are_the_affinity_capped_by_a_cgroup_quota(tmp_path, monkeypatch):
 
 
 def test_overrides_in_order(monkeypatch):
-    monkeypatch.setattr("audit.threads.available_cpus", lambda: 6)
+    monkeypatch.setattr("deepaudit.audit.threads.available_cpus", lambda: 6)
     assert policy_threads(None, {}) == 6
     assert policy_threads(None, {"OMP_NUM_THREADS": "3"}) is None             # the user's OpenMP setting
     assert policy_threads(None, {ENV_THREADS: "2", "OMP_NUM_THREADS": "3"}) == 2
@@ -51,7 +51,7 @@ def test_overrides_in_order(monkeypatch):
 
 
 def test_before_torch_the_environment_is_set_and_the_users_choice_kept(monkeypatch):
-    monkeypatch.setattr("audit.threads.available_cpus", lambda: 3)
+    monkeypatch.setattr("deepaudit.audit.threads.available_cpus", lambda: 3)
     monkeypatch.delitem(sys.modules, "torch")   # as the command line sees it: torch not imported yet
     env: dict = {}
     assert apply_thread_policy(None, env) == 3
@@ -99,7 +99,7 @@ def test_the_command_line_applies_the_policy_before_torch(tmp_path, argv, env, w
 
 
 def test_a_bad_thread_count_is_a_one_line_error(tmp_path, monkeypatch, capsys):
-    from audit.cli import main
+    from deepaudit.audit.cli import main
 
     monkeypatch.setenv(ENV_THREADS, "many")
     assert main(["list", "--store", str(tmp_path)]) == 2
@@ -112,7 +112,7 @@ def test_beside_runs_on_a_worker_with_half_the_threads_and_restores_them():
 
     import torch
 
-    from audit.threads import Beside
+    from deepaudit.audit.threads import Beside
 
     before = torch.get_num_threads()
     try:
@@ -138,7 +138,7 @@ def test_beside_with_one_thread_runs_on_the_caller_and_raises_there():
 
     import torch
 
-    from audit.threads import Beside
+    from deepaudit.audit.threads import Beside
 
     before = torch.get_num_threads()
     try:

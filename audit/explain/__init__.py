@@ -4,10 +4,10 @@ Registered methods: integrated_gradients, saliency, input_x_gradient, deeplift,
 gradient_shap, occlusion, grad_cam (vision) over captum; shap over shap; plus
 any that installed packages expose as ``deepaudit.explainers`` entry points.
 :func:`method_label` gives a method's display name. See
-:mod:`audit.explain.base` for the contract and :mod:`audit.explain.views` for
+:mod:`deepaudit.audit.explain.base` for the contract and :mod:`deepaudit.audit.explain.views` for
 global views computed from local attributions.
 """
-from audit.explain.base import (
+from deepaudit.audit.explain.base import (
     ENTRY_POINT_GROUP,
     Explainer,
     get_explainer,

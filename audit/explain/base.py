@@ -36,9 +36,9 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
-from audit.capabilities import KIND_OF_DOMAIN, KINDS, infer_kind
-from audit.target import AuditTarget
-from audit.tokenizer import PAD_ID
+from deepaudit.audit.capabilities import KIND_OF_DOMAIN, KINDS, infer_kind
+from deepaudit.audit.target import AuditTarget
+from deepaudit.audit.tokenizer import PAD_ID
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +67,7 @@ NEEDS_LAYER = ("method {name!r} needs the target's {what} (AuditTarget.{what}), 
 MAX_BATCH_ELEMENTS = 1 << 21
 
 ENTRY_POINT_GROUP = "deepaudit.explainers"
-_BUILTIN_MODULES = ("audit.explain.captum_methods", "audit.explain.shap_methods")
+_BUILTIN_MODULES = ("deepaudit.audit.explain.captum_methods", "deepaudit.audit.explain.shap_methods")
 # Per-chunk arguments the base class passes to ``_attribute`` itself; never user options.
 _CALL_ARGUMENTS = frozenset({"seed", "texts"})
 
@@ -98,8 +98,9 @@ class Explainer:
     name: ClassVar[str] = ""
     # Display name ("Integrated Gradients"); :func:`method_label` falls back to the name.
     label: ClassVar[str] = ""
-    # The data kinds it explains (audit.capabilities.KINDS). ``domains`` is the older spelling, in domain labels;
-    # a plugin that sets only ``domains`` is read through audit.capabilities.KIND_OF_DOMAIN.
+    # The data kinds it explains (deepaudit.audit.capabilities.KINDS). ``domains`` is the older spelling, in domain
+    # labels;
+    # a plugin that sets only ``domains`` is read through deepaudit.audit.capabilities.KIND_OF_DOMAIN.
     kinds: ClassVar[tuple[str, ...]] = ("tabular", "image", "text", "other")
     domains: ClassVar[tuple[str, ...]] = ("vision", "nlp", "finance", "other")
     needs_baseline: ClassVar[bool] = False
@@ -408,7 +409,7 @@ def _load_plugins() -> None:
         try:
             cls = ep.load()
             if not (isinstance(cls, type) and issubclass(cls, Explainer)):
-                raise TypeError(f"it loads {cls!r}, not an audit.explain.Explainer subclass")
+                raise TypeError(f"it loads {cls!r}, not an deepaudit.audit.explain.Explainer subclass")
             if cls.name != ep.name:
                 raise ValueError(f"its class {cls.__name__} is named {cls.name!r}; "
                                  f"the entry point must carry the class's name")

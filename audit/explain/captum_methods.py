@@ -16,7 +16,7 @@ from functools import lru_cache
 import numpy as np
 import torch
 
-import audit.captum_import  # noqa: F401  first: captum's plotting module (matplotlib.pyplot) loads only if used
+import deepaudit.audit.captum_import  # noqa: F401  first: captum's plotting module (matplotlib.pyplot) loads only if used
 
 # isort: split
 from captum.attr import (
@@ -33,8 +33,8 @@ from captum.attr import (
     Saliency,
 )
 
-from audit.explain.base import Explainer, register_explainer
-from audit.tokenizer import PAD_ID
+from deepaudit.audit.explain.base import Explainer, register_explainer
+from deepaudit.audit.tokenizer import PAD_ID
 
 BAD_WINDOW = "occlusion window {window!r} does not fit inputs of shape {shape}. Fix: pass a smaller window."
 

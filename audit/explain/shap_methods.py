@@ -9,7 +9,7 @@ user model may hold, while expected gradients only need gradients. Text: shap's 
 a ``shap.maskers.Text`` masker built on the target's own tokenizer, so that
 shap's tokens are exactly the tokens the model reads; masked tokens are removed
 from the string, or replaced one for one by the tokenizer's ``mask_token`` where
-it has one (Hugging Face word pieces, :mod:`audit.huggingface`). Outputs are converted
+it has one (Hugging Face word pieces, :mod:`deepaudit.audit.huggingface`). Outputs are converted
 to tensors shaped like the inputs.
 
 Nothing per call is kept on the explainer, so one instance may serve
@@ -28,8 +28,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from audit.explain.base import Explainer, register_explainer
-from audit.tokenizer import PAD_ID, UNK_ID
+from deepaudit.audit.explain.base import Explainer, register_explainer
+from deepaudit.audit.tokenizer import PAD_ID, UNK_ID
 
 TOKEN_MISMATCH = ("shap returned {got} token values for text {index} but the tokenizer reads {want} tokens. "
                   "Fix: the target's tokenizer must be deterministic (tokens(text) with offsets).")
@@ -168,7 +168,7 @@ class ShapExplainer(Explainer):
 
     def background(self, n_background: int, device: torch.device) -> torch.Tensor:
         """The seeded sample of ``n_background`` evaluation inputs that expected gradients draw from (the same
-        for every chunk; :func:`audit.quality.completeness.attribution_completeness` reads it too)."""
+        for every chunk; :func:`deepaudit.audit.quality.completeness.attribution_completeness` reads it too)."""
         data = self.audit_target.eval_data.inputs
         return data[torch.randperm(len(data), generator=self.generator(self.seed))[:n_background]].to(device)
 

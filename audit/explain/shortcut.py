@@ -1,6 +1,6 @@
 """Shortcut probes: does a model lean on an artifact instead of the content?
 
-For each :class:`audit.target.ArtifactProbe` the artifact is stamped onto
+For each :class:`deepaudit.audit.target.ArtifactProbe` the artifact is stamped onto
 evaluation inputs; the stamped inputs are explained (class = the prediction on
 the stamped input) and the share of |attribution| inside the artifact's region
 is compared with the region's share of the input's area. A model that ignores
@@ -14,9 +14,9 @@ from typing import Any
 import pandas as pd
 import torch
 
-from audit.explain.views import group_share
-from audit.schema import Check
-from audit.target import ArtifactProbe, AuditTarget
+from deepaudit.audit.explain.views import group_share
+from deepaudit.audit.schema import Check
+from deepaudit.audit.target import ArtifactProbe, AuditTarget
 
 # Attribution share inside the region divided by its area share. Measured with
 # IG (n_steps=50) on 200 stamped test images: mnist_cnn 4.9, mnist_cnn_shortcut

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from audit.tokenizer import PAD_ID
+from deepaudit.audit.tokenizer import PAD_ID
 
 SHAPE_MISMATCH = "attributions have shape {attr} but {what} has shape {other}. Fix: pass arrays for the same samples."
 EMPTY_MASK = "region {name!r} covers no element. Fix: give it at least one True entry."
@@ -42,11 +42,12 @@ def feature_importance(attributions: Any, inputs: Any, feature_names: Sequence[s
     constant). Rows are sorted by ``mean_abs`` descending with a 1-based ``rank``.
 
     ``mean_abs_lo`` / ``mean_abs_hi`` are the 95% interval of ``mean_abs`` over the samples
-    (:func:`audit.performance.mean_record`: ``mean_abs +/- z * sd(|a|) / sqrt(n)``, lower bound clipped at 0);
+    (:func:`deepaudit.audit.performance.mean_record`: ``mean_abs +/- z * sd(|a|) / sqrt(n)``, lower bound clipped at 0);
     NaN (stored as null) from a single sample.
     """
-    # Imported here: audit.performance imports audit.fairness, whose reasons module imports this one.
-    from audit.performance import CONFIDENCE, mean_record
+    # Imported here: deepaudit.audit.performance imports deepaudit.audit.fairness, whose reasons module imports this
+    # one.
+    from deepaudit.audit.performance import CONFIDENCE, mean_record
 
     a, x = _np(attributions).astype(np.float64), _np(inputs).astype(np.float64)
     if a.shape != x.shape or a.ndim != 2 or a.shape[1] != len(feature_names):
@@ -149,7 +150,7 @@ def token_ranking(attributions: Any, ids: Any, itos: Sequence[str], *, min_count
                   top: int = 20) -> pd.DataFrame:
     """Tokens with the most positive and most negative mean attribution over a corpus.
 
-    Padding (``audit.tokenizer.PAD_ID``) is ignored; tokens seen fewer than ``min_count`` times are
+    Padding (``deepaudit.audit.tokenizer.PAD_ID``) is ignored; tokens seen fewer than ``min_count`` times are
     left out (a word seen once says nothing about the model). Returns the
     ``top`` of each side with columns side, rank, token, mean, total, count.
     """

@@ -14,9 +14,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from audit.fairness.counts import LENGTH_MISMATCH, _one_d, binary_outcomes
-from audit.fairness.groups import check_min_share, encode_groups
-from audit.fairness.intervals import (
+from deepaudit.audit.fairness.counts import LENGTH_MISMATCH, _one_d, binary_outcomes
+from deepaudit.audit.fairness.groups import check_min_share, encode_groups
+from deepaudit.audit.fairness.intervals import (
     bootstrap_counts,
     bootstrap_method,
     check_confidence,
@@ -70,7 +70,7 @@ def calibration_curves(y_true, y_score, *, sensitive, pos_label=None, columns=No
     y_score : array-like of float in [0, 1]
         Predicted probability of the favorable outcome.
     sensitive, pos_label, columns, breakdown
-        As in :func:`audit.fairness.metrics.group_metrics`.
+        As in :func:`deepaudit.audit.fairness.metrics.group_metrics`.
     n_bins : int
         Number of equal-width bins (default 10).
     confidence : float

@@ -22,9 +22,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from audit.fairness.comparisons import impact_reference
-from audit.fairness.policy import Policy
-from audit.schema import Check
+from deepaudit.audit.fairness.comparisons import impact_reference
+from deepaudit.audit.fairness.policy import Policy
+from deepaudit.audit.schema import Check
 
 
 def check_id(*parts: str) -> str:
@@ -175,7 +175,7 @@ def cohort_gap_check(attr: str, groups: pd.DataFrame, policy: Policy) -> Check:
 
 def proxy_check(attr: str, proxy: pd.DataFrame, policy: Policy) -> Check:
     """No input feature is a proxy for ``attr``: associated with it (eta >= proxy_eta_min) and relied on for
-    some group (:func:`audit.fairness.proxy.proxy_table`'s evidence). The value is the number of such features
+    some group (:func:`deepaudit.audit.fairness.proxy.proxy_table`'s evidence). The value is the number of such features
     (missing-value indicators counted with their feature)."""
     cid = check_id("fairness", "proxy", attr)
     desc = (f"{attr}: no input feature both associated with {attr} (eta >= {policy.proxy_eta_min:g}) and relied on "
@@ -196,7 +196,7 @@ def proxy_check(attr: str, proxy: pd.DataFrame, policy: Policy) -> Check:
 
 
 def reason_faithfulness_check(summary: dict[str, Any], favourable: Any, policy: Policy) -> Check:
-    """The stated adverse-action reasons describe what moves the score (:func:`audit.fairness.reasons.
+    """The stated adverse-action reasons describe what moves the score (:func:`deepaudit.audit.fairness.reasons.
     reason_faithfulness`), on at least the policy's share of denied applicants."""
     cid = check_id("fairness", "reason_faithfulness")
     desc = ("adverse-action reasons: " + summary["rule"])

@@ -25,7 +25,7 @@ Decisions a reviewer should know:
 - One group against one other (``difference_vs_reference``, ``ratio_vs_reference``,
   ``impact_ratio``): score intervals from the two groups' counts, Newcombe's
   hybrid score interval for a difference and MOVER-R for a ratio
-  (:mod:`audit.fairness.intervals`). A bootstrap of a 0/n or n/n cell resamples
+  (:mod:`deepaudit.audit.fairness.intervals`). A bootstrap of a 0/n or n/n cell resamples
   to the same rate and gives an interval that only reflects the other side;
   these stay valid there (exact coverage at n <= 10 is tested by enumeration).
   Impact-ratio intervals are conditional on the reference group the rule
@@ -44,9 +44,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from audit.fairness.counts import prepare, rate_masks, rates_from_counts
-from audit.fairness.groups import UNKNOWN, check_min_share, resolve_reference
-from audit.fairness.intervals import (
+from deepaudit.audit.fairness.counts import prepare, rate_masks, rates_from_counts
+from deepaudit.audit.fairness.groups import UNKNOWN, check_min_share, resolve_reference
+from deepaudit.audit.fairness.intervals import (
     SCORE_DIFFERENCE_METHOD,
     SCORE_RATIO_METHOD,
     bootstrap_counts,
@@ -98,7 +98,7 @@ def impact_reference(rate: np.ndarray, known: np.ndarray, small: np.ndarray, *,
 
     The highest defined rate among known groups with at least the minimum share (``exclude_small``), else
     among known groups, else the first known group (every rate undefined). :func:`disparities` and the
-    policy check (:func:`audit.fairness.checks.impact_ratio_check`) both call this, so tables, charts,
+    policy check (:func:`deepaudit.audit.fairness.checks.impact_ratio_check`) both call this, so tables, charts,
     reports and the check divide by the same group.
     """
     rate, known, small = np.asarray(rate, dtype=float), np.asarray(known, bool), np.asarray(small, bool)
@@ -120,7 +120,7 @@ def disparities(y_true, y_pred, *, sensitive, pos_label=None, y_score=None, colu
     Parameters
     ----------
     y_true, y_pred, sensitive, pos_label, y_score, columns, breakdown, reference, min_share
-        As in :func:`audit.fairness.metrics.group_metrics`.
+        As in :func:`deepaudit.audit.fairness.metrics.group_metrics`.
     n_boot : int
         Stratified bootstrap replicates B (default 1000).
     seed : int

@@ -1,6 +1,6 @@
 """Counterfactual fairness probe for text models: swap a name or identity term, watch the output.
 
-Every template of :mod:`audit.fairness.lexicons` is filled with every word of
+Every template of :mod:`deepaudit.audit.fairness.lexicons` is filled with every word of
 every group of an attribute (gendered first names, race-associated first
 names, identity terms), and the model scores each filled sentence. Because
 the sentences of different groups differ only in the substituted word, the
@@ -34,7 +34,7 @@ template ``t`` filled with word ``w``; ``W_g``: the words of group ``g``):
 Text targets must provide ``preprocess`` (or ``tokenizer.encode``) returning
 padded token ids with 0 as padding, and, for OOV shares and attributions,
 ``tokenizer.tokens(text)`` with character offsets whose i-th token is the
-i-th id column (true of :class:`models.nlp.tokenizer.Vocabulary`).
+i-th id column (true of :class:`deepaudit.models.nlp.tokenizer.Vocabulary`).
 """
 from __future__ import annotations
 
@@ -49,10 +49,10 @@ import numpy as np
 import pandas as pd
 import torch
 
-from audit.capabilities import infer_kind
-from audit.fairness.lexicons import CITATIONS, SubstitutionSet, substitution_sets
-from audit.schema import Check
-from audit.target import AuditTarget
+from deepaudit.audit.capabilities import infer_kind
+from deepaudit.audit.fairness.lexicons import CITATIONS, SubstitutionSet, substitution_sets
+from deepaudit.audit.schema import Check
+from deepaudit.audit.target import AuditTarget
 
 ATTRIBUTE_ALIASES = {"identity": ("identity_gender", "identity_religion", "identity_orientation", "identity_race",
                                   "identity_nationality")}
@@ -105,7 +105,7 @@ class CounterfactualResult:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready records (NaN -> None)."""
-        from audit.store import to_jsonable
+        from deepaudit.audit.store import to_jsonable
 
         return to_jsonable({"groups": self.groups, "pairs": self.pairs, "settings": dict(self.settings),
                             "notes": list(self.notes)})
@@ -199,7 +199,7 @@ def counterfactual_probe(audit_target: AuditTarget, *, attribute: str | Sequence
     inst["token_attr_share"] = np.nan
     completeness = None
     if explain and positions is not None:
-        from audit.explain.base import make_explainer
+        from deepaudit.audit.explain.base import make_explainer
 
         rows = _explained_rows(inst, sets, per_template=explain_per_template, seed=seed)
         x = ids[torch.as_tensor(rows)]

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from audit.fairness.groups import GroupCodes, encode_groups
+from deepaudit.audit.fairness.groups import GroupCodes, encode_groups
 
 EMPTY_DATA = "no samples: y_true is empty. Fix: pass at least one sample (and its prediction and group)."
 LENGTH_MISMATCH = ("y_true has {n} rows but {what} has {n_other}. Fix: give one {what} value per sample, "

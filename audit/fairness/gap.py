@@ -39,8 +39,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from audit.explain.views import feature_groups
-from audit.fairness.intervals import z_value
+from deepaudit.audit.explain.views import feature_groups
+from deepaudit.audit.fairness.intervals import z_value
 
 log = logging.getLogger(__name__)
 

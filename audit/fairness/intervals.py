@@ -18,7 +18,7 @@ import math
 
 import numpy as np
 
-from audit.special import normal_quantile  # scipy.stats.norm.ppf, without importing scipy
+from deepaudit.audit.special import normal_quantile  # scipy.stats.norm.ppf, without importing scipy
 
 BAD_CONFIDENCE = "confidence={value!r} must be a number strictly between 0 and 1. Fix: use e.g. 0.95."
 BAD_N_BOOT = "n_boot={value!r} must be a positive integer. Fix: use e.g. 1000 (docs/statistics.md: B >= 1000)."

@@ -10,9 +10,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from audit.fairness.counts import prepare, rate_masks, rates_from_counts
-from audit.fairness.groups import check_min_share, resolve_reference
-from audit.fairness.intervals import check_confidence, wilson_interval
+from deepaudit.audit.fairness.counts import prepare, rate_masks, rates_from_counts
+from deepaudit.audit.fairness.groups import check_min_share, resolve_reference
+from deepaudit.audit.fairness.intervals import check_confidence, wilson_interval
 
 #: Why a rate is NaN for a group (the rate's denominator is empty); fairlearn/sklearn report 0 there instead.
 UNDEFINED = {"tpr": "TPR undefined: no positives", "fpr": "FPR undefined: no negatives",
@@ -38,7 +38,7 @@ def group_metrics(y_true, y_pred, *, sensitive, pos_label=None, y_score=None, co
     sensitive : array-like, Series, DataFrame or mapping of columns
         Sensitive attribute(s). Missing values form the ``"unknown"`` group;
         several columns are crossed into intersectional groups (see
-        :func:`audit.fairness.groups.encode_groups`).
+        :func:`deepaudit.audit.fairness.groups.encode_groups`).
     pos_label : object, optional
         Favorable label; default None requires 0/1 labels with 1 favorable.
         Multiclass: one-vs-rest for this class.

@@ -9,7 +9,7 @@ the halves swap and the two evaluations are pooled (2-fold cross-fitting).
 The rules randomise between two thresholds per group; the draw uses the
 run's seed, so the what-if repeats.
 
-The thresholds come from :mod:`audit.fairness.thresholds`: the algorithm of
+The thresholds come from :mod:`deepaudit.audit.fairness.thresholds`: the algorithm of
 fairlearn's ``ThresholdOptimizer`` (accuracy objective, grid of 1000) computed
 from scores sorted once per group and fold, which makes the 13 settings cost
 about one fairlearn fit; a test checks decisions equal to fairlearn's.
@@ -27,7 +27,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from audit.fairness.thresholds import GroupCurve, fit_rules, randomised_decisions
+from deepaudit.audit.fairness.thresholds import GroupCurve, fit_rules, randomised_decisions
 
 NEED_TWO_GROUPS = ("mitigation what-if needs at least two groups in {column!r} with both outcomes "
                    "(found {groups}). Fix: pick another attribute.")

@@ -27,7 +27,7 @@ is flagged ``proxy_candidate`` when eta >= ``min_eta`` and at least one of:
   ``reason_share_min`` of some group's denied applicants (``reason_share``;
   groups with at least 5 denied applicants);
 - ``gap``: it is among the top 3 drivers of some group's gap to the reference
-  (``gap_rank``, :mod:`audit.fairness.gap`).
+  (``gap_rank``, :mod:`deepaudit.audit.fairness.gap`).
 
 ``evidence`` names which held, with the group. Reasons and gap drivers are
 per merged feature (``x`` with ``x_missing``), so both columns of a pair carry
@@ -40,7 +40,7 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from audit.special import f_sf
+from deepaudit.audit.special import f_sf
 
 NO_ATTRIBUTES = "proxy analysis needs at least one sensitive column; got none. Fix: set sensitive_columns."
 SHAPE = ("inputs have {n_in} rows and {n_feat} columns but {what} has {n_other}. "
@@ -149,7 +149,7 @@ def proxy_table(inputs: np.ndarray, feature_names: Sequence[str], groups: pd.Dat
                 reason_share_min: float = 0.1, small: dict[str, set] | None = None) -> pd.DataFrame:
     """One row per (sensitive attribute, feature): eta, p-value, importance overall and within groups, flag.
 
-    ``importance`` is :func:`audit.explain.views.feature_importance` output
+    ``importance`` is :func:`deepaudit.audit.explain.views.feature_importance` output
     (columns ``feature``, ``rank``, ``share``). ``attributions`` / ``attribution_rows``: the run's published
     attributions and the rows they explain (for ranks within groups); ``reasons`` with ``sample_ids``: the
     adverse-action reason table; ``gap``: the gap decomposition table. Each is optional; without it that

@@ -19,11 +19,11 @@ import numpy as np
 import pandas as pd
 import torch
 
-from audit.capabilities import infer_kind
-from audit.explain import make_explainer
-from audit.explain.views import feature_groups
-from audit.features import Codebook
-from audit.target import AuditTarget
+from deepaudit.audit.capabilities import infer_kind
+from deepaudit.audit.explain import make_explainer
+from deepaudit.audit.explain.views import feature_groups
+from deepaudit.audit.features import Codebook
+from deepaudit.audit.target import AuditTarget
 
 MAX_REASONS = 4
 NOT_TABULAR = ("reason codes need tabular rows with feature_names (got {domain} data, "

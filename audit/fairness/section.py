@@ -12,15 +12,15 @@ What is computed depends on the target:
   correctness is its "outcome", so the selection-rate machinery gives accuracy
   per cohort with the same intervals and tests.
 - Tabular targets with a favourable class (named float features): what
-  drives each group's gap to the reference (:mod:`audit.fairness.gap`) and
-  proxies judged within groups (:mod:`audit.fairness.proxy`, one check per
+  drives each group's gap to the reference (:mod:`deepaudit.audit.fairness.gap`) and
+  proxies judged within groups (:mod:`deepaudit.audit.fairness.proxy`, one check per
   sensitive attribute).
 - Domain probes: reason codes and the mitigation what-if (finance);
   counterfactual substitutions (NLP); the accuracy gap of each cohort, which
   for the shortcut canary is the gap between images with and without the
   mark (vision).
 
-Policy checks (``audit.fairness.policy``) are emitted for sensitive
+Policy checks (``deepaudit.audit.fairness.policy``) are emitted for sensitive
 attributes, and also for cohorts when the policy says ``attributes = "all"``;
 cohort accuracy gaps are always checked.
 """
@@ -31,16 +31,16 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
-from audit.capabilities import capabilities, infer_kind
-from audit.fairness.calibration import calibration_curves, calibration_error
-from audit.fairness.checks import cohort_gap_check, policy_checks
-from audit.fairness.comparisons import disparities
-from audit.fairness.metrics import group_metrics
-from audit.fairness.policy import Policy
-from audit.fairness.significance import significance_tests
-from audit.schema import Check
-from audit.target import AuditTarget
-from audit.threads import Beside
+from deepaudit.audit.capabilities import capabilities, infer_kind
+from deepaudit.audit.fairness.calibration import calibration_curves, calibration_error
+from deepaudit.audit.fairness.checks import cohort_gap_check, policy_checks
+from deepaudit.audit.fairness.comparisons import disparities
+from deepaudit.audit.fairness.metrics import group_metrics
+from deepaudit.audit.fairness.policy import Policy
+from deepaudit.audit.fairness.significance import significance_tests
+from deepaudit.audit.schema import Check
+from deepaudit.audit.target import AuditTarget
+from deepaudit.audit.threads import Beside
 
 Stage = Callable[..., Any]
 
@@ -211,14 +211,14 @@ def _tabular(target: AuditTarget, fav: int | None) -> bool:
 
 def _feature_labels(target: AuditTarget) -> dict[str, str]:
     """Each input feature's label from the target's codebook."""
-    from audit.features import Codebook
+    from deepaudit.audit.features import Codebook
 
     return Codebook.from_provenance(target.provenance).label_map(list(target.feature_names or []))
 
 
 def _start_gap(target: AuditTarget, pred: np.ndarray, fav: int, attributes: list[str], *,
                references: dict[str, str], small: dict[str, set], seed: int, stage: Stage) -> Beside:
-    """What drives each group's gap (:mod:`audit.fairness.gap`), started on a worker thread (:class:`Beside`).
+    """What drives each group's gap (:mod:`deepaudit.audit.fairness.gap`), started on a worker thread (:class:`Beside`).
 
     The decomposition is batched IG, nearly all of it in torch kernels, and needs nothing the rest of
     the section computes, so the group statistics, reason codes and mitigation what-if run meanwhile.
@@ -230,7 +230,7 @@ def _start_gap(target: AuditTarget, pred: np.ndarray, fav: int, attributes: list
 
     import torch
 
-    from audit.fairness.gap import gap_decomposition
+    from deepaudit.audit.fairness.gap import gap_decomposition
 
     data = target.eval_data
     labels = _feature_labels(target)
@@ -253,9 +253,9 @@ def _gap_and_proxy(target: AuditTarget, out: dict[str, Any], gap_job: Beside, *,
                    importance: pd.DataFrame | None, attributions: tuple[np.ndarray, np.ndarray] | None,
                    stage: Stage, attributes: list[str], small: dict[str, set] | None = None) -> list[Check]:
     """The gap decomposition's result (``gap_job``, :func:`_start_gap`), then proxies judged within groups."""
-    from audit.fairness.checks import proxy_check
-    from audit.fairness.gap import method_text
-    from audit.fairness.proxy import proxy_table
+    from deepaudit.audit.fairness.checks import proxy_check
+    from deepaudit.audit.fairness.gap import method_text
+    from deepaudit.audit.fairness.proxy import proxy_table
 
     data = target.eval_data
     labels = _feature_labels(target)
@@ -288,9 +288,9 @@ def _probes(target: AuditTarget, probs: np.ndarray, fav: int | None, out: dict[s
     data = target.eval_data
     caps = capabilities(target)
     if caps.kind == "tabular" and fav is not None and target.feature_names:
-        from audit.fairness.checks import reason_faithfulness_check
-        from audit.fairness.mitigation import threshold_what_if
-        from audit.fairness.reasons import (
+        from deepaudit.audit.fairness.checks import reason_faithfulness_check
+        from deepaudit.audit.fairness.mitigation import threshold_what_if
+        from deepaudit.audit.fairness.reasons import (
             adverse_action_reasons,
             reason_code_params,
             reason_faithfulness,
@@ -331,7 +331,7 @@ def _probes(target: AuditTarget, probs: np.ndarray, fav: int | None, out: dict[s
                                      attributions=attributions, stage=stage,
                                      attributes=list(target.sensitive_columns), small=small))
     if infer_kind(target) == "text" and fav is not None and target.tokenizer is not None:
-        from audit.fairness.counterfactual import counterfactual_checks, counterfactual_probe
+        from deepaudit.audit.fairness.counterfactual import counterfactual_checks, counterfactual_probe
 
         with stage("fairness: counterfactual substitutions"):
             cf = counterfactual_probe(target, seed=seed, n_boot=policy.n_boot)

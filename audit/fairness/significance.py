@@ -19,9 +19,9 @@ from fractions import Fraction
 import numpy as np
 import pandas as pd
 
-from audit.fairness.counts import prepare, rate_masks, rates_from_counts
-from audit.fairness.groups import check_min_share, resolve_reference
-from audit.special import normal_cdf  # scipy.stats.norm.sf(x) is normal_cdf(-x), without importing scipy
+from deepaudit.audit.fairness.counts import prepare, rate_masks, rates_from_counts
+from deepaudit.audit.fairness.groups import check_min_share, resolve_reference
+from deepaudit.audit.special import normal_cdf  # scipy.stats.norm.sf(x) is normal_cdf(-x), without importing scipy
 
 CORRECTIONS = ("holm", "bh")
 BAD_CORRECTION = "correction={value!r} is not one of {choices}. Fix: 'holm' (family-wise) or 'bh' (false discovery)."
@@ -132,7 +132,7 @@ def significance_tests(y_true, y_pred, *, sensitive, pos_label=None, y_score=Non
     Parameters
     ----------
     y_true, y_pred, sensitive, pos_label, y_score, columns, breakdown, reference, min_share
-        As in :func:`audit.fairness.metrics.group_metrics`.
+        As in :func:`deepaudit.audit.fairness.metrics.group_metrics`.
     metrics : list of str, optional
         Rates to test (default all: ``selection_rate, tpr, fpr, ppv,
         accuracy`` and ``scoring_rate`` with ``y_score``).

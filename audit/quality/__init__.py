@@ -13,7 +13,7 @@ Each function measures one property and returns a :class:`QualityResult`
 - :func:`randomization_check`: explanations change when the model's weights
   are randomised.
 
-:func:`audit.quality.suite.method_quality` runs every family that applies on
+:func:`deepaudit.audit.quality.suite.method_quality` runs every family that applies on
 every method a run publishes and records why the others do not apply.
 """
 from __future__ import annotations
@@ -21,7 +21,8 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-# Loaded on first use: readers of a stored run (report, dashboard) import audit.quality.coverage, which must not
+# Loaded on first use: readers of a stored run (report, dashboard) import deepaudit.audit.quality.coverage, which must
+# not
 # load torch and captum through this package.
 _WHERE = {"QualityResult": "_common", "attribution_completeness": "completeness", "ig_completeness": "completeness",
           "deletion_insertion": "curves", "randomization_check": "randomization",
@@ -33,7 +34,7 @@ __all__ = ["QualityResult", "attribution_completeness", "deletion_insertion", "i
 
 def __getattr__(name: str) -> Any:
     if name in _WHERE:
-        value = getattr(importlib.import_module(f"audit.quality.{_WHERE[name]}"), name)
+        value = getattr(importlib.import_module(f"deepaudit.audit.quality.{_WHERE[name]}"), name)
         globals()[name] = value
         return value
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -9,10 +9,10 @@ import numpy as np
 import pandas as pd
 import torch
 
-from audit.capabilities import infer_kind
-from audit.explain.base import EMPTY_INPUTS, NON_FINITE, Explainer
-from audit.schema import Check
-from audit.target import AuditTarget
+from deepaudit.audit.capabilities import infer_kind
+from deepaudit.audit.explain.base import EMPTY_INPUTS, NON_FINITE, Explainer
+from deepaudit.audit.schema import Check
+from deepaudit.audit.target import AuditTarget
 
 TEXT_IDS = ("text target {name!r} takes token ids, got a {dtype} tensor. "
             "Fix: pass the (N, L) int64 token ids from eval_data.inputs, 0 = padding.")
@@ -92,6 +92,6 @@ def quantiles(values: np.ndarray) -> dict[str, float]:
 
 def plain(value: Any) -> Any:
     """Numpy/torch scalars to Python scalars, recursively, so that summaries are JSON-safe."""
-    from audit.store import to_jsonable
+    from deepaudit.audit.store import to_jsonable
 
     return to_jsonable(value)

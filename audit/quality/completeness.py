@@ -46,9 +46,9 @@ import numpy as np
 import pandas as pd
 import torch
 
-from audit.capabilities import infer_kind
-from audit.explain.base import MAX_BATCH_ELEMENTS, NEEDS_LAYER, make_explainer
-from audit.quality._common import (
+from deepaudit.audit.capabilities import infer_kind
+from deepaudit.audit.explain.base import MAX_BATCH_ELEMENTS, NEEDS_LAYER, make_explainer
+from deepaudit.audit.quality._common import (
     QualityResult,
     baseline_like,
     plain,
@@ -57,10 +57,10 @@ from audit.quality._common import (
     validate_attributions,
     validate_inputs,
 )
-from audit.quality.coverage import COMPLETENESS_UNDEFINED  # noqa: F401  re-exported
-from audit.schema import Check
-from audit.target import AuditTarget
-from audit.tokenizer import PAD_ID
+from deepaudit.audit.quality.coverage import COMPLETENESS_UNDEFINED  # noqa: F401  re-exported
+from deepaudit.audit.schema import Check
+from deepaudit.audit.target import AuditTarget
+from deepaudit.audit.tokenizer import PAD_ID
 
 BAD_STEPS = ("start_steps={start} and max_steps={max} are invalid. "
              "Fix: pass integers with 1 <= start_steps <= max_steps.")
@@ -92,7 +92,7 @@ UNKNOWN_IDENTITY = ("Completeness is not checked for {method}: deepaudit knows n
 NOISY_INPUTS = ("Completeness is not checked for GradientSHAP with stdevs={stdevs}: its attributions explain "
                 "F at noisy copies of x, so their sum has no identity in F(x)")
 NO_IDENTITY = ("method {method!r} has no completeness identity. Fix: check a method of {known} "
-               "(audit.quality.completeness.completeness_not_applicable says why another does not apply).")
+               "(deepaudit.audit.quality.completeness.completeness_not_applicable says why another does not apply).")
 
 
 def ig_completeness(audit_target: AuditTarget, inputs: torch.Tensor,
@@ -141,7 +141,7 @@ def ig_completeness(audit_target: AuditTarget, inputs: torch.Tensor,
 
     Examples
     --------
-    >>> from audit.testing import linear_target
+    >>> from deepaudit.audit.testing import linear_target
     >>> t = linear_target()
     >>> ig_completeness(t, t.eval_data.inputs[:8]).checks[0].passed
     True
@@ -285,8 +285,8 @@ def attribution_completeness(audit_target: AuditTarget, method: str, inputs: tor
 
     Examples
     --------
-    >>> from audit.testing import linear_target
-    >>> from audit.explain import make_explainer
+    >>> from deepaudit.audit.testing import linear_target
+    >>> from deepaudit.audit.explain import make_explainer
     >>> t = linear_target()
     >>> x = t.eval_data.inputs[:8]
     >>> a = make_explainer("deeplift", t).attribute(x, target=1)

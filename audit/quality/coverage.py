@@ -1,6 +1,6 @@
 """What a stored run says about the explanation-quality checks of each method: read without torch.
 
-The runner writes (:mod:`audit.quality.suite`) a check per family that applies to each published method and a
+The runner writes (:mod:`deepaudit.audit.quality.suite`) a check per family that applies to each published method and a
 row ``{method, check, status, reason}`` (entry ``quality["not_applicable"]``) for each family that does not;
 the report and the dashboard read both through :func:`method_overview` and :func:`summary_line`. This module
 imports nothing heavy, so that reading a run never loads torch (the package's ``__init__`` is lazy for the
@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from audit.capabilities import kind_of_run
+from deepaudit.audit.capabilities import kind_of_run
 
 #: The check families, in the order the run reports them.
 FAMILIES = ("completeness", "deletion_insertion", "robustness", "randomization")
@@ -27,7 +27,7 @@ NOT_APPLICABLE = "not applicable"
 SKIPPED = "not run"
 NOT_APPLICABLE_KEY = "not_applicable"
 
-#: Why a method has no completeness identity (:mod:`audit.quality.completeness`; reported as not applicable).
+#: Why a method has no completeness identity (:mod:`deepaudit.audit.quality.completeness`; reported as not applicable).
 COMPLETENESS_UNDEFINED = {
     "saliency": ("Completeness is not defined for Saliency: it is the size of a local gradient, not an "
                  "attribution of F(x) - F(baseline), so its values have no total to check"),
@@ -38,7 +38,7 @@ COMPLETENESS_UNDEFINED = {
     "input_x_gradient": ("Completeness is not defined for Input x Gradient: it sums to F(x) - F(0) only for a "
                          "linear model; for any other model it is a first-order term with no identity to check"),
 }
-#: Why infidelity and max-sensitivity do not apply to text (:mod:`audit.quality.robustness`).
+#: Why infidelity and max-sensitivity do not apply to text (:mod:`deepaudit.audit.quality.robustness`).
 NOT_APPLICABLE_TEXT = ("token ids are discrete: adding noise to them does not give a valid input, so infidelity "
                        "and max-sensitivity are not defined for text targets")
 

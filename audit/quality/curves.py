@@ -15,9 +15,9 @@ import numpy as np
 import pandas as pd
 import torch
 
-from audit.capabilities import infer_kind
-from audit.performance import CONFIDENCE, mean_record
-from audit.quality._common import (
+from deepaudit.audit.capabilities import infer_kind
+from deepaudit.audit.performance import CONFIDENCE, mean_record
+from deepaudit.audit.quality._common import (
     QualityResult,
     baseline_like,
     plain,
@@ -25,8 +25,8 @@ from audit.quality._common import (
     validate_attributions,
     validate_inputs,
 )
-from audit.schema import Check
-from audit.target import AuditTarget
+from deepaudit.audit.schema import Check
+from deepaudit.audit.target import AuditTarget
 
 BAD_POINTS = "n_points={value!r} is too small. Fix: pass an integer >= 2 (the curve includes 0% and 100%)."
 
@@ -165,7 +165,7 @@ def auc_intervals(auc: Any, *, points: Mapping[str, Any] | None = None,
 
     ``auc`` is the ``auc`` table (``sample``, ``curve``, ``order``, ``auc``; a DataFrame or its stored
     records), ``curve`` in ``deletion``/``insertion`` and ``order`` in ``attribution``/``random``. Each record
-    is :func:`audit.performance.mean_record` of that cell's per-sample AUCs (normal approximation,
+    is :func:`deepaudit.audit.performance.mean_record` of that cell's per-sample AUCs (normal approximation,
     ``value +/- z * sd / sqrt(n)``, clipped to [0, 1] where an AUC of a probability lies): ``value``, ``lo``,
     ``hi``, ``n``, ``level``, ``method``. ``value`` is the summary's mean (``points``, keyed
     ``deletion_auc``, ``random_deletion_auc``, ...) when given, else the mean of the table. One sample gives

@@ -19,17 +19,17 @@ import numpy as np
 import pandas as pd
 import torch
 
-from audit.capabilities import infer_kind
-from audit.explain.base import get_explainer, make_explainer
-from audit.quality._common import (
+from deepaudit.audit.capabilities import infer_kind
+from deepaudit.audit.explain.base import get_explainer, make_explainer
+from deepaudit.audit.quality._common import (
     QualityResult,
     plain,
     resolve_classes,
     validate_attributions,
     validate_inputs,
 )
-from audit.schema import Check
-from audit.target import AuditTarget
+from deepaudit.audit.schema import Check
+from deepaudit.audit.target import AuditTarget
 
 NO_LAYERS = ("model of target {name!r} has no layers with their own parameters to randomise. "
              "Fix: audit a model built from parametrised modules (Linear, Conv, Embedding ...).")

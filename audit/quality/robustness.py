@@ -52,13 +52,13 @@ import numpy as np
 import pandas as pd
 import torch
 
-import audit.captum_import  # noqa: F401  first: captum's plotting module (matplotlib.pyplot) loads only if used
+import deepaudit.audit.captum_import  # noqa: F401  first: captum's plotting module (matplotlib.pyplot) loads only if used
 
 # isort: split
 from captum.metrics import infidelity, sensitivity_max
 
-from audit.capabilities import infer_kind
-from audit.quality._common import (
+from deepaudit.audit.capabilities import infer_kind
+from deepaudit.audit.quality._common import (
     QualityResult,
     baseline_like,
     plain,
@@ -66,9 +66,9 @@ from audit.quality._common import (
     resolve_classes,
     validate_inputs,
 )
-from audit.quality.coverage import NOT_APPLICABLE_TEXT
-from audit.schema import Check
-from audit.target import AuditTarget
+from deepaudit.audit.quality.coverage import NOT_APPLICABLE_TEXT
+from deepaudit.audit.schema import Check
+from deepaudit.audit.target import AuditTarget
 
 BAD_RADIUS = "radius={value!r} must be a positive number (a fraction of the data's spread). Fix: pass e.g. 0.1."
 BAD_PERTURB = ("n_perturb={value!r} must be an integer >= 2 (one perturbation fits any explanation). "
@@ -101,7 +101,7 @@ def infidelity_and_sensitivity(audit_target: AuditTarget, explainer: Any, inputs
         The model and its evaluation data (which sets the noise scale).
     explainer : object
         Has ``.attribute(inputs, target=classes)`` returning a tensor shaped
-        like ``inputs`` (an :class:`audit.explain.base.Explainer`); its
+        like ``inputs`` (an :class:`deepaudit.audit.explain.base.Explainer`); its
         ``name`` attribute, if any, names the checks.
     inputs : Tensor
         Model-ready continuous inputs, first dimension = samples.
@@ -226,7 +226,7 @@ def infidelity_and_sensitivity(audit_target: AuditTarget, explainer: Any, inputs
 
 def _background_mean(explainer: Any, like: torch.Tensor) -> torch.Tensor:
     """Mean of the background rows an expected-gradients explainer draws from, shaped like one input."""
-    from audit.quality.completeness import _option
+    from deepaudit.audit.quality.completeness import _option
 
     n = int(_option(explainer, "n_background", 32))
     return explainer.background(n, like.device).float().mean(0, keepdim=True).to(like.device)

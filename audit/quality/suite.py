@@ -13,7 +13,7 @@ curves are shared, so each further method costs half of the primary's):
 family (:data:`FAMILIES`)  applies to
 ========================  ==========================================================================
 ``completeness``          methods with a completeness identity (IG, DeepLIFT, SHAP, GradientSHAP;
-                          :mod:`audit.quality.completeness`); not defined for saliency, Grad-CAM,
+                          :mod:`deepaudit.audit.quality.completeness`); not defined for saliency, Grad-CAM,
                           occlusion, input x gradient
 ``deletion_insertion``    every method: all attributions are shaped like the inputs (Grad-CAM is
                           upsampled and repeated over channels, text methods give one value per token)
@@ -45,10 +45,10 @@ from typing import Any
 import pandas as pd
 import torch
 
-from audit.capabilities import infer_kind
-from audit.quality._common import QualityResult
-from audit.quality.completeness import attribution_completeness, completeness_not_applicable
-from audit.quality.coverage import (  # noqa: F401  re-exported: what the runs write is read by coverage
+from deepaudit.audit.capabilities import infer_kind
+from deepaudit.audit.quality._common import QualityResult
+from deepaudit.audit.quality.completeness import attribution_completeness, completeness_not_applicable
+from deepaudit.audit.quality.coverage import (  # noqa: F401  re-exported: what the runs write is read by coverage
     ABSENT,
     CHECK_FAMILIES_OF,
     FAMILIES,
@@ -62,10 +62,10 @@ from audit.quality.coverage import (  # noqa: F401  re-exported: what the runs w
     not_applicable_row,
     summary_line,
 )
-from audit.quality.curves import deletion_insertion
-from audit.quality.randomization import randomization_check
-from audit.quality.robustness import infidelity_and_sensitivity
-from audit.target import AuditTarget
+from deepaudit.audit.quality.curves import deletion_insertion
+from deepaudit.audit.quality.randomization import randomization_check
+from deepaudit.audit.quality.robustness import infidelity_and_sensitivity
+from deepaudit.audit.target import AuditTarget
 
 # Estimated seconds above which an extra method's re-explaining check (randomization: one explanation per
 # randomised layer; max-sensitivity: n_perturb per input) is not run. Bundled defaults stay under 3 s each; text
@@ -74,7 +74,7 @@ CHECK_BUDGET_S = 60.0
 N_PERTURB = 10
 OVER_BUDGET = ("not run: {what} re-explains {n} inputs {times} times, about {est:.0f} s at the {per:.2f} s per input "
                "this run's explanations took (budget {budget:.0f} s per check); run "
-               "audit.quality.{func} on a few inputs to check it")
+               "deepaudit.audit.quality.{func} on a few inputs to check it")
 
 
 NO_LAYERS_TO_RANDOMISE = ("the model has no layer with parameters of its own (a fixed function of its buffers), so "

@@ -1,7 +1,7 @@
 """Representative local explanations: saliency overlays (vision) and token heatmaps (NLP).
 
 The raw inputs (images, review texts and the tokens the model read) come from
-the run directory (``arrays/display.npz``, :mod:`audit.display`), never from
+the run directory (``arrays/display.npz``, :mod:`deepaudit.audit.display`), never from
 loading the model: a report is built from data alone. A run without them (an
 older run, a target without raw inputs) renders without examples and says why
 in ``note``.
@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from audit.display import Display, read_display
+from deepaudit.audit.display import Display, read_display
 
 N_IMAGES = 6
 N_REVIEWS = 3
@@ -83,9 +83,10 @@ def _segments(text: str, tokens: Any) -> list[dict[str, Any]]:
 
 def text_examples(run: Any, display: Display, method: str) -> Examples:
     """Token heatmaps of a few reviews; each sample's ``attribution_sum`` and ``max_abs`` (the colour scale) come
-    from :func:`audit.explain.views.attribution_totals` on the stored attributions of the tokens the model read."""
+    from :func:`deepaudit.audit.explain.views.attribution_totals` on the stored attributions of the tokens the model
+    read."""
     # Imported here: the report does not otherwise load torch.
-    from audit.explain.views import attribution_totals
+    from deepaudit.audit.explain.views import attribution_totals
 
     arr = _explained(run, method)
     idx, attr = arr["sample_index"], arr["attributions"]

@@ -2,18 +2,18 @@
 
 Global views and probes come from the run's ``explanations`` and
 ``fairness.probes["reason_codes"]``; quality summaries from its ``quality``
-entries (:class:`audit.result.AuditResult`). Local examples (images, reviews)
-need the raw inputs and live in :mod:`audit.report.examples`.
+entries (:class:`deepaudit.audit.result.AuditResult`). Local examples (images, reviews)
+need the raw inputs and live in :mod:`deepaudit.audit.report.examples`.
 """
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from audit.features import Codebook
-from audit.schema import check_area
+from deepaudit.audit.features import Codebook
+from deepaudit.audit.schema import check_area
 
 if TYPE_CHECKING:
-    from audit.result import AuditResult, MethodResult
+    from deepaudit.audit.result import AuditResult, MethodResult
 
 #: Rows of the global feature-importance table (the bar chart shows the same rows).
 TOP_FEATURES = 15
@@ -115,7 +115,7 @@ _CHECK_LABELS = {"completeness_ig": "within tolerance", "completeness": "within 
 
 def _by_method(run: AuditResult) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """(one row per method with a cell per check family, rows of the families that do not apply or were not run)."""
-    from audit.quality.coverage import ABSENT, FAMILIES, FAMILY_LABELS, NOT_PUBLISHED, method_overview
+    from deepaudit.audit.quality.coverage import ABSENT, FAMILIES, FAMILY_LABELS, NOT_PUBLISHED, method_overview
 
     rows: dict[str, dict[str, Any]] = {}
     skipped = []
@@ -141,7 +141,7 @@ def quality_section(run: AuditResult) -> dict[str, Any]:
     method's details (``completeness`` of IG, ``deletion_insertion``, ``curves``, ``robustness``) and every
     method's ``randomization`` follow.
     """
-    from audit.quality.coverage import summary_line
+    from deepaudit.audit.quality.coverage import summary_line
 
     q = run.quality
     quality_checks = [c for c in run.checks if check_area(c.family) != "fairness"]

@@ -1,4 +1,4 @@
-"""Fairness section of the report model: tidy rows taken from the run's :class:`~audit.result.Fairness`.
+"""Fairness section of the report model: tidy rows taken from the run's :class:`~deepaudit.audit.result.Fairness`.
 
 Nothing is recomputed here: every number is the run's, regrouped into the
 tables a reviewer reads (rates per group, comparisons with the reference
@@ -9,8 +9,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Sequence
 
 if TYPE_CHECKING:
-    from audit.result import AuditResult, FairnessAttribute
-    from audit.schema import Check
+    from deepaudit.audit.result import AuditResult, FairnessAttribute
+    from deepaudit.audit.schema import Check
 
 #: Summary statistics shown per attribute, in this order.
 SUMMARY_METRICS = ("demographic_parity", "equal_opportunity", "equalized_odds", "predictive_parity")

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from audit.report.fmt import NOT_COMPUTABLE
+from deepaudit.audit.report.fmt import NOT_COMPUTABLE
 
 OKABE_ITO = {"blue": "#0072B2", "orange": "#E69F00", "vermillion": "#D55E00", "sky": "#56B4E9",
              "green": "#009E73", "yellow": "#F0E442", "purple": "#CC79A7", "grey": "#999999", "black": "#000000"}

@@ -29,11 +29,11 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any, Sequence
 
-from audit.report.fairness import anchor
-from audit.schema import CHECK_FAMILIES, Check, check_area
+from deepaudit.audit.report.fairness import anchor
+from deepaudit.audit.schema import CHECK_FAMILIES, Check, check_area
 
 if TYPE_CHECKING:
-    from audit.result import AuditResult, Fairness
+    from deepaudit.audit.result import AuditResult, Fairness
 
 N_FINDINGS = 3
 #: Below this many evaluation samples the report warns that intervals are wide and statistics indicative.

@@ -5,7 +5,7 @@ from collections import defaultdict
 from importlib import resources
 from typing import Any
 
-from audit.report.fmt import FILTERS, NOT_COMPUTABLE
+from deepaudit.audit.report.fmt import FILTERS, NOT_COMPUTABLE
 
 #: Okabe-Ito blue (toward the explained class) and orange (against), as RGB.
 _TOWARD, _AGAINST = (0, 114, 178), (230, 159, 0)
@@ -32,7 +32,7 @@ def breakable(text: Any) -> Any:
 def _env() -> Any:
     import jinja2
 
-    env = jinja2.Environment(loader=jinja2.PackageLoader("audit.report", "templates"),
+    env = jinja2.Environment(loader=jinja2.PackageLoader("deepaudit.audit.report", "templates"),
                              autoescape=jinja2.select_autoescape(["html", "j2"]), undefined=jinja2.StrictUndefined,
                              trim_blocks=True, lstrip_blocks=True)
     env.filters.update(FILTERS)
@@ -48,14 +48,14 @@ def render_html(data: dict[str, Any], figures: dict[str, Any]) -> str:
     Parameters
     ----------
     data : dict
-        The report model (:attr:`audit.report.Report.data`).
+        The report model (:attr:`deepaudit.audit.report.Report.data`).
     figures : dict
-        Data URIs from :func:`audit.report.figures.render_figures`.
+        Data URIs from :func:`deepaudit.audit.report.figures.render_figures`.
     """
-    css = resources.files("audit.report").joinpath("templates/report.css").read_text()
+    css = resources.files("deepaudit.audit.report").joinpath("templates/report.css").read_text()
     # Figures are optional per domain; a missing one reads as None rather than an undefined error.
     figs = defaultdict(lambda: None, figures)
-    from audit.glossary import GLOSSARY, anchor
+    from deepaudit.audit.glossary import GLOSSARY, anchor
 
     glossary = [{"term": t, "anchor": anchor(t), "text": d} for t, d in GLOSSARY.items()]
     return _env().get_template("report.html.j2").render(r=data, fig=figs, css=css, glossary=glossary)

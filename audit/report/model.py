@@ -11,14 +11,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from audit.capabilities import kind_of_run
-from audit.report import examples as _examples
-from audit.report.explain import explain_section, quality_section
-from audit.report.fairness import fairness_section
-from audit.report.findings import limitations, section_anchor, summary
+from deepaudit.audit.capabilities import kind_of_run
+from deepaudit.audit.report import examples as _examples
+from deepaudit.audit.report.explain import explain_section, quality_section
+from deepaudit.audit.report.fairness import fairness_section
+from deepaudit.audit.report.findings import limitations, section_anchor, summary
 
 if TYPE_CHECKING:
-    from audit.result import AuditResult
+    from deepaudit.audit.result import AuditResult
 
 REPORT_SCHEMA_VERSION = "1.0"
 #: Blank fields a reviewer fills in on the printed report.
@@ -113,7 +113,7 @@ OVERALL_ORDER = ("accuracy", "roc_auc", "log_loss", "brier")
 
 
 def overall_rows(performance: dict[str, Any]) -> list[dict[str, Any]]:
-    """The overall metrics with their stored intervals (:mod:`audit.performance`), one row per metric.
+    """The overall metrics with their stored intervals (:mod:`deepaudit.audit.performance`), one row per metric.
 
     ``performance`` is the result's performance section (``run.result["performance"]``). A run without stored
     intervals gets its metrics with null bounds and :data:`NOT_STORED`; nothing is computed here.
@@ -161,14 +161,14 @@ def build_report(run: Any, *, with_examples: bool = True) -> Report:
 
     Parameters
     ----------
-    run : audit.result.AuditResult
+    run : deepaudit.audit.result.AuditResult
     with_examples : bool
         False skips the local examples.
 
     Returns
     -------
     Report
-        ``report.data`` is the JSON report (validated by :func:`audit.report.validate_report`).
+        ``report.data`` is the JSON report (validated by :func:`deepaudit.audit.report.validate_report`).
     """
     run_id = run.run_id
     card, meta, card_source = _card(run.result)
@@ -208,6 +208,6 @@ def build_report(run: Any, *, with_examples: bool = True) -> Report:
         for m in run.explanations.methods:
             if f"view_{m}" in run.array_names():
                 assets.setdefault("class_maps", {})[m] = run.arrays(f"view_{m}")["class_maps"]
-    from audit.store import to_jsonable
+    from deepaudit.audit.store import to_jsonable
 
     return Report(to_jsonable(data), assets)

@@ -30,7 +30,7 @@ def _metric(kind: str, value: Any, lo: Any = None, hi: Any = None, slice_: str =
 
 
 def model_card(data: dict[str, Any]) -> dict[str, Any]:
-    """The model card of one report model (:attr:`audit.report.Report.data`).
+    """The model card of one report model (:attr:`deepaudit.audit.report.Report.data`).
 
     A metric the run could not compute has no value to state, so it is listed under
     ``considerations.limitations`` (with the reason) instead of as an empty metric.

@@ -33,7 +33,7 @@ PDF_OPTIONS = {"pdf_variant": "pdf/a-3b", "pdf_tags": True}
 def render_pdf(html: str, path: Path) -> Path:
     """Write ``html`` as an archival, tagged PDF (:data:`PDF_OPTIONS`) to ``path`` (atomically: an interrupted
     render leaves the previous file); raises :class:`PdfUnavailable` when WeasyPrint cannot load."""
-    from audit.atomic import write_atomic
+    from deepaudit.audit.atomic import write_atomic
 
     weasyprint = _weasyprint()
     return write_atomic(path, weasyprint.HTML(string=html, base_url=str(path.parent)).write_pdf(**PDF_OPTIONS))

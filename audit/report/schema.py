@@ -13,12 +13,12 @@ INVALID_REPORT = "report does not match report.schema.json: {error} (at {path}).
 @lru_cache(maxsize=1)
 def report_schema() -> dict[str, Any]:
     """The shipped schema as a dict."""
-    return json.loads(resources.files("audit.report").joinpath("report.schema.json").read_text())
+    return json.loads(resources.files("deepaudit.audit.report").joinpath("report.schema.json").read_text())
 
 
 def validate_report(data: dict[str, Any]) -> dict[str, Any]:
     """Raise ``ValueError`` naming the first violation; return ``data`` unchanged when valid."""
-    from audit.schema import first_violation
+    from deepaudit.audit.schema import first_violation
 
     e = first_violation(report_schema(), data)
     if e is not None:

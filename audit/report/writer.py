@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-from audit.report.model import build_report
-from audit.report.schema import validate_report
+from deepaudit.audit.report.model import build_report
+from deepaudit.audit.report.schema import validate_report
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +53,7 @@ def write_reports(run: Any, out_dir: str | Path, *, formats: str | Iterable[str]
 
     Parameters
     ----------
-    run : audit.store.Run
+    run : deepaudit.audit.store.Run
     out_dir : path
         Created if missing. Files are named ``<run_id><suffix>``.
     formats : str or iterable of str
@@ -70,18 +70,18 @@ def write_reports(run: Any, out_dir: str | Path, *, formats: str | Iterable[str]
     if "json" in fmts:
         written.paths.append(_write(Path(f"{stem}{SUFFIX['json']}"), dumps(report.data)))
     if "model-card" in fmts:
-        from audit.report.model_card import model_card
+        from deepaudit.audit.report.model_card import model_card
 
         written.paths.append(_write(Path(f"{stem}{SUFFIX['model-card']}"), dumps(model_card(report.data))))
     if "html" in fmts or "pdf" in fmts:
-        from audit.report.figures import render_figures
-        from audit.report.html import render_html
+        from deepaudit.audit.report.figures import render_figures
+        from deepaudit.audit.report.html import render_html
 
         html = render_html(report.data, render_figures(report.data, report.assets))
         if "html" in fmts:
             written.paths.append(_write(Path(f"{stem}{SUFFIX['html']}"), html))
         if "pdf" in fmts:
-            from audit.report.pdf import PdfUnavailable, render_pdf
+            from deepaudit.audit.report.pdf import PdfUnavailable, render_pdf
 
             try:
                 written.paths.append(render_pdf(html, Path(f"{stem}{SUFFIX['pdf']}")))
@@ -93,6 +93,6 @@ def write_reports(run: Any, out_dir: str | Path, *, formats: str | Iterable[str]
 
 
 def _write(path: Path, text: str) -> Path:
-    from audit.atomic import write_atomic
+    from deepaudit.audit.atomic import write_atomic
 
     return write_atomic(path, text)

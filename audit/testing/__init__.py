@@ -5,7 +5,7 @@
   model-randomization sanity check.
 - :func:`tiny_image_target`: a small untrained CNN target for fast tests.
 """
-from audit.testing.images import EdgeDetectorExplainer, tiny_image_target
-from audit.testing.linear import linear_target, linear_weights
+from deepaudit.audit.testing.images import EdgeDetectorExplainer, tiny_image_target
+from deepaudit.audit.testing.linear import linear_target, linear_weights
 
 __all__ = ["EdgeDetectorExplainer", "linear_target", "linear_weights", "tiny_image_target"]

@@ -1,4 +1,4 @@
-"""fairlearn's ThresholdOptimizer on fixed scores: the oracle :mod:`audit.fairness.thresholds` is tested
+"""fairlearn's ThresholdOptimizer on fixed scores: the oracle :mod:`deepaudit.audit.fairness.thresholds` is tested
 against and benchmarked with (fairlearn is imported only when these run)."""
 from __future__ import annotations
 
@@ -35,8 +35,8 @@ def fit_threshold_optimizer(scores, y, groups, constraint: str, tol: float | Non
 
 def what_if_with_fairlearn(y, scores, groups, seed: int = 0) -> dict[tuple[str, float | None], np.ndarray]:
     """The mitigation what-if's decisions per (constraint, tol), computed by refitting fairlearn per setting
-    and fold on the folds :func:`audit.fairness.mitigation.threshold_what_if` uses."""
-    from audit.fairness.mitigation import DEFAULT_CONSTRAINTS, DEFAULT_TOLS, _folds
+    and fold on the folds :func:`deepaudit.audit.fairness.mitigation.threshold_what_if` uses."""
+    from deepaudit.audit.fairness.mitigation import DEFAULT_CONSTRAINTS, DEFAULT_TOLS, _folds
 
     y, s, g = np.asarray(y), np.asarray(scores, dtype=np.float64), np.asarray(groups).astype(str)
     fold = _folds(g, y, seed)

@@ -2,7 +2,7 @@
 classifier built from a config (random initialisation, no hub), a short fine-tune.
 
 Used by the bundled ``sentiment_bert`` recipe (models/nlp/bert_train.py), the contract zoo
-(:func:`audit.testing.zoo.huggingface_text`) and the tests; needs ``transformers`` and ``tokenizers``.
+(:func:`deepaudit.audit.testing.zoo.huggingface_text`) and the tests; needs ``transformers`` and ``tokenizers``.
 """
 from __future__ import annotations
 

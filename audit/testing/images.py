@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from audit.target import AuditTarget, EvalData
+from deepaudit.audit.target import AuditTarget, EvalData
 
 NOT_IMAGES = "EdgeDetectorExplainer takes images shaped (N, C, H, W), got shape {shape}. Fix: pass image tensors."
 

@@ -12,7 +12,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from audit.target import AuditTarget, EvalData
+from deepaudit.audit.target import AuditTarget, EvalData
 
 BAD_SIZE = "linear_target needs n_features >= 1 and n_samples >= 2, got {n_features} and {n_samples}."
 

@@ -18,7 +18,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from audit.target import AuditTarget, EvalData
+from deepaudit.audit.target import AuditTarget, EvalData
 
 PLANTED = "zip_cluster"
 DECOY = "decoy_flag"

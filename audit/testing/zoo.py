@@ -1,6 +1,7 @@
 """Small user targets of every kind, built in seconds with no download: the contract zoo.
 
-Each factory returns a validated :class:`audit.target.AuditTarget` a team might bring: a tabular model labelled
+Each factory returns a validated :class:`deepaudit.audit.target.AuditTarget` a team might bring: a tabular model
+labelled
 "other", a three-class tabular model with a favourable label, a float64 model, a text model without a
 tokenizer (token ids and an embedding layer only), an RGB image CNN, a Hugging Face transformer saved to a
 directory. Weights are fitted for a few steps on
@@ -14,7 +15,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from audit.target import AuditTarget, EvalData
+from deepaudit.audit.target import AuditTarget, EvalData
 
 N = 240
 
@@ -195,7 +196,7 @@ def huggingface_directory() -> str:
     if "dir" not in _HF_DIRS:
         import tempfile
 
-        from audit.testing.hf import build_bert, fine_tune, train_wordpiece
+        from deepaudit.audit.testing.hf import build_bert, fine_tune, train_wordpiece
 
         torch.manual_seed(0)
         train = reviews(400, seed=1)
@@ -214,8 +215,8 @@ def huggingface_directory() -> str:
 
 def huggingface_text(device: str = "cpu") -> AuditTarget:
     """A Hugging Face ``BertForSequenceClassification`` with its fast WordPiece tokenizer, audited from the
-    directory it was saved to (:func:`audit.huggingface.from_huggingface`)."""
-    from audit.huggingface import from_huggingface
+    directory it was saved to (:func:`deepaudit.audit.huggingface.from_huggingface`)."""
+    from deepaudit.audit.huggingface import from_huggingface
 
     ev = reviews(60, seed=2)
     return from_huggingface(huggingface_directory(), list(ev.text), ev.label.to_numpy(),

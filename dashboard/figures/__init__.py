@@ -1,8 +1,8 @@
 """Plotly figures built from tidy tables. Pure functions: no Dash callbacks, no store access.
 
-One module per page; :mod:`dashboard.figures.base` holds the palette and the shared layout.
+One module per page; :mod:`deepaudit.dashboard.figures.base` holds the palette and the shared layout.
 """
-from dashboard.figures.base import (
+from deepaudit.dashboard.figures.base import (
     DIVERGING,
     FAIL_COLOUR,
     FOUR_FIFTHS,
@@ -13,7 +13,7 @@ from dashboard.figures.base import (
     REFERENCE_COLOUR,
     empty,
 )
-from dashboard.figures.fairness import impact_ratio_figure, selection_rate_figure
+from deepaudit.dashboard.figures.fairness import impact_ratio_figure, selection_rate_figure
 
 __all__ = ["DIVERGING", "FAIL_COLOUR", "FOUR_FIFTHS", "GRAPH_CONFIG", "LAYOUT", "OKABE_ITO", "PASS_COLOUR",
            "REFERENCE_COLOUR", "empty", "impact_ratio_figure", "selection_rate_figure"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pandas as pd
 import plotly.graph_objects as go
 
-from dashboard.figures.base import (
+from deepaudit.dashboard.figures.base import (
     FAIL_COLOUR,
     LAYOUT,
     LOOK_FOR_STYLE,

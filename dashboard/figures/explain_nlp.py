@@ -17,7 +17,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from dash import html
 
-from dashboard.figures.base import FAIL_COLOUR, LAYOUT, OKABE_ITO, PASS_COLOUR, empty, title_top, title_with
+from deepaudit.dashboard.figures.base import FAIL_COLOUR, LAYOUT, OKABE_ITO, PASS_COLOUR, empty, title_top, title_with
 
 NEGATIVE_RGB = (0, 114, 178)   # Okabe-Ito blue
 POSITIVE_RGB = (230, 159, 0)   # Okabe-Ito orange
@@ -31,7 +31,7 @@ PAIR_COLUMNS = [("attribute", "Attribute"), ("kind", "Probe"), ("pair", "Pair (a
 def segments(text: str, tokens: pd.DataFrame) -> pd.DataFrame:
     """The text cut into token and gap segments, in order: columns text, attribution (NaN for gaps), read.
 
-    ``tokens`` has ``start``, ``end``, ``attribution`` (as :func:`audit.explain.views.token_attributions`).
+    ``tokens`` has ``start``, ``end``, ``attribution`` (as :func:`deepaudit.audit.explain.views.token_attributions`).
     A gap holding letters or digits was skipped by the model (``read`` False); other gaps are spacing.
     """
     rows, pos = [], 0

@@ -1,7 +1,7 @@
 """Vision explanation figures: a sample with one attribution overlay per method, class-average map grids,
 and PNG thumbnails for the sample gallery. Pure functions of arrays; no Dash, no store access.
 
-Every attribution map uses the diverging blue-white-vermillion scale of :mod:`dashboard.figures.base`,
+Every attribution map uses the diverging blue-white-vermillion scale of :mod:`deepaudit.dashboard.figures.base`,
 symmetric around 0 (white = no attribution), with its own colour bar titled "attribution": methods have
 different units (IG sums to a logit difference, saliency is a gradient magnitude), so they never share a
 scale, while all maps of one method in one figure do.
@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from dashboard.figures.base import DIVERGING, LAYOUT, empty, title_top, title_with
+from deepaudit.dashboard.figures.base import DIVERGING, LAYOUT, empty, title_top, title_with
 
 UNIT = "attribution"
 MAX_CLASS_COLUMNS = 20
@@ -28,8 +28,8 @@ _GREYS = [[0.0, "#FFFFFF"], [1.0, "#000000"]]  # ink dark on white, as the digit
 
 
 def method_label(method: str) -> str:
-    """Display name of an explanation method (:func:`audit.explain.method_label`)."""
-    from audit.explain import method_label as label
+    """Display name of an explanation method (:func:`deepaudit.audit.explain.method_label`)."""
+    from deepaudit.audit.explain import method_label as label
 
     return label(method)
 

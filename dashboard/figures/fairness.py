@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from dashboard.figures.base import (
+from deepaudit.dashboard.figures.base import (
     AXIS,
     FAIL_COLOUR,
     FOUR_FIFTHS,
@@ -23,7 +23,7 @@ from dashboard.figures.base import (
     title_top,
     title_with,
 )
-from dashboard.figures.base import LAYOUT as _LAYOUT
+from deepaudit.dashboard.figures.base import LAYOUT as _LAYOUT
 
 BASELINE_COLOUR = "#6e7781"
 # Group lines of the sweep: Okabe-Ito without grey (the reference colour), yellow (too light on white) and black

@@ -11,9 +11,9 @@ from typing import Any
 import pandas as pd
 import plotly.graph_objects as go
 
-from dashboard.figures.base import FAIL_COLOUR, OKABE_ITO, PASS_COLOUR, REFERENCE_COLOUR, figure, look_for
-from dashboard.figures.base import LAYOUT as _LAYOUT
-from dashboard.figures.base import empty as blank
+from deepaudit.dashboard.figures.base import FAIL_COLOUR, OKABE_ITO, PASS_COLOUR, REFERENCE_COLOUR, figure, look_for
+from deepaudit.dashboard.figures.base import LAYOUT as _LAYOUT
+from deepaudit.dashboard.figures.base import empty as blank
 
 # Colours in order of distinctness on white (yellow last: it is faint on a white background).
 SERIES = [OKABE_ITO[k] for k in ("blue", "orange", "green", "vermillion", "purple", "sky_blue", "black", "grey",

@@ -1,7 +1,7 @@
 """Explanation-quality figures from tidy tables: completeness convergence, deletion/insertion curves,
 infidelity / max-sensitivity per sample, cascading-randomization similarity per layer. No Dash, no store.
 
-Like :mod:`dashboard.figures.performance`, each figure is one spec validated once."""
+Like :mod:`deepaudit.dashboard.figures.performance`, each figure is one spec validated once."""
 from __future__ import annotations
 
 from typing import Any
@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from dashboard.figures.base import FAIL_COLOUR, OKABE_ITO, PASS_COLOUR, REFERENCE_COLOUR, look_for
-from dashboard.figures.base import LAYOUT as _LAYOUT
-from dashboard.figures.performance import LEGEND_BELOW, SYMBOLS, blank, figure, hline
+from deepaudit.dashboard.figures.base import FAIL_COLOUR, OKABE_ITO, PASS_COLOUR, REFERENCE_COLOUR, look_for
+from deepaudit.dashboard.figures.base import LAYOUT as _LAYOUT
+from deepaudit.dashboard.figures.performance import LEGEND_BELOW, SYMBOLS, blank, figure, hline
 
 METHOD_COLOURS = [OKABE_ITO[k] for k in ("blue", "orange", "green", "purple", "vermillion", "sky_blue", "black")]
 LEFT, RIGHT = [0.0, 0.46], [0.54, 1.0]  # x domains of two side-by-side panels

@@ -2,7 +2,7 @@
 
 The verdict badge in every page header links here. A row says what the check judges in words (its id beside),
 the value against the policy threshold, the group, attribute or method it concerns, and a link to the page,
-selection and section that show its numbers (:mod:`dashboard.evidence`). ``?checks=failed`` shows only the
+selection and section that show its numbers (:mod:`deepaudit.dashboard.evidence`). ``?checks=failed`` shows only the
 failed ones. :func:`checks_box` is the small list each evidence page shows of the checks it is evidence for.
 """
 from __future__ import annotations
@@ -13,13 +13,13 @@ from typing import Any, Sequence
 import dash
 from dash import dcc, html
 
-from audit.glossary import lookup
-from audit.report.findings import check_words, rank_failed
-from audit.schema import Check
-from audit.store import Run
-from dashboard import evidence, ids
-from dashboard.context import AppContext
-from dashboard.pages import shell
+from deepaudit.audit.glossary import lookup
+from deepaudit.audit.report.findings import check_words, rank_failed
+from deepaudit.audit.schema import Check
+from deepaudit.audit.store import Run
+from deepaudit.dashboard import evidence, ids
+from deepaudit.dashboard.context import AppContext
+from deepaudit.dashboard.pages import shell
 
 PAGE = "checks"
 

@@ -6,7 +6,7 @@
   filterable by decision and group; the selection is kept in the URL (``?applicant=<sample_id>``) and shows
   the applicant's score, decision, top attributions and stored adverse-action reasons.
 - What-if editor: the selected applicant's raw features as inputs; "Recompute" rescores and re-explains the
-  edited row with the loaded model (:mod:`dashboard.live_tabular`).
+  edited row with the loaded model (:mod:`deepaudit.dashboard.live_tabular`).
 
 Callback bodies (``update_*``) are plain functions of (ctx, ...) that the unit tests call directly.
 """
@@ -20,16 +20,16 @@ import plotly.graph_objects as go
 from dash import ALL, Input, Output, State, dash_table, dcc, html
 from dash.dash_table.Format import Format, Scheme
 
-from audit.display import read_display
-from audit.features import Codebook
-from audit.store import Run
-from dashboard import evidence, ids, urlsync
-from dashboard import explain_finance_data as tables
-from dashboard.context import AppContext
-from dashboard.figures import GRAPH_CONFIG
-from dashboard.figures import explain_finance as fig
-from dashboard.live_tabular import MISSING, LiveTabularCache, format_value, ig_options, input_text
-from dashboard.pages import checks
+from deepaudit.audit.display import read_display
+from deepaudit.audit.features import Codebook
+from deepaudit.audit.store import Run
+from deepaudit.dashboard import evidence, ids, urlsync
+from deepaudit.dashboard import explain_finance_data as tables
+from deepaudit.dashboard.context import AppContext
+from deepaudit.dashboard.figures import GRAPH_CONFIG
+from deepaudit.dashboard.figures import explain_finance as fig
+from deepaudit.dashboard.live_tabular import MISSING, LiveTabularCache, format_value, ig_options, input_text
+from deepaudit.dashboard.pages import checks
 
 PAGE = "explain-finance"   # url-sync sink prefix: the explanations page hosts one body per domain
 PAGE_SIZE = 10
@@ -202,7 +202,8 @@ def update_detail(ctx: AppContext, applicant: Any, method: str | None,
 
 
 def _stored_values(run, method: str, sample_id: Any) -> dict[str, str] | None:
-    """The applicant's raw inputs as stored with the run (:mod:`audit.display`); None for runs without them."""
+    """The applicant's raw inputs as stored with the run (:mod:`deepaudit.audit.display`); None for runs without
+    them."""
     arr = tables.attr_array(run, method)
     display = read_display(run)
     if arr is None or display.rows is None:

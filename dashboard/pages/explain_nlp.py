@@ -1,10 +1,11 @@
 """Explanations page body for text models: stored token heatmaps, a live explanation, counterfactual probes.
 
 - Stored: the run's explained reviews (``attr_<method>`` arrays; the review texts and the tokens the model read
-  come from the run directory, :mod:`audit.display`, never from loading the model) as coloured token spans, one
+  come from the run directory, :mod:`deepaudit.audit.display`, never from loading the model) as coloured token spans,
+  one
   method at a time (``?review=<sample_id>&method=``).
 - Live: a review the user types, predicted and explained the way the run explained its samples
-  (:mod:`dashboard.live_text`), at most ``MAX_CHARS`` characters.
+  (:mod:`deepaudit.dashboard.live_text`), at most ``MAX_CHARS`` characters.
 - Counterfactual probes: ``run.fairness.probes["counterfactual"]`` pairs (name swaps and identity
   terms) as a table and a dot-and-interval chart, filterable by attribute (``?probe=``).
 """
@@ -18,18 +19,18 @@ import pandas as pd
 import plotly.graph_objects as go
 from dash import Input, Output, State, dash_table, dcc, html
 
-from audit.display import read_display
-from audit.explain import get_explainer
-from audit.report.examples import MAX_REVIEW_TOKENS, MIN_REVIEW_TOKENS
-from audit.store import Run
-from dashboard import evidence, ids, urlsync
-from dashboard.context import AppContext
-from dashboard.figures import GRAPH_CONFIG
-from dashboard.figures import explain_nlp as fig
-from dashboard.figures.explain_vision import method_label
-from dashboard.live_text import MAX_CHARS, live_method, live_spec, run_target, validate_text
-from dashboard.pages import checks
-from dashboard.pages.explain_vision import methods_of
+from deepaudit.audit.display import read_display
+from deepaudit.audit.explain import get_explainer
+from deepaudit.audit.report.examples import MAX_REVIEW_TOKENS, MIN_REVIEW_TOKENS
+from deepaudit.audit.store import Run
+from deepaudit.dashboard import evidence, ids, urlsync
+from deepaudit.dashboard.context import AppContext
+from deepaudit.dashboard.figures import GRAPH_CONFIG
+from deepaudit.dashboard.figures import explain_nlp as fig
+from deepaudit.dashboard.figures.explain_vision import method_label
+from deepaudit.dashboard.live_text import MAX_CHARS, live_method, live_spec, run_target, validate_text
+from deepaudit.dashboard.pages import checks
+from deepaudit.dashboard.pages.explain_vision import methods_of
 
 SYNC = "explain-nlp"
 NO_TOKENS = ("This run stored its review texts without the tokens the model read (the model has no tokenizer), "

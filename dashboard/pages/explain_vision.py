@@ -4,7 +4,7 @@ The gallery lists the run's explained samples (``attr_<method>`` arrays: ``sampl
 data), filterable by true class, by cohort value (``column:value``, cohort columns of the predictions) and
 by correctness; every filter and the selected sample live in the URL (``?cls=&cohort=&correct=&sample=``,
 ``sample`` being the stable ``sample_id``). The selected sample is drawn beside one attribution map per
-method; the raw images come from the run directory (``arrays/display.npz``, :mod:`audit.display`: the model is
+method; the raw images come from the run directory (``arrays/display.npz``, :mod:`deepaudit.audit.display`: the model is
 never loaded to show a stored run), and where a run has none the maps are drawn alone with a note.
 """
 from __future__ import annotations
@@ -17,12 +17,12 @@ import pandas as pd
 import plotly.graph_objects as go
 from dash import Input, Output, State, dcc, html
 
-from audit.display import read_display
-from audit.store import Run
-from dashboard import ids, urlsync
-from dashboard.context import AppContext
-from dashboard.figures import GRAPH_CONFIG, empty
-from dashboard.figures import explain_vision as fig
+from deepaudit.audit.display import read_display
+from deepaudit.audit.store import Run
+from deepaudit.dashboard import ids, urlsync
+from deepaudit.dashboard.context import AppContext
+from deepaudit.dashboard.figures import GRAPH_CONFIG, empty
+from deepaudit.dashboard.figures import explain_vision as fig
 
 SYNC = "explain-vision"
 MAX_THUMBS = 60

@@ -1,6 +1,6 @@
 """/model/<model>/explanations: one body per data kind (image gallery, live text, tabular applicants).
 
-The view follows what the run's data is (``audit.capabilities.kind_of_run``), not its domain label: a tabular
+The view follows what the run's data is (``deepaudit.audit.capabilities.kind_of_run``), not its domain label: a tabular
 model labelled "other" or "insurance" gets the applicant browser. Each module exposes
 ``body(ctx, run, query) -> list`` and ``register_callbacks(app, ctx)``.
 """
@@ -10,9 +10,9 @@ from typing import Any
 
 from dash import html
 
-from audit.capabilities import kind_of_run
-from dashboard.context import AppContext
-from dashboard.pages import explain_finance, explain_nlp, explain_vision, shell
+from deepaudit.audit.capabilities import kind_of_run
+from deepaudit.dashboard.context import AppContext
+from deepaudit.dashboard.pages import explain_finance, explain_nlp, explain_vision, shell
 
 PAGE = "explanations"
 KINDS = {"image": explain_vision, "text": explain_nlp, "tabular": explain_finance}

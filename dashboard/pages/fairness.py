@@ -8,7 +8,7 @@ impact ratios, as stored), ``threshold`` (0.05..0.95 on P(favourable); default: 
 0.5). A malformed or unknown value falls back to the default and says so in a note.
 
 The stored tables are shown as they are; any other view is recomputed with the audit's own engine
-(:mod:`dashboard.fairness_live`). :func:`update` and :func:`view_controls` are the pure callback bodies.
+(:mod:`deepaudit.dashboard.fairness_live`). :func:`update` and :func:`view_controls` are the pure callback bodies.
 """
 from __future__ import annotations
 
@@ -21,12 +21,12 @@ from typing import Any, NamedTuple
 import plotly.graph_objects as go
 from dash import Input, Output, State, dash_table, dcc, html
 
-from audit.store import Run
-from dashboard import data, evidence, figures, ids, urlsync
-from dashboard import fairness_live as live
-from dashboard.context import AppContext
-from dashboard.figures import fairness as ffig
-from dashboard.pages import checks, shell
+from deepaudit.audit.store import Run
+from deepaudit.dashboard import data, evidence, figures, ids, urlsync
+from deepaudit.dashboard import fairness_live as live
+from deepaudit.dashboard.context import AppContext
+from deepaudit.dashboard.figures import fairness as ffig
+from deepaudit.dashboard.pages import checks, shell
 
 PAGE = "fairness"
 GRAPH_CONFIG = {**figures.GRAPH_CONFIG, "modeBarButtonsToRemove": ["select2d", "lasso2d", "zoomIn2d", "zoomOut2d",
@@ -230,7 +230,7 @@ def _signed(v: Any) -> str:
 
 def gap_rows(run: Run) -> list[dict[str, Any]]:
     """One row per audited group: its gaps to the reference and the three largest drivers, as stored."""
-    from audit.report.fairness import gap_view
+    from deepaudit.audit.report.fairness import gap_view
 
     probes = run.fairness.probes or {}
     if not isinstance(probes.get("gap"), dict):
@@ -264,7 +264,7 @@ def gap_section(run: Run) -> list:
 
 
 def _flag_note(run: Run) -> str:
-    from audit.features import Codebook
+    from deepaudit.audit.features import Codebook
 
     return Codebook.from_result(run.result).flagged_note()
 

@@ -9,8 +9,8 @@ from typing import Any
 
 from dash import html
 
-from audit.glossary import GLOSSARY, anchor
-from dashboard import ids
+from deepaudit.audit.glossary import GLOSSARY, anchor
+from deepaudit.dashboard import ids
 
 PAGE = "glossary"
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 import pandas as pd
 from dash import dash_table, dcc, html
 
-from dashboard import data, ids
-from dashboard.context import AppContext
-from dashboard.evidence import check_anchor
-from dashboard.pages import tables
-from dashboard.pages.shell import href, verdict_badge
+from deepaudit.dashboard import data, ids
+from deepaudit.dashboard.context import AppContext
+from deepaudit.dashboard.evidence import check_anchor
+from deepaudit.dashboard.pages import tables
+from deepaudit.dashboard.pages.shell import href, verdict_badge
 
 PAGE = "home"
 

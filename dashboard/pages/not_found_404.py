@@ -4,7 +4,7 @@ from __future__ import annotations
 import dash
 from dash import dcc, html
 
-from dashboard import ids
+from deepaudit.dashboard import ids
 
 
 def build(message: str | None = None, known: list[str] | None = None) -> html.Div:

@@ -1,11 +1,13 @@
 """/model/<model>/performance: overall metrics with intervals, per class, by group, confusion matrix, calibration.
 
-Every interval is stored by the audit (:mod:`audit.performance`): the overall ones (Wilson for accuracy, Hanley &
+Every interval is stored by the audit (:mod:`deepaudit.audit.performance`): the overall ones (Wilson for accuracy,
+Hanley &
 McNeil for ROC AUC, normal approximation for log loss and Brier) are read through the report's
-:func:`audit.report.model.overall_rows`, so the page and the report show one set of numbers; the per-class
+:func:`deepaudit.audit.report.model.overall_rows`, so the page and the report show one set of numbers; the per-class
 Wilson intervals and counts are stored with the per-class metrics. Group rates, their Wilson intervals, ECE and
 reliability bins are the stored fairness tables. The confusion matrix of all samples is stored too; a group's is
-counted by the audit's :func:`audit.confusion.confusion_counts` from the run's stored predictions (it follows the
+counted by the audit's :func:`deepaudit.audit.confusion.confusion_counts` from the run's stored predictions (it follows
+the
 group filter).
 
 Selections live in the URL: ``?attribute=`` (sensitive attribute or cohort) and ``?group=`` (restricts the
@@ -20,13 +22,13 @@ import pandas as pd
 import plotly.graph_objects as go
 from dash import Input, Output, State, dcc, html
 
-from audit.store import Run
-from dashboard import data, figures, ids, urlsync
-from dashboard.context import AppContext
-from dashboard.figures import performance as pfig
-from dashboard.pages import performance_tables as pt
-from dashboard.pages import shell
-from dashboard.pages.tables import table
+from deepaudit.audit.store import Run
+from deepaudit.dashboard import data, figures, ids, urlsync
+from deepaudit.dashboard.context import AppContext
+from deepaudit.dashboard.figures import performance as pfig
+from deepaudit.dashboard.pages import performance_tables as pt
+from deepaudit.dashboard.pages import shell
+from deepaudit.dashboard.pages.tables import table
 
 PAGE = "performance"
 NO_FAIRNESS = "This run has no group statistics (fairness was not computed), so there are no rates by group."

@@ -1,12 +1,14 @@
 """Tidy tables for the performance page, from a stored run. Pure functions: no Dash, no figures.
 
 Every number is stored by the audit: overall metrics and their intervals (``performance.intervals``, read
-through :func:`audit.report.model.overall_rows`, the report's rows), per-class metrics with their Wilson intervals
-and counts (``performance.per_class``; see :mod:`audit.performance`), group rates, ECE and reliability bins (the
+through :func:`deepaudit.audit.report.model.overall_rows`, the report's rows), per-class metrics with their Wilson
+intervals
+and counts (``performance.per_class``; see :mod:`deepaudit.audit.performance`), group rates, ECE and reliability bins
+(the
 fairness tables). A run stored before intervals were stored shows its metrics without intervals ("no interval
 stored"); nothing is recomputed here. The confusion matrix of all samples is stored (``performance.confusion``);
 for one group (and for a run stored before the matrix was) the page selects the group's rows of
-``predictions.parquet`` and the audit's :func:`audit.confusion.confusion_counts` / ``confusion_summary`` count
+``predictions.parquet`` and the audit's :func:`deepaudit.audit.confusion.confusion_counts` / ``confusion_summary`` count
 them, so no count or share is computed here.
 """
 from __future__ import annotations
@@ -17,17 +19,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from audit.confusion import COLUMNS as CONFUSION_COLUMNS
-from audit.confusion import confusion_counts, confusion_summary
-from audit.report.model import NOT_STORED
-from audit.report.model import overall_rows as report_overall_rows
-from audit.store import Run
+from deepaudit.audit.confusion import COLUMNS as CONFUSION_COLUMNS
+from deepaudit.audit.confusion import confusion_counts, confusion_summary
+from deepaudit.audit.report.model import NOT_STORED
+from deepaudit.audit.report.model import overall_rows as report_overall_rows
+from deepaudit.audit.store import Run
 
 NO_PREDICTIONS = ("This run stores no confusion matrix and has no readable predictions table, so the confusion "
                   "matrix cannot be drawn (not stored).")
 BAD_LABELS = ("The stored predictions hold labels outside the model's {k} classes; the confusion matrix is not "
               "drawn. Re-run the audit.")
-UNKNOWN = "unknown"  # the audit's label for missing sensitive values (audit.fairness.groups.UNKNOWN)
+UNKNOWN = "unknown"  # the audit's label for missing sensitive values (deepaudit.audit.fairness.groups.UNKNOWN)
 
 METRICS = {  # metric -> (label, format)
     "accuracy": ("Accuracy", "pct"), "roc_auc": ("ROC AUC", "num"),
@@ -221,7 +223,7 @@ def confusion_table(result: dict[str, Any], pred: pd.DataFrame | None, *, column
 
     All samples: the stored matrix (``performance.confusion``) with the stored ``n`` / ``n_correct`` /
     ``accuracy``. With ``group``, only the predictions whose ``column`` equals it (``"unknown"`` selects missing
-    values), counted by :func:`audit.confusion.confusion_counts`. ``(None, message)`` when there is nothing to
+    values), counted by :func:`deepaudit.audit.confusion.confusion_counts`. ``(None, message)`` when there is nothing to
     draw: no stored matrix and no predictions, or predictions with labels outside the classes.
     """
     classes = [str(c) for c in result["model"].get("class_names", [])]

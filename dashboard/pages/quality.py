@@ -18,15 +18,15 @@ from typing import Any
 import plotly.graph_objects as go
 from dash import Input, Output, State, dcc, html
 
-from audit.quality import coverage
-from audit.store import Run
-from dashboard import figures, ids, urlsync
-from dashboard.context import AppContext
-from dashboard.figures import quality as qfig
-from dashboard.figures.performance import blank
-from dashboard.pages import quality_tables as qt
-from dashboard.pages import shell
-from dashboard.pages.tables import FAIL, table
+from deepaudit.audit.quality import coverage
+from deepaudit.audit.store import Run
+from deepaudit.dashboard import figures, ids, urlsync
+from deepaudit.dashboard.context import AppContext
+from deepaudit.dashboard.figures import quality as qfig
+from deepaudit.dashboard.figures.performance import blank
+from deepaudit.dashboard.pages import quality_tables as qt
+from deepaudit.dashboard.pages import shell
+from deepaudit.dashboard.pages.tables import FAIL, table
 
 PAGE = "quality"
 NOT_IN_RUN = "Not in this run: {what}."

@@ -1,9 +1,9 @@
 """Tidy tables for the explanation-quality page, read from a stored result. Pure functions: no Dash, no figures.
 
-Which checks are explanation-quality checks follows the report (:func:`audit.report.explain.quality_section`):
-every check whose family is not in the fairness area (:func:`audit.schema.check_area`). Which check families
+Which checks are explanation-quality checks follows the report (:func:`deepaudit.audit.report.explain.quality_section`):
+every check whose family is not in the fairness area (:func:`deepaudit.audit.schema.check_area`). Which check families
 judged which published method, and why a family does not apply to one, come from
-:func:`audit.quality.coverage.method_overview` (runs written before every method was checked say so).
+:func:`deepaudit.audit.quality.coverage.method_overview` (runs written before every method was checked say so).
 """
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from audit.quality import coverage
-from audit.schema import check_area
+from deepaudit.audit.quality import coverage
+from deepaudit.audit.schema import check_area
 
 SIMILARITY = {"checked": "as checked", "abs": "of |attributions|", "signed": "of signed attributions"}
 CHECK_COLUMNS = [("result", "Result"), ("id", "Check"), ("method", "Method"), ("description", "What it measures"),

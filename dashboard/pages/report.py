@@ -1,6 +1,6 @@
 """/model/<model>/report: download the run's report (HTML, PDF, JSON, model card) and see its provenance.
 
-Downloads go through ``<base>download/<run_id>/<format>`` (:mod:`dashboard.downloads`): by run id from the
+Downloads go through ``<base>download/<run_id>/<format>`` (:mod:`deepaudit.dashboard.downloads`): by run id from the
 store, never by path.
 """
 from __future__ import annotations
@@ -9,11 +9,11 @@ from typing import Any
 
 from dash import Input, Output, State, dcc, html
 
-from audit.store import Run
-from dashboard import ids
-from dashboard.context import AppContext
-from dashboard.downloads import download_url
-from dashboard.pages import shell, tables
+from deepaudit.audit.store import Run
+from deepaudit.dashboard import ids
+from deepaudit.dashboard.context import AppContext
+from deepaudit.dashboard.downloads import download_url
+from deepaudit.dashboard.pages import shell, tables
 
 PAGE = "report"
 FORMATS = [("html", "HTML report", "self-contained page: open in any browser, print or archive"),
@@ -45,8 +45,8 @@ def provenance_rows(run: Run) -> list[dict[str, str]]:
 def verdict_section(run: Run) -> html.Div:
     """The verdict and the failed checks, most severe first, each linking to its evidence (as the report's
     executive summary ranks them)."""
-    from audit.report.findings import rank_failed
-    from dashboard.pages.checks import evidence_href
+    from deepaudit.audit.report.findings import rank_failed
+    from deepaudit.dashboard.pages.checks import evidence_href
 
     failed = rank_failed(run.checks)
     by_id = {c.id: c for c in run.checks}

@@ -8,10 +8,10 @@ from typing import Any
 
 from dash import Input, Output, State, dcc, html
 
-from audit.store import Run
-from dashboard import compare, ids, urlsync
-from dashboard.context import AppContext
-from dashboard.pages import shell, tables
+from deepaudit.audit.store import Run
+from deepaudit.dashboard import compare, ids, urlsync
+from deepaudit.dashboard.context import AppContext
+from deepaudit.dashboard.pages import shell, tables
 
 PAGE = "runs"
 CHANGE_STYLE = [

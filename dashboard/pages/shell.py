@@ -13,10 +13,10 @@ from urllib.parse import quote, urlencode
 import dash
 from dash import Input, Output, State, dcc, html
 
-from audit.store import Run
-from dashboard import ids
-from dashboard.context import AppContext
-from dashboard.pages import not_found_404
+from deepaudit.audit.store import Run
+from deepaudit.dashboard import ids
+from deepaudit.dashboard.context import AppContext
+from deepaudit.dashboard.pages import not_found_404
 
 TABS = [("checks", "Checks"), ("performance", "Performance"), ("fairness", "Fairness"),
         ("explanations", "Explanations"), ("quality", "Quality"), ("runs", "Runs"), ("report", "Report")]
@@ -70,7 +70,7 @@ def run_label(r: dict[str, Any]) -> str:
     """``started 2026-11-30 17:32 UTC · 3/31 failed · 1a2b3c4d``: the start time (the clock the run id is
     stamped with) and the id's random suffix, which tells runs of the same minute apart."""
     verdict = "pass" if not r.get("n_failed") else f"{r['n_failed']}/{r['n_checks']} failed"
-    from dashboard.data import utc_minute
+    from deepaudit.dashboard.data import utc_minute
 
     return f"started {utc_minute(r['created_at'])} · {verdict} · {str(r['run_id']).rsplit('-', 1)[-1]}"
 

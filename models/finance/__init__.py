@@ -8,10 +8,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from models.finance import data
-from models.finance import preprocess as prep
-from models.finance.arch import MortgageMLP
-from models.registry import ModelEntry, register_model, run_card
+from deepaudit.models.finance import data
+from deepaudit.models.finance import preprocess as prep
+from deepaudit.models.finance.arch import MortgageMLP
+from deepaudit.models.registry import ModelEntry, register_model, run_card
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 
@@ -19,7 +19,7 @@ WEIGHTS_DIR = Path(__file__).parent / "weights"
 def evaluate_with_spec(model: torch.nn.Module, spec: dict[str, Any], device: torch.device) -> dict[str, Any]:
     from sklearn.metrics import brier_score_loss, roc_auc_score
 
-    from models._common import predict_logits
+    from deepaudit.models._common import predict_logits
 
     s = data.load_split()
     y = s.test[data.LABEL].to_numpy().astype(np.int64)
@@ -32,14 +32,14 @@ def evaluate_with_spec(model: torch.nn.Module, spec: dict[str, Any], device: tor
 
 
 def evaluate(model: torch.nn.Module, device: torch.device) -> dict[str, Any]:
-    from models.registry import get_weights
+    from deepaudit.models.registry import get_weights
 
     return evaluate_with_spec(model, get_weights("mortgage").meta["preprocessing"], device)
 
 
 def make_target(entry: ModelEntry, *, device: torch.device):
-    from audit.target import AuditTarget, EvalData
-    from models.registry import get_model
+    from deepaudit.audit.target import AuditTarget, EvalData
+    from deepaudit.models.registry import get_model
 
     meta = entry.weights.meta
     spec = meta["preprocessing"]
@@ -78,4 +78,4 @@ def _build(meta: dict[str, Any]) -> MortgageMLP:
 
 
 register_model("mortgage", domain="finance", weights=WEIGHTS_DIR / "mortgage.safetensors", target=make_target,
-               evaluate=evaluate, train="models.finance.train")(_build)
+               evaluate=evaluate, train="deepaudit.models.finance.train")(_build)

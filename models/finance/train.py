@@ -1,6 +1,6 @@
 """Train ``mortgage`` (seeded, CPU, seconds).
 
-    python -m models.finance.train [--out DIR] [--seed 0] [--smoke]
+    python -m deepaudit.models.finance.train [--out DIR] [--seed 0] [--smoke]
 """
 from __future__ import annotations
 
@@ -8,12 +8,12 @@ from pathlib import Path
 
 import torch
 
-from audit.device import resolve_device
-from models._common import save_weights, set_seed, sha256_file, versions
-from models._train import as_tensor, fit, run_as_script, train_main
-from models.finance import WEIGHTS_DIR, data, evaluate_with_spec
-from models.finance import preprocess as prep
-from models.finance.arch import MortgageMLP
+from deepaudit.audit.device import resolve_device
+from deepaudit.models._common import save_weights, set_seed, sha256_file, versions
+from deepaudit.models._train import as_tensor, fit, run_as_script, train_main
+from deepaudit.models.finance import WEIGHTS_DIR, data, evaluate_with_spec
+from deepaudit.models.finance import preprocess as prep
+from deepaudit.models.finance.arch import MortgageMLP
 
 ARCH = {"class": "MortgageMLP", "hidden": [64, 32], "dropout": 0.2}
 RECIPE = {"optimizer": "Adam", "lr": 1e-3, "weight_decay": 1e-3, "schedule": "cosine", "epochs": 60,

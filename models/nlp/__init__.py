@@ -10,10 +10,10 @@ import numpy as np
 import pandas as pd
 import torch
 
-from models.nlp import data
-from models.nlp.arch import TextCNN
-from models.nlp.tokenizer import Vocabulary, token_texts
-from models.registry import ModelEntry, register_model, run_card
+from deepaudit.models.nlp import data
+from deepaudit.models.nlp.arch import TextCNN
+from deepaudit.models.nlp.tokenizer import Vocabulary, token_texts
+from deepaudit.models.registry import ModelEntry, register_model, run_card
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 VOCAB_CHECKSUM = ("vocabulary file {path} does not match the sha256 recorded in the model metadata. "
@@ -22,7 +22,7 @@ VOCAB_CHECKSUM = ("vocabulary file {path} does not match the sha256 recorded in 
 
 @lru_cache(maxsize=4)
 def _load_vocab(path: str, sha256: str) -> Vocabulary:
-    from models._common import sha256_file
+    from deepaudit.models._common import sha256_file
 
     if sha256_file(path) != sha256:
         raise ValueError(VOCAB_CHECKSUM.format(path=path))
@@ -44,7 +44,7 @@ def length_cohort(texts: Sequence[str], cuts: list[float], vocab: Vocabulary, *,
 def evaluate_with_vocab(model: torch.nn.Module, vocab: Vocabulary, device: torch.device, *,
                         every: int = 1) -> dict[str, Any]:
     """Held-out metrics (the model card's); ``every``: only every n-th test review (smoke runs)."""
-    from models._common import predict_logits
+    from deepaudit.models._common import predict_logits
 
     s = data.load_split()
     test = s.test.iloc[::every]
@@ -60,15 +60,15 @@ def evaluate_with_vocab(model: torch.nn.Module, vocab: Vocabulary, device: torch
 
 
 def evaluate(model: torch.nn.Module, device: torch.device) -> dict[str, Any]:
-    from models.registry import get_weights
+    from deepaudit.models.registry import get_weights
 
     w = get_weights("sentiment")
     return evaluate_with_vocab(model, vocabulary(w.meta, w.path), device)
 
 
 def make_target(entry: ModelEntry, *, device: torch.device):
-    from audit.target import AuditTarget, EvalData
-    from models.registry import get_model
+    from deepaudit.audit.target import AuditTarget, EvalData
+    from deepaudit.models.registry import get_model
 
     meta = entry.weights.meta
     vocab = vocabulary(meta, entry.weights.path)
@@ -97,4 +97,4 @@ def _build(meta: dict[str, Any]) -> TextCNN:
 
 
 register_model("sentiment", domain="nlp", weights=WEIGHTS_DIR / "sentiment.safetensors", target=make_target,
-               evaluate=evaluate, train="models.nlp.train")(_build)
+               evaluate=evaluate, train="deepaudit.models.nlp.train")(_build)

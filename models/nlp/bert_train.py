@@ -3,9 +3,9 @@
 Everything is made here, offline: a WordPiece tokenizer trained on the training split (``tokenizers``), a
 BERT model built from a config (``transformers``; random initialisation, no hub), trained on the training
 split and saved with ``save_pretrained`` (config.json, model.safetensors, tokenizer.json) so that
-``audit.huggingface.from_huggingface(DIR, ...)`` audits it like any team's transformer.
+``deepaudit.audit.huggingface.from_huggingface(DIR, ...)`` audits it like any team's transformer.
 
-    python -m models.nlp.bert_train [--out DIR] [--seed 0] [--smoke]
+    python -m deepaudit.models.nlp.bert_train [--out DIR] [--seed 0] [--smoke]
 
 ``--smoke`` (a few hundred reviews, a tiny config) takes seconds and is what the tests run;
 the full recipe takes about 15 minutes on 2 cores.
@@ -19,8 +19,8 @@ from typing import Any
 
 import torch
 
-from audit.testing.hf import accuracy, build_bert, fine_tune, train_wordpiece
-from models.nlp import data
+from deepaudit.audit.testing.hf import accuracy, build_bert, fine_tune, train_wordpiece
+from deepaudit.models.nlp import data
 
 WEIGHTS_DIR = Path(__file__).parent / "weights" / "sentiment_bert"
 CLASS_NAMES = ["negative", "positive"]

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from models._common import sha256_arrays, sha256_file, stratified_split
+from deepaudit.models._common import sha256_arrays, sha256_file, stratified_split
 
 SPLIT_SEED = 0
 TEST_FRACTION = 0.15

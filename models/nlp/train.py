@@ -1,6 +1,6 @@
 """Train ``sentiment`` (seeded, CPU; a few minutes on 2 cores).
 
-    python -m models.nlp.train [--out DIR] [--seed 0] [--smoke]
+    python -m deepaudit.models.nlp.train [--out DIR] [--seed 0] [--smoke]
 """
 from __future__ import annotations
 
@@ -10,12 +10,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from audit.device import resolve_device
-from models._common import save_weights, set_seed, sha256_file, versions
-from models._train import as_tensor, fit, run_as_script, train_main
-from models.nlp import WEIGHTS_DIR, data, evaluate_with_vocab
-from models.nlp.arch import TextCNN
-from models.nlp.tokenizer import Vocabulary, token_texts
+from deepaudit.audit.device import resolve_device
+from deepaudit.models._common import save_weights, set_seed, sha256_file, versions
+from deepaudit.models._train import as_tensor, fit, run_as_script, train_main
+from deepaudit.models.nlp import WEIGHTS_DIR, data, evaluate_with_vocab
+from deepaudit.models.nlp.arch import TextCNN
+from deepaudit.models.nlp.tokenizer import Vocabulary, token_texts
 
 ARCH = {"class": "TextCNN", "dim": 64, "filters": 64, "widths": [3, 5, 7], "max_tokens": 400, "head": 300,
         "embed_dropout": 0.25}

@@ -7,9 +7,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from models.registry import ModelEntry, register_model, run_card
-from models.vision import data
-from models.vision.arch import MnistCNN
+from deepaudit.models.registry import ModelEntry, register_model, run_card
+from deepaudit.models.vision import data
+from deepaudit.models.vision.arch import MnistCNN
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 BAD_IMAGES = ("images must have shape (28, 28), (N, 28, 28), (N, 784) or (N, 1, 28, 28) with values in [0, 1]; "
@@ -28,7 +28,7 @@ def preprocess(images: Any) -> torch.Tensor:
 
 def corner_mark_probe():
     """The 4x4 corner mark planted in the shortcut canary's 7s, as a probe every vision model is tested with."""
-    from audit.target import ArtifactProbe
+    from deepaudit.audit.target import ArtifactProbe
 
     region = torch.from_numpy(data.mark_mask())
     return ArtifactProbe(
@@ -42,7 +42,7 @@ def corner_mark_probe():
 def evaluate(model: torch.nn.Module, device: torch.device, *, shortcut: bool, every: int = 1) -> dict[str, Any]:
     """Held-out metrics on the fixed split (the numbers in the model card); ``every``: every n-th test image
     only (smoke runs)."""
-    from models._common import predict_logits
+    from deepaudit.models._common import predict_logits
 
     s = data.load_split(shortcut=shortcut)
     X_test, y_test, has_mark = s.X_test[::every], s.y_test[::every], s.has_mark[::every]
@@ -61,8 +61,8 @@ def evaluate(model: torch.nn.Module, device: torch.device, *, shortcut: bool, ev
 
 
 def make_target(entry: ModelEntry, *, device: torch.device, shortcut: bool):
-    from audit.target import AuditTarget, EvalData
-    from models.registry import get_model
+    from deepaudit.audit.target import AuditTarget, EvalData
+    from deepaudit.models.registry import get_model
 
     meta = entry.weights.meta
     s = data.load_split(shortcut=shortcut)
@@ -89,10 +89,10 @@ def _build(meta: dict[str, Any]) -> MnistCNN:
 register_model(
     "mnist_cnn", domain="vision", weights=WEIGHTS_DIR / "mnist_cnn.safetensors",
     target=lambda entry, *, device: make_target(entry, device=device, shortcut=False),
-    evaluate=lambda model, device: evaluate(model, device, shortcut=False), train="models.vision.train",
+    evaluate=lambda model, device: evaluate(model, device, shortcut=False), train="deepaudit.models.vision.train",
 )(_build)
 register_model(
     "mnist_cnn_shortcut", domain="vision", weights=WEIGHTS_DIR / "mnist_cnn_shortcut.safetensors",
     target=lambda entry, *, device: make_target(entry, device=device, shortcut=True),
-    evaluate=lambda model, device: evaluate(model, device, shortcut=True), train="models.vision.train",
+    evaluate=lambda model, device: evaluate(model, device, shortcut=True), train="deepaudit.models.vision.train",
 )(_build)

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from models._common import sha256_arrays, stratified_split
+from deepaudit.models._common import sha256_arrays, stratified_split
 
 SPLIT_SEED = 0
 TEST_FRACTION = 0.2

@@ -1,6 +1,6 @@
 """Train ``mnist_cnn`` or ``mnist_cnn_shortcut`` (seeded, CPU-friendly, ~1 min on 2 cores).
 
-    python -m models.vision.train mnist_cnn [--out DIR] [--seed 0] [--smoke]
+    python -m deepaudit.models.vision.train mnist_cnn [--out DIR] [--seed 0] [--smoke]
 """
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from audit.device import resolve_device
-from models._common import save_weights, set_seed, sha256_arrays, versions
-from models._train import as_tensor, fit, run_as_script, train_main
-from models.vision import WEIGHTS_DIR, data, evaluate, preprocess
-from models.vision.arch import MnistCNN
+from deepaudit.audit.device import resolve_device
+from deepaudit.models._common import save_weights, set_seed, sha256_arrays, versions
+from deepaudit.models._train import as_tensor, fit, run_as_script, train_main
+from deepaudit.models.vision import WEIGHTS_DIR, data, evaluate, preprocess
+from deepaudit.models.vision.arch import MnistCNN
 
 RECIPE = {"optimizer": "Adam", "lr": 2e-3, "weight_decay": 1e-4, "schedule": "cosine", "epochs": 15,
           "batch_size": 64, "augment": "random shift up to 2 px (zero fill)", "loss": "cross-entropy"}

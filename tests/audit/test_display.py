@@ -2,7 +2,7 @@
 import numpy as np
 import pandas as pd
 
-from audit.display import MAX_CELL_CHARS, _decode, _rows
+from deepaudit.audit.display import MAX_CELL_CHARS, _decode, _rows
 
 
 def test_rows_keep_column_types_order_and_missing_values():
@@ -22,7 +22,7 @@ def test_rows_keep_column_types_order_and_missing_values():
 def test_rows_stop_at_the_byte_budget(monkeypatch):
     import json
 
-    import audit.display as display
+    import deepaudit.audit.display as display
 
     df = pd.DataFrame({"amount": np.arange(10), "name": [f"applicant {i}" for i in range(10)]})
     size = [len(json.dumps([int(i), f"applicant {i}"])) for i in range(10)]

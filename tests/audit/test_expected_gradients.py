@@ -7,9 +7,9 @@ import pytest
 import torch
 from torch import nn
 
-from audit.explain import make_explainer
-from audit.explain.shap_methods import expected_gradients, shap_draws
-from audit.tolerance import FLOAT32_ATOL, FLOAT32_RTOL
+from deepaudit.audit.explain import make_explainer
+from deepaudit.audit.explain.shap_methods import expected_gradients, shap_draws
+from deepaudit.audit.tolerance import FLOAT32_ATOL, FLOAT32_RTOL
 
 
 @pytest.mark.parametrize("n_background", [1, 2, 3, 5, 7, 32, 33, 100, 597])

@@ -4,8 +4,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from audit import load_target
-from audit.explain import base, get_explainer, list_explainers, make_explainer
+from deepaudit.audit import load_target
+from deepaudit.audit.explain import base, get_explainer, list_explainers, make_explainer
 
 MODELS = ["mortgage", "mnist_cnn", "sentiment"]
 FAST = {"n_steps": 8, "n_samples": 4, "max_evals": 60, "n_background": 8}

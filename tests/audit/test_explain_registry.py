@@ -1,4 +1,4 @@
-"""Explainer registry, option checking and display labels (audit.explain.base)."""
+"""Explainer registry, option checking and display labels (deepaudit.audit.explain.base)."""
 from __future__ import annotations
 
 import subprocess
@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from audit.explain import (
+from deepaudit.audit.explain import (
     Explainer,
     base,
     get_explainer,
@@ -19,7 +19,7 @@ from audit.explain import (
     method_label,
     register_explainer,
 )
-from audit.testing import linear_target
+from deepaudit.audit.testing import linear_target
 
 BUILTIN = ["deeplift", "grad_cam", "gradient_shap", "input_x_gradient", "integrated_gradients", "occlusion",
            "saliency", "shap"]
@@ -131,7 +131,8 @@ def test_duplicate_name_is_an_error_naming_the_holder(registry):
     with pytest.raises(ValueError) as e:
         register_explainer(Mine)
     msg = str(e.value)
-    assert "'saliency' is already registered by built-in audit.explain.captum_methods.SaliencyExplainer" in msg
+    assert ("'saliency' is already registered by built-in "
+            "deepaudit.audit.explain.captum_methods.SaliencyExplainer") in msg
     assert "replace=True" in msg
     assert get_explainer("saliency").__name__ == "SaliencyExplainer"
 
@@ -168,7 +169,7 @@ def test_replace_true_replaces_and_a_second_user_class_conflicts_with_the_first(
 def test_builtins_register_before_the_first_user_registration():
     # A fresh interpreter: the user's registration is the first thing that touches the registry.
     script = textwrap.dedent("""
-        from audit.explain import Explainer, base, list_explainers, register_explainer
+        from deepaudit.audit.explain import Explainer, base, list_explainers, register_explainer
 
         assert not base._REGISTRY
         class Mine(Explainer):
@@ -219,14 +220,14 @@ def test_broken_entry_points_name_themselves_and_leave_builtins_working(registry
            _entry_point("saliency", f"{__name__}:ShadowSaliency")]
     monkeypatch.setattr(base, "_entry_points", lambda: eps)
     base._LOADED["plugins"] = False
-    with caplog.at_level("WARNING", logger="audit.explain.base"):
+    with caplog.at_level("WARNING", logger="deepaudit.audit.explain.base"):
         names = list_explainers()
     assert set(BUILTIN) <= set(names) and not {"missing_mod", "not_a_class", "wrong_name"} & set(names)
     with pytest.raises(ValueError, match=r"explainer plugin 'missing_mod' \(tests.audit.no_such_module:Cls, entry "
                                          r"point group 'deepaudit.explainers'\) could not be registered: "
                                          r"ModuleNotFoundError"):
         get_explainer("missing_mod")
-    with pytest.raises(ValueError, match="plugin 'not_a_class'.*not an audit.explain.Explainer subclass"):
+    with pytest.raises(ValueError, match="plugin 'not_a_class'.*not an deepaudit.audit.explain.Explainer subclass"):
         get_explainer("not_a_class")
     with pytest.raises(ValueError, match="plugin 'wrong_name'.*named 'double_input'"):
         get_explainer("wrong_name")
@@ -257,8 +258,8 @@ def test_labels_live_on_the_classes_with_one_spelling():
 
 
 def test_dashboard_labels_are_the_class_labels():
-    from dashboard import explain_finance_data
-    from dashboard.figures import explain_vision
+    from deepaudit.dashboard import explain_finance_data
+    from deepaudit.dashboard.figures import explain_vision
 
     for n in BUILTIN:
         assert explain_vision.method_label(n) == explain_finance_data.method_label(n) == method_label(n)

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 import torch
 
-from audit import load_target
-from audit.explain import get_explainer, list_explainers, make_explainer
-from audit.testing import linear_target, linear_weights
+from deepaudit.audit import load_target
+from deepaudit.audit.explain import get_explainer, list_explainers, make_explainer
+from deepaudit.audit.testing import linear_target, linear_weights
 
 FAST = {"n_steps": 8, "n_samples": 8, "n_background": 8, "max_evals": 40}
 

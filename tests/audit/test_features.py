@@ -1,10 +1,10 @@
-"""The inputs' codebook: labels with units, decoded codes, flags (audit.features), and the mortgage codebook
+"""The inputs' codebook: labels with units, decoded codes, flags (deepaudit.audit.features), and the mortgage codebook
 checked against the data it describes."""
 import numpy as np
 import pandas as pd
 import pytest
 
-from audit.features import FLAGS, Codebook, code_key
+from deepaudit.audit.features import FLAGS, Codebook, code_key
 
 BOOK = Codebook(labels={"prop": "property type", "bd": "tract boarded-up rate above median", "x": "amount ($)"},
                 codes={"prop": {"1": "condominium", "2": "single-family"}, "bd": {"0": "no", "1": "yes"}},
@@ -58,7 +58,7 @@ def test_bad_codebook_is_refused_when_the_target_is_validated(bundled_target):
 
 def test_mortgage_codebook_agrees_with_the_data():
     """The decoded levels are claims about the data: check each against the dataset's own indicators."""
-    from models.finance import data
+    from deepaudit.models.finance import data
 
     d = data.load_loanapp()
     for code, dummy in zip("1234", ("mortno", "mortperf", "mortlat1", "mortlat2")):  # mortg levels

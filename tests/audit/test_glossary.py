@@ -1,6 +1,6 @@
 """The glossary (audit/glossary.py): every term the issue names is defined, lookups find terms in headers and
 titles, and the report and dashboard show the same entries."""
-from audit.glossary import GLOSSARY, anchor, lookup
+from deepaudit.audit.glossary import GLOSSARY, anchor, lookup
 
 REQUIRED = ["TPR", "FPR", "ECE", "Impact ratio", "Four-fifths rule", "Wilson interval", "Bootstrap", "Holm correction",
             "Completeness", "Deletion / insertion", "Infidelity", "Randomization check"]
@@ -22,8 +22,8 @@ def test_lookup_finds_the_term_a_header_names():
 
 
 def test_dashboard_glossary_page_and_header_tooltips():
-    from dashboard import data
-    from dashboard.pages import glossary
+    from deepaudit.dashboard import data
+    from deepaudit.dashboard.pages import glossary
     from tests.dashboard.util import text
 
     page = text(glossary.build())

@@ -1,7 +1,7 @@
 """Hugging Face transformers as audit targets (audit/huggingface.py).
 
 The models are made here, offline: a WordPiece tokenizer trained on bundled reviews and a small BERT built from
-a config and fine-tuned briefly (audit.testing.zoo.huggingface_directory), and a RoBERTa-style model with a
+a config and fine-tuned briefly (deepaudit.audit.testing.zoo.huggingface_directory), and a RoBERTa-style model with a
 byte-level BPE tokenizer (different special tokens, padding id and position ids). Each is saved with
 save_pretrained and audited from its directory. Oracles: the transformer called through its own tokenizer, and
 captum's layer IG run directly on the transformer with the usual [CLS] [PAD]... [SEP] baseline.
@@ -15,11 +15,11 @@ pytest.importorskip("transformers")
 from captum.attr import LayerIntegratedGradients  # noqa: E402
 from transformers import AutoModelForSequenceClassification, AutoTokenizer  # noqa: E402
 
-from audit.explain.base import make_explainer  # noqa: E402
-from audit.huggingface import HFTokenizer, from_huggingface  # noqa: E402
-from audit.testing import zoo  # noqa: E402
-from audit.tokenizer import PAD_ID, UNK_ID, check_tokenizer  # noqa: E402
-from audit.tolerance import FLOAT32_ATOL, FLOAT32_RTOL  # noqa: E402
+from deepaudit.audit.explain.base import make_explainer  # noqa: E402
+from deepaudit.audit.huggingface import HFTokenizer, from_huggingface  # noqa: E402
+from deepaudit.audit.testing import zoo  # noqa: E402
+from deepaudit.audit.tokenizer import PAD_ID, UNK_ID, check_tokenizer  # noqa: E402
+from deepaudit.audit.tolerance import FLOAT32_ATOL, FLOAT32_RTOL  # noqa: E402
 
 TEXTS = ["A wonderful, moving film; the acting was superb.", "Dull. I walked out after twenty minutes!",
          "Not bad at all", "Zyxwvut Quackenbush directed it, and it shows."]
@@ -141,7 +141,7 @@ def test_layer_ig_equals_captum_on_the_transformer_with_the_usual_baseline(bert)
 
 
 def test_completeness_holds_for_ig_and_for_shap_with_the_mask_token(bert):
-    from audit.quality.completeness import attribution_completeness, ig_completeness
+    from deepaudit.audit.quality.completeness import attribution_completeness, ig_completeness
 
     x = bert.eval_data.inputs[:6]
     cls = bert.logits(x).argmax(1)
@@ -173,7 +173,7 @@ def test_clear_errors(tmp_path, bert_dir):
 
 
 def test_counterfactual_names_reach_the_model_as_word_pieces(bert):
-    from audit.fairness.counterfactual import counterfactual_probe
+    from deepaudit.audit.fairness.counterfactual import counterfactual_probe
 
     res = counterfactual_probe(bert, attribute="gender", n_boot=50, explain=False)
     assert len(res.groups) == 2 and (res.groups["oov_share"] == 0).all()
@@ -181,7 +181,7 @@ def test_counterfactual_names_reach_the_model_as_word_pieces(bert):
 
 @pytest.mark.slow
 def test_training_recipe_smoke_and_audit_from_its_directory(tmp_path):
-    from models.nlp import bert_train
+    from deepaudit.models.nlp import bert_train
 
     meta = bert_train.main(["--smoke", "--out", str(tmp_path)])
     assert {"config.json", "model.safetensors", "tokenizer.json", "deepaudit.json"} <= {p.name for p in

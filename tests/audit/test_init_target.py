@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from audit.init_target import KINDS, render, write_target
+from deepaudit.audit.init_target import KINDS, render, write_target
 
 MODEL_MODULE = '''import torch
 class ToyNet(torch.nn.Module):
@@ -75,15 +75,15 @@ HF_FILL = [
 
 
 def _describe(spec: str, cwd) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "audit.cli", "describe", spec, "--device", "cpu"],
+    return subprocess.run([sys.executable, "-m", "deepaudit.audit.cli", "describe", spec, "--device", "cpu"],
                           capture_output=True, text=True, cwd=cwd)
 
 
 @pytest.mark.parametrize("kind", ["tabular", "image", "huggingface"])
 def test_describe_refuses_until_filled_then_accepts(tmp_path, kind):
-    if kind == "huggingface":   # a BERT-style model saved with save_pretrained, made here (audit.testing.zoo)
+    if kind == "huggingface":   # a BERT-style model saved with save_pretrained, made here (deepaudit.audit.testing.zoo)
         pytest.importorskip("transformers")
-        from audit.testing.zoo import huggingface_directory
+        from deepaudit.audit.testing.zoo import huggingface_directory
 
         FILL[kind] = [(old, new.replace("MODEL_DIR_HERE", huggingface_directory())) for old, new in HF_FILL]
     path = write_target("acme_" + kind, kind, directory=tmp_path)
@@ -119,7 +119,8 @@ def test_every_kind_renders_valid_python_and_bad_input_is_refused(tmp_path):
 
 
 def test_cli_writes_the_file_and_refuses_to_overwrite(tmp_path):
-    run = [sys.executable, "-m", "audit.cli", "init-target", "bank_model", "--kind", "tabular", "--dir", str(tmp_path)]
+    run = [sys.executable, "-m", "deepaudit.audit.cli", "init-target", "bank_model", "--kind", "tabular",
+           "--dir", str(tmp_path)]
     res = subprocess.run(run, capture_output=True, text=True)
     assert res.returncode == 0 and "deepaudit describe" in res.stdout
     assert (tmp_path / "bank_model.py").read_text() == render("bank_model", "tabular",

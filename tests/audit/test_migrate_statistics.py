@@ -10,10 +10,10 @@ import pandas as pd
 import pytest
 from sklearn.metrics import confusion_matrix
 
-from audit.confusion import confusion_counts
-from audit.migrate import migrate
-from audit.quality.curves import auc_intervals
-from audit.store import RunStore, to_jsonable
+from deepaudit.audit.confusion import confusion_counts
+from deepaudit.audit.migrate import migrate
+from deepaudit.audit.quality.curves import auc_intervals
+from deepaudit.audit.store import RunStore, to_jsonable
 
 V1 = Path(__file__).resolve().parent.parent / "fixtures" / "store_v1"
 RUN_IDS = sorted(p.name for p in (V1 / "runs").iterdir())
@@ -81,8 +81,8 @@ def test_migration_leaves_fields_absent_when_the_old_run_cannot_supply_them():
 def test_text_examples_take_their_totals_from_the_audit_helper(v1_store):
     """The report's token heatmaps print ``attribution_sum`` and scale by ``max_abs``: the audit helper's numbers
     for the tokens shown."""
-    from audit.explain.views import attribution_totals
-    from audit.report.examples import local_examples
+    from deepaudit.audit.explain.views import attribution_totals
+    from deepaudit.audit.report.examples import local_examples
 
     (rid,) = [r for r in RUN_IDS if "sentiment" in r]
     ex = local_examples(v1_store.load(rid)).data

@@ -4,11 +4,11 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from audit.fairness.section import favourable_outcome_check
-from audit.report import build_report
-from audit.runner import RunConfig, audit_target
-from audit.store import RunStore
-from audit.testing import linear_target
+from deepaudit.audit.fairness.section import favourable_outcome_check
+from deepaudit.audit.report import build_report
+from deepaudit.audit.runner import RunConfig, audit_target
+from deepaudit.audit.store import RunStore
+from deepaudit.audit.testing import linear_target
 
 
 def test_the_check_counts_favourable_decisions():

@@ -3,16 +3,16 @@ import numpy as np
 import pytest
 import torch
 
-from audit.explain.base import make_explainer
-from audit.quality import ig_completeness
-from audit.testing import (
+from deepaudit.audit.explain.base import make_explainer
+from deepaudit.audit.quality import ig_completeness
+from deepaudit.audit.testing import (
     EdgeDetectorExplainer,
     linear_target,
     linear_weights,
     tiny_image_target,
 )
-from audit.testing.images import NOT_IMAGES
-from audit.testing.linear import BAD_SIZE
+from deepaudit.audit.testing.images import NOT_IMAGES
+from deepaudit.audit.testing.linear import BAD_SIZE
 
 
 def test_linear_target_is_the_documented_linear_map():

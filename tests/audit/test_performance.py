@@ -1,4 +1,4 @@
-"""audit.performance: the stored performance section and every interval in it, against independent oracles
+"""deepaudit.audit.performance: the stored performance section and every interval in it, against independent oracles
 (scipy's binomial Wilson interval, scikit-learn's metrics, and the formulas the report used before the intervals
 were stored)."""
 from __future__ import annotations
@@ -11,9 +11,9 @@ import pytest
 from scipy import stats
 from sklearn.metrics import confusion_matrix, log_loss, roc_auc_score
 
-from audit.fairness.intervals import hanley_mcneil_interval, mean_interval, z_value
-from audit.performance import ONE_SAMPLE, ZERO_SE, performance, performance_section
-from audit.store import to_jsonable
+from deepaudit.audit.fairness.intervals import hanley_mcneil_interval, mean_interval, z_value
+from deepaudit.audit.performance import ONE_SAMPLE, ZERO_SE, performance, performance_section
+from deepaudit.audit.store import to_jsonable
 
 Z95 = 1.959963984540054  # the constant the report used
 
@@ -164,7 +164,7 @@ def test_interval_helpers():
 
 
 def test_runner_wrapper_uses_the_targets_labels_and_card():
-    from audit.testing import linear_target
+    from deepaudit.audit.testing import linear_target
 
     t = linear_target(n_samples=64)
     t.provenance["metrics"] = {"accuracy_test": 0.5}
@@ -177,7 +177,7 @@ def test_runner_wrapper_uses_the_targets_labels_and_card():
 
 # --- the confusion matrix and the shared per-sample-mean rule -------------------------------------------------
 def test_confusion_counts_match_sklearn_with_row_shares_and_are_stored():
-    from audit.performance import confusion_counts, confusion_summary
+    from deepaudit.audit.performance import confusion_counts, confusion_summary
 
     rng = np.random.default_rng(5)
     y = rng.integers(0, 3, 120)
@@ -208,7 +208,7 @@ def test_confusion_counts_match_sklearn_with_row_shares_and_are_stored():
 
 
 def test_mean_record_one_rule_for_zero_one_and_many_samples():
-    from audit.performance import NO_SAMPLE, mean_record
+    from deepaudit.audit.performance import NO_SAMPLE, mean_record
 
     v = np.array([0.2, 0.4, 0.9, 0.5])
     r = mean_record(v)
@@ -232,8 +232,8 @@ def test_metrics_written_out_equal_sklearn(seed):
     """precision/recall/F1, log loss and ROC AUC without importing sklearn: equal to sklearn's (float64)."""
     from sklearn.metrics import precision_recall_fscore_support
 
-    from audit.performance import log_loss as our_log_loss
-    from audit.performance import precision_recall_f1, roc_auc
+    from deepaudit.audit.performance import log_loss as our_log_loss
+    from deepaudit.audit.performance import precision_recall_f1, roc_auc
 
     rng = np.random.default_rng(seed)
     k = 2 + seed % 3

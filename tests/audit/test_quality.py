@@ -8,19 +8,19 @@ import pytest
 import torch
 from torch import nn
 
-from audit.explain.base import NON_FINITE, TARGET_RANGE, make_explainer
-from audit.quality import (
+from deepaudit.audit.explain.base import NON_FINITE, TARGET_RANGE, make_explainer
+from deepaudit.audit.quality import (
     QualityResult,
     deletion_insertion,
     ig_completeness,
     infidelity_and_sensitivity,
     randomization_check,
 )
-from audit.quality.completeness import BAD_STEPS, _path_start_logits
-from audit.quality.curves import BAD_POINTS
-from audit.quality.randomization import NO_RESET
-from audit.quality.robustness import NOT_APPLICABLE_TEXT
-from audit.testing import (
+from deepaudit.audit.quality.completeness import BAD_STEPS, _path_start_logits
+from deepaudit.audit.quality.curves import BAD_POINTS
+from deepaudit.audit.quality.randomization import NO_RESET
+from deepaudit.audit.quality.robustness import NOT_APPLICABLE_TEXT
+from deepaudit.audit.testing import (
     EdgeDetectorExplainer,
     linear_target,
     linear_weights,
@@ -137,8 +137,8 @@ def test_deletion_curve_on_linear_target_follows_the_attribution_order():
 
 
 def test_deletion_insertion_stores_the_interval_of_each_mean_auc():
-    from audit.fairness.intervals import z_value
-    from audit.quality.curves import auc_intervals
+    from deepaudit.audit.fairness.intervals import z_value
+    from deepaudit.audit.quality.curves import auc_intervals
 
     t = linear_target(n_features=4, n_samples=8)
     x = t.eval_data.inputs

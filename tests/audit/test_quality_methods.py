@@ -10,21 +10,21 @@ import pytest
 import torch
 from torch import nn
 
-from audit.explain.base import make_explainer
-from audit.quality import attribution_completeness, deletion_insertion, infidelity_and_sensitivity, suite
-from audit.quality.completeness import (
+from deepaudit.audit.explain.base import make_explainer
+from deepaudit.audit.quality import attribution_completeness, deletion_insertion, infidelity_and_sensitivity, suite
+from deepaudit.audit.quality.completeness import (
     COMPLETENESS_UNDEFINED,
     ESTIMATOR_Z,
     NO_IDENTITY,
     completeness_not_applicable,
 )
-from audit.quality.robustness import NOT_APPLICABLE_TEXT
-from audit.result import AuditResult
-from audit.runner import RunConfig, run_target
-from audit.schema import CHECK_FAMILIES, check_area, validate_result
-from audit.target import AuditTarget, EvalData
-from audit.testing import linear_target, tiny_image_target
-from audit.tolerance import FLOAT32_ATOL, FLOAT32_RTOL, tree_differences
+from deepaudit.audit.quality.robustness import NOT_APPLICABLE_TEXT
+from deepaudit.audit.result import AuditResult
+from deepaudit.audit.runner import RunConfig, run_target
+from deepaudit.audit.schema import CHECK_FAMILIES, check_area, validate_result
+from deepaudit.audit.target import AuditTarget, EvalData
+from deepaudit.audit.testing import linear_target, tiny_image_target
+from deepaudit.audit.tolerance import FLOAT32_ATOL, FLOAT32_RTOL, tree_differences
 
 ALL_TABULAR = ["integrated_gradients", "deeplift", "shap", "gradient_shap", "saliency", "occlusion",
                "input_x_gradient"]
@@ -304,7 +304,7 @@ def mixed_run():
 
 
 def test_report_quality_section_covers_every_method(mixed_run, tmp_path):
-    from audit.report.explain import quality_section
+    from deepaudit.audit.report.explain import quality_section
 
     q = quality_section(AuditResult.from_dict(mixed_run, path=tmp_path))
     assert [r["method"] for r in q["by_method"]] == ["integrated_gradients", "deeplift", "saliency"]
@@ -317,10 +317,10 @@ def test_report_quality_section_covers_every_method(mixed_run, tmp_path):
 
 
 def test_runs_written_before_every_method_was_checked_still_render(mixed_run, tmp_path):
-    from audit.report import write_reports
-    from audit.report.explain import quality_section
-    from dashboard.pages import quality as page
-    from dashboard.pages import quality_tables as qt
+    from deepaudit.audit.report import write_reports
+    from deepaudit.audit.report.explain import quality_section
+    from deepaudit.dashboard.pages import quality as page
+    from deepaudit.dashboard.pages import quality_tables as qt
 
     old = _strip_to_primary(mixed_run)
     run = AuditResult.from_dict(old, path=tmp_path)  # validates against the schema
@@ -347,7 +347,7 @@ def test_v1_fixture_runs_read_with_coverage(tmp_path):
     import shutil
     from pathlib import Path
 
-    from audit.report.explain import quality_section
+    from deepaudit.audit.report.explain import quality_section
 
     root = tmp_path / "store"
     shutil.copytree(Path(__file__).resolve().parents[1] / "fixtures" / "store_v1", root)
@@ -362,15 +362,16 @@ def test_v1_fixture_runs_read_with_coverage(tmp_path):
 
 
 def test_reading_the_quality_of_a_run_does_not_load_torch(mixed_run, tmp_path):
-    """The report and dashboard read the per-method coverage through audit.quality.coverage: no torch, no captum."""
+    """The report and dashboard read the per-method coverage through deepaudit.audit.quality.coverage: no torch, no
+    captum."""
     import subprocess
     import sys
 
     doc = tmp_path / "result.json"
     doc.write_text(json.dumps(mixed_run))
     code = ("import json, sys\n"
-            "from audit.result import AuditResult\n"
-            "from audit.report.explain import quality_section\n"
+            "from deepaudit.audit.result import AuditResult\n"
+            "from deepaudit.audit.report.explain import quality_section\n"
             f"run = AuditResult.from_dict(json.loads(open({str(doc)!r}).read()), path={str(tmp_path)!r})\n"
             "q = quality_section(run)\n"
             "assert 'across 3 methods' in q['summary'], q['summary']\n"

@@ -8,14 +8,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from audit.fairness.checks import impact_ratio_check
-from audit.fairness.comparisons import disparities
-from audit.fairness.metrics import group_metrics
-from audit.fairness.policy import Policy
-from audit.report import build_report
-from audit.runner import RunConfig, audit_target
-from audit.store import RunStore
-from audit.testing import linear_target
+from deepaudit.audit.fairness.checks import impact_ratio_check
+from deepaudit.audit.fairness.comparisons import disparities
+from deepaudit.audit.fairness.metrics import group_metrics
+from deepaudit.audit.fairness.policy import Policy
+from deepaudit.audit.report import build_report
+from deepaudit.audit.runner import RunConfig, audit_target
+from deepaudit.audit.store import RunStore
+from deepaudit.audit.testing import linear_target
 
 
 def _planted():

@@ -7,12 +7,12 @@ import numpy as np
 import pytest
 import torch
 
-from audit.explain import make_explainer
-from audit.explain.shortcut import DEFAULT_THRESHOLD, run_probe
-from audit.runner import RunConfig, run_target
-from audit.schema import TOP_LEVEL_KEYS, validate_result
-from audit.store import RunStore
-from audit.testing import linear_target
+from deepaudit.audit.explain import make_explainer
+from deepaudit.audit.explain.shortcut import DEFAULT_THRESHOLD, run_probe
+from deepaudit.audit.runner import RunConfig, run_target
+from deepaudit.audit.schema import TOP_LEVEL_KEYS, validate_result
+from deepaudit.audit.store import RunStore
+from deepaudit.audit.testing import linear_target
 
 
 def _strip(result):
@@ -167,8 +167,8 @@ def test_policy_threshold_changes_the_verdict(run40, tmp_path):
     same value, the policy's threshold, opposite verdicts."""
     import pandas as pd
 
-    from audit.fairness.checks import policy_checks
-    from audit.fairness.policy import load_policy
+    from deepaudit.audit.fairness.checks import policy_checks
+    from deepaudit.audit.fairness.policy import load_policy
 
     _, result, _, _ = run40
     race = next(a for a in result["fairness"]["attributes"] if a["name"] == "race")

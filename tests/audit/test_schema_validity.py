@@ -2,8 +2,8 @@
 import jsonschema
 import pytest
 
-from audit.report.schema import report_schema
-from audit.schema import RESULT_SCHEMA, first_violation
+from deepaudit.audit.report.schema import report_schema
+from deepaudit.audit.schema import RESULT_SCHEMA, first_violation
 
 
 @pytest.mark.parametrize("schema", [RESULT_SCHEMA, report_schema()], ids=["result", "report"])

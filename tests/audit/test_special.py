@@ -1,4 +1,4 @@
-"""audit.special against scipy (the functions it replaces) and mpmath (arbitrary precision), tails included.
+"""deepaudit.audit.special against scipy (the functions it replaces) and mpmath (arbitrary precision), tails included.
 
 Tolerances: both sides are float64 functions of the same float64 input, but they are different algorithms
 calling the platform's libm (log, exp, erfc, lgamma), which may differ by an ulp or two between CPUs and C
@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from scipy import special as sp
 
-from audit.special import f_sf, normal_cdf, normal_quantile
+from deepaudit.audit.special import f_sf, normal_cdf, normal_quantile
 
 
 def test_normal_quantile_equals_ndtri():

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from audit.fairness.intervals import wilson_interval, z_value
-from audit.fairness.proxy import anova_pvalue
-from audit.fairness.significance import two_proportion_ztest
-from audit.quality.randomization import rankdata
+from deepaudit.audit.fairness.intervals import wilson_interval, z_value
+from deepaudit.audit.fairness.proxy import anova_pvalue
+from deepaudit.audit.fairness.significance import two_proportion_ztest
+from deepaudit.audit.quality.randomization import rankdata
 
 
 @pytest.mark.parametrize("seed", range(5))
@@ -59,7 +59,7 @@ def test_normal_quantiles_and_tails_equal_scipy():
 def test_fisher_exact_equals_scipy():
     """Exact integer arithmetic against scipy's float64 hypergeometric sums: equal to 1e-10 (scipy adds
     boost's float64 cdf and sf; ours rounds the exact rational once)."""
-    from audit.fairness.significance import fisher_exact
+    from deepaudit.audit.fairness.significance import fisher_exact
 
     rng = np.random.default_rng(0)
     tables = [[[1, 5], [60, 140]], [[0, 5], [0, 7]], [[3, 0], [0, 4]], [[0, 0], [2, 3]], [[5, 5], [5, 5]],

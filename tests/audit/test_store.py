@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from audit.schema import SCHEMA_VERSION, Check, validate_result
-from audit.store import RunStore, new_run_id
+from deepaudit.audit.schema import SCHEMA_VERSION, Check, validate_result
+from deepaudit.audit.store import RunStore, new_run_id
 
 
 def _result(model="m", checks=None):
@@ -104,7 +104,7 @@ def test_failure_while_writing_leaves_nothing(tmp_path):
 def test_stale_temp_dirs_are_judged_safely_across_hosts(tmp_path, name, age_h, removed):
     import time
 
-    from audit.store import host_id
+    from deepaudit.audit.store import host_id
 
     store = RunStore(tmp_path)
     d = tmp_path / ".tmp" / name.format(run="20260101T000000Z-m-deadbeef", me=host_id(), pid=os.getpid())
@@ -121,11 +121,11 @@ def test_host_id_differs_in_another_pid_namespace():
     import subprocess
     import sys
 
-    from audit.store import host_id
+    from deepaudit.audit.store import host_id
 
     if not shutil.which("unshare") or os.geteuid() != 0:
         pytest.skip("needs root and unshare(1) to create a PID namespace")
-    code = "from audit.store import host_id; print(host_id())"
+    code = "from deepaudit.audit.store import host_id; print(host_id())"
     res = subprocess.run(["unshare", "-p", "-f", "--mount-proc", sys.executable, "-c", code],
                          capture_output=True, text=True, timeout=60)
     if res.returncode != 0:
@@ -147,7 +147,7 @@ WRITER = """
 import sys, time, pandas as pd
 sys.path.insert(0, {tests!r})
 from test_store import PRED, _result
-from audit.store import RunStore
+from deepaudit.audit.store import RunStore
 
 class Slow(pd.DataFrame):
     def to_parquet(self, *a, **k):
@@ -211,7 +211,7 @@ def test_writer_in_another_pid_namespace_is_not_swept(tmp_path):
 
 @pytest.mark.filterwarnings("ignore::UserWarning")   # to_dict warns about the duplicated column
 def test_tables_convert_as_to_dict_records_would():
-    from audit.store import to_jsonable
+    from deepaudit.audit.store import to_jsonable
 
     frames = [
         pd.DataFrame({"a": [1, 2, 3], "b": [0.5, np.nan, np.inf], "c": ["x", None, "z"], "d": [True, False, True]}),

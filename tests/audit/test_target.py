@@ -7,12 +7,12 @@ import pandas as pd
 import pytest
 import torch
 
-from audit.device import resolve_device
-from audit.target import AuditTarget, EvalData, load_target
+from deepaudit.audit.device import resolve_device
+from deepaudit.audit.target import AuditTarget, EvalData, load_target
 
 USER_FILE = textwrap.dedent('''
     import numpy as np, pandas as pd, torch
-    from audit.target import AuditTarget, EvalData
+    from deepaudit.audit.target import AuditTarget, EvalData
 
     def factory():
         torch.manual_seed(0)
@@ -62,14 +62,15 @@ def test_a_target_file_imports_modules_kept_beside_it(tmp_path):
                                             "    def __init__(self):\n        super().__init__(3, 2)\n")
     (sub / "acme_data_beside.py").write_text("import torch\ndef rows():\n    return torch.randn(20, 3)\n")
     (sub / "target.py").write_text(
-        "import numpy as np, pandas as pd\nfrom audit.target import AuditTarget, EvalData\n"
+        "import numpy as np, pandas as pd\nfrom deepaudit.audit.target import AuditTarget, EvalData\n"
         "from acme_net_beside import Net\n"
         "def factory():\n    from acme_data_beside import rows  # imported lazily, inside the factory\n"
         "    return AuditTarget(name='beside', domain='other', task='t', class_names=['no', 'yes'],\n"
         "        favorable_label='yes', model=Net(), eval_data=EvalData(inputs=rows(), labels=np.arange(20) % 2,\n"
         "        groups=pd.DataFrame({'g': ['a', 'b'] * 10})), sensitive_columns=['g'])\n")
     # from another working directory, in a fresh process (nothing cached from this one)
-    res = subprocess.run([sys.executable, "-m", "audit.cli", "describe", "proj/target.py:factory", "--device", "cpu"],
+    res = subprocess.run([sys.executable, "-m", "deepaudit.audit.cli", "describe", "proj/target.py:factory",
+                          "--device", "cpu"],
                          capture_output=True, text=True, cwd=tmp_path)
     assert res.returncode == 0, res.stderr
     assert '"name": "beside"' in res.stdout
@@ -127,7 +128,8 @@ def test_describe_cli_loads_a_user_file(tmp_path):
 
     path = tmp_path / "my_target.py"
     path.write_text(USER_FILE)
-    res = subprocess.run([sys.executable, "-m", "audit.cli", "describe", f"{path}:factory", "--device", "cpu"],
+    res = subprocess.run([sys.executable, "-m", "deepaudit.audit.cli", "describe", f"{path}:factory",
+                          "--device", "cpu"],
                          capture_output=True, text=True, check=True)
     info = json.loads(res.stdout)
     assert info["name"] == "my_scorer" and info["n_eval"] == 20
@@ -140,7 +142,7 @@ def test_user_factory_returning_wrong_type(tmp_path):
     path.write_text(USER_FILE)
     with pytest.raises(TypeError) as e:
         load_target(f"{path}:wrong")
-    assert "returned dict, not an audit.target.AuditTarget" in str(e.value)
+    assert "returned dict, not an deepaudit.audit.target.AuditTarget" in str(e.value)
 
 
 def test_missing_factory_and_missing_file(tmp_path):
@@ -233,7 +235,7 @@ def test_group_column_near_a_reserved_name_is_accepted():
 
 
 def test_bundled_names_are_installed_targets():
-    from audit.target import is_installed_spec, list_targets
+    from deepaudit.audit.target import is_installed_spec, list_targets
 
     assert {"mnist_cnn", "mnist_cnn_shortcut", "mortgage", "sentiment"} <= set(list_targets())
     assert is_installed_spec("mortgage") and not is_installed_spec("no_such_model")
@@ -242,7 +244,7 @@ def test_bundled_names_are_installed_targets():
 
 def test_a_bundled_models_own_error_is_passed_on(monkeypatch):
     """A bundled model's error already names its fix (e.g. reinstall): it is not re-worded as a bug in user code."""
-    import models.registry as R
+    import deepaudit.models.registry as R
 
     def missing(name, *, device="auto"):
         raise FileNotFoundError(R.META_MISSING.format(path="mortgage.json", name=name))
@@ -254,7 +256,7 @@ def test_a_bundled_models_own_error_is_passed_on(monkeypatch):
 
 
 def test_unknown_spec_with_no_installed_target(monkeypatch):
-    import audit.target as T
+    import deepaudit.audit.target as T
 
     monkeypatch.setattr(T, "entry_points", lambda group=None: [])
     with pytest.raises(ValueError) as e:

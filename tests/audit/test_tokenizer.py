@@ -1,4 +1,5 @@
-"""The tokenizer contract (audit.tokenizer): pad id 0, unknown id 1, itos/stoi, tokens with offsets, encode."""
+"""The tokenizer contract (deepaudit.audit.tokenizer): pad id 0, unknown id 1, itos/stoi, tokens with offsets,
+encode."""
 from __future__ import annotations
 
 import re
@@ -7,7 +8,7 @@ from dataclasses import dataclass
 import pytest
 import torch
 
-from audit.tokenizer import (
+from deepaudit.audit.tokenizer import (
     PAD_ID,
     PAD_TOKEN,
     UNK_ID,
@@ -15,7 +16,7 @@ from audit.tokenizer import (
     Tokenizer,
     check_tokenizer,
 )
-from models.nlp.tokenizer import Vocabulary
+from deepaudit.models.nlp.tokenizer import Vocabulary
 
 
 @dataclass(frozen=True)
@@ -104,7 +105,7 @@ def test_encode_must_return_a_2d_int64_tensor():
 def test_target_validation_applies_the_tokenizer_contract():
     import dataclasses
 
-    from audit.target import load_target
+    from deepaudit.audit.target import load_target
 
     t = load_target("sentiment", device="cpu")
     broken = dataclasses.replace(t, tokenizer=TinyTokenizer(itos=(UNK_TOKEN, PAD_TOKEN, "good")))

@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from audit.explain import views
-from models.nlp.tokenizer import Vocabulary
+from deepaudit.audit.explain import views
+from deepaudit.models.nlp.tokenizer import Vocabulary
 
 
 def test_feature_importance_ranks_shares_and_direction():
@@ -85,7 +85,7 @@ def test_token_attributions_offsets_slice_the_text():
 
 
 def test_feature_importance_stores_the_interval_of_each_mean():
-    from audit.fairness.intervals import z_value
+    from deepaudit.audit.fairness.intervals import z_value
 
     rng = np.random.RandomState(1)
     x = rng.normal(size=(50, 2))

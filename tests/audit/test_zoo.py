@@ -5,10 +5,10 @@ import json
 
 import pytest
 
-from audit.capabilities import capabilities, infer_kind, kind_of_run
-from audit.runner import RunConfig, audit_target
-from audit.store import RunStore
-from audit.testing import zoo
+from deepaudit.audit.capabilities import capabilities, infer_kind, kind_of_run
+from deepaudit.audit.runner import RunConfig, audit_target
+from deepaudit.audit.store import RunStore
+from deepaudit.audit.testing import zoo
 
 # name: (kind, capabilities on, methods run by default, fairness probes stored)
 EXPECT = {
@@ -76,7 +76,7 @@ def test_cohort_that_restates_the_label_is_not_checked_as_a_gap(bundled_target):
     import numpy as np
     import pandas as pd
 
-    from audit.fairness.section import _is_the_label
+    from deepaudit.audit.fairness.section import _is_the_label
 
     y = np.array([0, 1, 2, 0, 1, 2])
     assert _is_the_label(pd.Series(["zero", "one", "two"] * 2), y)
@@ -85,7 +85,7 @@ def test_cohort_that_restates_the_label_is_not_checked_as_a_gap(bundled_target):
 
 
 def test_every_report_format_for_every_kind(runs, tmp_path):
-    from audit.report import write_reports
+    from deepaudit.audit.report import write_reports
 
     store, by_name = runs
     for name, (_, result) in by_name.items():
@@ -103,7 +103,7 @@ def test_pdf_for_a_user_tabular_and_image_model(runs, tmp_path):
     import shutil
     import subprocess
 
-    from audit.report import write_reports
+    from deepaudit.audit.report import write_reports
 
     store, by_name = runs
     for name in ("tabular_other", "rgb_images"):

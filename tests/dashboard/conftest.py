@@ -12,8 +12,8 @@ import threading
 
 import pytest
 
-from audit.runner import RunConfig, run_target
-from audit.store import RunStore
+from deepaudit.audit.runner import RunConfig, run_target
+from deepaudit.audit.store import RunStore
 
 RUNS = [
     ("mortgage", {"samples": 20, "methods": ["integrated_gradients"]}),
@@ -54,7 +54,7 @@ def _restore_dash_globals(saved: dict) -> None:
 
 @pytest.fixture(scope="session")
 def app(store):
-    from dashboard.app import create_app
+    from deepaudit.dashboard.app import create_app
 
     a = create_app(store)
     _SESSION_PAGES.update(_dash_globals())
@@ -74,7 +74,7 @@ def _session_app_pages():
 @pytest.fixture(scope="session")
 def ctx(app, store):
     """The app's context (what its callbacks close over)."""
-    from dashboard.context import AppContext
+    from deepaudit.dashboard.context import AppContext
 
     return AppContext(store)
 

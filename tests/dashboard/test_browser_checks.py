@@ -6,8 +6,8 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import WebDriverWait
 
-from audit.schema import Check
-from dashboard import evidence
+from deepaudit.audit.schema import Check
+from deepaudit.dashboard import evidence
 from tests.dashboard.browser_util import console_errors, idle, open_page, screenshot
 
 pytestmark = pytest.mark.browser

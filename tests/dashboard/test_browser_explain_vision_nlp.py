@@ -8,7 +8,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import WebDriverWait
 
-from dashboard import ids
+from deepaudit.dashboard import ids
 from tests.dashboard.browser_util import console_errors, idle, open_page, screenshot
 
 pytestmark = pytest.mark.browser
@@ -24,7 +24,7 @@ def _wait_text(driver, element_id, text, timeout=30):
 
 @pytest.fixture(scope="module")
 def vision(store):
-    from dashboard.pages.explain_vision import explained
+    from deepaudit.dashboard.pages.explain_vision import explained
 
     run = store.load("latest:mnist_cnn")
     return run, explained(run).table

@@ -11,7 +11,7 @@ from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import WebDriverWait
 
-from dashboard import ids
+from deepaudit.dashboard import ids
 from tests.dashboard.browser_util import console_errors, idle, open_page, screenshot
 
 pytestmark = pytest.mark.browser

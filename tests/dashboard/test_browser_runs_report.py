@@ -52,8 +52,8 @@ def test_pdf_link_says_the_pdf_is_being_built(server, browser, store):
     from selenium.webdriver.support import expected_conditions as EC
     from selenium.webdriver.support.ui import WebDriverWait
 
-    from dashboard import ids
-    from dashboard.pages.report import PDF_BUILDING
+    from deepaudit.dashboard import ids
+    from deepaudit.dashboard.pages.report import PDF_BUILDING
 
     run_id = store.list_runs(model="mortgage")["run_id"].iloc[0]
     open_page(browser, f"{server}/model/mortgage/report?run={run_id}", "Provenance")

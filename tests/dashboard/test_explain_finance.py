@@ -8,17 +8,17 @@ import pandas as pd
 import pytest
 import torch
 
-from audit.tolerance import FLOAT32_ATOL, FLOAT32_RTOL
-from dashboard import explain_finance_data as tables
-from dashboard import ids
-from dashboard.figures import explain_finance as figs
-from dashboard.live_tabular import (
+from deepaudit.audit.tolerance import FLOAT32_ATOL, FLOAT32_RTOL
+from deepaudit.dashboard import explain_finance_data as tables
+from deepaudit.dashboard import ids
+from deepaudit.dashboard.figures import explain_finance as figs
+from deepaudit.dashboard.live_tabular import (
     MISSING,
     LiveTabularCache,
     ig_options,
     input_text,
 )
-from dashboard.pages import explain_finance as page
+from deepaudit.dashboard.pages import explain_finance as page
 from tests.dashboard.util import text as text_of
 
 

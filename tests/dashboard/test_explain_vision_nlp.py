@@ -9,13 +9,13 @@ import pytest
 import torch
 from dash import html
 
-from audit.display import read_display
-from audit.explain.views import token_attributions
-from audit.result import AuditResult
-from dashboard import ids, live_text
-from dashboard.figures import explain_nlp as fnlp
-from dashboard.figures import explain_vision as fvis
-from dashboard.pages import explain_nlp, explain_vision
+from deepaudit.audit.display import read_display
+from deepaudit.audit.explain.views import token_attributions
+from deepaudit.audit.result import AuditResult
+from deepaudit.dashboard import ids, live_text
+from deepaudit.dashboard.figures import explain_nlp as fnlp
+from deepaudit.dashboard.figures import explain_vision as fvis
+from deepaudit.dashboard.pages import explain_nlp, explain_vision
 from tests.dashboard.util import text as text_of
 
 
@@ -236,7 +236,7 @@ def test_stored_heatmap_bad_selection(ctx, nstate):
 
 
 def test_segments_keep_the_text_and_mark_what_the_model_skipped():
-    from models.nlp.tokenizer import tokenize
+    from deepaudit.models.nlp.tokenizer import tokenize
 
     text = "Great film.<br /><br />Middle words skipped here. Bad end!"
     all_toks = tokenize(text)  # the model reads the first 3 and the last 3 tokens only

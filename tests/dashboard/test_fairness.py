@@ -5,11 +5,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from audit.fairness import group_metrics
-from dashboard import data, ids
-from dashboard import fairness_live as live
-from dashboard.figures import fairness as ffig
-from dashboard.pages import fairness
+from deepaudit.audit.fairness import group_metrics
+from deepaudit.dashboard import data, ids
+from deepaudit.dashboard import fairness_live as live
+from deepaudit.dashboard.figures import fairness as ffig
+from deepaudit.dashboard.pages import fairness
 from tests.dashboard.util import text as text_of
 
 NUMERIC_GROUP_COLUMNS = ["n", "share", "positives", "negatives", "predicted_positive", "tn", "fp", "fn", "tp",
@@ -229,7 +229,7 @@ def test_attribute_without_stored_disparities_is_recomputed(run):
     """An attribute stored without its comparisons (``disparities`` is optional): recomputed, same numbers."""
     import copy
 
-    from audit.result import AuditResult
+    from deepaudit.audit.result import AuditResult
 
     result = copy.deepcopy(run.result)
     race = next(a for a in result["fairness"]["attributes"] if a["name"] == "race")
@@ -244,7 +244,7 @@ def test_attribute_without_stored_disparities_is_recomputed(run):
 
 
 def test_missing_prediction_column_gives_a_message(ctx, state, run, monkeypatch):
-    from audit.store import Run
+    from deepaudit.audit.store import Run
 
     monkeypatch.setattr(Run, "predictions", lambda self: pd.DataFrame({"y_true": [1], "y_pred": [1],
                                                                          "score": [0.9]}))

@@ -4,12 +4,12 @@ import re
 
 import pytest
 
-from audit.store import RunStore
-from dashboard import app as dashboard_app
-from dashboard import ids
-from dashboard.app import _layout, clean_query
-from dashboard.context import LiveModels
-from dashboard.pages import performance
+from deepaudit.audit.store import RunStore
+from deepaudit.dashboard import app as dashboard_app
+from deepaudit.dashboard import ids
+from deepaudit.dashboard.app import _layout, clean_query
+from deepaudit.dashboard.context import LiveModels
+from deepaudit.dashboard.pages import performance
 from tests.dashboard.util import find
 
 
@@ -36,14 +36,14 @@ def test_query_parameters_are_cleaned(ctx):
 
 
 def test_debug_server_only_on_loopback(store):
-    from dashboard import serve
+    from deepaudit.dashboard import serve
 
     with pytest.raises(ValueError, match="--debug.*bypasses authentication"):
         serve.build_server(str(store.root), host="0.0.0.0", insecure=True, debug=True)
 
 
 def test_failed_model_load_is_not_retried_by_every_request(monkeypatch):
-    import audit.target
+    import deepaudit.audit.target
 
     calls = []
 
@@ -51,7 +51,7 @@ def test_failed_model_load_is_not_retried_by_every_request(monkeypatch):
         calls.append(spec)
         raise ValueError(f"cannot load {spec}")
 
-    monkeypatch.setattr(audit.target, "load_target", failing)
+    monkeypatch.setattr(deepaudit.audit.target, "load_target", failing)
     live = LiveModels(allowed=["broken"])  # only operator-allowed specs are loaded at all
     for _ in range(3):
         with pytest.raises(ValueError, match="cannot load broken"):
@@ -269,8 +269,8 @@ def test_pages_render_under_the_csp(server, browser, app, monkeypatch):
 
 def test_live_models_never_load_a_spec_read_from_the_store(tmp_path):
     """A stored spec naming a file is data: live features load it only when the operator allowed it."""
-    from dashboard.app import create_app
-    from dashboard.context import SPEC_NOT_ALLOWED, LiveModels
+    from deepaudit.dashboard.app import create_app
+    from deepaudit.dashboard.context import SPEC_NOT_ALLOWED, LiveModels
 
     marker = tmp_path / "EXECUTED"
     evil = tmp_path / "evil.py"

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import shutil
 
-from audit.store import RunStore
-from dashboard.context import AppContext, IndexSnapshot
+from deepaudit.audit.store import RunStore
+from deepaudit.dashboard.context import AppContext, IndexSnapshot
 from tests.audit.test_store import PRED, _result
 
 

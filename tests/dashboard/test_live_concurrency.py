@@ -4,8 +4,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from dashboard.context import LiveModels
-from dashboard.live_text import explain_text
+from deepaudit.dashboard.context import LiveModels
+from deepaudit.dashboard.live_text import explain_text
 
 TEXTS = ["A wonderful, moving film with superb acting.",
          "Dull, slow and far too long; I nearly left halfway through the second act of this mess.",

@@ -6,13 +6,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dashboard.figures import base
-from dashboard.figures import explain_finance as ffig
-from dashboard.figures import explain_nlp as nfig
-from dashboard.figures import explain_vision as vfig
-from dashboard.figures import fairness as fair
-from dashboard.figures import performance as pfig
-from dashboard.figures import quality as qfig
+from deepaudit.dashboard.figures import base
+from deepaudit.dashboard.figures import explain_finance as ffig
+from deepaudit.dashboard.figures import explain_nlp as nfig
+from deepaudit.dashboard.figures import explain_vision as vfig
+from deepaudit.dashboard.figures import fairness as fair
+from deepaudit.dashboard.figures import performance as pfig
+from deepaudit.dashboard.figures import quality as qfig
 
 GROUPS = ["a", "b", "c"]
 RNG = np.random.default_rng(0)

@@ -5,8 +5,8 @@ import dash
 import pandas as pd
 import pytest
 
-from dashboard import data, figures, ids
-from dashboard.pages import fairness, home
+from deepaudit.dashboard import data, figures, ids
+from deepaudit.dashboard.pages import fairness, home
 from tests.dashboard.util import find
 from tests.dashboard.util import text as text_of
 

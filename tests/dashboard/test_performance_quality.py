@@ -7,12 +7,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from audit.result import AuditResult
-from dashboard import ids
-from dashboard.figures import quality as qfig
-from dashboard.pages import performance, quality
-from dashboard.pages import performance_tables as pt
-from dashboard.pages import quality_tables as qt
+from deepaudit.audit.result import AuditResult
+from deepaudit.dashboard import ids
+from deepaudit.dashboard.figures import quality as qfig
+from deepaudit.dashboard.pages import performance, quality
+from deepaudit.dashboard.pages import performance_tables as pt
+from deepaudit.dashboard.pages import quality_tables as qt
 from tests.audit.test_performance import old_wilson
 from tests.dashboard.util import text as text_of
 
@@ -108,7 +108,7 @@ def test_rates_by_group_match_stored_intervals(ctx, store):
 
 
 def pfig_label(metric):
-    from dashboard.figures.performance import METRIC_LABELS
+    from deepaudit.dashboard.figures.performance import METRIC_LABELS
 
     return METRIC_LABELS[metric]
 
@@ -248,8 +248,8 @@ def test_quality_check_table_lists_every_quality_check(ctx, store):
 
 def test_quality_page_covers_every_published_method(ctx, store):
     """Each method gets a row with the verdict of each check family, or says why a family does not apply."""
-    from audit.quality import suite
-    from audit.quality.completeness import COMPLETENESS_UNDEFINED
+    from deepaudit.audit.quality import suite
+    from deepaudit.audit.quality.completeness import COMPLETENESS_UNDEFINED
 
     run = _run(store, "mnist_cnn")
     layout = quality.build(ctx, "mnist_cnn")

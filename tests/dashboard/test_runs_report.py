@@ -2,9 +2,9 @@
 import dash
 import pytest
 
-from dashboard import compare, ids
-from dashboard.downloads import download_url
-from dashboard.pages import report, runs, shell
+from deepaudit.dashboard import compare, ids
+from deepaudit.dashboard.downloads import download_url
+from deepaudit.dashboard.pages import report, runs, shell
 
 
 def _find(layout, cid):
@@ -39,7 +39,7 @@ def test_check_changes_flags_a_flipped_verdict(two):
     a, b = two
     import copy
 
-    from audit.result import AuditResult
+    from deepaudit.audit.result import AuditResult
 
     b2 = copy.deepcopy(b.result)
     flipped = b2["checks"][0]
@@ -118,8 +118,8 @@ def test_shell_run_selector_and_tabs(ctx, two):
 
 
 def test_report_page_shows_the_verdict_and_failed_checks(ctx):
-    from audit.report.findings import rank_failed
-    from dashboard.pages import report as report_page
+    from deepaudit.audit.report.findings import rank_failed
+    from deepaudit.dashboard.pages import report as report_page
 
     run = ctx.resolve("sentiment")
     layout = report_page.build(ctx, "sentiment")

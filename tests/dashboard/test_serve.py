@@ -12,8 +12,8 @@ from base64 import b64encode
 
 import pytest
 
-from dashboard import auth, serve
-from dashboard.downloads import report_file
+from deepaudit.dashboard import auth, serve
+from deepaudit.dashboard.downloads import report_file
 
 
 def test_loopback_detection():
@@ -93,12 +93,12 @@ def _free_port():
 def test_serve_command_end_to_end(store, tmp_path):
     """The real `deepaudit serve` on waitress, under a base path, with credentials from a file."""
     creds = tmp_path / "users.txt"
-    made = subprocess.run([sys.executable, "-m", "audit.cli", "hash-password", "alice", "--stdin"],
+    made = subprocess.run([sys.executable, "-m", "deepaudit.audit.cli", "hash-password", "alice", "--stdin"],
                           input="correct horse\n", capture_output=True, text=True, check=True)
     assert made.stdout.startswith("alice:scrypt:")
     creds.write_text(made.stdout)
     port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "audit.cli", "serve", "--store", str(store.root), "--port",
+    proc = subprocess.Popen([sys.executable, "-m", "deepaudit.audit.cli", "serve", "--store", str(store.root), "--port",
                              str(port), "--base-path", "/audit/", "--credentials", str(creds), "--no-preload"],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             env={**os.environ, "PYTHONUNBUFFERED": "1"})
@@ -153,9 +153,9 @@ def test_response_cache_answers_repeats_and_follows_new_runs(store, tmp_path, mo
     import shutil
     import time
 
-    from audit.store import RunStore
-    from dashboard.app import create_app
-    from dashboard.pages import home
+    from deepaudit.audit.store import RunStore
+    from deepaudit.dashboard.app import create_app
+    from deepaudit.dashboard.pages import home
 
     root = tmp_path / "copy"
     shutil.copytree(store.root, root, ignore=shutil.ignore_patterns("reports"))

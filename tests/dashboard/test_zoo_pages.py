@@ -2,9 +2,9 @@
 of the zoo is tests/audit/test_zoo.py."""
 import pytest
 
-from audit.runner import RunConfig, audit_target
-from audit.store import RunStore
-from audit.testing import zoo
+from deepaudit.audit.runner import RunConfig, audit_target
+from deepaudit.audit.store import RunStore
+from deepaudit.audit.testing import zoo
 
 
 @pytest.fixture(scope="module")
@@ -16,9 +16,9 @@ def zoo_store(tmp_path_factory):
 
 
 def test_every_dashboard_page_builds_for_every_kind(app, zoo_store):
-    from dashboard import ids
-    from dashboard.context import AppContext
-    from dashboard.pages import checks, explanations, fairness, performance, quality, report
+    from deepaudit.dashboard import ids
+    from deepaudit.dashboard.context import AppContext
+    from deepaudit.dashboard.pages import checks, explanations, fairness, performance, quality, report
     from tests.dashboard.util import text as text_of
 
     store, results = zoo_store
@@ -41,7 +41,7 @@ def test_colour_images_are_drawn_in_colour():
     """The input panel of an RGB sample is an image trace in its own colours; a digit stays a grey heatmap."""
     import numpy as np
 
-    from dashboard.figures.explain_vision import overlay_figure, to_rgb
+    from deepaudit.dashboard.figures.explain_vision import overlay_figure, to_rgb
 
     rgb = np.zeros((3, 8, 8), dtype=np.float32)
     rgb[2, 2:6, 2:6] = 1.0                                   # a blue square
@@ -56,8 +56,8 @@ def test_colour_images_are_drawn_in_colour():
 
 def test_damaged_capability_and_noun_fields_read_as_unknown():
     """A tampered run whose capabilities or row noun are of the wrong type reads as if it said nothing."""
-    from audit.capabilities import kind_of_run
-    from dashboard.explain_finance_data import capability_reason, noun
+    from deepaudit.audit.capabilities import kind_of_run
+    from deepaudit.dashboard.explain_finance_data import capability_reason, noun
 
     for caps in ("garbage", ["reason_codes"], {"not_applicable": "x"}, {"not_applicable": {"reason_codes": 7}}):
         assert capability_reason({"model": {"capabilities": caps}}, "reason_codes") == ""

@@ -8,11 +8,11 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
-from audit.tolerance import FLOAT32_ATOL, FLOAT32_RTOL
-from dashboard.batching import MicroBatcher
-from dashboard.context import LiveModels
-from dashboard.live_tabular import LiveTabular
-from dashboard.live_text import explain_text, explain_texts
+from deepaudit.audit.tolerance import FLOAT32_ATOL, FLOAT32_RTOL
+from deepaudit.dashboard.batching import MicroBatcher
+from deepaudit.dashboard.context import LiveModels
+from deepaudit.dashboard.live_tabular import LiveTabular
+from deepaudit.dashboard.live_text import explain_text, explain_texts
 
 TEXTS = ["A wonderful, moving film with superb acting.",
          "Dull, slow and far too long; I nearly left halfway through the second act of this mess.",

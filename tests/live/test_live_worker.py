@@ -8,11 +8,11 @@ import textwrap
 import numpy as np
 import pytest
 
-from audit.tolerance import FLOAT32_ATOL, FLOAT32_RTOL
-from dashboard.context import LiveModels
-from dashboard.live_tabular import LiveTabular, LiveTabularCache
-from dashboard.live_text import explain_texts
-from dashboard.live_worker import LiveWorker
+from deepaudit.audit.tolerance import FLOAT32_ATOL, FLOAT32_RTOL
+from deepaudit.dashboard.context import LiveModels
+from deepaudit.dashboard.live_tabular import LiveTabular, LiveTabularCache
+from deepaudit.dashboard.live_text import explain_texts
+from deepaudit.dashboard.live_worker import LiveWorker
 
 TEXTS = ["A wonderful, moving film with superb acting.", "Dull, slow and far too long; I nearly left halfway."]
 

@@ -6,11 +6,11 @@ import pandas as pd
 import pytest
 import torch
 
-from audit import weights as W
-from models import get_model, get_weights, registry
-from models.finance import preprocess as prep
-from models.vision import preprocess as vision_preprocess
-from models.vision.arch import MnistCNN
+from deepaudit.audit import weights as W
+from deepaudit.models import get_model, get_weights, registry
+from deepaudit.models.finance import preprocess as prep
+from deepaudit.models.vision import preprocess as vision_preprocess
+from deepaudit.models.vision.arch import MnistCNN
 
 
 def test_unknown_model_lists_available():

@@ -5,10 +5,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from audit.tolerance import compare_metrics
-from audit.weights import sha256_file
-from models import get_entry, get_model, get_target, get_weights, list_models
-from models.registry import REQUIRED_META_KEYS
+from deepaudit.audit.tolerance import compare_metrics
+from deepaudit.audit.weights import sha256_file
+from deepaudit.models import get_entry, get_model, get_target, get_weights, list_models
+from deepaudit.models.registry import REQUIRED_META_KEYS
 
 MODELS = list_models()
 
@@ -103,7 +103,7 @@ def test_sentiment_length_buckets_change_nothing():
     """The text CNN convolves groups of similar-length texts only up to their longest text; against the whole
     padded batch in one pass (the plain formula), logits and embedding gradients agree to float32 rounding,
     for rows in any order and a batch mixing empty, short and truncated texts."""
-    from audit.tolerance import FLOAT32_ATOL, FLOAT32_RTOL
+    from deepaudit.audit.tolerance import FLOAT32_ATOL, FLOAT32_RTOL
 
     target = get_target("sentiment", device="cpu")
     m, vocab = target.model, target.tokenizer

@@ -3,8 +3,8 @@ looks the model up in this package."""
 import pandas as pd
 import pytest
 
-from models import get_entry, get_target, list_models
-from models import targets as entry_factories
+from deepaudit.models import get_entry, get_target, list_models
+from deepaudit.models import targets as entry_factories
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +26,7 @@ def test_the_run_card_carries_architecture_and_training_data(mortgage):
 
 
 def test_mortgage_gives_its_training_rows_and_missing_codes(mortgage):
-    from models.finance import data
+    from deepaudit.models.finance import data
 
     rows = mortgage.reference_rows
     assert isinstance(rows, pd.DataFrame) and len(rows) == len(data.load_split().train)

@@ -4,7 +4,7 @@ Another CPU, BLAS kernel or thread count sums the terms of a matrix product in a
 different order, so float32 logits move in their last bits. These tests provoke
 such changes on this machine (1 and 2 threads, odd batch chunks, and the same
 weights run in float64) and check that every bundled model still reproduces its
-card under :mod:`audit.tolerance`, while the old absolute 1e-12 tolerance does
+card under :mod:`deepaudit.audit.tolerance`, while the old absolute 1e-12 tolerance does
 not. Measured on the development machine, mortgage's Brier score (card
 0.07426825749869562) moved by -1.3e-10 with 1 thread (the exact gap issue 11
 reported from an AMD EPYC), -3.4e-10 in chunks of 7 rows and +8.2e-10 in
@@ -19,8 +19,8 @@ import pytest
 import torch
 from torch import nn
 
-from audit.tolerance import FLOAT32_ATOL, FLOAT32_RTOL, close, compare_metrics
-from models import get_entry, get_model, list_models
+from deepaudit.audit.tolerance import FLOAT32_ATOL, FLOAT32_RTOL, close, compare_metrics
+from deepaudit.models import get_entry, get_model, list_models
 
 
 class Chunked(nn.Module):
@@ -127,7 +127,7 @@ def test_counts_are_exact_and_missing_metrics_differ():
 
 
 def test_tree_differences_tolerates_float32_noise_not_changes():
-    from audit.tolerance import tree_differences
+    from deepaudit.audit.tolerance import tree_differences
 
     a = {"n": 597, "groups": [{"group": "black", "rate": 0.6440677966101694, "passed": False}], "note": "x"}
     noisy = {"n": 597, "groups": [{"group": "black", "rate": 0.6440677966101694 * (1 + 3e-7), "passed": False}],

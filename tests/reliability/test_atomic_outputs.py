@@ -7,11 +7,11 @@ import sys
 
 import pytest
 
-from audit.atomic import write_atomic
+from deepaudit.audit.atomic import write_atomic
 
 CHILD = """
 import os, sys
-import audit.atomic as a
+import deepaudit.audit.atomic as a
 real_fsync = os.fsync
 def slow_fsync(fd):
     print("written, not yet renamed", flush=True)
@@ -34,7 +34,7 @@ def test_writer_killed_mid_write_leaves_the_previous_file(tmp_path):
 
 
 def test_interrupted_pdf_render_keeps_the_good_pdf(tmp_path, monkeypatch):
-    from audit.report import pdf
+    from deepaudit.audit.report import pdf
 
     target = tmp_path / "r.pdf"
     target.write_bytes(b"%PDF good")

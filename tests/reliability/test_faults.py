@@ -5,7 +5,7 @@ the command, the expected exit code and substrings of stdout/stderr. Cases that 
 directory run the CLI as an unprivileged user when the tests run as root (root ignores permissions).
 Interrupt cases are deterministic: they hand-shake on a line the child prints, never on a sleep. Cases marked
 ``here`` need nothing of a fresh process (no other user, environment read at start-up or log output) and run
-through ``audit.cli.main``, the function the ``deepaudit`` script calls, in the test process.
+through ``deepaudit.audit.cli.main``, the function the ``deepaudit`` script calls, in the test process.
 """
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ BIN = Path(sys.executable).with_name("deepaudit")
 
 TINY = textwrap.dedent('''
     import numpy as np, pandas as pd, torch
-    from audit.target import AuditTarget, EvalData
+    from deepaudit.audit.target import AuditTarget, EvalData
 
     def factory(n=48, extra=None):
         torch.manual_seed(0)
@@ -67,18 +67,18 @@ def unprivileged_problem() -> str:
         return ""
     if not shutil.which("setpriv"):
         return "running as root without setpriv(1): permissions cannot be tested"
-    res = subprocess.run(UNPRIVILEGED + [sys.executable, "-c", "import audit.cli"], capture_output=True,
+    res = subprocess.run(UNPRIVILEGED + [sys.executable, "-c", "import deepaudit.audit.cli"], capture_output=True,
                          text=True, cwd="/", env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])})
     return "" if res.returncode == 0 else f"user 65534 cannot run this Python/checkout: {res.stderr[-200:]}"
 
 
 def cli_here(*args: str) -> subprocess.CompletedProcess:
-    """``deepaudit ARGS`` through ``audit.cli.main`` in this process, stdout and stderr captured."""
+    """``deepaudit ARGS`` through ``deepaudit.audit.cli.main`` in this process, stdout and stderr captured."""
     import contextlib
     import io
     import logging
 
-    from audit.cli import main
+    from deepaudit.audit.cli import main
 
     out, err, root = io.StringIO(), io.StringIO(), logging.getLogger()
     handlers = list(root.handlers)
@@ -95,7 +95,7 @@ def cli_here(*args: str) -> subprocess.CompletedProcess:
 
 def cli(*args: str, cwd: Path | None = None, user: bool = False, env: dict | None = None,
         timeout: int = 300) -> subprocess.CompletedProcess:
-    exe = [str(BIN)] if BIN.exists() else [sys.executable, "-m", "audit.cli"]
+    exe = [str(BIN)] if BIN.exists() else [sys.executable, "-m", "deepaudit.audit.cli"]
     cmd = exe + [str(a) for a in args]
     if user and os.geteuid() == 0:
         cmd = UNPRIVILEGED + cmd
@@ -127,7 +127,7 @@ class Case:
     user: bool = False                               # run unprivileged (read-only cases)
     check: Callable[[Path, subprocess.CompletedProcess], None] = lambda d, res: None
     env: dict = field(default_factory=dict)
-    here: bool = False                               # through audit.cli.main in this process
+    here: bool = False                               # through deepaudit.audit.cli.main in this process
 
 
 def _runs(d: Path) -> list[Path]:
@@ -293,7 +293,7 @@ def test_lock_released_while_waiting_then_list_succeeds(base: Path, tmp_path: Pa
     shutil.copytree(base / "store", tmp_path / "store")
     lock = sqlite3.connect(tmp_path / "store" / "index.sqlite", isolation_level=None)
     lock.execute("BEGIN EXCLUSIVE")
-    exe = [str(BIN)] if BIN.exists() else [sys.executable, "-m", "audit.cli"]
+    exe = [str(BIN)] if BIN.exists() else [sys.executable, "-m", "deepaudit.audit.cli"]
     proc = subprocess.Popen(exe + ["list", "--store", str(tmp_path / "store")], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env={**os.environ, "DEEPAUDIT_LOCK_WAIT_S": "120"})
     try:

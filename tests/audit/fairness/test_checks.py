@@ -7,9 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from audit.fairness import disparities, group_metrics
-from audit.fairness.checks import cohort_gap_check, policy_checks
-from audit.fairness.policy import load_policy
+from deepaudit.audit.fairness import disparities, group_metrics
+from deepaudit.audit.fairness.checks import cohort_gap_check, policy_checks
+from deepaudit.audit.fairness.policy import load_policy
 
 POLICY = load_policy()
 

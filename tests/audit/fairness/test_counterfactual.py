@@ -11,16 +11,16 @@ import pytest
 import torch
 from torch import nn
 
-from audit.fairness import counterfactual as cf
-from audit.fairness import lexicons
-from audit.fairness.counterfactual import (
+from deepaudit.audit.fairness import counterfactual as cf
+from deepaudit.audit.fairness import lexicons
+from deepaudit.audit.fairness.counterfactual import (
     counterfactual_checks,
     counterfactual_probe,
     resolve_attributes,
 )
-from audit.target import AuditTarget, EvalData
-from audit.tolerance import FLOAT32_ATOL
-from models.nlp.tokenizer import PAD, UNK, Vocabulary, tokenize
+from deepaudit.audit.target import AuditTarget, EvalData
+from deepaudit.audit.tolerance import FLOAT32_ATOL
+from deepaudit.models.nlp.tokenizer import PAD, UNK, Vocabulary, tokenize
 
 BIAS = 3.0
 POSITIVE = {"wonderful", "loved", "brilliant", "superb", "funniest", "beautiful", "great", "delight"}

@@ -5,13 +5,19 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from audit.fairness import calibration as cal
-from audit.fairness import calibration_curves, calibration_error, disparities, group_metrics, significance_tests
-from audit.fairness import comparisons as dis
-from audit.fairness import counts as cnt
-from audit.fairness import groups as grp
-from audit.fairness import intervals as itv
-from audit.fairness import significance as sig
+from deepaudit.audit.fairness import calibration as cal
+from deepaudit.audit.fairness import (
+    calibration_curves,
+    calibration_error,
+    disparities,
+    group_metrics,
+    significance_tests,
+)
+from deepaudit.audit.fairness import comparisons as dis
+from deepaudit.audit.fairness import counts as cnt
+from deepaudit.audit.fairness import groups as grp
+from deepaudit.audit.fairness import intervals as itv
+from deepaudit.audit.fairness import significance as sig
 
 
 def _raises(message):

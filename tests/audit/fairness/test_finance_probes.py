@@ -6,12 +6,12 @@ import pandas as pd
 import pytest
 import torch
 
-from audit.explain import make_explainer, views
-from audit.fairness.mitigation import threshold_what_if
-from audit.fairness.proxy import correlation_ratio, proxy_table
-from audit.fairness.reasons import MAX_REASONS, adverse_action_reasons, reason_summary
-from audit.testing import linear_target
-from audit.tolerance import FLOAT32_ATOL, FLOAT32_RTOL
+from deepaudit.audit.explain import make_explainer, views
+from deepaudit.audit.fairness.mitigation import threshold_what_if
+from deepaudit.audit.fairness.proxy import correlation_ratio, proxy_table
+from deepaudit.audit.fairness.reasons import MAX_REASONS, adverse_action_reasons, reason_summary
+from deepaudit.audit.testing import linear_target
+from deepaudit.audit.tolerance import FLOAT32_ATOL, FLOAT32_RTOL
 
 
 @pytest.fixture(scope="module")
@@ -125,14 +125,14 @@ def test_mitigation_is_a_what_if(mortgage):
 
 def test_gap_decomposition_beside_the_section_gives_the_numbers_of_one_in_turn(mortgage):
     """With two torch threads the gap decomposition runs on a worker thread beside the rest of the fairness
-    section (audit.threads.Beside); with one it runs in turn. The section and its checks are the same."""
+    section (deepaudit.audit.threads.Beside); with one it runs in turn. The section and its checks are the same."""
     import json
     import threading
     from contextlib import contextmanager
 
-    from audit.fairness.policy import load_policy
-    from audit.fairness.section import build_fairness
-    from audit.store import to_jsonable
+    from deepaudit.audit.fairness.policy import load_policy
+    from deepaudit.audit.fairness.section import build_fairness
+    from deepaudit.audit.store import to_jsonable
 
     ran_on = {}
 
@@ -158,7 +158,7 @@ def test_gap_decomposition_beside_the_section_gives_the_numbers_of_one_in_turn(m
         torch.set_num_threads(before)
     # the same section: structure, counts and verdicts exactly; floats to float32 tolerance, since the model
     # ran under another thread count (its sums may move in the last bits on another CPU)
-    from audit.tolerance import tree_differences
+    from deepaudit.audit.tolerance import tree_differences
 
     assert tree_differences(json.loads(out[1]), json.loads(out[2])) == []
     assert '"gap"' in out[1] and '"proxy"' in out[1]

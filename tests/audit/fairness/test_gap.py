@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from audit.fairness.gap import MAX_ROWS, gap_decomposition
+from deepaudit.audit.fairness.gap import MAX_ROWS, gap_decomposition
 
 W = torch.tensor([0.5, -1.0, 2.0])
 
@@ -64,7 +64,7 @@ def test_large_groups_are_decomposed_on_a_stated_sample():
 
 
 def test_one_pair_group_has_no_interval_and_displays():
-    from dashboard.pages.fairness import _signed
+    from deepaudit.dashboard.pages.fairness import _signed
 
     x = np.eye(3)[:2]
     out = _decompose(x, np.array(["g", "r"]), references={"a": "r"})

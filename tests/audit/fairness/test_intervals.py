@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from scipy.stats import binomtest, fisher_exact, norm
 
-from audit.fairness import (
+from deepaudit.audit.fairness import (
     adjust_pvalues,
     bootstrap_counts,
     log_ratio_interval,
@@ -12,9 +12,9 @@ from audit.fairness import (
     two_proportion_ztest,
     wilson_interval,
 )
-from audit.fairness.counts import rate_masks, rates_from_counts
-from audit.fairness.intervals import difference_interval
-from audit.fairness.significance import FISHER, NO_TEST, Z_TEST
+from deepaudit.audit.fairness.counts import rate_masks, rates_from_counts
+from deepaudit.audit.fairness.intervals import difference_interval
+from deepaudit.audit.fairness.significance import FISHER, NO_TEST, Z_TEST
 
 
 def test_wilson_published_value():

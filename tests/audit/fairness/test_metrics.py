@@ -15,7 +15,14 @@ from fairlearn.metrics import (
 )
 from sklearn.metrics import accuracy_score, precision_score
 
-from audit.fairness import UNKNOWN, calibration_curves, calibration_error, disparities, group_counts, group_metrics
+from deepaudit.audit.fairness import (
+    UNKNOWN,
+    calibration_curves,
+    calibration_error,
+    disparities,
+    group_counts,
+    group_metrics,
+)
 
 # Counts and synthetic float64 predictions in, float64 rates out, on both sides (no model output anywhere in
 # this file): two implementations of the same formula agree to a few ulps, so 1e-12 holds on any CPU.

@@ -1,6 +1,6 @@
 """A proxy that acts only on a minority is caught, and ranked first by what drives the gap (issue 15 items 3-4).
 
-Two planted flaws (audit.testing.planted_proxy): synthetic applications with known weights, and a copy of the
+Two planted flaws (deepaudit.audit.testing.planted_proxy): synthetic applications with known weights, and a copy of the
 bundled HMDA mortgage target with a column set for half the black applicants that the model penalises. In
 both the planted feature is outside the global top 10 (the old proxy rule missed it); a decoy just as
 associated with the group but ignored by the model must not be flagged.
@@ -12,9 +12,9 @@ import pandas as pd
 import pytest
 import torch
 
-from audit.fairness.gap import gap_decomposition, pair_weights
-from audit.runner import RunConfig, audit_target
-from audit.testing.planted_proxy import DECOY, PLANTED, planted_on_mortgage, planted_proxy_target
+from deepaudit.audit.fairness.gap import gap_decomposition, pair_weights
+from deepaudit.audit.runner import RunConfig, audit_target
+from deepaudit.audit.testing.planted_proxy import DECOY, PLANTED, planted_on_mortgage, planted_proxy_target
 
 pytestmark = pytest.mark.slow
 
@@ -64,7 +64,7 @@ def test_synthetic_planted_proxy_is_caught_and_the_decoy_is_not():
 
 
 def test_planted_proxy_on_the_bundled_mortgage_data():
-    from audit.target import load_target
+    from deepaudit.audit.target import load_target
 
     result = _audit(planted_on_mortgage(load_target("mortgage", device="cpu")))
     rows = _proxy_rows(result, "race")
@@ -115,9 +115,9 @@ def test_pair_weights_balance_both_sides():
 
 def test_reason_codes_are_faithful_and_a_broken_reason_is_caught():
     """Reg B: the first stated reason must move the score more than a random unstated feature."""
-    from audit.fairness.checks import reason_faithfulness_check
-    from audit.fairness.policy import load_policy
-    from audit.fairness.reasons import adverse_action_reasons, reason_faithfulness
+    from deepaudit.audit.fairness.checks import reason_faithfulness_check
+    from deepaudit.audit.fairness.policy import load_policy
+    from deepaudit.audit.fairness.reasons import adverse_action_reasons, reason_faithfulness
 
     target = planted_proxy_target()
     reasons = adverse_action_reasons(target, n_steps=32)
@@ -135,8 +135,8 @@ def test_reason_codes_are_faithful_and_a_broken_reason_is_caught():
 
 
 def test_report_and_dashboard_show_the_planted_proxy_as_the_first_driver():
-    from audit.report.fairness import fairness_section
-    from dashboard.pages.fairness import gap_rows
+    from deepaudit.audit.report.fairness import fairness_section
+    from deepaudit.dashboard.pages.fairness import gap_rows
 
     res = audit_target(planted_proxy_target(), RunConfig(progress=False, methods=["integrated_gradients"]))
     view = fairness_section(res)["gap"]
@@ -150,8 +150,8 @@ def test_report_and_dashboard_show_the_planted_proxy_as_the_first_driver():
 
 
 def test_proxy_check_names_a_feature_by_its_own_row():
-    from audit.fairness.checks import proxy_check
-    from audit.fairness.policy import load_policy
+    from deepaudit.audit.fairness.checks import proxy_check
+    from deepaudit.audit.fairness.policy import load_policy
 
     rows = pd.DataFrame([
         {"attribute": "a", "feature": "income", "eta": 0.8, "proxy_candidate": True, "evidence": "global rank 1"},

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from audit.fairness.policy import DEFAULT_POLICY_PATH, load_policy
+from deepaudit.audit.fairness.policy import DEFAULT_POLICY_PATH, load_policy
 
 
 def test_default_policy_ships_and_loads():

@@ -11,15 +11,15 @@ from math import comb
 import numpy as np
 import pytest
 
-from audit.fairness.comparisons import disparities
-from audit.fairness.intervals import (
+from deepaudit.audit.fairness.comparisons import disparities
+from deepaudit.audit.fairness.intervals import (
     mover_ratio,
     newcombe_difference,
     too_small_for_conclusion,
     wilson_interval,
     z_value,
 )
-from audit.fairness.significance import significance_tests
+from deepaudit.audit.fairness.significance import significance_tests
 
 # Newcombe (1998), "Interval estimation for the difference between independent proportions", Stat Med 17,
 # Table II: method 10 (score) and method 11 (score, continuity-corrected), printed to 4 decimals.
@@ -49,7 +49,7 @@ def test_newcombe_method10_equals_statsmodels():
     for t, (lo, hi) in zip(tables, ours):
         ref = confint_proportions_2indep(t[0], t[1], t[2], t[3], method="newcomb", compare="diff")
         # float64 from integer counts, but another implementation (statsmodels takes z from scipy's ppf, we from
-        # audit.special): measured within 2e-16; 1e-10 leaves room for any platform's libm
+        # deepaudit.audit.special): measured within 2e-16; 1e-10 leaves room for any platform's libm
         assert abs(lo - ref[0]) < 1e-10 and abs(hi - ref[1]) < 1e-10, (t, (lo, hi), ref)
 
 
@@ -162,7 +162,7 @@ def test_interval_and_test_agree_away_from_the_boundary():
 
 def _engine_p(x1: int, n1: int, x2: int, n2: int) -> float:
     """The significance module's per-group p-value for one table (z test, Fisher where expected counts < 5)."""
-    from audit.fairness.significance import _needs_fisher, fisher_exact, two_proportion_ztest
+    from deepaudit.audit.fairness.significance import _needs_fisher, fisher_exact, two_proportion_ztest
 
     if _needs_fisher(np.array([x1]), np.array([n1]), np.array([x2]), np.array([n2]))[0]:
         return fisher_exact([[x1, n1 - x1], [x2, n2 - x2]])[1]

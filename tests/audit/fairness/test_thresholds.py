@@ -13,9 +13,15 @@ import pandas as pd
 import pytest
 import torch
 
-from audit.fairness.mitigation import threshold_what_if
-from audit.fairness.thresholds import CONSTRAINTS, GroupCurve, favourable_probability, fit_rules, randomised_decisions
-from audit.testing.fairlearn_reference import fit_threshold_optimizer, what_if_with_fairlearn
+from deepaudit.audit.fairness.mitigation import threshold_what_if
+from deepaudit.audit.fairness.thresholds import (
+    CONSTRAINTS,
+    GroupCurve,
+    favourable_probability,
+    fit_rules,
+    randomised_decisions,
+)
+from deepaudit.audit.testing.fairlearn_reference import fit_threshold_optimizer, what_if_with_fairlearn
 
 
 def _fairlearn(scores, y, g, constraint, tol, seed):

@@ -3,8 +3,8 @@ import numpy as np
 import pandas as pd
 from fairlearn.metrics import MetricFrame, false_positive_rate
 
-from audit.fairness.metrics import group_metrics
-from dashboard.data import group_display_rows
+from deepaudit.audit.fairness.metrics import group_metrics
+from deepaudit.dashboard.data import group_display_rows
 
 
 def test_fpr_of_a_group_without_negatives_is_nan_with_a_reason():

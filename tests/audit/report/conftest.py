@@ -16,8 +16,8 @@ MODELS = {"mortgage": 80, "mnist_cnn_shortcut": 16}
 
 @pytest.fixture(scope="session")
 def report_store(tmp_path_factory, bundled_target) -> Path:
-    from audit.runner import RunConfig, run_target
-    from audit.store import RunStore
+    from deepaudit.audit.runner import RunConfig, run_target
+    from deepaudit.audit.store import RunStore
 
     root = tmp_path_factory.mktemp("report_store")
     store = RunStore(root)
@@ -33,8 +33,8 @@ def reports(report_store, tmp_path_factory) -> dict[str, dict]:
     """Per model: the Run, the Written paths by suffix, and the parsed JSON report."""
     import json
 
-    from audit.report import write_reports
-    from audit.store import RunStore
+    from deepaudit.audit.report import write_reports
+    from deepaudit.audit.store import RunStore
 
     out = tmp_path_factory.mktemp("reports")
     have_pdf = shutil.which("pdftoppm") is not None

@@ -28,14 +28,14 @@ import pytest
 import torch
 from torch import nn
 
-from audit.report import build_report, validate_report, write_reports
-from audit.report.fairness import NO_FAVOURABLE
-from audit.report.findings import NOT_COMPUTABLE_ADVICE, ONE_GROUP
-from audit.report.fmt import NOT_COMPUTABLE
-from audit.runner import RunConfig, run_target
-from audit.schema import validate_result
-from audit.store import Run, RunStore, new_run_id
-from audit.target import AuditTarget, EvalData
+from deepaudit.audit.report import build_report, validate_report, write_reports
+from deepaudit.audit.report.fairness import NO_FAVOURABLE
+from deepaudit.audit.report.findings import NOT_COMPUTABLE_ADVICE, ONE_GROUP
+from deepaudit.audit.report.fmt import NOT_COMPUTABLE
+from deepaudit.audit.runner import RunConfig, run_target
+from deepaudit.audit.schema import validate_result
+from deepaudit.audit.store import Run, RunStore, new_run_id
+from deepaudit.audit.target import AuditTarget, EvalData
 
 ALL = "html,pdf,json,model-card"
 NO_PDF = "html,json,model-card"
@@ -43,7 +43,7 @@ N_FEATURES = 3
 
 
 def _have_pdf() -> bool:
-    from audit.report.pdf import PdfUnavailable, _weasyprint
+    from deepaudit.audit.report.pdf import PdfUnavailable, _weasyprint
 
     try:
         _weasyprint()
@@ -66,7 +66,7 @@ class Case:
     favourable: bool = True
     domain: str = "finance"
     labels: str = "mixed"        # mixed | single (every true label is the last class)
-    recipe: str = "dict"         # dict | str (a free-text recipe, as audit.testing.linear_target records)
+    recipe: str = "dict"         # dict | str (a free-text recipe, as deepaudit.audit.testing.linear_target records)
     pdf: bool = False
 
     @property
@@ -201,13 +201,13 @@ def test_odd_run_renders_every_format(case, tmp_path):
 
 def test_user_factory_through_the_cli(tmp_path, capsys):
     """`deepaudit run file.py:factory` then `deepaudit report latest`, all formats: one group, never favourable."""
-    from audit.cli import main
+    from deepaudit.audit.cli import main
 
     factory = tmp_path / "odd_target.py"
     factory.write_text(textwrap.dedent('''
         import numpy as np, pandas as pd, torch
         from torch import nn
-        from audit.target import AuditTarget, EvalData
+        from deepaudit.audit.target import AuditTarget, EvalData
 
         def odd():
             model = nn.Linear(2, 2)

@@ -1,7 +1,7 @@
 """`deepaudit report`: paths printed, exit 2 on unknown run ids and formats."""
 from __future__ import annotations
 
-from audit.cli import main
+from deepaudit.audit.cli import main
 
 
 def test_report_unknown_run_id_exits_2(report_store, capsys):

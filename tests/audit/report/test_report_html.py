@@ -6,8 +6,8 @@ import sys
 
 import pytest
 
-from audit.report import PDF_MISSING, write_reports
-from audit.report.fmt import interval, num
+from deepaudit.audit.report import PDF_MISSING, write_reports
+from deepaudit.audit.report.fmt import interval, num
 
 
 def _html(reports, model):
@@ -101,7 +101,7 @@ def test_missing_weasyprint_names_fix_and_still_writes_html_json(reports, tmp_pa
 
 
 def test_cli_reports_missing_weasyprint(report_store, tmp_path, monkeypatch, capsys):
-    from audit.cli import main
+    from deepaudit.audit.cli import main
 
     monkeypatch.setitem(sys.modules, "weasyprint", None)
     rc = main(["report", "latest", "--store", str(report_store), "--model", "mortgage", "--format", "pdf,json",

@@ -8,10 +8,10 @@ from importlib import resources
 import jsonschema
 import pytest
 
-from audit.report import build_report, report_schema, validate_report
-from audit.report.fairness import EXCLUDES_ESTIMATE
-from audit.report.writer import dumps
-from audit.tolerance import FLOAT32_ATOL
+from deepaudit.audit.report import build_report, report_schema, validate_report
+from deepaudit.audit.report.fairness import EXCLUDES_ESTIMATE
+from deepaudit.audit.report.writer import dumps
+from deepaudit.audit.tolerance import FLOAT32_ATOL
 
 #: Slack for "the interval contains its value": some values (metrics of float32 scores) and their intervals are
 #: computed along different summation paths (audit/tolerance.py).
@@ -32,7 +32,7 @@ def _estimates(obj, path=""):
 
 @pytest.mark.parametrize("model", ["mortgage", "mnist_cnn_shortcut"])
 def test_json_validates_against_shipped_schema(reports, model):
-    schema = json.loads(resources.files("audit.report").joinpath("report.schema.json").read_text())
+    schema = json.loads(resources.files("deepaudit.audit.report").joinpath("report.schema.json").read_text())
     assert schema == report_schema()
     jsonschema.Draft202012Validator.check_schema(schema)
     jsonschema.validate(reports[model]["json"], schema)
@@ -129,7 +129,7 @@ def test_shortcut_canary_summary_says_shortcut_failed(reports):
 
 
 def test_regenerating_gives_identical_json(reports, tmp_path):
-    from audit.report import write_reports
+    from deepaudit.audit.report import write_reports
 
     item = reports["mortgage"]
     again = build_report(item["run"]).data

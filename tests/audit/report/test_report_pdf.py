@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from audit.report.fmt import num
+from deepaudit.audit.report.fmt import num
 
 pytestmark = pytest.mark.skipif(shutil.which("pdftoppm") is None or shutil.which("pdftotext") is None,
                                 reason="poppler-utils (pdftoppm, pdftotext) not installed: `make system-deps`")

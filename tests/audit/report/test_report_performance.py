@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from audit.performance import performance_section as compute_performance
-from audit.report.model import NOT_STORED, performance_section
-from audit.result import AuditResult
-from audit.store import to_jsonable
+from deepaudit.audit.performance import performance_section as compute_performance
+from deepaudit.audit.report.model import NOT_STORED, performance_section
+from deepaudit.audit.result import AuditResult
+from deepaudit.audit.store import to_jsonable
 from tests.audit.test_performance import old_hanley_mcneil, old_mean_interval, old_wilson
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -80,7 +80,8 @@ def test_no_interval_math_left_in_report_or_performance_page():
     files = [f for f in sorted((ROOT / "audit" / "report").glob("*.py"))] + [
         ROOT / "dashboard" / "pages" / "performance_tables.py", ROOT / "dashboard" / "pages" / "performance.py",
         ROOT / "dashboard" / "figures" / "performance.py"]
-    banned_modules = ("scipy", "sklearn", "statsmodels", "audit.fairness.intervals", "audit.performance")
+    banned_modules = ("scipy", "sklearn", "statsmodels", "deepaudit.audit.fairness.intervals",
+                      "deepaudit.audit.performance")
     banned_names = {"wilson", "wilson_interval", "hanley_mcneil_interval", "mean_interval", "Z95", "sqrt", "std",
                     "roc_auc_score", "log_loss", "binomtest", "sem", "ppf"}
     hits = []
@@ -100,7 +101,7 @@ def test_no_interval_math_left_in_report_or_performance_page():
 
 
 def test_html_per_class_rows_show_the_stored_wilson_bounds(reports):
-    from audit.report.fmt import interval
+    from deepaudit.audit.report.fmt import interval
 
     run = reports["mortgage"]["run"]
     html = reports["mortgage"]["paths"][".html"].read_text()
