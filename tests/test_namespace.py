@@ -8,10 +8,10 @@ import json
 import subprocess
 import sys
 import textwrap
-import tomllib
 from pathlib import Path
 
 import pytest
+import tomllib
 
 ROOT = Path(__file__).resolve().parent.parent
 FOLDERS = {"audit": "deepaudit.audit", "models": "deepaudit.models", "dashboard": "deepaudit.dashboard"}
