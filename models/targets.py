@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 
     from deepaudit.audit.target import AuditTarget
 
-__all__ = ["mnist_cnn", "mnist_cnn_shortcut", "mortgage", "sentiment"]
+__all__ = ["mnist_cnn", "mnist_cnn_shortcut", "mortgage", "sentiment", "sentiment_bert"]
 
 
 def _target(name: str, device: "str | torch.device") -> "AuditTarget":
@@ -41,3 +41,8 @@ def mortgage(*, device: "str | torch.device" = "auto") -> "AuditTarget":
 def sentiment(*, device: "str | torch.device" = "auto") -> "AuditTarget":
     """The movie-review sentiment text CNN."""
     return _target("sentiment", device)
+
+
+def sentiment_bert(*, device: "str | torch.device" = "auto") -> "AuditTarget":
+    """The movie-review sentiment BERT (a Hugging Face model, audited through from_huggingface)."""
+    return _target("sentiment_bert", device)

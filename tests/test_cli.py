@@ -29,7 +29,7 @@ def run_here(capsys, *args, check=True):
 
 def test_models_json_lists_every_model_with_its_card_fields(capsys):
     rows = json.loads(run_here(capsys, "models", "--json").stdout)
-    assert [r["name"] for r in rows] == ["mnist_cnn", "mnist_cnn_shortcut", "mortgage", "sentiment"]
+    assert [r["name"] for r in rows] == ["mnist_cnn", "mnist_cnn_shortcut", "mortgage", "sentiment", "sentiment_bert"]
     for r in rows:
         meta = get_weights(r["name"]).meta
         assert r["sha256"] == meta["sha256"] and r["num_params"] == meta["num_params"]

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-BUNDLED = ["mnist_cnn", "mnist_cnn_shortcut", "mortgage", "sentiment"]
+BUNDLED = ["mnist_cnn", "mnist_cnn_shortcut", "mortgage", "sentiment", "sentiment_bert"]
 FORBIDDEN = "deepaudit.models"
 IMPORT_FUNCTIONS = {"import_module", "__import__"}
 

@@ -61,6 +61,21 @@ RANDOMIZATION_THRESHOLD = 0.5
 ExplainerFactory = Callable[[AuditTarget], Any]
 
 
+#: At most this many cascade steps: a model with more parametrised layers (a transformer has dozens) has them
+#: re-initialised in this many contiguous groups, top-down, so the check costs MAX_STEPS + 1 explanations.
+#: The last step still leaves every layer re-initialised, so the checked value is the same.
+MAX_STEPS = 12
+
+
+def cascade_steps(layers: list) -> list[list]:
+    """``layers`` (top-down) cut into at most :data:`MAX_STEPS` contiguous groups, one per cascade step; each
+    layer its own step when there are few enough."""
+    if len(layers) <= MAX_STEPS:
+        return [[layer] for layer in layers]
+    bounds = np.linspace(0, len(layers), MAX_STEPS + 1).round().astype(int)
+    return [layers[a:b] for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
+
+
 def randomization_check(audit_target: AuditTarget, method: str, inputs: torch.Tensor,
                         target: int | Sequence[int] | torch.Tensor | None = None, *, seed: int = 0,
                         threshold: float = RANDOMIZATION_THRESHOLD,
@@ -71,7 +86,9 @@ def randomization_check(audit_target: AuditTarget, method: str, inputs: torch.Te
     in a copy of the target (``dataclasses.replace``). Parametrised leaf
     layers (modules holding their own parameters) are taken in definition
     order and re-initialised cumulatively from the last one, each with
-    ``torch.manual_seed(seed + step)`` and ``reset_parameters()``. Similarity
+    ``torch.manual_seed(seed + step)`` and ``reset_parameters()``; a model with
+    more than :data:`MAX_STEPS` such layers has them re-initialised in that many
+    contiguous groups (:func:`cascade_steps`). Similarity
     per sample is the Spearman rank correlation over attribution elements (for
     text, over the sample's real tokens), of the absolute values and of the
     signed values; a constant attribution map has similarity 0.
@@ -121,9 +138,11 @@ def randomization_check(audit_target: AuditTarget, method: str, inputs: torch.Te
 
     original = _explain(factory(audit_target), inputs, classes)
     rows = [_row(0, "none (original)", original, original, mask)]
-    for step, (name, module) in enumerate(reversed(layers), start=1):
-        torch.manual_seed(seed + step)
-        module.reset_parameters()
+    for step, group in enumerate(cascade_steps(list(reversed(layers))), start=1):
+        for i, (_, module) in enumerate(group):
+            torch.manual_seed(seed + step + 1000 * i)
+            module.reset_parameters()
+        name = group[0][0] if len(group) == 1 else f"{group[0][0]} … {group[-1][0]} ({len(group)} layers)"
         rows.append(_row(step, name, original, _explain(factory(randomised), inputs, classes), mask))
     table = pd.DataFrame(rows)
 

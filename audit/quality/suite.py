@@ -63,7 +63,7 @@ from deepaudit.audit.quality.coverage import (  # noqa: F401  re-exported: what 
     summary_line,
 )
 from deepaudit.audit.quality.curves import deletion_insertion
-from deepaudit.audit.quality.randomization import randomization_check
+from deepaudit.audit.quality.randomization import MAX_STEPS, randomization_check
 from deepaudit.audit.quality.robustness import infidelity_and_sensitivity
 from deepaudit.audit.target import AuditTarget
 
@@ -183,15 +183,16 @@ def method_quality(audit_target: AuditTarget, explainers: Mapping[str, Any], att
 
     # randomization: saliency and the primary as runs always did, then every other method
     n_layers = n_randomised_layers(audit_target)
+    n_steps = min(n_layers, MAX_STEPS)   # explanations per randomization check beyond the original
     always = [m for m in ("saliency", primary) if m in explainers] or [primary]
     for m in dict.fromkeys(always + methods):
         if n_layers == 0:  # nothing to re-initialise: the check cannot say anything, and the run goes on
             rows.append(not_applicable_row(m, "randomization", NO_LAYERS_TO_RANDOMISE))
             continue
-        est = per_input.get(m, 0.0) * len(sx) * (n_layers + 1)
+        est = per_input.get(m, 0.0) * len(sx) * (n_steps + 1)
         if m not in always and est > CHECK_BUDGET_S:
             rows.append(not_applicable_row(m, "randomization", OVER_BUDGET.format(
-                what="the randomization check", n=len(sx), times=n_layers + 1, est=est, per=per_input[m],
+                what="the randomization check", n=len(sx), times=n_steps + 1, est=est, per=per_input[m],
                 budget=CHECK_BUDGET_S, func="randomization_check"), SKIPPED))
             continue
         with stage(f"quality: randomization {m}"):

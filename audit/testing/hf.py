@@ -63,29 +63,36 @@ def fine_tune(model, tokenizer, texts: list[str], labels: np.ndarray, *, epochs:
         return 0.5 * (1 + math.cos(math.pi * (step - warm) / max(1, steps - warm)))
 
     sched = torch.optim.lr_scheduler.LambdaLR(opt, rate)
+    dev = next(model.parameters()).device
     model.train()
     for epoch in range(epochs):
         order, t0, seen, loss_sum = torch.randperm(len(y), generator=g), time.time(), 0, 0.0
         for start in range(0, len(y), batch_size):
             b = order[start:start + batch_size]
             width = int(mask[b].sum(1).max())          # trim each batch to its longest text
-            out = model(input_ids=ids[b, :width], attention_mask=mask[b, :width], labels=y[b])
+            out = model(input_ids=ids[b, :width].to(dev), attention_mask=mask[b, :width].to(dev), labels=y[b].to(dev))
             opt.zero_grad()
             out.loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             opt.step()
             sched.step()
             seen, loss_sum = seen + len(b), loss_sum + out.loss.item() * len(b)
+            if (start // batch_size) % 200 == 199:
+                log(f"  {seen}/{len(y)} texts: loss {loss_sum / seen:.4f} ({time.time() - t0:.0f} s)")
         log(f"epoch {epoch + 1}/{epochs}: loss {loss_sum / seen:.4f} ({time.time() - t0:.0f} s)")
     model.eval()
 
 
-def accuracy(model, tokenizer, texts: list[str], labels: np.ndarray, *, max_length: int) -> float:
-    correct = 0
+def predictions(model, tokenizer, texts: list[str], *, max_length: int, batch_size: int = 128) -> np.ndarray:
+    """Predicted class per text, the model called through its tokenizer (truncation at ``max_length``)."""
+    out = []
     with torch.no_grad():
-        for start in range(0, len(texts), 256):
-            enc = tokenizer(texts[start:start + 256], truncation=True, max_length=max_length, padding=True,
-                            return_tensors="pt")
-            pred = model(**enc).logits.argmax(1).numpy()
-            correct += int((pred == labels[start:start + 256]).sum())
-    return correct / max(1, len(texts))
+        for start in range(0, len(texts), batch_size):
+            enc = tokenizer(texts[start:start + batch_size], truncation=True, max_length=max_length, padding=True,
+                            return_tensors="pt").to(next(model.parameters()).device)
+            out.append(model(**enc).logits.argmax(1).cpu().numpy())
+    return np.concatenate(out) if out else np.zeros(0, dtype=np.int64)
+
+
+def accuracy(model, tokenizer, texts: list[str], labels: np.ndarray, *, max_length: int) -> float:
+    return float((predictions(model, tokenizer, texts, max_length=max_length) == np.asarray(labels)).mean())

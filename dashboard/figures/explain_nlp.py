@@ -155,6 +155,10 @@ def counterfactual_figure(pairs: pd.DataFrame, *, favorable: str = "favorable") 
     labels = (p["pair"] if single else p["attribute"] + ": " + p["pair"]).tolist()
     if single:
         title = f"{p['attribute'].iloc[0]}: " + title[0].lower() + title[1:]
+    # Enough decimals that the ticks of a tiny range are not all "+0.0" (a model the swaps barely move).
+    span = float(np.nanmax(np.abs(p[["mean_diff", "lo", "hi"]].to_numpy(dtype=float)), initial=0.0))
+    decimals = 1 if not np.isfinite(span) or span == 0 or span >= 0.5 else min(6, int(np.ceil(-np.log10(span))) + 1)
+    fmt = f"+.{max(decimals, 2)}f"
     traces = []
     for excl, name, colour in ((False, "interval includes 0", PASS_COLOUR), (True, "interval excludes 0", FAIL_COLOUR)):
         part = p[p["excludes_zero"] == excl]
@@ -167,7 +171,7 @@ def counterfactual_figure(pairs: pd.DataFrame, *, favorable: str = "favorable") 
                      "arrayminus": (part["mean_diff"] - part["lo"]).clip(lower=0), "color": colour,
                      "thickness": 1.5, "width": 4},
             customdata=np.stack([part["lo"], part["hi"], part["flip_share"]], axis=1),
-            hovertemplate="%{y}<br>difference %{x:+.2f} pp [%{customdata[0]:+.2f}, %{customdata[1]:+.2f}]"
+            hovertemplate=f"%{{y}}<br>difference %{{x:{fmt}}} pp [%{{customdata[0]:{fmt}}}, %{{customdata[1]:{fmt}}}]"
                           "<br>templates flipped %{customdata[2]:.1%}<extra></extra>"))
     # One layout dict (no update_* calls): plotly validates each update, which dominated the callback.
     text = title_with(title, "Points whose whiskers miss the zero line: swapping the identity term alone changed "
@@ -177,7 +181,7 @@ def counterfactual_figure(pairs: pd.DataFrame, *, favorable: str = "favorable") 
               "title": {"text": text, "y": title_top(text, 140 + 24 * len(p)), "yanchor": "top"},
               "legend": {"orientation": "h", "y": 1.0, "yanchor": "bottom", "x": 0, "xanchor": "left"},
               "xaxis": {"title": {"text": f"difference in P({favorable}), a − b (percentage points)"},
-                        "zeroline": False, "tickformat": "+.1f"},
+                        "zeroline": False, "tickformat": f"+.{decimals}f"},
               "yaxis": {"type": "category", "categoryorder": "array", "categoryarray": labels, "automargin": True},
               "shapes": [{"type": "line", "x0": 0, "x1": 0, "xref": "x", "y0": 0, "y1": 1, "yref": "paper",
                           "line": {"color": OKABE_ITO["grey"], "width": 1, "dash": "dash"}}]}

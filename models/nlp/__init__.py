@@ -98,3 +98,6 @@ def _build(meta: dict[str, Any]) -> TextCNN:
 
 register_model("sentiment", domain="nlp", weights=WEIGHTS_DIR / "sentiment.safetensors", target=make_target,
                evaluate=evaluate, train="deepaudit.models.nlp.train")(_build)
+
+# The second NLP model, a Hugging Face transformer (registered by importing its module).
+from deepaudit.models.nlp import bert  # noqa: E402,F401

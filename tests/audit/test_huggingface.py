@@ -184,7 +184,7 @@ def test_training_recipe_smoke_and_audit_from_its_directory(tmp_path):
     from deepaudit.models.nlp import bert_train
 
     meta = bert_train.main(["--smoke", "--out", str(tmp_path)])
-    assert {"config.json", "model.safetensors", "tokenizer.json", "deepaudit.json"} <= {p.name for p in
+    assert {"config.json", "model.safetensors", "tokenizer.json", "model.json"} <= {p.name for p in
                                                                                        tmp_path.iterdir()}
     assert 0 <= meta["metrics"]["accuracy"] <= 1
     target = from_huggingface(tmp_path, TEXTS, [1, 0, 1, 0], favorable_label="positive").validate()

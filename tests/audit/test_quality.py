@@ -322,6 +322,37 @@ def test_randomization_hands_the_factory_a_randomised_copy():
     assert again.summary == result.summary
 
 
+def test_randomization_of_a_deep_model_cascades_in_groups_and_still_randomises_every_layer():
+    """30 parametrised layers (a transformer has dozens): 12 cascade steps, top-down, every layer re-initialised
+    by the last step, each layer once."""
+    import pandas as pd
+
+    from deepaudit.audit.quality.randomization import MAX_STEPS, cascade_steps
+    from deepaudit.audit.target import AuditTarget, EvalData
+
+    torch.manual_seed(0)
+    model = nn.Sequential(*[m for _ in range(29) for m in (nn.Linear(4, 4), nn.Tanh())], nn.Linear(4, 2)).eval()
+    deep = AuditTarget(name="deep", domain="other", task="toy", class_names=["a", "b"], favorable_label=None,
+                       model=model, eval_data=EvalData(inputs=torch.randn(6, 4), labels=np.arange(6) % 2,
+                                                       groups=pd.DataFrame(index=range(6)))).validate()
+    layers = [n for n, m in model.named_modules() if next(m.parameters(recurse=False), None) is not None]
+    assert len(layers) == 30
+    steps = cascade_steps(list(reversed(layers)))
+    assert len(steps) == MAX_STEPS and [x for g in steps for x in g] == list(reversed(layers))
+    seen = []
+
+    def factory(target):
+        seen.append(target)
+        return make_explainer("saliency", target)
+
+    result = randomization_check(deep, "saliency", deep.eval_data.inputs, seed=1, explainer_factory=factory)
+    table = result.tables["layers"]
+    assert len(table) == MAX_STEPS + 1 and len(seen) == MAX_STEPS + 1
+    assert table["layer"].iloc[1].endswith("layers)") and table["layer"].iloc[1].startswith(layers[-1])
+    last = seen[-1].model
+    assert all(not torch.equal(p, q) for p, q in zip(last.parameters(), model.parameters()))
+
+
 def test_randomization_errors():
     class Scaled(nn.Module):
         def __init__(self):

@@ -409,3 +409,14 @@ def test_channels_last_and_first_images_become_gray():
     assert fvis.to_gray(np.ones((3, 28, 30))).shape == (28, 30)
     assert fvis.to_2d(np.ones((1, 28, 28))).shape == (28, 28)
     assert fvis.symmetric_limit(np.array([np.nan, 0.0])) == 1.0 and fvis.symmetric_limit(np.array([-3.0, 2.0])) == 3.0
+
+
+@pytest.mark.parametrize(("scale", "decimals"), [(1e-2, 1), (1e-6, 5)])
+def test_counterfactual_ticks_resolve_tiny_differences(scale, decimals):
+    """A model the swaps barely move (differences of 1e-4 pp) gets ticks with enough decimals to tell them
+    apart, not a row of "+0.0"; ordinary differences keep one decimal."""
+    pairs = pd.DataFrame({"attribute": ["gender"] * 2, "pair": ["f − m", "m − x"], "mean_diff": [0.3 * scale, -scale],
+                          "lo": [-0.5 * scale, -2 * scale], "hi": [scale, 0.2 * scale], "excludes_zero": [False, False],
+                          "flip_share": [0.0, 0.0]})
+    fig = fnlp.counterfactual_figure(pairs, favorable="positive")
+    assert fig.layout.xaxis.tickformat == f"+.{decimals}f"

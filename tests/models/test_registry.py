@@ -14,7 +14,7 @@ MODELS = list_models()
 
 
 def test_registry_has_the_bundled_models():
-    assert MODELS == ["mnist_cnn", "mnist_cnn_shortcut", "mortgage", "sentiment"]
+    assert MODELS == ["mnist_cnn", "mnist_cnn_shortcut", "mortgage", "sentiment", "sentiment_bert"]
     assert list_models("vision") == ["mnist_cnn", "mnist_cnn_shortcut"]
 
 
@@ -49,6 +49,7 @@ def test_held_out_targets_reached():
     m = {n: get_weights(n).meta["metrics"] for n in MODELS}
     assert m["mnist_cnn"]["accuracy"] >= 0.97
     assert m["sentiment"]["accuracy"] >= 0.85
+    assert m["sentiment_bert"]["accuracy"] >= 0.80
     assert m["mortgage"]["roc_auc"] >= 0.75
 
 
