@@ -205,6 +205,66 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_verify(args: argparse.Namespace) -> int:
+    from deepaudit.audit.store import RunStore
+
+    if bool(args.run_ids) == bool(args.all):
+        raise ValueError("name the runs to verify, or pass --all (every run, and the chain whole). "
+                         "Fix: deepaudit verify RUN_ID [RUN_ID ...] or deepaudit verify --all.")
+    store = RunStore(args.store)
+    ids = None if args.all else [store.load(r).run_id if r.startswith("latest") else r for r in args.run_ids]
+    v = store.verify(ids, public_key=args.public_key)
+    if args.json:
+        print(json.dumps(v.to_dict(), indent=2))
+    else:
+        for rid in v.checked:
+            problems = [f for f in v.findings if f.run_id == rid]
+            sig = v.signatures.get(rid, {})
+            signed = {"unsigned": "unsigned", "valid": f"signed by key {sig.get('key_fingerprint')}"
+                      + ("" if sig.get("trusted") else " (not checked against a trusted key)"),
+                      "invalid": "signature INVALID"}.get(sig.get("status"), "")
+            print(f"{'OK      ' if not problems else 'CHANGED '} {rid}" + (f"  [{signed}]" if signed else ""))
+            for f in problems:
+                print(f"    {f.problem}: {f.detail}")
+        for f in v.findings:
+            if f.run_id not in v.checked:
+                print(f"CHAIN    {f.line()}")
+        print(f"{len(v.checked)} run(s) checked against a chain of {v.chain_length} entries: "
+              + ("no change found." if v.ok else f"{len(v.findings)} problem(s)."))
+    return 0 if v.ok else 1
+
+
+def cmd_sign(args: argparse.Namespace) -> int:
+    from deepaudit.audit.integrity import sign_run
+    from deepaudit.audit.store import RunStore
+
+    run = RunStore(args.store).load(args.run_id)
+    doc = sign_run(Path(run.path), args.key, signer=args.signer or "")
+    print(f"signed {run.run_id}: manifest {doc['manifest_hash'][:16]}..., key {doc['key_fingerprint']}")
+    return 0
+
+
+def cmd_keygen(args: argparse.Namespace) -> int:
+    from deepaudit.audit.integrity import fingerprint, generate_keypair
+
+    if args.out.exists() and not args.force:
+        raise ValueError(f"{args.out} exists; nothing was written. Fix: choose another path, or pass --force.")
+    key, pub = generate_keypair(args.out)
+    print(f"private key {key} (keep it secret), public key {pub} (give it to verifiers); "
+          f"fingerprint {fingerprint(pub.read_text())}")
+    return 0
+
+
+def cmd_signoff(args: argparse.Namespace) -> int:
+    from deepaudit.audit.store import RunStore
+
+    entry = RunStore(args.store).signoff(args.run_id, reviewer=args.reviewer, decision=args.decision,
+                                         conditions=args.conditions or "", comment=args.comment or "")
+    print(f"recorded: {entry['payload']['decision']} by {entry['payload']['reviewer']} on {entry['run_id']} "
+          f"(chain entry {entry['seq']}, {entry['recorded_at']})")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="deepaudit",
                                 description="Explainability and fairness audits of deep PyTorch models.")
@@ -264,6 +324,35 @@ def build_parser() -> argparse.ArgumentParser:
     ls.add_argument("--status", choices=["pass", "fail"], default=None)
     ls.add_argument("--json", action="store_true")
     ls.set_defaults(func=cmd_list)
+
+    vf = sub.add_parser("verify", help="recompute run hashes, the store's hash chain and signatures; report changes")
+    vf.add_argument("run_ids", nargs="*", help="run ids (or latest / latest:<model>); or --all")
+    vf.add_argument("--all", action="store_true", help="every run on disk or in the chain (finds deleted runs)")
+    vf.add_argument("--store", type=Path, default=DEFAULT_STORE)
+    vf.add_argument("--public-key", type=Path, default=None, help="the signer's public key (PEM) to trust")
+    vf.add_argument("--json", action="store_true")
+    vf.set_defaults(func=cmd_verify)
+
+    sg = sub.add_parser("sign", help="sign a run's manifest with an Ed25519 private key")
+    sg.add_argument("run_id")
+    sg.add_argument("--key", type=Path, required=True, help="Ed25519 private key, PEM (deepaudit keygen)")
+    sg.add_argument("--signer", default="", help="who signs (recorded beside the signature)")
+    sg.add_argument("--store", type=Path, default=DEFAULT_STORE)
+    sg.set_defaults(func=cmd_sign)
+
+    kg = sub.add_parser("keygen", help="create an Ed25519 key pair for signing runs (FILE and FILE.pub)")
+    kg.add_argument("--out", type=Path, required=True)
+    kg.add_argument("--force", action="store_true")
+    kg.set_defaults(func=cmd_keygen)
+
+    so = sub.add_parser("signoff", help="record a reviewer's decision against a run (append-only, hash-chained)")
+    so.add_argument("run_id")
+    so.add_argument("--reviewer", required=True)
+    so.add_argument("--decision", required=True, choices=["accepted", "accepted_with_conditions", "rejected"])
+    so.add_argument("--conditions", default="", help="required with accepted_with_conditions")
+    so.add_argument("--comment", default="")
+    so.add_argument("--store", type=Path, default=DEFAULT_STORE)
+    so.set_defaults(func=cmd_signoff)
     _plugin_commands(sub)
     return p
 
@@ -300,7 +389,8 @@ def _message(exc: BaseException) -> str:
         return f"cannot use {path}: {exc.strerror or exc}. Fix: {fix}."
     if isinstance(exc, sqlite3.Error):
         return (f"the run store's index could not be read or written ({exc}). Fix: check the --store directory "
-                "is writable; a damaged index.sqlite can be deleted (it is rebuilt from the run directories).")
+                "is writable; a damaged index.sqlite can be moved aside (its run list is rebuilt from the run "
+                "directories; its hash chain is not, so `deepaudit verify` then reports those runs as unchained).")
     return str(exc)
 
 

@@ -40,7 +40,9 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
+from deepaudit.audit import integrity
 from deepaudit.audit.errors import IndexLockedError
+from deepaudit.audit.integrity import MANIFEST, write_manifest
 from deepaudit.audit.migrate import migrate
 from deepaudit.audit.result import AuditResult
 from deepaudit.audit.schema import validate_result
@@ -239,9 +241,11 @@ class RunStore:
             # Not indented: the standard library indents in pure Python (0.19 s for a tabular run's 2 MB), its
             # C encoder writes the same document in 0.05 s. Readers parse it; `python -m json.tool` shows it.
             (tmp / "result.json").write_text(json.dumps(result, sort_keys=False, allow_nan=False))
+            # The sha256 of every file, then the manifest's own hash into the store's hash chain (on indexing).
+            sealed = write_manifest(tmp)
             # Every file and directory reaches the disk before the rename makes the run visible,
             # so a power loss cannot leave a visible run with truncated arrays.
-            for p in [*(tmp / "arrays").iterdir(), tmp / "predictions.parquet", tmp / "result.json"]:
+            for p in [*(tmp / "arrays").iterdir(), tmp / "predictions.parquet", tmp / "result.json", tmp / MANIFEST]:
                 _fsync(p)
             _fsync(tmp / "arrays", directory=True)
             _fsync(tmp, directory=True)
@@ -253,7 +257,7 @@ class RunStore:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
         try:
-            self._index(result)
+            self._index(result, manifest_hash=sealed)
         except (sqlite3.Error, OSError, IndexLockedError) as exc:
             # The run is complete and visible; the index is a cache rebuilt from the directories.
             log.warning(INDEX_NOT_UPDATED.format(run_id=run_id, path=final, error=exc))
@@ -337,10 +341,79 @@ class RunStore:
                 len(checks), failed, prov["seed"], prov["device"], result["schema_version"],
                 prov.get("timings", {}).get("total_s"))
 
-    def _index(self, result: dict[str, Any]) -> None:
-        with self._connect() as con:
+    def _index(self, result: dict[str, Any], *, manifest_hash: str | None = None) -> None:
+        with self._connect() as con:   # one transaction: the index row and the chain entry land together
             con.execute(f"INSERT OR REPLACE INTO runs VALUES ({','.join('?' * len(_COLUMNS))})", self._row(result))
+            if manifest_hash is not None:
+                integrity.append(con, "run", result["run_id"], manifest_hash)
         con.close()
+
+    # -- integrity (audit/integrity.py) -----------------------------------------------------------
+    def chain(self, run_id: str | None = None) -> list[dict[str, Any]]:
+        """The store's hash-chain entries (runs and sign-offs), oldest first; of one run when given."""
+        if not self.index_path.is_file():
+            return []
+        con = self._connect()
+        try:
+            return integrity.entries(con, run_id)
+        finally:
+            con.close()
+
+    def signoffs(self, run_id: str) -> list[dict[str, Any]]:
+        """The reviewer sign-offs recorded against a run, oldest first (each with its chain position)."""
+        return [{**e["payload"], "recorded_at": e["recorded_at"], "seq": e["seq"]}
+                for e in self.chain(run_id) if e["kind"] == "signoff" and isinstance(e["payload"], dict)]
+
+    def signoff(self, run_id: str, *, reviewer: str, decision: str, conditions: str = "", comment: str = "",
+                via: str = "cli") -> dict[str, Any]:
+        """Record a reviewer's decision against a run (append-only, in the hash chain); returns the entry."""
+        run = self.load(run_id)
+        record = integrity.signoff_record(run.run_id, integrity.manifest_hash(Path(run.path)), reviewer=reviewer,
+                                          decision=decision, conditions=conditions, comment=comment, via=via)
+        with self._connect() as con:
+            entry = integrity.append(con, "signoff", run.run_id, integrity.sha256_json(record), record)
+        con.close()
+        return entry
+
+    def verify(self, run_ids: list[str] | None = None, *, public_key: str | os.PathLike | None = None
+               ) -> integrity.Verification:
+        """Recompute every run's file hashes, its manifest against the chain, the chain's links and signatures.
+
+        ``run_ids``: those runs only (the chain is always checked whole); None: every run on disk or in the
+        chain, so a deleted run is found too.
+        """
+        v = integrity.Verification()
+        chain = self.chain()
+        v.chain_length = len(chain)
+        v.findings += integrity.verify_chain(chain)
+        chained = {e["run_id"]: e for e in chain if e["kind"] == "run"}
+        dirs = {d.name: d for d in self._run_dirs()}
+        for rid in (run_ids if run_ids is not None else sorted(set(dirs) | set(chained))):
+            d = dirs.get(rid)
+            if d is None:
+                if rid in chained:
+                    v.findings.append(integrity.Finding(rid, "run deleted", f"recorded in the chain (entry "
+                                                                            f"{chained[rid]['seq']}) but its "
+                                                                            "directory is gone"))
+                    v.checked.append(rid)
+                    continue
+                raise ValueError(UNKNOWN_RUN.format(run_id=rid, root=self.root))
+            v.checked.append(rid)
+            v.findings += integrity.verify_run_files(d)
+            sealed = integrity.manifest_hash(d)
+            if rid not in chained:
+                v.findings.append(integrity.Finding(rid, "not in the chain", "the run is on disk but the store's "
+                                                    "hash chain has no entry for it (added by hand, or its index "
+                                                    "update failed when it was written)"))
+            elif sealed is not None and sealed != chained[rid]["entry_hash"]:
+                v.findings.append(integrity.Finding(rid, "manifest replaced", "its manifest hashes to "
+                                                    f"{sealed[:16]}..., the chain recorded "
+                                                    f"{chained[rid]['entry_hash'][:16]}..."))
+            sig = integrity.signature_status(d, Path(public_key) if public_key else None)
+            v.signatures[rid] = sig
+            if sig["status"] == "invalid":
+                v.findings.append(integrity.Finding(rid, "signature invalid", sig["reason"]))
+        return v
 
     def _run_dirs(self) -> list[Path]:
         if not self.runs_dir.is_dir():

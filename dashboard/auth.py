@@ -163,3 +163,15 @@ def require_basic_auth(server: Flask, users: dict[str, str], throttle: LoginThro
 
     # First of all request hooks, whenever it is registered: nothing (e.g. the response cache) answers first.
     server.before_request_funcs.setdefault(None, []).insert(0, _check)
+    # Read by actions that must name a verified user (reviewer sign-offs): every request here passed _check.
+    server.config["DEEPAUDIT_AUTH"] = True
+
+
+def authenticated_user() -> str | None:
+    """The verified user of the current request, or None where the server asks for no credentials."""
+    from flask import current_app, has_request_context
+
+    if not has_request_context() or not current_app.config.get("DEEPAUDIT_AUTH"):
+        return None
+    a = request.authorization
+    return (a.username or None) if a is not None else None

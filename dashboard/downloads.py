@@ -27,7 +27,13 @@ def report_file(ctx: AppContext, run_id: str, fmt: str, lock: threading.Lock | N
     run = ctx.run_by_id(run_id)
     if run is None:
         return None
-    out = ctx.store.root / "reports" / run.run_id
+    # Keyed by the run's integrity state too: a report written before a signature or a sign-off was recorded is
+    # not served after it (the report shows both).
+    from deepaudit.audit.integrity import sha256_json
+    from deepaudit.audit.report.model import integrity_metadata
+
+    state = sha256_json(integrity_metadata(run))[:12]
+    out = ctx.store.root / "reports" / run.run_id / state
     path = out / f"{run.run_id}{SUFFIX[fmt]}"
     with lock or threading.Lock():
         if not path.is_file():

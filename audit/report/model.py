@@ -78,7 +78,45 @@ def metadata(run: AuditResult, meta: dict[str, Any]) -> dict[str, Any]:
         "packages": prov.packages, "config": prov.config,
         "timings": prov.timings, "result_schema_version": run.schema_version,
         "report_schema_version": REPORT_SCHEMA_VERSION, "sign_off": list(SIGN_OFF_FIELDS),
+        **integrity_metadata(run),
     }
+
+
+def integrity_metadata(run: AuditResult) -> dict[str, Any]:
+    """The run's manifest hash, its hash-chain entry, its signature status and the reviewer sign-offs recorded
+    in its store (:mod:`deepaudit.audit.integrity`); read as data, never trusted or executed."""
+    from pathlib import Path
+
+    from deepaudit.audit import integrity
+
+    if run.path is None:
+        return {"integrity": {"manifest_sha256": None, "chain_entry": None, "signature": {"status": "unsigned"}},
+                "signoffs": []}
+    d = Path(run.path)
+    chain: list[dict[str, Any]] = []
+    index = d.parent.parent / "index.sqlite"
+    if index.is_file():
+        import sqlite3
+
+        try:
+            con = sqlite3.connect(f"file:{index}?mode=ro", uri=True)
+            try:
+                chain = integrity.entries_readonly(con, run.run_id)
+            finally:
+                con.close()
+        except sqlite3.Error:
+            chain = []
+    entry = next((e for e in chain if e["kind"] == "run"), None)
+    sig = integrity.signature_status(d)
+    signoffs = [{k: str(e["payload"].get(k, "")) for k in ("reviewer", "decision", "conditions", "comment", "via")}
+                | {"recorded_at": e["recorded_at"], "chain_entry": e["seq"]}
+                for e in chain if e["kind"] == "signoff" and isinstance(e["payload"], dict)]
+    return {"integrity": {"manifest_sha256": integrity.manifest_hash(d),
+                          "chain_entry": None if entry is None else {"seq": entry["seq"],
+                                                                     "chain_hash": entry["chain_hash"]},
+                          "signature": {k: sig[k] for k in ("status", "key_fingerprint", "signer", "signed_at",
+                                                            "reason", "trusted") if k in sig}},
+            "signoffs": signoffs}
 
 
 def model_section(run: AuditResult, meta: dict[str, Any]) -> dict[str, Any]:

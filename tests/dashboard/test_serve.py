@@ -77,7 +77,7 @@ def test_basic_auth_and_headers(store, monkeypatch):
 def test_downloads_by_run_id_only(store, ctx):
     run = ctx.resolve("mortgage")
     path = report_file(ctx, run.run_id, "json")
-    assert path.parent == store.root / "reports" / run.run_id
+    assert path.parent.parent == store.root / "reports" / run.run_id   # keyed by the run's integrity state
     assert json.loads(path.read_text())["run_id"] == run.run_id
     for bad_id, fmt in [("../../etc/passwd", "json"), (run.run_id, "exe"), ("20260101T000000Z-x-00000000", "json"),
                         (str(store.root), "json")]:
