@@ -156,14 +156,14 @@ def check_out_dir(out: Path, flag: str) -> None:
 DEFAULT_REPORT_DIR = Path("deepaudit-reports")
 
 
-def _write_reports(runs: list[Any], out: Path, formats: str, *, stream: Any = None) -> int:
+def _write_reports(runs: list[Any], out: Path, formats: str, *, stream: Any = None, profiles: Any = ()) -> int:
     """Write reports for each run; prints paths (stdout) and any PDF problem (stderr). 1 if the PDF is missing."""
     from deepaudit.audit.report import parse_formats, write_reports
 
     fmts = parse_formats(formats)
     status = 0
     for run in runs:
-        written = write_reports(run, out, formats=fmts)
+        written = write_reports(run, out, formats=fmts, profiles=profiles)
         for p in written.paths:
             print(p, file=stream or sys.stdout)
         log.info("report for %s written in %.1f s", run.run_id, written.seconds)
@@ -185,8 +185,13 @@ def cmd_report(args: argparse.Namespace) -> int:
             raise ValueError(f"--model {args.model!r} selects the latest run of a model; it cannot be combined with "
                              f"run id {run_id!r}. Fix: pass `latest --model {args.model}` or the run id alone.")
         run_id = f"latest:{args.model}"
+    if args.profile:
+        from deepaudit.audit.compliance import load_profile
+
+        for name in args.profile:   # an unknown or invalid profile fails before any work
+            load_profile(name)
     run = RunStore(args.store).load(run_id)
-    return _write_reports([run], args.out, args.format)
+    return _write_reports([run], args.out, args.format, profiles=args.profile or ())
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -316,6 +321,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="comma-separated: html, pdf, json, model-card (default: all)")
     rp.add_argument("--out", type=Path, default=DEFAULT_REPORT_DIR,
                     help=f"output directory (default ./{DEFAULT_REPORT_DIR})")
+    rp.add_argument("--profile", action="append", default=None, metavar="NAME|FILE",
+                    help="add a compliance checklist: ll144, eu-ai-act, sr11-7, reg-b, or a profile file (repeatable)")
     rp.set_defaults(func=cmd_report)
 
     ls = sub.add_parser("list", help="runs in the store, newest first")

@@ -143,7 +143,10 @@ def run_card(meta: dict[str, Any]) -> dict[str, Any]:
     """The model card a target carries in ``provenance["card"]``: the card of the metadata plus the
     architecture and training data, so a run stores everything its report shows (the report never reads
     this registry)."""
-    return dict(meta["card"]) | {"architecture": meta.get("architecture"), "training_data": meta.get("dataset")}
+    card = dict(meta["card"]) | {"architecture": meta.get("architecture"), "training_data": meta.get("dataset")}
+    if meta.get("excluded_columns"):   # inputs deliberately left out, by reason (a validator asks)
+        card["excluded_inputs"] = meta["excluded_columns"]
+    return card
 
 
 def get_target(name: str, *, device: str | torch.device = "auto") -> "AuditTarget":

@@ -194,7 +194,7 @@ def policy_section(run: AuditResult) -> dict[str, Any]:
     return {"source": run.fairness.policy.get("source", "default"), "checks": rows}
 
 
-def build_report(run: Any, *, with_examples: bool = True) -> Report:
+def build_report(run: Any, *, with_examples: bool = True, profiles: Any = ()) -> Report:
     """Build the report model of a stored run, from the run directory alone (no model is loaded).
 
     Parameters
@@ -202,6 +202,9 @@ def build_report(run: Any, *, with_examples: bool = True) -> Report:
     run : deepaudit.audit.result.AuditResult
     with_examples : bool
         False skips the local examples.
+    profiles : iterable of str or path
+        Compliance profiles (``ll144``, ``eu-ai-act``, ``sr11-7``, ``reg-b`` or a profile file) whose
+        checklists are added as the ``compliance`` section (:mod:`deepaudit.audit.compliance`).
 
     Returns
     -------
@@ -248,4 +251,10 @@ def build_report(run: Any, *, with_examples: bool = True) -> Report:
                 assets.setdefault("class_maps", {})[m] = run.arrays(f"view_{m}")["class_maps"]
     from deepaudit.audit.store import to_jsonable
 
+    if profiles:
+        from deepaudit.audit.compliance import evaluate_profile, load_profile
+
+        loaded = [load_profile(p) for p in dict.fromkeys(profiles)]
+        data["compliance"] = [evaluate_profile(p, run, data) for p in loaded]
+        data["sections"].insert(len(data["sections"]) - 2, {"id": "compliance", "title": "9. Compliance profiles"})
     return Report(to_jsonable(data), assets)

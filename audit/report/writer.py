@@ -48,7 +48,8 @@ def dumps(obj: Any) -> str:
     return json.dumps(obj, indent=1, ensure_ascii=False, allow_nan=False) + "\n"
 
 
-def write_reports(run: Any, out_dir: str | Path, *, formats: str | Iterable[str] = FORMATS) -> Written:
+def write_reports(run: Any, out_dir: str | Path, *, formats: str | Iterable[str] = FORMATS,
+                  profiles: Iterable[str | Path] = ()) -> Written:
     """Build the report of ``run`` and write the requested formats into ``out_dir``.
 
     Parameters
@@ -58,12 +59,14 @@ def write_reports(run: Any, out_dir: str | Path, *, formats: str | Iterable[str]
         Created if missing. Files are named ``<run_id><suffix>``.
     formats : str or iterable of str
         Any of ``html, pdf, json, model-card``.
+    profiles : iterable
+        Compliance profiles to add (names or profile files; :mod:`deepaudit.audit.compliance`).
     """
     fmts = parse_formats(formats)
     t0 = time.perf_counter()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    report = build_report(run, with_examples=bool({"html", "pdf", "json"} & set(fmts)))
+    report = build_report(run, with_examples=bool({"html", "pdf", "json"} & set(fmts)), profiles=tuple(profiles))
     validate_report(report.data)
     stem = out / run.run_id
     written = Written()
