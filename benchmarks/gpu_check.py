@@ -36,13 +36,20 @@ def main() -> int:
     print(f"{'model':<20} {'cpu s':>7} {'cuda s':>7} {'speed-up':>8}  max |diff| (attributions, probabilities)")
     for name in list_models():
         out = {}
-        for dev in ("cpu", "cuda"):
-            target = load_target(name, device=dev)
-            t0 = time.perf_counter()
-            result, preds, arrays = run_target(target, RunConfig(device=dev, progress=False))
-            if dev == "cuda":
-                torch.cuda.synchronize()
-            out[dev] = (time.perf_counter() - t0, result, preds, arrays)
+        try:
+            for dev in ("cpu", "cuda"):
+                target = load_target(name, device=dev)
+                t0 = time.perf_counter()
+                result, preds, arrays = run_target(target, RunConfig(device=dev, progress=False))
+                if dev == "cuda":
+                    torch.cuda.synchronize()
+                out[dev] = (time.perf_counter() - t0, result, preds, arrays)
+        except Exception:  # noqa: BLE001 - one model's failure is reported, the others still run
+            import traceback
+
+            print(f"{name:<20} FAILED on {dev}:\n{traceback.format_exc(limit=-6)}")
+            ok = False
+            continue
         (tc, rc, pc, ac), (tg, rg, pg, ag) = out["cpu"], out["cuda"]
         worst_attr = 0.0
         for key, arrs in ac.items():

@@ -203,6 +203,8 @@ class Explainer:
         n = len(self.audit_target.class_names)
         if target is None:
             return self.audit_target.logits(inputs).argmax(1)
+        if isinstance(target, torch.Tensor):   # a CUDA tensor too (numpy cannot read device memory)
+            target = target.detach().cpu()
         classes = torch.as_tensor(np.asarray(target), dtype=torch.long).reshape(-1)
         if classes.numel() == 1:
             classes = classes.expand(len(inputs)).clone()

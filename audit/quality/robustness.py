@@ -160,7 +160,8 @@ def infidelity_and_sensitivity(audit_target: AuditTarget, explainer: Any, inputs
             reference = baseline_like(audit_target, x[:1])
 
     def perturb_gaussian(inp: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        noise = torch.randn_like(inp) * std
+        # Drawn from the CPU generator (seeded below), then moved: the same perturbations on every device.
+        noise = torch.randn(inp.shape, dtype=inp.dtype).to(inp.device) * std
         if reference is None:
             return noise, inp - noise
         # Where x equals the reference the attribution is 0 whatever the weight.
@@ -168,7 +169,7 @@ def infidelity_and_sensitivity(audit_target: AuditTarget, explainer: Any, inputs
         return torch.where(d != 0, noise / torch.where(d != 0, d, 1.0), 0.0), inp - noise
 
     def perturb_uniform(inp: torch.Tensor) -> torch.Tensor:
-        return inp + (2 * torch.rand_like(inp) - 1) * std
+        return inp + (2 * torch.rand(inp.shape, dtype=inp.dtype).to(inp.device) - 1) * std
 
     def explain(inp: torch.Tensor | tuple[torch.Tensor], target: torch.Tensor) -> tuple[torch.Tensor]:
         # captum passes and (for sensitivity_max's reference explanation) expects its tuple form.
