@@ -353,9 +353,10 @@ class RunStore:
         """The store's hash-chain entries (runs and sign-offs), oldest first; of one run when given."""
         if not self.index_path.is_file():
             return []
-        con = self._connect()
+        # Read-only: listing or verifying the chain never writes (a read-only store verifies too).
+        con = sqlite3.connect(f"file:{self.index_path}?mode=ro", uri=True, timeout=LOCK_WAIT_S)
         try:
-            return integrity.entries(con, run_id)
+            return integrity.entries_readonly(con, run_id)
         finally:
             con.close()
 
