@@ -190,3 +190,26 @@ def test_training_recipe_smoke_and_audit_from_its_directory(tmp_path):
     target = from_huggingface(tmp_path, TEXTS, [1, 0, 1, 0], favorable_label="positive").validate()
     assert set(target.provenance["huggingface"]["files_sha256"]) >= {"config.json", "model.safetensors"}
     assert FLOAT32_ATOL > 0   # the tolerance module is the one the other comparisons use
+
+
+@pytest.mark.slow
+def test_every_text_method_audits_the_transformer(tmp_path):
+    """All seven text methods on the zoo's BERT in one audit: each explained, each with its quality checks or a
+    stated reason, every stored attribution zero on padding."""
+    from deepaudit.audit.runner import RunConfig, audit_target
+    from deepaudit.audit.store import RunStore
+
+    methods = ["integrated_gradients", "saliency", "input_x_gradient", "deeplift", "gradient_shap", "occlusion",
+               "shap"]
+    target = zoo.huggingface_text()
+    store = RunStore(tmp_path / "runs")
+    result = audit_target(target, RunConfig(progress=False, samples=6, quality_samples=4, methods=methods),
+                          store=store)
+    assert set(result.explanations.methods) == set(methods)
+    for m in methods:
+        a = result.arrays(f"attr_{m}")["attributions"]
+        ids = target.eval_data.inputs[: len(a)].numpy()
+        assert np.isfinite(a).all() and (a[ids == PAD_ID] == 0).all(), m
+        assert np.abs(a).sum() > 0, m
+    covered = {c.method for c in result.checks if c.family.startswith(("completeness", "deletion"))}
+    assert {"integrated_gradients", "shap", "gradient_shap"} <= covered
