@@ -228,7 +228,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
             signed = {"unsigned": "unsigned", "valid": f"signed by key {sig.get('key_fingerprint')}"
                       + ("" if sig.get("trusted") else " (not checked against a trusted key)"),
                       "invalid": "signature INVALID"}.get(sig.get("status"), "")
-            print(f"{'OK      ' if not problems else 'CHANGED '} {rid}" + (f"  [{signed}]" if signed else ""))
+            print(f"{'OK      ' if not problems else 'CHANGED '} {rid}" + (f"  [{signed}]" if signed else "")
+                  + (f"  (sealed later, {v.sealed[rid][:10]})" if rid in v.sealed else ""))
             for f in problems:
                 print(f"    {f.problem}: {f.detail}")
         for f in v.findings:
@@ -237,6 +238,19 @@ def cmd_verify(args: argparse.Namespace) -> int:
         print(f"{len(v.checked)} run(s) checked against a chain of {v.chain_length} entries: "
               + ("no change found." if v.ok else f"{len(v.findings)} problem(s)."))
     return 0 if v.ok else 1
+
+
+def cmd_seal(args: argparse.Namespace) -> int:
+    from deepaudit.audit.store import RunStore
+
+    if bool(args.run_ids) == bool(args.all):
+        raise ValueError("name the runs to seal, or pass --all (every run written before manifests). "
+                         "Fix: deepaudit seal RUN_ID ... or deepaudit seal --all.")
+    entries = RunStore(args.store).seal(None if args.all else args.run_ids, adopt=args.adopt)
+    for e in entries:
+        print(f"sealed {e['run_id']}: manifest {e['entry_hash'][:16]}..., chain entry {e['seq']} ({e['recorded_at']})")
+    print(f"{len(entries)} run(s) sealed." if entries else "nothing to seal: every run is in the chain.")
+    return 0
 
 
 def cmd_sign(args: argparse.Namespace) -> int:
@@ -339,6 +353,13 @@ def build_parser() -> argparse.ArgumentParser:
     vf.add_argument("--public-key", type=Path, default=None, help="the signer's public key (PEM) to trust")
     vf.add_argument("--json", action="store_true")
     vf.set_defaults(func=cmd_verify)
+
+    se = sub.add_parser("seal", help="give runs written before manifests a manifest and a chain entry (sealed later)")
+    se.add_argument("run_ids", nargs="*")
+    se.add_argument("--all", action="store_true", help="every run that has no manifest")
+    se.add_argument("--adopt", action="store_true", help="also seal runs that have a manifest but no chain entry")
+    se.add_argument("--store", type=Path, default=DEFAULT_STORE)
+    se.set_defaults(func=cmd_seal)
 
     sg = sub.add_parser("sign", help="sign a run's manifest with an Ed25519 private key")
     sg.add_argument("run_id")

@@ -286,6 +286,8 @@ class Verification:
     findings: list[Finding] = field(default_factory=list)
     chain_length: int = 0
     signatures: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: runs chained by ``deepaudit seal`` after they were written: run id -> when
+    sealed: dict[str, str] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -293,7 +295,8 @@ class Verification:
 
     def to_dict(self) -> dict[str, Any]:
         return {"ok": self.ok, "checked": self.checked, "chain_length": self.chain_length,
-                "findings": [f.__dict__ for f in self.findings], "signatures": self.signatures}
+                "findings": [f.__dict__ for f in self.findings], "signatures": self.signatures,
+                "sealed_later": self.sealed}
 
 
 def verify_run_files(run_dir: Path) -> list[Finding]:

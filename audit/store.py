@@ -376,6 +376,38 @@ class RunStore:
         con.close()
         return entry
 
+    def seal(self, run_ids: list[str] | None = None, *, adopt: bool = False) -> list[dict[str, Any]]:
+        """Give runs written before manifests existed a manifest and a chain entry of kind ``seal`` (their
+        hashes as they are now, recorded as sealed later). ``run_ids`` None: every such run.
+
+        A run that has a manifest but no chain entry was not written by this store (copied in, or planted):
+        it is refused unless ``adopt``; a run already in the chain is left alone.
+        """
+        chained = {e["run_id"] for e in self.chain() if e["kind"] in ("run", "seal")}
+        dirs = {d.name: d for d in self._run_dirs()}
+        todo = run_ids if run_ids is not None else [r for r in sorted(dirs) if r not in chained
+                                                     and not (dirs[r] / MANIFEST).exists()]
+        out = []
+        for rid in todo:
+            d = dirs.get(rid)
+            if d is None:
+                raise ValueError(UNKNOWN_RUN.format(run_id=rid, root=self.root))
+            if rid in chained:
+                continue
+            if (d / MANIFEST).exists() and not adopt:
+                raise ValueError(f"run {rid} has a manifest but no chain entry: it was not written by this store "
+                                 "(copied in, or planted). Fix: check where it came from; then seal it with --adopt.")
+            if self._readable(d) is None:
+                raise ValueError(f"run {rid} is damaged (its result.json does not read); it is not sealed. "
+                                 "Fix: restore it from a backup first.")
+            sealed = write_manifest(d)
+            with self._connect() as con:
+                out.append(integrity.append(con, "seal", rid, sealed,
+                                            {"note": "sealed after it was written: the hashes are of the run as "
+                                                     "it was when sealed", "adopted": bool(adopt)}))
+            con.close()
+        return out
+
     def verify(self, run_ids: list[str] | None = None, *, public_key: str | os.PathLike | None = None
                ) -> integrity.Verification:
         """Recompute every run's file hashes, its manifest against the chain, the chain's links and signatures.
@@ -387,7 +419,8 @@ class RunStore:
         chain = self.chain()
         v.chain_length = len(chain)
         v.findings += integrity.verify_chain(chain)
-        chained = {e["run_id"]: e for e in chain if e["kind"] == "run"}
+        v.sealed = {e["run_id"]: e["recorded_at"] for e in chain if e["kind"] == "seal"}
+        chained = {e["run_id"]: e for e in chain if e["kind"] in ("run", "seal")}
         dirs = {d.name: d for d in self._run_dirs()}
         for rid in (run_ids if run_ids is not None else sorted(set(dirs) | set(chained))):
             d = dirs.get(rid)

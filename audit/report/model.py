@@ -106,14 +106,16 @@ def integrity_metadata(run: AuditResult) -> dict[str, Any]:
                 con.close()
         except sqlite3.Error:
             chain = []
-    entry = next((e for e in chain if e["kind"] == "run"), None)
+    entry = next((e for e in chain if e["kind"] in ("run", "seal")), None)
     sig = integrity.signature_status(d)
     signoffs = [{k: str(e["payload"].get(k, "")) for k in ("reviewer", "decision", "conditions", "comment", "via")}
                 | {"recorded_at": e["recorded_at"], "chain_entry": e["seq"]}
                 for e in chain if e["kind"] == "signoff" and isinstance(e["payload"], dict)]
     return {"integrity": {"manifest_sha256": integrity.manifest_hash(d),
                           "chain_entry": None if entry is None else {"seq": entry["seq"],
-                                                                     "chain_hash": entry["chain_hash"]},
+                                                                     "chain_hash": entry["chain_hash"],
+                                                                     "kind": entry["kind"],
+                                                                     "recorded_at": entry["recorded_at"]},
                           "signature": {k: sig[k] for k in ("status", "key_fingerprint", "signer", "signed_at",
                                                             "reason", "trusted") if k in sig}},
             "signoffs": signoffs}

@@ -40,7 +40,7 @@ def integrity_rows(ctx: AppContext, run: Run) -> list[dict[str, str]]:
 
     d = Path(run.path)
     mh = integrity.manifest_hash(d)
-    chained = [e for e in ctx.store.chain(run.run_id) if e["kind"] == "run"]
+    chained = [e for e in ctx.store.chain(run.run_id) if e["kind"] in ("run", "seal")]
     sig = integrity.signature_status(d)
     signed = {"unsigned": "not signed (deepaudit sign RUN --key FILE)",
               "valid": f"valid, key {sig.get('key_fingerprint')} ({sig.get('signer') or 'signer not named'}, "
@@ -48,7 +48,8 @@ def integrity_rows(ctx: AppContext, run: Run) -> list[dict[str, str]]:
               "invalid": f"INVALID: {sig.get('reason')}"}[sig["status"]]
     return [{"field": "manifest sha256", "value": mh or "no manifest (run written before manifests)"},
             {"field": "hash chain", "value": f"entry {chained[0]['seq']}, link {chained[0]['chain_hash'][:16]}…"
-             if chained else "not in the store's chain"},
+             + (f" (sealed after it was written, {chained[0]['recorded_at'][:10]})"
+                if chained[0]["kind"] == "seal" else "") if chained else "not in the store's chain"},
             {"field": "signature", "value": signed},
             {"field": "verify", "value": f"deepaudit verify {run.run_id} --store <store> (recomputes every hash)"}]
 

@@ -193,3 +193,35 @@ def test_verifying_writes_nothing(store):
     before = digest()
     assert store.verify().ok and store.chain()
     assert digest() == before
+
+
+def test_runs_written_before_manifests_are_sealed_later_and_then_verified(tmp_path):
+    """A store from before manifests (the v1 fixture): verify reports every run unsealed; `seal --all` chains them
+    as sealed later; verify then passes and still finds a changed byte; a copied-in run with a manifest is not
+    sealed without --adopt."""
+    from pathlib import Path
+
+    root = tmp_path / "v1"
+    shutil.copytree(Path(__file__).resolve().parents[1] / "fixtures" / "store_v1", root)
+    store = RunStore(root)
+    before = store.verify()
+    assert {f.problem for f in before.findings} == {"no manifest", "not in the chain"}
+    sealed = store.seal()
+    assert len(sealed) == 3 and all(e["kind"] == "seal" for e in sealed)
+    v = store.verify()
+    assert v.ok and set(v.sealed) == set(v.checked)
+    assert store.seal() == []                                     # nothing left to seal
+    rid = v.checked[0]
+    (root / "runs" / rid / "result.json").write_text((root / "runs" / rid / "result.json").read_text() + " ")
+    assert [(f.run_id, f.problem) for f in store.verify().findings] == [(rid, "file changed")]
+    other = RunStore(tmp_path / "other")   # a run written by another store, copied in (it has a manifest)
+    written = audit_target(linear_target(), RunConfig(progress=False, samples=4, quality_samples=4), store=other)
+    copy = root / "runs" / written.run_id
+    shutil.copytree(other.runs_dir / written.run_id, copy)
+    with pytest.raises(ValueError, match="not written by this store"):
+        store.seal([copy.name])
+    assert store.seal([copy.name], adopt=True)[0]["payload"]["adopted"] is True
+    # the report says the run was sealed later
+    from deepaudit.audit.report.model import integrity_metadata
+
+    assert integrity_metadata(store.load(v.checked[1]))["integrity"]["chain_entry"]["kind"] == "seal"
