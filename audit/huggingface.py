@@ -219,7 +219,7 @@ def load_huggingface(model_or_dir: Any, tokenizer: Any = None) -> tuple[nn.Modul
         if tokenizer is None:
             tokenizer = transformers.AutoTokenizer.from_pretrained(path, local_files_only=True, use_fast=True)
         info["directory"] = str(path.resolve())
-        from deepaudit.audit.weights import sha256_file
+        from deepaudit.audit.integrity import sha256_file
 
         # The files read, hashed: what was audited is identifiable from the run alone.
         info["files_sha256"] = {f.name: sha256_file(f) for f in sorted(path.iterdir())

@@ -46,7 +46,8 @@ NO_MANIFEST = ("run {run_id} has no manifest (written before deepaudit recorded 
                "Fix: re-run the audit to get a run with a manifest.")
 
 
-def _sha256_file(path: Path) -> str:
+def sha256_file(path: str | Path) -> str:
+    """sha256 of a file's bytes, read in 1 MiB blocks (the one implementation; audit.weights re-exports it)."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -69,7 +70,7 @@ def run_files(run_dir: Path) -> dict[str, str]:
     for p in sorted(run_dir.rglob("*")):
         rel = p.relative_to(run_dir).as_posix()
         if p.is_file() and rel not in UNLISTED:
-            out[rel] = _sha256_file(p)
+            out[rel] = sha256_file(p)
     return out
 
 
@@ -131,11 +132,6 @@ def append(con: sqlite3.Connection, kind: str, run_id: str, entry_hash: str, pay
                  prev, chain_hash))
     return {"seq": seq, "kind": kind, "run_id": run_id, "entry_hash": entry_hash, "recorded_at": at,
             "payload": payload, "prev_hash": prev, "chain_hash": chain_hash}
-
-
-def entries(con: sqlite3.Connection, run_id: str | None = None) -> list[dict[str, Any]]:
-    ensure_chain(con)
-    return entries_readonly(con, run_id)
 
 
 def entries_readonly(con: sqlite3.Connection, run_id: str | None = None) -> list[dict[str, Any]]:

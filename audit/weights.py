@@ -14,6 +14,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from deepaudit.audit.integrity import sha256_file  # noqa: F401  (re-exported: one file-hashing function)
+
 WEIGHTS_MISSING = "weights file {path} does not exist. Fix: {fix}"
 WEIGHTS_CHECKSUM = ("weights file {path} is corrupt or truncated: its sha256 is {actual} but {expected} "
                     "was recorded when it was written. Fix: {fix}")
@@ -26,14 +28,6 @@ WEIGHTS_SHAPE = ("weights {source} do not fit the model: tensor {key!r} has shap
 WEIGHTS_KEYS = ("weights {source} do not fit the model: missing tensors {missing}, unexpected tensors "
                 "{unexpected}. Fix: {fix}")
 DEFAULT_FIX = "re-save the weights from the same architecture, or point to the right file."
-
-
-def sha256_file(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def sha256_state_dict(state: Mapping[str, torch.Tensor]) -> str:
