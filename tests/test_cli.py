@@ -131,3 +131,19 @@ def test_training_is_reproducible(smoke_train, tmp_path, capsys):
     finally:
         torch.use_deterministic_algorithms(flags[0], warn_only=flags[1])
     assert a["sha256"] == b["sha256"]
+
+
+def test_a_reader_that_goes_away_is_not_an_error(tmp_path):
+    """`deepaudit list | head -1`: the pipe closes before deepaudit writes; no error message, no traceback."""
+    exe = [str(BIN)] if BIN.exists() else [sys.executable, "-m", "deepaudit.audit.cli"]
+    proc = subprocess.Popen(exe + ["models"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()   # closed before the child has even imported: its first write fails with EPIPE
+    _, err = proc.communicate(timeout=120)
+    assert err.decode() == ""
+    assert proc.returncode == 141
+
+
+def test_console_script_output_arrives_whole_through_a_pipe(tmp_path):
+    """The console script ends with os._exit after flushing: everything printed still reaches the reader."""
+    out = run("models", "--json").stdout
+    assert {m["name"] for m in json.loads(out)} >= {"mortgage", "mnist_cnn", "sentiment"}
