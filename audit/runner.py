@@ -37,6 +37,14 @@ from deepaudit.audit.fairness.policy import load_policy
 from deepaudit.audit.features import Codebook
 from deepaudit.audit.performance import performance
 from deepaudit.audit.result import AuditResult
+from deepaudit.audit.sampling import (
+    DEFAULT_MIN_ROWS,
+    DEFAULT_PILOT,
+    achieved_precision,
+    size_for_precision,
+    strata_codes,
+    stratified_order,
+)
 from deepaudit.audit.schema import SCHEMA_VERSION, Check
 from deepaudit.audit.store import RunStore, new_run_id, to_jsonable
 from deepaudit.audit.target import AuditTarget, group_sizes, load_target
@@ -53,6 +61,11 @@ class RunConfig:
 
     samples: int | None = None
     seed: int = 0
+    #: with ``samples`` None on a kind explained in full by default (tabular): the explanation sample is sized so
+    #: every feature's mean |attribution| is known within this share of the top feature's (audit/sampling.py)
+    precision: float = 0.05
+    #: the most rows explained when sizing for ``precision``
+    max_explained: int = 20_000
     methods: list[str] | None = None
     device: str = "auto"
     quality_samples: int = 16
@@ -125,10 +138,29 @@ def explained_classes(target: AuditTarget, pred: torch.Tensor) -> tuple[torch.Te
     return pred.clone(), "the predicted class of each sample"
 
 
-def _subset(n: int, samples: int | None, seed: int) -> np.ndarray:
-    if samples is None or samples >= n:
-        return np.arange(n)
-    return np.sort(np.random.RandomState(seed).choice(n, size=samples, replace=False))
+def _sample_record(n_rows: int, idx: np.ndarray, *, strata: str, seed: int,
+                   sizing: dict[str, Any] | None) -> dict[str, Any]:
+    if len(idx) == n_rows:
+        how = "every row"
+    elif sizing is not None:
+        how = (f"stratified sample sized so every feature's mean |attribution| is within "
+               f"{sizing['precision']:.0%} of the top feature's (95% interval), from a pilot of {sizing['pilot']} rows"
+               + (f"; capped at {sizing['max_rows']} rows" if sizing["required"] > sizing["max_rows"] else "")
+               + (f"; raised to the floor of {sizing['min_rows']} rows" if sizing["required"] < sizing["min_rows"]
+                  else ""))
+    else:
+        how = f"stratified sample of {len(idx)} rows (--samples)"
+    return {"n_rows": int(n_rows), "n_explained": int(len(idx)), "how": how, "strata": strata, "seed": int(seed),
+            "sizing": sizing, "achieved_precision": None}
+
+
+def _attribute_all(ex: Any, x: torch.Tensor, cls: torch.Tensor, chunk: int,
+                   tick: Callable[[int], None] = lambda _: None) -> torch.Tensor:
+    parts = []
+    for s in range(0, len(x), chunk):
+        parts.append(ex.attribute(x[s:s + chunk], target=cls[s:s + chunk]))
+        tick(1)
+    return torch.cat(parts)
 
 
 def _global_views(target: AuditTarget, method: str, attr: torch.Tensor, x: torch.Tensor,
@@ -197,32 +229,57 @@ def _run_target(target: AuditTarget, config: RunConfig, *, store: RunStore | Non
     perf = performance(target, probs, pred)
     classes_all, explained_what = explained_classes(target, torch.from_numpy(pred))
 
+    # Which rows are explained (audit/sampling.py): a seeded order whose every prefix is stratified by predicted
+    # class and sensitive group; --samples takes a prefix, and where every row would be explained by default
+    # (tabular) the prefix is sized from a pilot so global importance has the stated precision.
     samples = config.samples if config.samples is not None else DEFAULT_SAMPLES[caps.kind]
-    idx = _subset(len(data), samples, config.seed)
+    strata_cols = [c for c in target.sensitive_columns if c in data.groups.columns]
+    order = stratified_order(strata_codes(pred, data.groups, strata_cols), config.seed)
+    strata = "predicted class" + "".join(f" x {c}" for c in strata_cols)
+    primary = "integrated_gradients" if "integrated_gradients" in explainers else methods[0]
+    chunk = 32
+    ig_steps = 64
+    ig_start = 16
+    pilot_res = None
+    sizing = None
+    if samples is None and config.samples is None and len(data) > DEFAULT_MIN_ROWS:
+        pilot_idx = np.sort(order[:DEFAULT_PILOT])
+        px, pcls = data.inputs[pilot_idx], classes_all[pilot_idx]
+        with stages.stage("explain: pilot sample for the sample size"):
+            if primary == "integrated_gradients":
+                pilot_res = ig_completeness(target, px, pcls, share=policy.completeness_share_min)
+                pilot_attr = pilot_res.attributions
+                ig_start = int(pilot_res.summary["n_steps"])
+            else:
+                pilot_attr = _attribute_all(explainers[primary], px, pcls, chunk)
+        sizing = size_for_precision(pilot_attr.reshape(len(pilot_idx), -1).double().numpy(), len(data),
+                                    precision=config.precision, max_rows=config.max_explained)
+        samples = sizing["n"]
+    idx = np.arange(len(data)) if samples is None or samples >= len(data) else np.sort(order[:samples])
+    sample_record = _sample_record(len(data), idx, strata=strata, seed=config.seed, sizing=sizing)
     x, cls = data.inputs[idx], classes_all[idx]
     arrays: dict[str, dict[str, np.ndarray]] = {}
     methods_out: dict[str, Any] = {}
     quality: dict[str, Any] = {}
-    chunk = 32
-    ig_steps = 64
     for m, ex in explainers.items():
         if m == "integrated_gradients":
             # The published IG attributions are the ones the completeness check judged: the
-            # step count doubles until >= 95% of the explained samples are within 5%.
+            # step count doubles until >= 95% of the explained samples are within 5% (from the pilot's count).
             with stages.stage("explain integrated_gradients (steps doubled until complete)"):
-                res = ig_completeness(target, x, cls, share=policy.completeness_share_min)
+                if pilot_res is not None and len(pilot_res.attributions) == len(idx):
+                    res = pilot_res
+                else:
+                    res = ig_completeness(target, x, cls, share=policy.completeness_share_min, start_steps=ig_start)
             quality[res.name] = res
             attr = res.attributions
             ig_steps = int(res.summary["n_steps"])
             ex.options["n_steps"] = ig_steps
         else:
             with stages.stage(f"explain {m}", total=-(-len(idx) // chunk)) as tick:
-                parts = []
-                for s in range(0, len(idx), chunk):
-                    parts.append(ex.attribute(x[s:s + chunk], target=cls[s:s + chunk]))
-                    tick(1)
-                attr = torch.cat(parts)
+                attr = _attribute_all(ex, x, cls, chunk, tick)
         tables, extra = _global_views(target, m, attr, x, cls)
+        if m == primary:
+            sample_record["achieved_precision"] = achieved_precision(tables.get("feature_importance"))
         arrays[f"attr_{m}"] = {"attributions": attr.numpy(), "sample_index": idx,
                                "sample_id": np.asarray(data.sample_ids)[idx], "explained_class": cls.numpy()}
         if extra:
@@ -243,7 +300,6 @@ def _run_target(target: AuditTarget, config: RunConfig, *, store: RunStore | Non
     checks: list[Check] = []
     q_idx = idx[: config.quality_samples]
     qx, qcls = data.inputs[q_idx], classes_all[q_idx]
-    primary = "integrated_gradients" if "integrated_gradients" in explainers else methods[0]
     if "completeness" not in quality:
         # IG is not published, but the reason codes and counterfactual probes explain with it.
         with stages.stage("quality: IG completeness"):
@@ -275,7 +331,8 @@ def _run_target(target: AuditTarget, config: RunConfig, *, store: RunStore | Non
     published = arrays.get(f"attr_{primary}", {})
     fairness, fairness_checks = build_fairness(
         target, probs, pred, policy=policy, seed=config.seed, importance=importance, stage=stages.stage,
-        ig_steps=ig_steps, attributions=(published["attributions"], idx) if published else None)
+        ig_steps=ig_steps, attributions=(published["attributions"], idx) if published else None,
+        reason_rows=idx if sizing is not None and len(idx) < len(data) else None)
     checks.extend(fairness_checks)
 
     preds = predictions_frame(target, probs, pred)
@@ -302,11 +359,13 @@ def _run_target(target: AuditTarget, config: RunConfig, *, store: RunStore | Non
                        "recipe": target.provenance.get("recipe", {}), "seed": config.seed,
                        "device": str(target.device), "packages": _packages(), "git_commit": _git_commit(),
                        "created_at": created, "timings": stages.timings,
-                       "config": {"samples": samples, "methods": methods, "quality_samples": config.quality_samples,
+                       "config": {"samples": None if len(idx) == len(data) else int(len(idx)),
+                                  "precision": config.precision, "max_explained": config.max_explained,
+                                  "methods": methods, "quality_samples": config.quality_samples,
                                   "policy": policy.source}},
         "performance": perf,
         "fairness": fairness,
-        "explanations": {"methods": methods_out, "explained_class": explained_what,
+        "explanations": {"methods": methods_out, "explained_class": explained_what, "sample": sample_record,
                          "sample_index": f"arrays/attr_{methods[0]}.npz", "shortcut_probes": probes},
         "quality": {k: {"name": v.name, "summary": v.summary, "tables": v.tables} for k, v in quality.items()},
         "checks": [c.to_dict() for c in checks],

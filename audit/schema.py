@@ -203,6 +203,13 @@ _METHOD = _obj({"n_samples": _INT, "array": _STR, "needs_baseline": _BOOL, "opti
                {"label": _STR, "params": {"type": "object"}})
 _EXPLANATIONS = _obj({"methods": {"type": "object", "additionalProperties": _METHOD}},
                      {"explained_class": _STR, "sample_index": _STR,
+                      # which rows were explained and why that many (audit/sampling.py)
+                      "sample": _obj({"n_rows": {"type": "integer", "minimum": 0},
+                                      "n_explained": {"type": "integer", "minimum": 0},
+                                      "how": {"type": "string", "minLength": 1}},
+                                     {"strata": _STR, "seed": {"type": "integer"},
+                                      "sizing": {"type": ["object", "null"]},
+                                      "achieved_precision": {"type": ["number", "null"]}}),
                       "shortcut_probes": {"type": "array", "items": _obj({"summary": {"type": "object"},
                                                                           "table": {"type": "array"}})}})
 # One entry per measurement (audit/quality/suite.py names the keys); ``not_applicable`` lists, per published

@@ -22,7 +22,7 @@ odds, which is reported at ``tol=None`` only.
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
@@ -35,21 +35,29 @@ DEFAULT_CONSTRAINTS = ("demographic_parity", "equalized_odds", "true_positive_ra
 DEFAULT_TOLS = (None, 0.2, 0.1, 0.05, 0.02)
 
 
-def _rates(y_true: np.ndarray, y_pred: np.ndarray, groups: np.ndarray, eligible: list[str]) -> dict[str, float]:
-    sr = {g: float(y_pred[groups == g].mean()) for g in np.unique(groups)}
-    top = max(sr[g] for g in eligible)
+def _rates(y_true: np.ndarray, y_pred: np.ndarray, groups: np.ndarray, eligible: list[int],
+           names: np.ndarray) -> dict[str, Any]:
+    """``groups``: integer codes into ``names``; selection rates keyed by name."""
+    n = np.bincount(groups, minlength=len(names))
+    fav = np.bincount(groups, weights=y_pred, minlength=len(names))
+    rate = {int(k): float(fav[k] / n[k]) for k in np.flatnonzero(n)}
+    sr = {str(names[k]): v for k, v in rate.items()}
+    top = max(rate[g] for g in eligible)
     return {"accuracy": float((y_true == y_pred).mean()), "selection_rate": float(y_pred.mean()),
-            "min_impact_ratio": min(sr[g] for g in eligible) / top if top > 0 else float("nan"),
+            "min_impact_ratio": min(rate[g] for g in eligible) / top if top > 0 else float("nan"),
             "selection_rates": sr}
 
 
-def _folds(groups: np.ndarray, y: np.ndarray, seed: int) -> np.ndarray:
+def _folds(groups: np.ndarray, y: np.ndarray, seed: int, names: np.ndarray) -> np.ndarray:
+    """Half of each (group, label) cell in fold 1, seeded; cells taken in the order of ``"name|label"``."""
     rng = np.random.RandomState(seed)
     fold = np.zeros(len(y), dtype=int)
-    keys = pd.Series(groups.astype(str)) + "|" + pd.Series(y.astype(str))
-    for _, idx in keys.groupby(keys).groups.items():
-        idx = np.asarray(list(idx))
-        perm = rng.permutation(idx)
+    cells = sorted({(str(names[g]), int(v), int(g)) for g, v in zip(*np.unique(
+        np.c_[groups, y], axis=0).T)}, key=lambda c: f"{c[0]}|{c[1]}")
+    order = np.lexsort((y, groups))   # rows of each cell together, in row order within it
+    code = (groups * 2 + y)[order]
+    for _, v, g in cells:
+        perm = rng.permutation(order[np.searchsorted(code, 2 * g + v):np.searchsorted(code, 2 * g + v, "right")])
         fold[perm[: len(perm) // 2]] = 1
     return fold
 
@@ -87,16 +95,22 @@ def threshold_what_if(y_true: Sequence[int], scores: Sequence[float], *, sensiti
     """
     y = np.asarray(y_true, dtype=int)
     s = np.asarray(scores, dtype=np.float64)
-    g = sensitive.astype("object").where(sensitive.notna(), "unknown").astype(str).to_numpy()
-    usable = [k for k in np.unique(g) if len(np.unique(y[g == k])) == 2]
+    # Groups as integer codes into their sorted names: comparing and sorting strings per row was most of the
+    # cost at 100,000 rows. Every group-ordered step (fold cells, fitting) keeps the order of the names.
+    g, names = pd.factorize(sensitive.astype("object").where(sensitive.notna(), "unknown").astype(str), sort=True)
+    names = np.asarray(names, dtype=object)
+    n_by = np.bincount(g, minlength=len(names))
+    pos_by = np.bincount(g, weights=y, minlength=len(names))
+    present = np.flatnonzero(n_by)
+    usable = [k for k in present if 0 < pos_by[k] < n_by[k]]
     if len(usable) < 2:
-        raise ValueError(NEED_TWO_GROUPS.format(column=sensitive.name, groups=sorted(np.unique(g).tolist())))
-    share = pd.Series(g).value_counts(normalize=True)
-    eligible = [k for k in np.unique(g) if k != "unknown" and share[k] >= min_share] or \
-        [k for k in np.unique(g) if k != "unknown"] or list(np.unique(g))
-    fold = _folds(g, y, seed)
+        raise ValueError(NEED_TWO_GROUPS.format(column=sensitive.name, groups=sorted(names[present].tolist())))
+    share = n_by / n_by.sum()
+    known = [int(k) for k in present if names[k] != "unknown"]
+    eligible = [k for k in known if share[k] >= min_share] or known or [int(k) for k in present]
+    fold = _folds(g, y, seed, names)
     base_pred = (s >= 0.5).astype(int)
-    base = _rates(y, base_pred, g, eligible)
+    base = _rates(y, base_pred, g, eligible, names)
     rows = [{"setting": "model as audited", "tol": None, **{k: v for k, v in base.items() if k != "selection_rates"},
              **{f"selection_rate_{k}": v for k, v in base["selection_rates"].items()},
              "groups_at_model_threshold": ""}]
@@ -105,11 +119,14 @@ def threshold_what_if(y_true: Sequence[int], scores: Sequence[float], *, sensiti
     folds = []
     for k in (0, 1):
         fit, ev = fold != k, fold == k
-        fitted = [v for v in np.unique(g[fit]) if len(np.unique(y[fit & (g == v)])) == 2]
+        n_fit = np.bincount(g[fit], minlength=len(names))
+        pos_fit = np.bincount(g[fit], weights=y[fit], minlength=len(names))
+        fitted = [int(v) for v in np.flatnonzero(n_fit) if 0 < pos_fit[v] < n_fit[v]]
         ev &= np.isin(g, fitted)
         curves = {v: GroupCurve.from_scores(s[fit & (g == v)], y[fit & (g == v)]) for v in fitted} \
             if len(fitted) >= 2 and ev.any() else None
-        folds.append((set(np.unique(g)) - set(fitted), fitted, ev, curves))
+        folds.append(({str(names[v]) for v in present} - {str(names[v]) for v in fitted},
+                      [str(names[v]) for v in fitted], ev, curves))
     for constraint in constraints:
         # relaxation applies to the single-rate constraints, not to equalized odds (as in fairlearn).
         for tol in tolerances if constraint != "equalized_odds" else [None]:
@@ -122,7 +139,7 @@ def threshold_what_if(y_true: Sequence[int], scores: Sequence[float], *, sensiti
                     continue
                 rules = fit_rules(curves, constraint, tol)
                 pred[ev] = randomised_decisions(rules, s[ev], g[ev], seed)
-            r = _rates(y, pred, g, eligible)
+            r = _rates(y, pred, g, eligible, names)
             rows.append({"setting": constraint, "tol": tol, **{k: v for k, v in r.items() if k != "selection_rates"},
                          **{f"selection_rate_{k}": v for k, v in r["selection_rates"].items()},
                          "groups_at_model_threshold": ", ".join(sorted(kept))})

@@ -62,8 +62,9 @@ def reason_code_params(*, n_steps: int, max_reasons: int = MAX_REASONS,
 
 
 def adverse_action_reasons(audit_target: AuditTarget, *, max_reasons: int = MAX_REASONS,
-                           method: str = "integrated_gradients", n_steps: int = 64) -> pd.DataFrame:
-    """Principal reasons for every denied applicant.
+                           method: str = "integrated_gradients", n_steps: int = 64,
+                           rows: np.ndarray | None = None) -> pd.DataFrame:
+    """Principal reasons for every denied applicant (of ``rows``, row positions, when given).
 
     Parameters
     ----------
@@ -73,6 +74,9 @@ def adverse_action_reasons(audit_target: AuditTarget, *, max_reasons: int = MAX_
         At most this many reasons per applicant (Regulation B practice: 4).
     method, n_steps : str, int
         Attribution method toward the favourable class and its step count.
+    rows : array of int, optional
+        Only these rows' denied applicants (a run passes its explanation sample when that is not every row;
+        the dashboard gives any applicant's reasons on request).
 
     Returns
     -------
@@ -95,8 +99,10 @@ def adverse_action_reasons(audit_target: AuditTarget, *, max_reasons: int = MAX_
         raise ValueError(BAD_MAX.format(limit=len(t.feature_names), value=max_reasons))
     fav = t.class_names.index(t.favorable_label)
     x = t.eval_data.inputs
-    probs = torch.softmax(t.logits(x).double(), 1)[:, fav].numpy()
-    denied = np.nonzero(probs < 0.5)[0]
+    probs = np.full(len(x), np.nan)
+    among = np.arange(len(x)) if rows is None else np.unique(np.asarray(rows, dtype=np.int64))
+    probs[among] = torch.softmax(t.logits(x[among]).double(), 1)[:, fav].numpy()
+    denied = among[probs[among] < 0.5]
     cols = ["sample_id", "score", "rank", "feature", "reason", "value", "attribution", "share_of_denial"]
     if len(denied) == 0:
         return pd.DataFrame(columns=cols)

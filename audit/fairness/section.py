@@ -78,9 +78,12 @@ def _attribute_tables(y_true, y_pred, y_score, column: pd.Series, *, policy: Pol
 
 def build_fairness(target: AuditTarget, probs: np.ndarray, pred: np.ndarray, *, policy: Policy, seed: int,
                    importance: pd.DataFrame | None, stage: Stage, ig_steps: int = 64,
-                   attributions: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[dict[str, Any], list[Check]]:
+                   attributions: tuple[np.ndarray, np.ndarray] | None = None,
+                   reason_rows: np.ndarray | None = None) -> tuple[dict[str, Any], list[Check]]:
     """Fairness section and checks for one run. ``stage(name)`` is the runner's progress context;
-    ``attributions`` are the primary method's published attributions and the rows they explain."""
+    ``attributions`` are the primary method's published attributions and the rows they explain;
+    ``reason_rows``: give reason codes only to the denied applicants among these rows (a run sized its
+    explanation sample for a large data set), else to every denied applicant."""
     data = target.eval_data
     y = np.asarray(data.labels)
     sensitive = list(target.sensitive_columns)
@@ -144,7 +147,7 @@ def build_fairness(target: AuditTarget, probs: np.ndarray, pred: np.ndarray, *, 
         groups = {a["name"]: a["groups"] for a in attributes}
         checks.extend(_probes(target, probs, fav, section["probes"], policy=policy, seed=seed,
                               importance=importance, stage=stage, ig_steps=ig_steps, attributions=attributions,
-                              small=_small(groups), gap=gap))
+                              small=_small(groups), gap=gap, reason_rows=reason_rows))
     finally:
         if gap is not None:
             gap.close()   # joins the worker even when this section failed
@@ -282,7 +285,8 @@ def _gap_and_proxy(target: AuditTarget, out: dict[str, Any], gap_job: Beside, *,
 def _probes(target: AuditTarget, probs: np.ndarray, fav: int | None, out: dict[str, Any], *,
             policy: Policy, seed: int, importance: pd.DataFrame | None, stage: Stage,
             ig_steps: int, attributions: tuple[np.ndarray, np.ndarray] | None = None,
-            small: dict[str, set] | None = None, gap: Beside | None = None) -> list[Check]:
+            small: dict[str, set] | None = None, gap: Beside | None = None,
+            reason_rows: np.ndarray | None = None) -> list[Check]:
     """Domain probes; ``gap``: the gap decomposition under way (:func:`_start_gap`), for tabular targets."""
     checks: list[Check] = []
     data = target.eval_data
@@ -302,13 +306,17 @@ def _probes(target: AuditTarget, probs: np.ndarray, fav: int | None, out: dict[s
             with stage("fairness: reason codes"):
                 # Never more reasons than features; the same IG step count as the published attributions.
                 params = reason_code_params(n_steps=ig_steps, max_reasons=min(4, len(target.feature_names)))
-                reasons = adverse_action_reasons(target, **params)
+                # the denied applicants among the explained rows (every row unless the run explained a sample)
+                explained = reason_rows
+                reasons = adverse_action_reasons(target, **params, rows=explained)
             out["reason_codes"] = {
                 "reference": target.provenance.get("baseline_description", "the target's baseline"),
                 # prose for display; ``params`` is what a reader (the dashboard's what-if) uses
                 "method": f"integrated_gradients toward the favourable class, n_steps={ig_steps}; features "
                           "merged with their missing indicator; at most 4 reasons, toward denial only",
-                "params": params, "table": reasons, "summary": reason_summary(reasons)}
+                "params": params, "table": reasons, "summary": reason_summary(reasons),
+                "scope": "every denied applicant" if explained is None else
+                         f"the denied applicants among the {len(explained)} explained rows (a stratified sample)"}
             with stage("fairness: reason-code faithfulness"):
                 faith = reason_faithfulness(target, reasons, seed=seed)
             out["reason_codes"]["faithfulness"] = faith

@@ -5,6 +5,7 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin
 
 
@@ -39,7 +40,8 @@ def what_if_with_fairlearn(y, scores, groups, seed: int = 0) -> dict[tuple[str, 
     from deepaudit.audit.fairness.mitigation import DEFAULT_CONSTRAINTS, DEFAULT_TOLS, _folds
 
     y, s, g = np.asarray(y), np.asarray(scores, dtype=np.float64), np.asarray(groups).astype(str)
-    fold = _folds(g, y, seed)
+    codes, names = pd.factorize(pd.Series(g), sort=True)
+    fold = _folds(codes, y, seed, np.asarray(names, dtype=object))
     out = {}
     for constraint in DEFAULT_CONSTRAINTS:
         for tol in DEFAULT_TOLS if constraint != "equalized_odds" else [None]:
