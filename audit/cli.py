@@ -106,7 +106,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not specs:
         raise ValueError("no model given. Fix: name one or more models or target specs, or pass --all.")
     config = RunConfig(samples=args.samples, seed=args.seed, methods=args.methods, device=args.device,
-                       progress=not args.no_progress and sys.stderr.isatty(), policy=args.policy)
+                       progress=not args.no_progress and sys.stderr.isatty(), policy=args.policy,
+                       precision=args.precision, executor=args.executor, ray_address=args.ray_address,
+                       ray_workers=args.ray_workers)
     store = RunStore(args.store)
     # Fail before computing: an audit can take minutes, a full disk or a typo in --store one second.
     store.check_writable()
@@ -314,7 +316,18 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--store", type=Path, default=DEFAULT_STORE, help=f"run store directory (default ./{DEFAULT_STORE})")
     r.add_argument("--device", default="auto", help="auto | cpu | cuda[:N]")
     r.add_argument("--samples", type=int, default=None,
-                   help="samples to explain per model (default: 100 images, 40 texts, every tabular row)")
+                   help="samples to explain per model, a stratified sample (default: 100 images, 40 texts; tabular: "
+                        "every row up to 5,000, else a sample sized by --precision)")
+    r.add_argument("--precision", type=float, default=0.05,
+                   help="tabular default sample: every feature's mean |attribution| within this share of the top "
+                        "feature's, 95%% interval (default 0.05; 5,000 to 20,000 rows)")
+    r.add_argument("--executor", choices=["local", "ray"], default="local",
+                   help="where prediction and explanation batches run (default local; ray: a Ray cluster)")
+    r.add_argument("--ray-address", default=None, metavar="ADDR",
+                   help="with --executor ray: a running cluster (`ray start --head` prints it; 'auto' finds "
+                        "one on this node); default: start a local one for the run")
+    r.add_argument("--ray-workers", type=int, default=None, metavar="N",
+                   help="with --executor ray: model replicas, one CPU each (default: every CPU of the cluster)")
     r.add_argument("--seed", type=int, default=0)
     r.add_argument("--methods", nargs="+", default=None, metavar="METHOD",
                    help="explanation methods (default per data kind; see README)")

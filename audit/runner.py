@@ -38,6 +38,7 @@ from deepaudit.audit.features import Codebook
 from deepaudit.audit.performance import performance
 from deepaudit.audit.result import AuditResult
 from deepaudit.audit.sampling import (
+    BAD_PRECISION,
     DEFAULT_MIN_ROWS,
     DEFAULT_PILOT,
     achieved_precision,
@@ -66,6 +67,10 @@ class RunConfig:
     precision: float = 0.05
     #: the most rows explained when sizing for ``precision``
     max_explained: int = 20_000
+    #: where prediction and explanation batches run: "local" or "ray" (audit/executor.py)
+    executor: str = "local"
+    ray_address: str | None = None
+    ray_workers: int | None = None
     methods: list[str] | None = None
     device: str = "auto"
     quality_samples: int = 16
@@ -154,13 +159,6 @@ def _sample_record(n_rows: int, idx: np.ndarray, *, strata: str, seed: int,
             "sizing": sizing, "achieved_precision": None}
 
 
-def _attribute_all(ex: Any, x: torch.Tensor, cls: torch.Tensor, chunk: int,
-                   tick: Callable[[int], None] = lambda _: None) -> torch.Tensor:
-    parts = []
-    for s in range(0, len(x), chunk):
-        parts.append(ex.attribute(x[s:s + chunk], target=cls[s:s + chunk]))
-        tick(1)
-    return torch.cat(parts)
 
 
 def _global_views(target: AuditTarget, method: str, attr: torch.Tensor, x: torch.Tensor,
@@ -201,15 +199,30 @@ def run_target(target: AuditTarget, config: RunConfig, *, store: RunStore | None
 
 def _run_target(target: AuditTarget, config: RunConfig, *, store: RunStore | None,
                 spec: str | None) -> AuditResult:
-    from deepaudit.audit.quality import ig_completeness
-    from deepaudit.audit.quality.suite import method_quality
+    from deepaudit.audit.executor import EXECUTORS, make_executor
 
+    if config.executor not in EXECUTORS:
+        make_executor(config.executor, target)   # raises, naming the executors
     if config.samples is not None and (not isinstance(config.samples, int) or config.samples < 1):
         raise ValueError(BAD_SAMPLES.format(value=config.samples))
     if not isinstance(config.seed, int) or not 0 <= config.seed < 2 ** 32:
         raise ValueError(BAD_SEED.format(value=config.seed))
+    if not isinstance(config.precision, (int, float)) or not 0 < config.precision < 1:
+        raise ValueError(BAD_PRECISION.format(value=config.precision))
     policy = load_policy(config.policy)
     t_start = time.perf_counter()
+    executor = make_executor(config.executor, target, address=config.ray_address, workers=config.ray_workers)
+    try:
+        return _audit(target, config, store=store, spec=spec, policy=policy, executor=executor, t_start=t_start)
+    finally:
+        executor.close()
+
+
+def _audit(target: AuditTarget, config: RunConfig, *, store: RunStore | None, spec: str | None, policy: Any,
+           executor: Any, t_start: float) -> AuditResult:
+    from deepaudit.audit.quality import ig_completeness
+    from deepaudit.audit.quality.suite import method_quality
+
     started = datetime.now(timezone.utc).replace(microsecond=0)
     created = started.isoformat()
     stages = _Stages(target.name, config.progress)
@@ -222,7 +235,7 @@ def _run_target(target: AuditTarget, config: RunConfig, *, store: RunStore | Non
     data = target.eval_data
 
     with stages.stage("predict") as tick:
-        logits = target.logits()
+        logits = executor.logits()
         probs = torch.softmax(logits.double(), 1).numpy()
         pred = probs.argmax(1)
         tick(1)
@@ -239,6 +252,11 @@ def _run_target(target: AuditTarget, config: RunConfig, *, store: RunStore | Non
     primary = "integrated_gradients" if "integrated_gradients" in explainers else methods[0]
     chunk = 32
     ig_steps = 64
+    # IG's completeness search calls the explainer on all rows at each step count; on Ray its chunks are spread
+    # over the workers with the same boundaries (audit/executor.py).
+    spread = None if executor.name == "local" else (
+        lambda ex, rows, c, **kw: executor.attribute(ex, rows, c, chunk=ex.chunk_size(rows, {**ex.options, **kw}),
+                                                     **kw))
     ig_start = 16
     pilot_res = None
     sizing = None
@@ -247,11 +265,11 @@ def _run_target(target: AuditTarget, config: RunConfig, *, store: RunStore | Non
         px, pcls = data.inputs[pilot_idx], classes_all[pilot_idx]
         with stages.stage("explain: pilot sample for the sample size"):
             if primary == "integrated_gradients":
-                pilot_res = ig_completeness(target, px, pcls, share=policy.completeness_share_min)
+                pilot_res = ig_completeness(target, px, pcls, share=policy.completeness_share_min, attribute=spread)
                 pilot_attr = pilot_res.attributions
                 ig_start = int(pilot_res.summary["n_steps"])
             else:
-                pilot_attr = _attribute_all(explainers[primary], px, pcls, chunk)
+                pilot_attr = executor.attribute(explainers[primary], px, pcls, chunk=chunk)
         sizing = size_for_precision(pilot_attr.reshape(len(pilot_idx), -1).double().numpy(), len(data),
                                     precision=config.precision, max_rows=config.max_explained)
         samples = sizing["n"]
@@ -269,14 +287,15 @@ def _run_target(target: AuditTarget, config: RunConfig, *, store: RunStore | Non
                 if pilot_res is not None and len(pilot_res.attributions) == len(idx):
                     res = pilot_res
                 else:
-                    res = ig_completeness(target, x, cls, share=policy.completeness_share_min, start_steps=ig_start)
+                    res = ig_completeness(target, x, cls, share=policy.completeness_share_min, start_steps=ig_start,
+                                          attribute=spread)
             quality[res.name] = res
             attr = res.attributions
             ig_steps = int(res.summary["n_steps"])
             ex.options["n_steps"] = ig_steps
         else:
             with stages.stage(f"explain {m}", total=-(-len(idx) // chunk)) as tick:
-                attr = _attribute_all(ex, x, cls, chunk, tick)
+                attr = executor.attribute(ex, x, cls, chunk=chunk, tick=tick)
         tables, extra = _global_views(target, m, attr, x, cls)
         if m == primary:
             sample_record["achieved_precision"] = achieved_precision(tables.get("feature_importance"))
@@ -336,6 +355,16 @@ def _run_target(target: AuditTarget, config: RunConfig, *, store: RunStore | Non
     checks.extend(fairness_checks)
 
     preds = predictions_frame(target, probs, pred)
+    if target.favorable_label is not None and len(target.class_names) == 2:
+        # Per-group sorted scores of every stored attribute: the dashboard's threshold slider answers from these
+        # without reading the predictions (audit/fairness/score_index.py).
+        from deepaudit.audit.fairness.score_index import ARRAY_NAME as SCORE_INDEX
+        from deepaudit.audit.fairness.score_index import build_indexes
+
+        views = [(a["name"],) for a in fairness.get("attributes", []) if a.get("name") in preds.columns]
+        if views:
+            with stages.stage("fairness: score index for the dashboard"):
+                arrays[SCORE_INDEX] = build_indexes(preds, views, target.class_names.index(target.favorable_label))
     stages.timings["total_s"] = round(time.perf_counter() - t_start, 3)
     run_id = new_run_id(target.name, started)  # stamped with the start time, like created_at
     result = {
@@ -361,6 +390,7 @@ def _run_target(target: AuditTarget, config: RunConfig, *, store: RunStore | Non
                        "created_at": created, "timings": stages.timings,
                        "config": {"samples": None if len(idx) == len(data) else int(len(idx)),
                                   "precision": config.precision, "max_explained": config.max_explained,
+                                  "executor": executor.describe(),
                                   "methods": methods, "quality_samples": config.quality_samples,
                                   "policy": policy.source}},
         "performance": perf,

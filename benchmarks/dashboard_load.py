@@ -1,6 +1,7 @@
 """Dashboard under load: `deepaudit serve` on loopback, 16 concurrent clients, a fixed number of requests.
 
     python benchmarks/dashboard_load.py [--store deepaudit-runs] [--clients 16] [--rounds 10] [--live-in-server]
+    python benchmarks/dashboard_load.py --store STORE_WITH_A_1M_RUN --fairness-model scale_portfolio
 
 Starts the real server (waitress) in a subprocess over a run store (made with `deepaudit run --all` in a
 temp dir when --store has no runs), then each client repeats ``--rounds`` times a fixed mix of requests:
@@ -90,26 +91,30 @@ class Client:
                                                          "_pages_location.search": search}, parse=False)
 
 
-def workload(store: Path, store_models: dict[str, str]) -> list[tuple[str, str, callable]]:
-    """(kind, name, fn(client)) in a fixed order; fn returns nothing, raises on failure."""
+def workload(store: Path, store_models: dict[str, str], fairness_model: str = "mortgage",
+             attribute: str = "race", other: str = "sex") -> list[tuple[str, str, callable]]:
+    """(kind, name, fn(client)) in a fixed order; fn returns nothing, raises on failure. The fairness-page
+    callbacks (attribute change, threshold slider) run on ``fairness_model``'s latest run."""
     items = [("static", "GET assets/style.css", lambda c: c.get("assets/style.css"))]
     for model in store_models:
         for page in ("performance", "fairness", "explanations", "quality", "runs", "report"):
             items.append(("stored", f"page {model}/{page}",
                           lambda c, m=model, p=page: c.page(f"/model/{m}/{p}")))
     items.append(("stored", "page /", lambda c: c.page("/")))
+    if fairness_model in store_models:
+        state = {"model": fairness_model, "run_id": store_models[fairness_model]}
+        fair = "fairness-group-table.data"
+        items.append(("stored", f"fairness attribute={other}", lambda c: c.callback(
+            fair, {"fairness-attribute.value": other, "fairness-state.data": state}, parse=False)))
+        # the decision-threshold slider: rates, ratios and bootstrap intervals at a new threshold each time
+        # (0.300, 0.301, ...), so every request is recomputed and none is served from a cache; from the run's
+        # stored score index (per-group sorted scores), or from the predictions for runs without one
+        thresholds = iter(np.round(np.arange(0.300, 0.700, 0.001), 3).tolist() * 1000)
+        items.append(("recompute", f"fairness threshold slider ({attribute})", lambda c: c.callback(
+            fair, {"fairness-attribute.value": attribute, "fairness-threshold.value": float(next(thresholds)),
+                   "fairness-state.data": state}, changed="fairness-threshold.value", parse=False)))
     if "mortgage" in store_models:
         run = store_models["mortgage"]
-        state = {"model": "mortgage", "run_id": run}
-        fair = "fairness-group-table.data"
-        items.append(("stored", "fairness attribute=sex", lambda c: c.callback(
-            fair, {"fairness-attribute.value": "sex", "fairness-state.data": state}, parse=False)))
-        # the decision-threshold slider: rates, ratios and bootstrap intervals recomputed from predictions
-        # a new threshold each time (0.300, 0.301, ...): every request is recomputed, none served from a cache
-        thresholds = iter(np.round(np.arange(0.300, 0.700, 0.001), 3).tolist() * 1000)
-        items.append(("recompute", "fairness threshold slider (race)", lambda c: c.callback(
-            fair, {"fairness-attribute.value": "race", "fairness-threshold.value": float(next(thresholds)),
-                   "fairness-state.data": state}, changed="fairness-threshold.value", parse=False)))
         from deepaudit.audit.store import RunStore
 
         applicant = str(RunStore(store).load(run).arrays("attr_integrated_gradients")["sample_id"][0])
@@ -222,6 +227,9 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--store", type=Path, default=Path("deepaudit-runs"))
     ap.add_argument("--clients", type=int, default=16)
+    ap.add_argument("--fairness-model", default="mortgage",
+                    help="model whose latest run the fairness callbacks use (scale_portfolio for the 1M-row run of "
+                         "benchmarks/scale.py --keep)")
     ap.add_argument("--rounds", type=int, default=10, help="times each client repeats the request mix")
     ap.add_argument("--threads", type=int, default=16, help="waitress worker threads")
     ap.add_argument("--live-in-server", action="store_true",
@@ -273,7 +281,7 @@ def main() -> int:
         t_http = time.perf_counter() - t0
         c0.page(f"/model/{sorted(latest)[0]}/performance")
         t_page = time.perf_counter() - t0
-        items = workload(store, latest)
+        items = workload(store, latest, args.fairness_model)
         # one warm pass (models load lazily; the server also preloads them in the background)
         t1 = time.perf_counter()
         first: dict[str, list[float]] = {}

@@ -162,6 +162,15 @@ def selection_sweep(preds: pd.DataFrame, columns: Sequence[str], settings: Setti
                          "selection_rate": rates.ravel(), "n": np.tile(g.sizes, len(thresholds))})
 
 
+def indexed_sweep(index: Any, thresholds: np.ndarray = SWEEP) -> pd.DataFrame:
+    """:func:`selection_sweep` from a stored score index (same groups, same order, same rates)."""
+    rates = index.selection_rates(thresholds)
+    k = len(index.labels)
+    return pd.DataFrame({"group": np.tile(index.labels, len(thresholds)),
+                         "threshold": np.repeat(np.asarray(thresholds, dtype=float), k),
+                         "selection_rate": rates.ravel(), "n": np.tile(index.sizes, len(thresholds))})
+
+
 # A bounded, thread-safe memo keyed by run id: the same object the pages use for stored views.
 LiveCache = Memo
 
@@ -191,10 +200,40 @@ def _cached(cache: LiveCache | None, key: tuple, compute: Callable[[], Any]) -> 
     return compute() if cache is None else cache.get(key, compute)
 
 
-def _timed_tables(preds_fn, columns, settings, threshold, reference, run_id):
+def _timed_tables(preds_fn, columns, settings, threshold, reference, run_id, index=None):
     t0 = time.perf_counter()
-    tables = live_tables(preds_fn(), columns, settings, threshold=threshold, reference=reference, run_id=run_id)
+    if index is not None and not is_default_threshold(threshold):
+        tables = indexed_tables(index, settings, threshold=threshold, reference=reference)
+    else:
+        tables = live_tables(preds_fn(), columns, settings, threshold=threshold, reference=reference, run_id=run_id)
     return tables, time.perf_counter() - t0
+
+
+def indexed_tables(index: Any, settings: Settings, *, threshold: float, reference: str | None = None
+                   ) -> dict[str, pd.DataFrame]:
+    """:func:`live_tables` at ``threshold`` from a run's stored score index instead of its predictions: the
+    same engine on the same counts, so the same tables (a test compares both)."""
+    prepared = index.prepared(float(threshold))
+    kw = dict(sensitive=None, prepared=prepared, min_share=settings.min_share, reference=reference)
+    return {"groups": group_metrics(None, None, **kw),
+            "disparities": disparities(None, None, n_boot=settings.n_boot, seed=settings.seed,
+                                       four_fifths=settings.four_fifths, exclude_small=settings.exclude_small, **kw)}
+
+
+def score_index(run: AuditResult, columns: Sequence[str], cache: LiveCache | None = None) -> Any:
+    """The run's stored score index of ``columns`` (audit/fairness/score_index.py), or None (older runs, other
+    views, a damaged file: the caller reads the predictions instead). Read once per run and view."""
+    from deepaudit.audit.fairness.score_index import ARRAY_NAME, ScoreIndex
+
+    def load() -> Any:
+        if ARRAY_NAME not in run.array_names():
+            return None
+        try:
+            return ScoreIndex.from_arrays(run.arrays(ARRAY_NAME), columns)
+        except (OSError, ValueError):
+            return None
+
+    return _cached(cache, ("score_index", run.run_id, tuple(columns)), load)
 
 
 def view_tables(run: AuditResult, attribute: str | None, intersect: Sequence[str] = (), reference: str | None = None,
@@ -233,8 +272,9 @@ def view_tables(run: AuditResult, attribute: str | None, intersect: Sequence[str
         if complete and ref is None and is_default_threshold(t):
             return ViewTables(name, source_cols, run.groups(stored), run.disparities(stored), None, t, "stored")
         key = ("tables", run_id, source_cols, None if is_default_threshold(t) else t, ref)
+        index = score_index(run, source_cols, cache) if settings.threshold_applies else None
         (got, seconds) = _cached(cache, key, lambda: _timed_tables(predictions, source_cols, settings, t, ref,
-                                                                   run_id))
+                                                                   run_id, index))
         return ViewTables(name, source_cols, got["groups"], got["disparities"], ref, t, "live", seconds)
 
     try:
@@ -248,7 +288,9 @@ def view_tables(run: AuditResult, attribute: str | None, intersect: Sequence[str
     if settings.threshold_applies:
         if not is_default_threshold(thr):
             view.baseline = tables(DEFAULT_THRESHOLD, view.reference)
+        index = score_index(run, source_cols, cache)
         view.sweep = _cached(cache, ("sweep", run_id, source_cols),
-                             lambda: selection_sweep(predictions(), source_cols, settings, run_id=run_id))
+                             lambda: indexed_sweep(index) if index is not None else
+                             selection_sweep(predictions(), source_cols, settings, run_id=run_id))
     view.notes = notes
     return view

@@ -23,8 +23,8 @@ TESTS = Path(__file__).resolve().parent
 
 # Under `pytest -n N --dist loadgroup` each group runs on one worker, so its session fixtures are built once:
 # the dashboard store, app, server and Chromium; the report store; the reliability cases (tmpfs mounts,
-# setpriv, lock files and the store they copy).
-XDIST_GROUPS = {"dashboard": "dashboard", "audit/report": "report", "reliability": "reliability"}
+# setpriv, lock files and the store they copy); the local Ray cluster.
+XDIST_GROUPS = {"dashboard": "dashboard", "audit/report": "report", "reliability": "reliability", "ray": "ray"}
 
 
 @pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups

@@ -169,8 +169,14 @@ class ShapExplainer(Explainer):
     def background(self, n_background: int, device: torch.device) -> torch.Tensor:
         """The seeded sample of ``n_background`` evaluation inputs that expected gradients draw from (the same
         for every chunk; :func:`deepaudit.audit.quality.completeness.attribution_completeness` reads it too)."""
-        data = self.audit_target.eval_data.inputs
-        return data[torch.randperm(len(data), generator=self.generator(self.seed))[:n_background]].to(device)
+        # Drawn once per explainer: a permutation of a million rows per 32-row chunk was most of SHAP's time.
+        key = (n_background, str(device), id(self.audit_target.eval_data.inputs))
+        cache = self.__dict__.setdefault("_backgrounds", {})
+        if key not in cache:
+            data = self.audit_target.eval_data.inputs
+            cache.clear()
+            cache[key] = data[torch.randperm(len(data), generator=self.generator(self.seed))[:n_background]].to(device)
+        return cache[key]
 
     def _attribute(self, x, y, *, seed: int, texts: list[str] | None = None, n_samples: int = 50,
                    n_background: int = 32, max_evals: int = 400):

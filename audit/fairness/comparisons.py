@@ -44,7 +44,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from deepaudit.audit.fairness.counts import prepare, rate_masks, rates_from_counts
+from deepaudit.audit.fairness.counts import Prepared, prepare, rate_masks, rates_from_counts
 from deepaudit.audit.fairness.groups import UNKNOWN, check_min_share, resolve_reference
 from deepaudit.audit.fairness.intervals import (
     SCORE_DIFFERENCE_METHOD,
@@ -114,7 +114,7 @@ def impact_reference(rate: np.ndarray, known: np.ndarray, small: np.ndarray, *,
 def disparities(y_true, y_pred, *, sensitive, pos_label=None, y_score=None, columns=None,
                 breakdown: str = "intersection", reference=None, n_boot: int = 1000, seed: int = 0,
                 confidence: float = 0.95, min_share: float = 0.02, four_fifths: float = 0.8,
-                exclude_small: bool = True) -> pd.DataFrame:
+                exclude_small: bool = True, prepared: Prepared | None = None) -> pd.DataFrame:
     """Differences, ratios, impact ratios and fairness criteria with bootstrap intervals.
 
     Parameters
@@ -135,6 +135,8 @@ def disparities(y_true, y_pred, *, sensitive, pos_label=None, y_score=None, colu
         of the rows (default; the policy's ``exclude_small_groups``), so that a handful of rows never sets
         the yardstick; among all known groups when False, or when no group is large enough
         (:func:`impact_reference`, shared with the policy check).
+    prepared : Prepared, optional
+        Per-group counts instead of the rows, as in :func:`deepaudit.audit.fairness.metrics.group_metrics`.
 
     Returns
     -------
@@ -159,8 +161,9 @@ def disparities(y_true, y_pred, *, sensitive, pos_label=None, y_score=None, colu
     """
     check_min_share(min_share)
     confidence = check_confidence(confidence)
-    prep = prepare(y_true, y_pred, sensitive=sensitive, pos_label=pos_label, y_score=y_score,
-                   columns=columns, breakdown=breakdown)
+    prep = prepared if prepared is not None else prepare(
+        y_true, y_pred, sensitive=sensitive, pos_label=pos_label, y_score=y_score, columns=columns,
+        breakdown=breakdown)
     masks = rate_masks(prep.n_cells)
     boot_m = bootstrap_method(n_boot, seed)
     boot_log = bootstrap_method(n_boot, seed, log_scale=True)

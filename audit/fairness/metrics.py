@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from deepaudit.audit.fairness.counts import prepare, rate_masks, rates_from_counts
+from deepaudit.audit.fairness.counts import Prepared, prepare, rate_masks, rates_from_counts
 from deepaudit.audit.fairness.groups import check_min_share, resolve_reference
 from deepaudit.audit.fairness.intervals import check_confidence, wilson_interval
 
@@ -28,7 +28,7 @@ def _undefined_notes(df: pd.DataFrame) -> list[str]:
 
 def group_metrics(y_true, y_pred, *, sensitive, pos_label=None, y_score=None, columns=None,
                   breakdown: str = "intersection", reference=None, min_share: float = 0.02,
-                  confidence: float = 0.95) -> pd.DataFrame:
+                  confidence: float = 0.95, prepared: Prepared | None = None) -> pd.DataFrame:
     """One row per group: counts, rates and their Wilson intervals.
 
     Parameters
@@ -56,6 +56,9 @@ def group_metrics(y_true, y_pred, *, sensitive, pos_label=None, y_score=None, co
         Groups below this share of rows get ``small_group=True`` (kept).
     confidence : float
         Coverage of the Wilson intervals.
+    prepared : Prepared, optional
+        The validated per-group counts instead of the rows (``y_true``, ``y_pred``, ``sensitive``, ``y_score``
+        are then ignored): :meth:`deepaudit.audit.fairness.score_index.ScoreIndex.prepared`.
 
     Returns
     -------
@@ -76,8 +79,9 @@ def group_metrics(y_true, y_pred, *, sensitive, pos_label=None, y_score=None, co
     """
     min_share = check_min_share(min_share)
     confidence = check_confidence(confidence)
-    prep = prepare(y_true, y_pred, sensitive=sensitive, pos_label=pos_label, y_score=y_score,
-                   columns=columns, breakdown=breakdown)
+    prep = prepared if prepared is not None else prepare(
+        y_true, y_pred, sensitive=sensitive, pos_label=pos_label, y_score=y_score, columns=columns,
+        breakdown=breakdown)
     masks = rate_masks(prep.n_cells)
     frames = []
     for groups, counts in prep.attributes:

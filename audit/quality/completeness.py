@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
@@ -98,7 +98,8 @@ NO_IDENTITY = ("method {method!r} has no completeness identity. Fix: check a met
 def ig_completeness(audit_target: AuditTarget, inputs: torch.Tensor,
                     target: int | Sequence[int] | torch.Tensor | None = None, *, start_steps: int = 16,
                     max_steps: int = 512, tol: float = 0.05, share: float = 0.95,
-                    batch_size: int = 64) -> QualityResult:
+                    batch_size: int = 64,
+                    attribute: Callable[..., torch.Tensor] | None = None) -> QualityResult:
     """Raise IG's step count until its attributions add up to the logit difference.
 
     The step count doubles from ``start_steps`` until at least ``share`` of the
@@ -130,6 +131,9 @@ def ig_completeness(audit_target: AuditTarget, inputs: torch.Tensor,
         Share of samples that must be within ``tol``; also the check's threshold.
     batch_size : int
         Inputs per IG chunk.
+    attribute : callable, optional
+        ``attribute(explainer, inputs, classes, n_steps=...)`` instead of ``explainer.attribute`` (a run's
+        executor, :mod:`deepaudit.audit.executor`, spreads the chunks over workers).
 
     Returns
     -------
@@ -162,7 +166,8 @@ def ig_completeness(audit_target: AuditTarget, inputs: torch.Tensor,
     tried: list[dict[str, float]] = []
     n_steps = start_steps
     while True:
-        attr = explainer.attribute(inputs, target=classes, n_steps=n_steps)
+        attr = explainer.attribute(inputs, target=classes, n_steps=n_steps) if attribute is None else \
+            attribute(explainer, inputs, classes, n_steps=n_steps)
         total = attr.reshape(len(attr), -1).double().sum(1).numpy()
         abs_err = np.abs(total - delta)
         rel_err = abs_err / np.maximum(np.abs(delta), floor)
