@@ -28,6 +28,7 @@ from __future__ import annotations
 import math
 import os
 import sys
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
@@ -55,6 +56,7 @@ class LocalExecutor:
 
     name = "local"
     workers = 1
+    start_s = 0.0
 
     def __init__(self, target: AuditTarget) -> None:
         self.target = target
@@ -98,6 +100,9 @@ class _Replica:
             target.model.to(torch.device("cuda"))    # the target's device follows its model's
         self.target = target
         self._explainers: dict[tuple, Explainer] = {}
+
+    def ready(self) -> bool:
+        return True
 
     def logits(self, start: int, stop: int) -> torch.Tensor:
         return self.target.logits(self.target.eval_data.inputs[start:stop])
@@ -144,6 +149,7 @@ class RayExecutor:
 
     def __init__(self, target: AuditTarget, *, address: str | None = None, workers: int | None = None,
                  batches_per_worker: int = 4) -> None:
+        t0 = time.perf_counter()
         try:
             import ray
             from ray import cloudpickle
@@ -183,6 +189,10 @@ class RayExecutor:
         self._ray = ray
         self.batches = self.workers * batches_per_worker
         self.gpus = int(use_gpu) * self.workers
+        # Worker processes start (Python, torch, the target unpickled) before the first batch, and that is
+        # timed on its own, apart from the batches.
+        ray.get([a.ready.remote() for a in self._actors])
+        self.start_s = round(time.perf_counter() - t0, 3)
 
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "workers": self.workers, "gpus": self.gpus}

@@ -226,6 +226,8 @@ def _audit(target: AuditTarget, config: RunConfig, *, store: RunStore | None, sp
     started = datetime.now(timezone.utc).replace(microsecond=0)
     created = started.isoformat()
     stages = _Stages(target.name, config.progress)
+    if executor.start_s:
+        stages.timings["executor: start workers"] = executor.start_s
     torch.manual_seed(config.seed)
     caps = capabilities(target)  # what is computed follows from the data and the parts given, not the domain
     methods = list(config.methods or DEFAULT_METHODS[caps.kind])

@@ -107,9 +107,10 @@ def workload(store: Path, store_models: dict[str, str], fairness_model: str = "m
         items.append(("stored", f"fairness attribute={other}", lambda c: c.callback(
             fair, {"fairness-attribute.value": other, "fairness-state.data": state}, parse=False)))
         # the decision-threshold slider: rates, ratios and bootstrap intervals at a new threshold each time
-        # (0.300, 0.301, ...), so every request is recomputed and none is served from a cache; from the run's
-        # stored score index (per-group sorted scores), or from the predictions for runs without one
-        thresholds = iter(np.round(np.arange(0.300, 0.700, 0.001), 3).tolist() * 1000)
+        # (0.05, 0.06, ... 0.95, then again: the slider's step is 0.01 and the page rounds to it), so requests
+        # are recomputed until every value has been seen once; from the run's stored score index (per-group
+        # sorted scores), or from the predictions for runs without one
+        thresholds = iter(np.round(np.arange(0.05, 0.955, 0.01), 2).tolist() * 1000)
         items.append(("recompute", f"fairness threshold slider ({attribute})", lambda c: c.callback(
             fair, {"fairness-attribute.value": attribute, "fairness-threshold.value": float(next(thresholds)),
                    "fairness-state.data": state}, changed="fairness-threshold.value", parse=False)))

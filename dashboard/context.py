@@ -30,25 +30,44 @@ class Memo:
     """Bounded, thread-safe memo of values derived from immutable runs (page bodies, figures).
 
     Keys must include the run id (never "latest"): a run never changes once written, so an entry is valid
-    for the life of the process. Two threads may compute the same key at once; both get a correct value.
+    for the life of the process. A key is computed once: threads asking for a key another thread is computing
+    wait for its value instead of computing it again (16 clients moving a slider to the same value cost one
+    computation, not 16 competing for the same cores); if that computation fails, each waiter computes it.
     """
 
     def __init__(self, size: int = 64) -> None:
         self.size = size
         self._values: OrderedDict[Any, Any] = OrderedDict()
         self._lock = threading.Lock()
+        self._pending: dict[Any, threading.Event] = {}
 
     def get(self, key: Any, compute: Any) -> Any:
-        with self._lock:
-            if key in self._values:
-                self._values.move_to_end(key)
-                return self._values[key]
-        value = compute()
-        with self._lock:
-            self._values[key] = value
-            while len(self._values) > self.size:
-                self._values.popitem(last=False)
-        return value
+        while True:
+            with self._lock:
+                if key in self._values:
+                    self._values.move_to_end(key)
+                    return self._values[key]
+                pending = self._pending.get(key)
+                if pending is None:
+                    pending = self._pending[key] = threading.Event()
+                    break
+            pending.wait()
+            with self._lock:
+                if key in self._values:
+                    self._values.move_to_end(key)
+                    return self._values[key]
+            return compute()   # the first computation failed (or was evicted at once): compute it here
+        try:
+            value = compute()
+            with self._lock:
+                self._values[key] = value
+                while len(self._values) > self.size:
+                    self._values.popitem(last=False)
+            return value
+        finally:
+            with self._lock:
+                self._pending.pop(key, None)
+            pending.set()
 
 
 class RunCache:

@@ -17,6 +17,7 @@ correctness, which no threshold changes: :func:`threshold_applies` is False for 
 """
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -220,9 +221,16 @@ def indexed_tables(index: Any, settings: Settings, *, threshold: float, referenc
                                        four_fifths=settings.four_fifths, exclude_small=settings.exclude_small, **kw)}
 
 
+#: Score indexes by (run id, run path, columns): kept apart from the page's LRU memo, whose entries (one per
+#: threshold moved to) would push a run's index out and make the next request read the file again.
+_INDEXES = Memo(8)
+_INDEX_LOCK = threading.Lock()
+
+
 def score_index(run: AuditResult, columns: Sequence[str], cache: LiveCache | None = None) -> Any:
     """The run's stored score index of ``columns`` (audit/fairness/score_index.py), or None (older runs, other
-    views, a damaged file: the caller reads the predictions instead). Read once per run and view."""
+    views, a damaged file: the caller reads the predictions instead). Read once per run and view, by one
+    request while concurrent ones wait for it (a million rows decompress in ~0.1 s)."""
     from deepaudit.audit.fairness.score_index import ARRAY_NAME, ScoreIndex
 
     def load() -> Any:
@@ -233,7 +241,11 @@ def score_index(run: AuditResult, columns: Sequence[str], cache: LiveCache | Non
         except (OSError, ValueError):
             return None
 
-    return _cached(cache, ("score_index", run.run_id, tuple(columns)), load)
+    if cache is None or run.path is None:
+        return load()
+    key = (run.run_id, str(run.path), tuple(columns))
+    with _INDEX_LOCK:
+        return _INDEXES.get(key, load)
 
 
 def view_tables(run: AuditResult, attribute: str | None, intersect: Sequence[str] = (), reference: str | None = None,

@@ -284,7 +284,20 @@ class FairnessView(NamedTuple):
 def update(ctx: AppContext, attribute: str | None, state: dict[str, Any] | None, intersect: Any = None,
            reference: str | None = None, threshold: Any = None, *, cache: live.LiveCache | None = None
            ) -> FairnessView:
-    """The callback body: load the run in ``state`` and draw the selected view."""
+    """The callback body: load the run in ``state`` and draw the selected view.
+
+    The drawn view is memoized per (run, attribute, intersection, reference, threshold on the slider's step):
+    a run never changes, and drawing the figures costs as much as computing the tables."""
+    if cache is None:
+        return _update(ctx, attribute, state, intersect, reference, threshold, cache=None)
+    key = ("fairness-view", state["run_id"], attribute, tuple(split_columns(intersect)), reference or None,
+           parse_threshold(threshold))
+    return cache.get(key, lambda: _update(ctx, attribute, state, intersect, reference, threshold, cache=cache))
+
+
+def _update(ctx: AppContext, attribute: str | None, state: dict[str, Any] | None, intersect: Any = None,
+            reference: str | None = None, threshold: Any = None, *, cache: live.LiveCache | None = None
+            ) -> FairnessView:
     run = ctx.runs.get(state["run_id"])
     if not data.attribute_names(run):
         empty = figures.empty("Fairness", "no fairness statistics in this run")
