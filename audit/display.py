@@ -71,9 +71,10 @@ def _cell(v: Any) -> Any:
     return str(v)[:MAX_CELL_CHARS]
 
 
-def _unnormalised(target: Any) -> np.ndarray:
-    """The image inputs with the declared normalisation undone (x * std + mean per channel), as float32."""
-    x = target.eval_data.inputs.detach().cpu().float().numpy()
+def _unnormalised(target: Any, index: np.ndarray) -> np.ndarray:
+    """The image inputs at ``index`` with the declared normalisation undone (x * std + mean per channel), as
+    float32 (only those rows are read: the inputs may be a RowSource too large for memory)."""
+    x = target.eval_data.inputs[np.asarray(index, dtype=np.int64)].detach().cpu().float().numpy()
     norm = (getattr(target, "provenance", None) or {}).get("normalisation") or {}
     if x.ndim == 4 and "mean" in norm and "std" in norm:
         shape = (1, x.shape[1], 1, 1)
@@ -98,8 +99,9 @@ def display_arrays(target: Any, index: np.ndarray) -> dict[str, np.ndarray] | No
             return None
         # An image model's inputs are its images: shown as they were before normalisation, when the target
         # declares it (provenance["normalisation"] = {"mean": per channel, "std": per channel}).
-        raw = _unnormalised(target)
     index = np.asarray(index, dtype=np.int64)[:MAX_SAMPLES]
+    if raw is None:
+        raw, index = _unnormalised(target, index), np.arange(len(index))
     try:
         if isinstance(raw, pd.DataFrame):
             return _rows(raw, index)

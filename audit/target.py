@@ -79,8 +79,13 @@ def predict_logits(model: nn.Module, inputs: torch.Tensor, *, batch_size: int = 
     model.eval()
     out = []
     with torch.no_grad():
-        for start in range(0, len(inputs), batch_size):
-            out.append(model(inputs[start:start + batch_size].to(device)).float().cpu())
+        if hasattr(inputs, "batches"):   # a RowSource (audit/rows.py): read in its own batches, then sub-batched
+            for _, rows in inputs.batches():
+                for start in range(0, len(rows), batch_size):
+                    out.append(model(rows[start:start + batch_size].to(device)).float().cpu())
+        else:
+            for start in range(0, len(inputs), batch_size):
+                out.append(model(inputs[start:start + batch_size].to(device)).float().cpu())
     if not out:
         return torch.empty(0)
     return torch.cat(out)
@@ -92,8 +97,9 @@ class EvalData:
 
     Parameters
     ----------
-    inputs : torch.Tensor
-        Model-ready inputs, one row per sample (preprocessed).
+    inputs : torch.Tensor or RowSource
+        Model-ready inputs, one row per sample (preprocessed); a :class:`deepaudit.audit.rows.RowSource`
+        reads them in batches from a dataset or a Parquet file instead of holding them in memory.
     labels : array of int
         True class index per sample.
     groups : DataFrame
@@ -106,7 +112,7 @@ class EvalData:
         Stable identifiers; default ``0..n-1``.
     """
 
-    inputs: torch.Tensor
+    inputs: Any   # torch.Tensor, or a deepaudit.audit.rows.RowSource
     labels: np.ndarray
     groups: pd.DataFrame | None = None
     raw: Any = None
@@ -281,7 +287,10 @@ class AuditTarget:
         data = self.eval_data
         if not isinstance(data, EvalData):
             raise TypeError(NOT_EVAL_DATA.format(name=name, type=type(data).__name__))
-        if not isinstance(data.inputs, torch.Tensor):
+        from deepaudit.audit.rows import RowSource
+
+        streamed = isinstance(data.inputs, RowSource)
+        if not isinstance(data.inputs, torch.Tensor) and not streamed:
             raise TypeError(INPUTS_NOT_TENSOR.format(name=name, type=type(data.inputs).__name__))
         n = len(data.inputs)
         if n == 0 or len(data.labels) == 0:
@@ -297,7 +306,11 @@ class AuditTarget:
         for what, other in (("labels", data.labels), ("groups", data.groups), ("sample_ids", data.sample_ids)):
             if len(other) != n:
                 raise ValueError(LENGTH_MISMATCH.format(name=name, n_inputs=n, what=what, n_other=len(other)))
-        if data.inputs.is_floating_point():
+        if streamed:
+            count, first = data.inputs.non_finite()     # read in batches, never whole
+            if count:
+                raise ValueError(NAN_INPUTS.format(name=name, count=count, first=first))
+        elif data.inputs.is_floating_point():
             finite = torch.isfinite(data.inputs.reshape(n, -1))
             if not bool(finite.all()):
                 bad_rows = (~finite).any(dim=1).nonzero().flatten()
@@ -336,7 +349,7 @@ class AuditTarget:
         if infer_kind(self) in ("tabular", "image") and not data.inputs.is_floating_point():
             # Gradient methods need floating inputs; a model that casts inside takes float32 as well. Cast now,
             # with a note in the run, or say why not before any compute.
-            cast = data.inputs.float()
+            cast = data.inputs.as_float() if streamed else data.inputs.float()
             try:
                 with torch.no_grad():
                     self.model(cast[:2].to(self.device))
@@ -360,7 +373,8 @@ class AuditTarget:
                 raise ValueError(OUTPUT_SHAPE.format(name=name, got=got, batch=len(batch), n=len(cn)))
         self.provenance.setdefault("weights_sha256", sha256_state_dict(self.model.state_dict()))
         if "data_sha256" not in self.provenance:
-            self.provenance["data_sha256"] = sha256_arrays(data.inputs.cpu().numpy(), labels)
+            self.provenance["data_sha256"] = sha256_arrays(data.inputs if streamed else data.inputs.cpu().numpy(),
+                                                           labels)
         return self
 
 

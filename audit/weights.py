@@ -44,6 +44,9 @@ def sha256_arrays(*arrays: Any) -> str:
     """Hash arrays (or lists of strings) by dtype, shape and bytes."""
     h = hashlib.sha256()
     for a in arrays:
+        if hasattr(a, "sha256_update"):   # a RowSource (audit/rows.py): the same bytes, read batch by batch
+            a.sha256_update(h)
+            continue
         if isinstance(a, (list, tuple)) and (not a or isinstance(a[0], str)):
             for s in a:
                 h.update(s.encode("utf-8"))

@@ -235,6 +235,10 @@ def _background_mean(explainer: Any, like: torch.Tensor) -> torch.Tensor:
 
 def _noise_scale(data: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     """Noise scale broadcastable to one input: per-feature std (tabular) or one pixel std (images)."""
+    if hasattr(data, "std") and hasattr(data, "batches"):       # a RowSource: statistics read in batches
+        s = data.std(per_feature=data.dim() < 3)
+        s = s.reshape([1] * (like.dim() - 1)) if data.dim() >= 3 else s
+        return torch.where(s > MIN_SCALE, s, torch.zeros_like(s))
     data = data.detach().float().cpu()
     if data.dim() >= 3:
         s = data.std().reshape([1] * (like.dim() - 1))
