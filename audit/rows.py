@@ -205,12 +205,17 @@ class RowSource:
         return self.materialize().numpy()
 
     # -- statistics over every row, in batches ----------------------------------------------------------------
-    def non_finite(self) -> tuple[int, int | None]:
-        """(count of NaN/inf values, first row holding one)."""
+    def non_finite(self, hash_into: Any = None) -> tuple[int, int | None]:
+        """(count of NaN/inf values, first row holding one); with ``hash_into``, the same pass feeds it what
+        :meth:`sha256_update` would (validation reads a large source once, not twice)."""
         count, first = 0, None
-        if not self.is_floating_point():
-            return 0, None
+        if hash_into is not None:
+            self._hash_header(hash_into)
         for start, b in self.batches():
+            if hash_into is not None:
+                hash_into.update(np.ascontiguousarray(b.numpy()).tobytes())
+            if not self.is_floating_point():
+                continue
             bad = ~torch.isfinite(b.reshape(len(b), -1))
             if bool(bad.any()):
                 count += int(bad.sum())
@@ -219,7 +224,14 @@ class RowSource:
         return count, first
 
     def std(self, per_feature: bool) -> torch.Tensor:
-        """Unbiased standard deviation per feature (rows) or over every value (images), as torch.std gives."""
+        """Unbiased standard deviation per feature (rows) or over every value (images), as torch.std gives.
+        One pass over the rows, remembered (the robustness checks of every method ask for it)."""
+        cache = self.__dict__.setdefault("_std_cache", {})
+        if per_feature not in cache:
+            cache[per_feature] = self._std(per_feature)
+        return cache[per_feature]
+
+    def _std(self, per_feature: bool) -> torch.Tensor:
         total, total_sq, count = None, None, 0
         for _, b in self.batches():
             v = b.double().reshape(len(b), -1) if per_feature else b.double().reshape(-1, 1)
@@ -235,10 +247,13 @@ class RowSource:
     def sha256_update(self, h: Any) -> None:
         """Feed ``h`` the bytes :func:`deepaudit.audit.weights.sha256_arrays` feeds for the same rows as one
         array (dtype, shape, then every row in order)."""
-        first = self[0:1].numpy()
-        h.update(f"{first.dtype.str}{tuple(self.shape)}".encode())
+        self._hash_header(h)
         for _, b in self.batches():
             h.update(np.ascontiguousarray(b.numpy()).tobytes())
+
+    def _hash_header(self, h: Any) -> None:
+        first = self[0:1].numpy()
+        h.update(f"{first.dtype.str}{tuple(self.shape)}".encode())
 
     def __repr__(self) -> str:
         return f"RowSource({type(self.dataset).__name__}, rows={len(self)}, row_shape={self._row_shape})"

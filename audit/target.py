@@ -7,6 +7,7 @@ entry point in the ``deepaudit.targets`` group; the factory returns an :class:`A
 """
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import inspect
 import logging
@@ -306,8 +307,12 @@ class AuditTarget:
         for what, other in (("labels", data.labels), ("groups", data.groups), ("sample_ids", data.sample_ids)):
             if len(other) != n:
                 raise ValueError(LENGTH_MISMATCH.format(name=name, n_inputs=n, what=what, n_other=len(other)))
+        streamed_hash = None
         if streamed:
-            count, first = data.inputs.non_finite()     # read in batches, never whole
+            # read in batches, never whole; when no cast follows, the same pass hashes the rows
+            if "data_sha256" not in self.provenance and data.inputs.is_floating_point():
+                streamed_hash = hashlib.sha256()
+            count, first = data.inputs.non_finite(hash_into=streamed_hash)
             if count:
                 raise ValueError(NAN_INPUTS.format(name=name, count=count, first=first))
         elif data.inputs.is_floating_point():
@@ -373,8 +378,11 @@ class AuditTarget:
                 raise ValueError(OUTPUT_SHAPE.format(name=name, got=got, batch=len(batch), n=len(cn)))
         self.provenance.setdefault("weights_sha256", sha256_state_dict(self.model.state_dict()))
         if "data_sha256" not in self.provenance:
-            self.provenance["data_sha256"] = sha256_arrays(data.inputs if streamed else data.inputs.cpu().numpy(),
-                                                           labels)
+            if streamed_hash is not None:   # the rows were hashed during the finite check; the labels follow
+                self.provenance["data_sha256"] = sha256_arrays(labels, into=streamed_hash)
+            else:
+                self.provenance["data_sha256"] = sha256_arrays(
+                    data.inputs if streamed else data.inputs.cpu().numpy(), labels)
         return self
 
 

@@ -40,9 +40,10 @@ def sha256_state_dict(state: Mapping[str, torch.Tensor]) -> str:
     return h.hexdigest()
 
 
-def sha256_arrays(*arrays: Any) -> str:
-    """Hash arrays (or lists of strings) by dtype, shape and bytes."""
-    h = hashlib.sha256()
+def sha256_arrays(*arrays: Any, into: Any = None) -> str:
+    """Hash arrays (or lists of strings) by dtype, shape and bytes; ``into``: a sha256 object already fed the
+    arrays before these (a RowSource hashed while it was validated)."""
+    h = hashlib.sha256() if into is None else into
     for a in arrays:
         if hasattr(a, "sha256_update"):   # a RowSource (audit/rows.py): the same bytes, read batch by batch
             a.sha256_update(h)

@@ -3,6 +3,7 @@
     python benchmarks/scale.py                      # 10k, 100k, 1M rows, local executor
     python benchmarks/scale.py --rows 10000 100000  # other sizes
     python benchmarks/scale.py --ray                # also 1M rows with 1 and 2 Ray workers, and equality
+    python benchmarks/scale.py --rows 10000 --images 50000   # the streaming case: 50,000 images at 224x224
 
 Each run is the whole `deepaudit run deepaudit/audit/testing/scale.py:factory` process (20 features, a 64-32
 MLP, sensitive race and sex; the rows come from $DEEPAUDIT_SCALE_ROWS), with default options. Printed per
@@ -39,11 +40,11 @@ def _deepaudit() -> list[str]:
     return [str(exe)] if exe.exists() else [sys.executable, "-m", "deepaudit.audit.cli"]
 
 
-def run_once(rows: int, store: Path, extra: list[str] = ()) -> dict:
-    env = dict(os.environ, DEEPAUDIT_SCALE_ROWS=str(rows))
+def run_once(rows: int, store: Path, extra: list[str] = (), *, spec: str | None = None) -> dict:
+    env = dict(os.environ, DEEPAUDIT_SCALE_ROWS=str(rows), DEEPAUDIT_STREAM_IMAGES=str(rows))
     t0 = time.perf_counter()
     with tempfile.TemporaryFile("w+") as fout, tempfile.TemporaryFile("w+") as ferr:
-        proc = subprocess.Popen(_deepaudit() + ["run", SPEC, "--store", str(store), "--json", "--no-progress",
+        proc = subprocess.Popen(_deepaudit() + ["run", spec or SPEC, "--store", str(store), "--json", "--no-progress",
                                                 *extra], stdout=fout, stderr=ferr, env=env, text=True)
         _, status, usage = os.wait4(proc.pid, 0)      # this process's own peak RSS (KiB on Linux)
         proc.returncode = os.waitstatus_to_exitcode(status)
@@ -83,6 +84,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rows", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
     ap.add_argument("--ray", action="store_true", help="also the largest size on Ray with 1 and 2 workers")
+    ap.add_argument("--images", type=int, default=0, metavar="N",
+                    help="also the streaming case: N generated 224x224 images read through a RowSource "
+                         "(deepaudit/audit/testing/stream_images.py; the issue's case is 50000)")
     ap.add_argument("--keep", type=Path, default=None,
                     help="copy the largest local run into this store (for benchmarks/dashboard_load.py)")
     args = ap.parse_args()
@@ -104,6 +108,13 @@ def main() -> None:
             xs = [r["rows"] for r in results]
             print(f"time ~ rows^k: k = {exponent(xs, [r['wall_s'] for r in results]):.2f} (wall), "
                   f"{exponent(xs, [r['audit_s'] for r in results]):.2f} (audit)")
+        if args.images:
+            spec = f"{ROOT / 'audit' / 'testing' / 'stream_images.py'}:factory"
+            r = run_once(args.images, work / "images", spec=spec)
+            gb = args.images * 3 * 224 * 224 * 4 / 1e9
+            print(f"\nstreaming: {args.images:,} images of 3x224x224 ({gb:.1f} GB as one float32 tensor) through a "
+                  f"RowSource: wall {r['wall_s']:.1f} s, audit {r['audit_s']:.1f} s, peak RSS {r['rss_mb']:.0f} MB, "
+                  f"run dir {r['dir_mb']:.1f} MB, {r['explained']} explained", flush=True)
         if args.ray:
             big = results[-1]
             print(f"\nRay, {big['rows']:,} rows (each run starts a local cluster of N one-CPU workers)")
