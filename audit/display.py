@@ -100,9 +100,12 @@ def display_arrays(target: Any, index: np.ndarray) -> dict[str, np.ndarray] | No
         # An image model's inputs are its images: shown as they were before normalisation, when the target
         # declares it (provenance["normalisation"] = {"mean": per channel, "std": per channel}).
     index = np.asarray(index, dtype=np.int64)[:MAX_SAMPLES]
-    if raw is None:
-        raw, index = _unnormalised(target, index), np.arange(len(index))
     try:
+        if raw is None:
+            # only the shown rows are read (the inputs may be a RowSource too large for memory), looked up by
+            # their evaluation index
+            shown = _unnormalised(target, index)
+            return _images({int(k): shown[i] for i, k in enumerate(index)}, index)
         if isinstance(raw, pd.DataFrame):
             return _rows(raw, index)
         if _is_text(raw):

@@ -63,7 +63,12 @@ def test_an_image_dataset_audits_like_the_same_images_in_memory(images):
     held = _image_target(ref, torch.from_numpy(u8).float() / 255.0)
     assert streamed.provenance["data_sha256"] == held.provenance["data_sha256"]      # same bytes hashed
     cfg = RunConfig(progress=False, samples=12, methods=["integrated_gradients", "saliency"], quality_samples=4)
-    _same(audit_target(held, cfg), audit_target(streamed, cfg))
+    res = audit_target(streamed, cfg)
+    _same(audit_target(held, cfg), res)
+    # the images stored for display are the explained rows, looked up by their evaluation index
+    shown = res.arrays("display")
+    assert list(shown["sample_index"]) == list(res.arrays("attr_integrated_gradients")["sample_index"])
+    np.testing.assert_array_equal(shown["images"], (torch.from_numpy(u8).float() / 255.0)[shown["sample_index"]])
 
 
 def test_whole_data_passes_read_in_batches_and_the_sample_row_by_row(images):
