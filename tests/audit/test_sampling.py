@@ -103,3 +103,11 @@ def test_small_sets_are_explained_in_full():
     sample = res.result["explanations"]["sample"]
     assert sample["n_explained"] == 800 and sample["how"] == "every row" and sample["sizing"] is None
     assert res.result["fairness"]["probes"]["reason_codes"]["scope"] == "every denied applicant"
+
+
+def test_a_bad_precision_is_refused_before_any_work():
+    from deepaudit.audit.testing.scale import scale_target
+
+    for bad in (0, 1.5, -0.1):
+        with pytest.raises(ValueError, match="--precision"):
+            audit_target(scale_target(200), RunConfig(progress=False, precision=bad))
