@@ -16,8 +16,9 @@ noise scales) and row by row for the explained sample.
 
 A ``RowSource`` answers the tensor questions the audit asks of its inputs (``len``, ``shape``, ``dtype``,
 ``dim()``, ``is_floating_point()``, indexing by an int, a slice, an index array or a boolean mask, which
-returns a tensor). Whole-data conversions (``cpu()``, ``float()``, ``numpy()``) read every row into one
-tensor: only the tabular-only stages use them (the gap decomposition, proxies), where the inputs are small.
+returns a tensor). Whole-data conversions (``cpu()``, ``float()``, ``numpy()``, ``materialize()``) read
+every row into one tensor: only the tabular-only stages use them (the gap decomposition, proxies), where
+the inputs are small.
 The data hash of a source equals that of the same rows held as one tensor
 (:func:`deepaudit.audit.weights.sha256_arrays` reads a source batch by batch).
 """
@@ -173,9 +174,6 @@ class RowSource:
     def ndim(self) -> int:
         return self.dim()
 
-    def size(self, d: int | None = None) -> Any:
-        return self.shape if d is None else self.shape[d]
-
     def is_floating_point(self) -> bool:
         return self._dtype.is_floating_point
 
@@ -195,7 +193,7 @@ class RowSource:
     def cpu(self) -> torch.Tensor:
         return self.materialize()
 
-    def detach(self) -> torch.Tensor:
+    def detach(self) -> torch.Tensor:   # the gap decomposition's `inputs.detach().float().cpu()`
         return self.materialize()
 
     def float(self) -> torch.Tensor:

@@ -143,24 +143,17 @@ def selection_sweep(preds: pd.DataFrame, columns: Sequence[str], settings: Setti
     """Each group's selection rate at every threshold (tidy: ``group, threshold, selection_rate, n``).
 
     Groups are the engine's (:func:`deepaudit.audit.fairness.encode_groups`); the rate is the share of the group with
-    P(favourable) >= threshold. One sort of the scores within groups, then a binary search per threshold:
-    O(rows log rows + groups x thresholds), no Python per row.
+    P(favourable) >= threshold. Computed through the same per-group sorted scores a run stores
+    (:class:`~deepaudit.audit.fairness.score_index.ScoreIndex`), built here from the predictions for runs
+    without one: one sort, then a binary search per segment and threshold.
     """
+    from deepaudit.audit.fairness.score_index import ScoreIndex
+
     if not settings.threshold_applies:
         return pd.DataFrame(columns=["group", "threshold", "selection_rate", "n"])
-    g = encode_groups(sensitive_frame(preds, columns, run_id), len(preds))[0]
-    score = preds["score"].to_numpy(dtype=float)
-    order = np.lexsort((score, g.codes))
-    bounds = np.concatenate([[0], np.cumsum(g.sizes)])
-    sorted_scores = score[order]
-    rates = np.empty((len(thresholds), g.n_groups))
-    for k in range(g.n_groups):
-        seg = sorted_scores[bounds[k]:bounds[k + 1]]
-        below = np.searchsorted(seg, thresholds, side="left")  # scores < t
-        rates[:, k] = (len(seg) - below) / max(len(seg), 1)
-    return pd.DataFrame({"group": np.tile(g.labels, len(thresholds)),
-                         "threshold": np.repeat(np.asarray(thresholds, dtype=float), g.n_groups),
-                         "selection_rate": rates.ravel(), "n": np.tile(g.sizes, len(thresholds))})
+    y, _, score = outcomes(preds, settings)
+    index = ScoreIndex.build(y, score, sensitive_frame(preds, columns, run_id), list(columns))
+    return indexed_sweep(index, thresholds)
 
 
 def indexed_sweep(index: Any, thresholds: np.ndarray = SWEEP) -> pd.DataFrame:
