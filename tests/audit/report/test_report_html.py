@@ -35,6 +35,8 @@ def test_html_is_self_contained(reports, model):
     srcs = re.findall(r'<img [^>]*src="([^"]+)"', html)
     assert srcs and all(s.startswith("data:image/") for s in srcs)
     assert "{{" not in html and "{%" not in html and "&lt;td" not in html
+    # a mapping in the run configuration reads as its items, not its keys
+    assert "executor=name local, workers 1;" in html
 
 
 @pytest.mark.parametrize("model", ["mortgage", "mnist_cnn_shortcut"])
