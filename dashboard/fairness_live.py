@@ -107,8 +107,14 @@ def sensitive_frame(preds: pd.DataFrame, columns: Sequence[str], run_id: str = "
     return preds[columns[0]] if len(columns) == 1 else preds[list(columns)]
 
 
+#: What the page's comparison table and charts show of ``disparities``: each group's selection rate against the
+#: reference and the impact ratio, with score intervals. A view recomputed for the page computes only that
+#: (``page=True``): no spreads over all groups, hence no bootstrap (equal rows, a test checks it).
+PAGE_COMPARISONS = dict(metrics=("selection_rate",), spreads=False)
+
+
 def live_tables(preds: pd.DataFrame, columns: Sequence[str], settings: Settings, *, threshold: float | None = None,
-                reference: str | None = None, run_id: str = "") -> dict[str, pd.DataFrame]:
+                reference: str | None = None, run_id: str = "", page: bool = False) -> dict[str, pd.DataFrame]:
     """``{"groups": group_metrics(...), "disparities": disparities(...)}`` for one column or an intersection.
 
     Parameters
@@ -123,13 +129,16 @@ def live_tables(preds: pd.DataFrame, columns: Sequence[str], settings: Settings,
         Decision threshold on P(favourable); None (or 0.5) keeps the model's own decisions.
     reference : str, optional
         Reference group for differences and ratios; None is the engine's default (largest known group).
+    page : bool
+        Only the comparisons the page shows (:data:`PAGE_COMPARISONS`); default: the full table, as stored.
     """
     y, yhat, score = outcomes(preds, settings, threshold)
     kw = dict(sensitive=sensitive_frame(preds, columns, run_id), pos_label=1, min_share=settings.min_share,
               reference=reference)
     return {"groups": group_metrics(y, yhat, y_score=score, **kw),
             "disparities": disparities(y, yhat, y_score=score, n_boot=settings.n_boot, seed=settings.seed,
-                                       four_fifths=settings.four_fifths, exclude_small=settings.exclude_small, **kw)}
+                                       four_fifths=settings.four_fifths, exclude_small=settings.exclude_small,
+                                       **(PAGE_COMPARISONS if page else {}), **kw)}
 
 
 def group_labels(preds: pd.DataFrame, columns: Sequence[str], run_id: str = "") -> list[str]:
@@ -197,21 +206,23 @@ def _cached(cache: LiveCache | None, key: tuple, compute: Callable[[], Any]) -> 
 def _timed_tables(preds_fn, columns, settings, threshold, reference, run_id, index=None):
     t0 = time.perf_counter()
     if index is not None and not is_default_threshold(threshold):
-        tables = indexed_tables(index, settings, threshold=threshold, reference=reference)
+        tables = indexed_tables(index, settings, threshold=threshold, reference=reference, page=True)
     else:
-        tables = live_tables(preds_fn(), columns, settings, threshold=threshold, reference=reference, run_id=run_id)
+        tables = live_tables(preds_fn(), columns, settings, threshold=threshold, reference=reference, run_id=run_id,
+                             page=True)
     return tables, time.perf_counter() - t0
 
 
-def indexed_tables(index: Any, settings: Settings, *, threshold: float, reference: str | None = None
-                   ) -> dict[str, pd.DataFrame]:
+def indexed_tables(index: Any, settings: Settings, *, threshold: float, reference: str | None = None,
+                   page: bool = False) -> dict[str, pd.DataFrame]:
     """:func:`live_tables` at ``threshold`` from a run's stored score index instead of its predictions: the
     same engine on the same counts, so the same tables (a test compares both)."""
     prepared = index.prepared(float(threshold))
     kw = dict(sensitive=None, prepared=prepared, min_share=settings.min_share, reference=reference)
     return {"groups": group_metrics(None, None, **kw),
             "disparities": disparities(None, None, n_boot=settings.n_boot, seed=settings.seed,
-                                       four_fifths=settings.four_fifths, exclude_small=settings.exclude_small, **kw)}
+                                       four_fifths=settings.four_fifths, exclude_small=settings.exclude_small,
+                                       **(PAGE_COMPARISONS if page else {}), **kw)}
 
 
 #: Score indexes by (run id, run path, columns): kept apart from the page's LRU memo, whose entries (one per
@@ -275,7 +286,10 @@ def view_tables(run: AuditResult, attribute: str | None, intersect: Sequence[str
 
     def tables(t: float | None, ref: str | None) -> ViewTables:
         if complete and ref is None and is_default_threshold(t):
-            return ViewTables(name, source_cols, run.groups(stored), run.disparities(stored), None, t, "stored")
+            # read from the run once: a moved threshold shows these as its baseline on every request
+            stored_groups, stored_disparities = _cached(cache, ("stored", run_id, stored),
+                                                        lambda: (run.groups(stored), run.disparities(stored)))
+            return ViewTables(name, source_cols, stored_groups, stored_disparities, None, t, "stored")
         key = ("tables", run_id, source_cols, None if is_default_threshold(t) else t, ref)
         index = score_index(run, source_cols, cache) if settings.threshold_applies else None
         (got, seconds) = _cached(cache, key, lambda: _timed_tables(predictions, source_cols, settings, t, ref,

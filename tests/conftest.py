@@ -14,6 +14,9 @@ if "PYTEST_XDIST_WORKER" in os.environ:  # a worker: its share, whatever the con
 else:
     os.environ.setdefault(ENV_THREADS, str(available_cpus()))
 apply_thread_policy()
+# Plotly validates every figure the tests build (the server skips it for speed: dashboard/figures/base.py);
+# tests/dashboard/test_figure_validation.py checks that both give the same figure.
+os.environ.setdefault("DEEPAUDIT_VALIDATE_FIGURES", "1")
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402

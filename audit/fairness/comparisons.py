@@ -41,6 +41,8 @@ Decisions a reviewer should know:
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import pandas as pd
 
@@ -114,7 +116,8 @@ def impact_reference(rate: np.ndarray, known: np.ndarray, small: np.ndarray, *,
 def disparities(y_true, y_pred, *, sensitive, pos_label=None, y_score=None, columns=None,
                 breakdown: str = "intersection", reference=None, n_boot: int = 1000, seed: int = 0,
                 confidence: float = 0.95, min_share: float = 0.02, four_fifths: float = 0.8,
-                exclude_small: bool = True, prepared: Prepared | None = None) -> pd.DataFrame:
+                exclude_small: bool = True, prepared: Prepared | None = None, metrics: Sequence[str] | None = None,
+                spreads: bool = True) -> pd.DataFrame:
     """Differences, ratios, impact ratios and fairness criteria with bootstrap intervals.
 
     Parameters
@@ -137,6 +140,13 @@ def disparities(y_true, y_pred, *, sensitive, pos_label=None, y_score=None, colu
         (:func:`impact_reference`, shared with the policy check).
     prepared : Prepared, optional
         Per-group counts instead of the rows, as in :func:`deepaudit.audit.fairness.metrics.group_metrics`.
+    metrics : sequence of str, optional
+        Only these rates (default: every rate the data allows) and the criteria built from them alone.
+    spreads : bool
+        With the spreads over all groups and the criteria (default). False gives only the per-group rows
+        (each group against the reference, and impact ratios), whose intervals are score intervals: no
+        bootstrap is drawn. The dashboard's threshold slider shows only those; each row equals the
+        corresponding row of the full table.
 
     Returns
     -------
@@ -165,6 +175,11 @@ def disparities(y_true, y_pred, *, sensitive, pos_label=None, y_score=None, colu
         y_true, y_pred, sensitive=sensitive, pos_label=pos_label, y_score=y_score, columns=columns,
         breakdown=breakdown)
     masks = rate_masks(prep.n_cells)
+    if metrics is not None:
+        unknown = [m for m in metrics if m not in masks]
+        if unknown:
+            raise ValueError(f"unknown rate(s) {unknown} for these counts; choose from {list(masks)}")
+        masks = {k: v for k, v in masks.items() if k in set(metrics)}
     boot_m = bootstrap_method(n_boot, seed)
     boot_log = bootstrap_method(n_boot, seed, log_scale=True)
     boot_m_s, boot_log_s = (m + ", median cut fixed" for m in (boot_m, boot_log))
@@ -179,11 +194,12 @@ def disparities(y_true, y_pred, *, sensitive, pos_label=None, y_score=None, colu
         neg = n_g - pos
         ref = resolve_reference(groups, reference)
         known = np.array([lab != UNKNOWN for lab in labels]) if len(labels) > 1 else np.ones(1, bool)
-        boot = bootstrap_counts(counts, n_boot=n_boot, seed=seed)
+        boot = bootstrap_counts(counts, n_boot=n_boot, seed=seed) if spreads else None
         point, reps, nums, dens = {}, {}, {}, {}
         for name, (num_mask, den_mask) in masks.items():
             nums[name], dens[name], point[name] = rates_from_counts(counts, num_mask, den_mask)
-            reps[name] = rates_from_counts(boot, num_mask, den_mask)[2]
+            if boot is not None:
+                reps[name] = rates_from_counts(boot, num_mask, den_mask)[2]
 
         def row(metric, statistic, group, ref_idx, value, lo, hi, method, idx=None, n_valid=0,
                 flag=False, note="", too_small=False):
@@ -200,10 +216,10 @@ def disparities(y_true, y_pred, *, sensitive, pos_label=None, y_score=None, colu
 
         single = groups.n_groups == 1
         single_note = SINGLE_GROUP_NOTE.format(group=labels[0], attribute=attr)
-        spreads, notes = {}, {}
+        spread, notes = {}, {}
         for name in masks:
             m_lin, m_log = (boot_m_s, boot_log_s) if name == "scoring_rate" else (boot_m, boot_log)
-            rate, rb = point[name], reps[name]
+            rate, rb = point[name], reps.get(name)
             num, den = nums[name], dens[name]
             cut = ", median cut fixed" if name == "scoring_rate" else ""
             s_d, s_r = score_d + cut, score_r + cut
@@ -228,8 +244,10 @@ def disparities(y_true, y_pred, *, sensitive, pos_label=None, y_score=None, colu
             # Spread over every group with a defined rate.
             defined = ~np.isnan(rate)
             left_out = [labels[g] for g in np.flatnonzero(~defined)]
-            if single or defined.sum() < 1:
-                spreads[name] = None
+            if not spreads:
+                spread[name] = None
+            elif single or defined.sum() < 1:
+                spread[name] = None
                 notes[name] = single_note if single else UNDEFINED_GROUPS_NOTE.format(groups=left_out)
                 for stat in ("max_min_difference", "min_max_ratio"):
                     row(name, stat, ALL_GROUPS, None, np.nan, np.nan, np.nan, m_lin, note=notes[name])
@@ -239,7 +257,7 @@ def disparities(y_true, y_pred, *, sensitive, pos_label=None, y_score=None, colu
                 note = SPREAD_NOTE.format(hi_group=labels[top], hi=hi_v, lo_group=labels[bottom], lo=lo_v)
                 if left_out:
                     note += " " + UNDEFINED_GROUPS_NOTE.format(groups=left_out)
-                spreads[name] = (hi_v, lo_v, b_max, b_min, top)
+                spread[name] = (hi_v, lo_v, b_max, b_min, top)
                 dlo, dhi, dn = percentile_interval(b_max - b_min, confidence=confidence)
                 row(name, "max_min_difference", ALL_GROUPS, top, hi_v - lo_v, dlo, dhi, m_lin, defined,
                     int(dn), note=note)
@@ -270,7 +288,8 @@ def disparities(y_true, y_pred, *, sensitive, pos_label=None, y_score=None, colu
                     row(name, "impact_ratio", labels[g], top, value, lo if ok else np.nan,
                         hi if ok else np.nan, s_r, g, flag=ok and value < four_fifths,
                         too_small=bool(i_tiny[g]) and g != top, note=note)
-        _criteria(spreads, notes, masks, row, boot_m, boot_log, confidence)
+        if spreads:
+            _criteria(spread, notes, masks, row, boot_m, boot_log, confidence)
     return pd.DataFrame(rows, columns=COLUMNS)
 
 

@@ -19,11 +19,11 @@ UNDEFINED = {"tpr": "TPR undefined: no positives", "fpr": "FPR undefined: no neg
              "ppv": "PPV undefined: no predicted positives"}
 
 
-def _undefined_notes(df: pd.DataFrame) -> list[str]:
+def _undefined_notes(cols: dict[str, np.ndarray]) -> list[str]:
     """Per group, which rates are undefined and why ("" when all are defined)."""
-    empty = {"tpr": df["positives"] == 0, "fpr": df["negatives"] == 0, "ppv": df["predicted_positive"] == 0}
-    return ["; ".join(UNDEFINED[m] for m in ("tpr", "fpr", "ppv") if bool(empty[m].iloc[i]) and df["n"].iloc[i] > 0)
-            for i in range(len(df))]
+    empty = {"tpr": cols["positives"] == 0, "fpr": cols["negatives"] == 0, "ppv": cols["predicted_positive"] == 0}
+    return ["; ".join(UNDEFINED[m] for m in ("tpr", "fpr", "ppv") if empty[m][i] and cols["n"][i] > 0)
+            for i in range(len(cols["n"]))]
 
 
 def group_metrics(y_true, y_pred, *, sensitive, pos_label=None, y_score=None, columns=None,
@@ -89,17 +89,18 @@ def group_metrics(y_true, y_pred, *, sensitive, pos_label=None, y_score=None, co
         tn, fp, fn, tp = conf.T
         n_g = counts.sum(axis=1)
         ref = resolve_reference(groups, reference)
-        df = pd.DataFrame({
-            "attribute": groups.attribute, "group": groups.labels, "n": n_g, "share": n_g / prep.n,
-            "small_group": groups.small(min_share), "is_reference": np.arange(groups.n_groups) == ref,
+        cols: dict[str, object] = {
+            "attribute": [groups.attribute] * groups.n_groups, "group": groups.labels, "n": n_g,
+            "share": n_g / prep.n, "small_group": groups.small(min_share),
+            "is_reference": np.arange(groups.n_groups) == ref,
             "positives": fn + tp, "negatives": tn + fp, "predicted_positive": fp + tp,
             "tn": tn, "fp": fp, "fn": fn, "tp": tp,
-        })
+        }
         for name, (num_mask, den_mask) in masks.items():
             num, den, rate = rates_from_counts(counts, num_mask, den_mask)
             lo, hi = wilson_interval(num, den, confidence=confidence)
-            df[name], df[f"{name}_lo"], df[f"{name}_hi"] = rate, lo, hi
-        df["interval_method"] = f"wilson score, {confidence:.0%}"
-        df["undefined"] = _undefined_notes(df)
-        frames.append(df)
-    return pd.concat(frames, ignore_index=True)
+            cols[name], cols[f"{name}_lo"], cols[f"{name}_hi"] = rate, lo, hi
+        cols["interval_method"] = [f"wilson score, {confidence:.0%}"] * groups.n_groups
+        cols["undefined"] = _undefined_notes(cols)
+        frames.append(pd.DataFrame(cols))   # built in one piece: column by column costs ~1 ms per column
+    return frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)

@@ -17,7 +17,16 @@ import pandas as pd
 import plotly.graph_objects as go
 from dash import html
 
-from deepaudit.dashboard.figures.base import FAIL_COLOUR, LAYOUT, OKABE_ITO, PASS_COLOUR, empty, title_top, title_with
+from deepaudit.dashboard.figures.base import (
+    FAIL_COLOUR,
+    LAYOUT,
+    OKABE_ITO,
+    PASS_COLOUR,
+    empty,
+    new_figure,
+    title_top,
+    title_with,
+)
 
 NEGATIVE_RGB = (0, 114, 178)   # Okabe-Ito blue
 POSITIVE_RGB = (230, 159, 0)   # Okabe-Ito orange
@@ -185,4 +194,4 @@ def counterfactual_figure(pairs: pd.DataFrame, *, favorable: str = "favorable") 
               "yaxis": {"type": "category", "categoryorder": "array", "categoryarray": labels, "automargin": True},
               "shapes": [{"type": "line", "x0": 0, "x1": 0, "xref": "x", "y0": 0, "y1": 1, "yref": "paper",
                           "line": {"color": OKABE_ITO["grey"], "width": 1, "dash": "dash"}}]}
-    return go.Figure(data=traces, layout=layout)
+    return new_figure(traces, layout)

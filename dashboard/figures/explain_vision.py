@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from deepaudit.dashboard.figures.base import DIVERGING, LAYOUT, empty, title_top, title_with
+from deepaudit.dashboard.figures.base import DIVERGING, LAYOUT, empty, new_figure, title_top, title_with
 
 UNIT = "attribution"
 MAX_CLASS_COLUMNS = 20
@@ -181,7 +181,7 @@ def overlay_figure(image: np.ndarray | None, maps: Mapping[str, np.ndarray | Non
             traces.append(_attribution_trace(a, limits[m], colorbar=cb, **axes))
             if img is not None and img.shape == a.shape:
                 traces.append(_outline(img, **axes))
-    return go.Figure(data=traces, layout=layout)
+    return new_figure(traces, layout)
 
 
 def class_maps_figure(maps: Mapping[str, np.ndarray], class_names: Sequence[str], *,
@@ -231,4 +231,4 @@ def class_maps_figure(maps: Mapping[str, np.ndarray], class_names: Sequence[str]
         layout["annotations"].append({"text": f"{c}{n}", "x": j * (width + CLASS_GAP) + width / 2, "xref": "x",
                                       "y": 1.0, "yref": "paper", "yanchor": "bottom", "showarrow": False,
                                       "font": {"size": 12}})
-    return go.Figure(data=traces, layout=layout)
+    return new_figure(traces, layout)

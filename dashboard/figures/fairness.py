@@ -20,8 +20,10 @@ from deepaudit.dashboard.figures.base import (
     PASS_COLOUR,
     REFERENCE_COLOUR,
     empty,
+    new_figure,
     title_top,
     title_with,
+    trace,
 )
 from deepaudit.dashboard.figures.base import LAYOUT as _LAYOUT
 
@@ -49,8 +51,8 @@ def _axis(title: str, **kw) -> dict:
 
 def _figure(traces: list, title: str, subtitle: str | None, *, xaxis: dict, yaxis: dict,
             legend_below: bool = False, look: str | None = None, **layout) -> go.Figure:
-    """One go.Figure built in a single validation pass (no update_* chains); ``look`` is the one sentence under
-    the title saying what to look for (20 px more at the top)."""
+    """One go.Figure built in one piece (no update_* chains; validated only in tests, :func:`validating`);
+    ``look`` is the one sentence under the title saying what to look for (20 px more at the top)."""
     extra_top = 20 if look else 0
     lay = {**_STYLE, "margin": {**_LAYOUT["margin"], "t": 70 + extra_top}, "title": _title(title, subtitle, look),
            "xaxis": xaxis, "yaxis": yaxis}
@@ -63,7 +65,7 @@ def _figure(traces: list, title: str, subtitle: str | None, *, xaxis: dict, yaxi
         lay["height"] = layout.pop("height", lay.get("height", _LAYOUT["height"])) + extra_top
     lay.update(layout)
     lay["title"]["y"] = title_top(lay["title"]["text"], lay.get("height", _LAYOUT["height"]))
-    return go.Figure(data=traces, layout=lay)
+    return new_figure(traces, lay)
 
 
 _empty = empty
@@ -110,7 +112,7 @@ def _dot_plot(labels: list[str], value: pd.Series, lo: pd.Series, hi: pd.Series,
     flip = horizontal_layout(labels)
     g_key, v_key, err = ("y", "x", "error_x") if flip else ("x", "y", "error_y")
     hover = hover.replace("%{x}", "%{GROUP}").replace("%{y", "%{" + v_key).replace("%{GROUP}", "%{" + g_key + "}")
-    traces = [go.Scatter(**{
+    traces = [trace("scatter", **{
         g_key: labels, v_key: value.to_numpy(dtype=float), "mode": "markers", "name": name, "showlegend": False,
         "marker": {"size": 13, "color": colours, "symbol": ["diamond" if r else "circle" for r in is_ref]},
         err: {"type": "data", "symmetric": False, "array": (hi - value).clip(lower=0).to_numpy(dtype=float),
@@ -119,7 +121,7 @@ def _dot_plot(labels: list[str], value: pd.Series, lo: pd.Series, hi: pd.Series,
         "customdata": customdata, "hovertemplate": hover})]
     with_baseline = baseline is not None and len(baseline) > 0
     if with_baseline:
-        traces.append(go.Scatter(**{
+        traces.append(trace("scatter", **{
             g_key: baseline_labels, v_key: baseline.to_numpy(dtype=float), "mode": "markers", "name": baseline_name,
             "marker": {"size": 11, "symbol": "circle-open", "color": BASELINE_COLOUR, "line": {"width": 2}},
             "hovertemplate": "%{" + g_key + "}<br>" + baseline_name + ": %{" + v_key + ":" + fmt + "}<extra></extra>"}))
@@ -226,8 +228,9 @@ def threshold_sweep_figure(sweep: pd.DataFrame, *, current: float | None, defaul
         return _empty(title, "the decision threshold does not apply to this model")
     traces = []
     for i, (group, s) in enumerate(sweep.groupby("group", sort=False)):
-        traces.append(go.Scatter(
-            x=s["threshold"], y=s["selection_rate"], mode="lines", name=str(group),
+        traces.append(trace(
+            "scatter", x=s["threshold"].to_numpy(dtype=float), y=s["selection_rate"].to_numpy(dtype=float),
+            mode="lines", name=str(group),
             line={"color": LINE_COLOURS[i % len(LINE_COLOURS)], "width": 2,
                   "dash": LINE_DASHES[(i // len(LINE_COLOURS)) % len(LINE_DASHES)]},
             hovertemplate=f"{group}<br>threshold %{{x:.2f}}<br>selection rate %{{y:.1%}}<extra></extra>"))

@@ -405,8 +405,10 @@ def render(view: live.ViewTables, run: Run) -> FairnessView:
               f"(B={settings.n_boot}, seed {settings.seed}) for {boot_for}."
               if view.source == "stored"
               else f"Computed live from the run's {n:,} predictions with the audit's own fairness engine and "
-                   f"settings (score intervals; bootstrap B={settings.n_boot}, seed {settings.seed}) in "
-                   f"{view.seconds * 1000:.0f} ms.")
+                   f"settings in {view.seconds * 1000:.0f} ms: Wilson 95% intervals (rates) and continuity-corrected "
+                   f"score intervals (Newcombe, MOVER-R) against the reference, as stored. The bootstrapped spreads "
+                   f"over all groups (B={settings.n_boot}) are not on this page; the run's report has them at the "
+                   f"model's rule.")
     return FairnessView(_texts(view, run, ratio), rows, columns, impact, rates, sweep, source)
 
 

@@ -49,3 +49,25 @@ def test_a_damaged_index_falls_back_to_the_predictions(run, monkeypatch):
     assert live.score_index(run, ("race",)) is None
     view = live.view_tables(run, "race", threshold=0.7)
     assert view.source == "live" and view.groups["n"].sum() == 3_000
+
+
+@pytest.mark.parametrize("threshold", [0.35, 0.5, 0.7])
+@pytest.mark.parametrize("reference", [None, "white"])
+def test_the_page_computes_only_the_rows_it_shows_and_they_equal_the_full_tables(run, threshold, reference):
+    """The page's comparisons (selection rate vs the reference, impact ratios) are the full table's rows,
+    without the bootstrapped spreads and criteria it never shows."""
+    settings = live.run_settings(run)
+    kw = dict(threshold=threshold, reference=reference)
+    full = live.live_tables(run.predictions(), ("race",), settings, **kw)
+    page = live.live_tables(run.predictions(), ("race",), settings, page=True, **kw)
+    pd.testing.assert_frame_equal(page["groups"], full["groups"])
+    d = page["disparities"]
+    assert set(d["metric"]) == {"selection_rate"}
+    assert set(d["statistic"]) == {"difference_vs_reference", "ratio_vs_reference", "impact_ratio"}
+    assert (d["method"].str.startswith(("Newcombe", "MOVER-R"))).all()   # score intervals: nothing bootstrapped
+    want = full["disparities"]
+    want = want[(want["metric"] == "selection_rate") & want["statistic"].isin(set(d["statistic"]))]
+    pd.testing.assert_frame_equal(d.reset_index(drop=True), want.reset_index(drop=True))
+    if threshold != 0.5:   # from the stored score index: the same page rows
+        index = live.score_index(run, ("race",))
+        pd.testing.assert_frame_equal(live.indexed_tables(index, settings, page=True, **kw)["disparities"], d)

@@ -266,3 +266,19 @@ def test_calibration_bins_and_ece_by_hand():
         c = curves[curves.group == g]
         assert c["n_b"].sum() == len(s)
         assert abs(c.loc[c.bin == 3, "mean_score"].item() - s[bins == 3].mean()) <= TOL
+
+
+def test_disparities_restricted_to_some_rates_without_spreads():
+    rng = np.random.default_rng(3)
+    y, yhat = rng.integers(0, 2, 400), rng.integers(0, 2, 400)
+    sens = rng.choice(["a", "b", "c"], 400)
+    full = disparities(y, yhat, sensitive=sens, n_boot=200)
+    part = disparities(y, yhat, sensitive=sens, n_boot=200, metrics=["tpr", "fpr"], spreads=False)
+    assert set(part["metric"]) == {"tpr", "fpr"}
+    assert {"difference_vs_reference", "ratio_vs_reference"} <= set(part["statistic"]) <= {
+        "difference_vs_reference", "ratio_vs_reference", "impact_ratio"}   # no spreads, no criteria
+    assert not part["method"].str.contains("bootstrap").any()
+    want = full[full["metric"].isin(["tpr", "fpr"]) & full["statistic"].isin(set(part["statistic"]))]
+    pd.testing.assert_frame_equal(part.reset_index(drop=True), want.reset_index(drop=True))
+    with pytest.raises(ValueError, match="unknown rate.*'recall'.*choose from"):
+        disparities(y, yhat, sensitive=sens, metrics=["recall"])

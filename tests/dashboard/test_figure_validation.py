@@ -1,0 +1,65 @@
+"""The server builds figures without plotly's validation (dashboard/figures/base.py, ~4x cheaper); the tests
+build them validated. Both must give the same figure, and validation must be on in the tests."""
+from __future__ import annotations
+
+import json
+
+import plotly.io as pio
+import pytest
+
+from deepaudit.dashboard.figures import base
+from deepaudit.dashboard.pages import fairness as fairness_page
+
+
+def _json(fig) -> dict:
+    """The figure as the browser gets it, less the template: the layouts name the empty template ``{}``, which
+    validation fills with plotly's per-trace defaults (``{"data": {"scatter": [{"type": "scatter"}]}}``)."""
+    out = json.loads(pio.to_json(fig, validate=False))
+    template = out["layout"].pop("template", {})
+    assert not template.get("layout") and all(t == [{"type": k}] for k, t in template.get("data", {}).items())
+    return _drop_empty(out)
+
+
+def _drop_empty(x):
+    """Validation drops empty layout lists (``annotations: []``, ``shapes: []``): nothing is drawn either way."""
+    if isinstance(x, dict):
+        return {k: _drop_empty(v) for k, v in x.items() if v != [] and v != {}}
+    if isinstance(x, list):
+        return [_drop_empty(v) for v in x]
+    return x
+
+
+def test_the_suite_validates_figures_and_validation_catches_a_bad_property(monkeypatch):
+    assert base.validating()                      # tests/conftest.py sets DEEPAUDIT_VALIDATE_FIGURES=1
+    with pytest.raises(ValueError, match="markr"):
+        base.new_figure([base.trace("scatter", x=[1], y=[2], markr={"size": 3})], {})
+    monkeypatch.setenv(base.VALIDATE_ENV, "0")
+    assert not base.validating()
+    base.new_figure([base.trace("scatter", x=[1], y=[2], markr={"size": 3})], {})   # not checked when serving
+
+
+@pytest.mark.parametrize("threshold", [0.5, 0.37])
+def test_unvalidated_fairness_figures_serialise_like_validated_ones(ctx, monkeypatch, threshold):
+    run = ctx.resolve("mortgage")
+    state = {"model": "mortgage", "run_id": run.run_id}
+
+    def draw():
+        view = fairness_page.update(ctx, "race", state, None, None, threshold)
+        return [view.impact, view.rates, view.sweep]
+
+    checked = draw()
+    monkeypatch.setenv(base.VALIDATE_ENV, "0")
+    fast = draw()
+    assert all(f._validate is False for f in fast) and all(f._validate is True for f in checked)
+    for a, b in zip(checked, fast):
+        ja, jb = _json(a), _json(b)
+        assert ja["data"] and ja == jb
+
+
+def test_unvalidated_layout_only_figures_equal_validated_ones(monkeypatch):
+    def draw():
+        return base.empty("Nothing", "no data")
+
+    checked = draw()
+    monkeypatch.setenv(base.VALIDATE_ENV, "0")
+    assert _json(draw()) == _json(checked)
