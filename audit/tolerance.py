@@ -21,7 +21,8 @@ attributions -- inherits that noise. Such numbers are compared with
 What is compared exactly, because it is exact: counts (``n_test``,
 ``n_correct``: an integer either matches or the model changed), hashes, and
 float64 computations over identical inputs (our fairness engine against
-fairlearn on the same predictions).
+fairlearn on the same predictions), up to :data:`FLOAT64_RTOL` / :data:`FLOAT64_ATOL`:
+two implementations may sum in another order.
 
 A count can in principle move when a probability sits within float32 noise
 of the decision threshold (0.5); that is reported as a mismatch, with the card
@@ -37,6 +38,16 @@ from typing import Any, Mapping
 FLOAT32_RTOL = 1e-5
 #: Absolute tolerance for float32-derived numbers near zero.
 FLOAT32_ATOL = 1e-7
+
+
+#: Two implementations of one float64 formula on identical float64 inputs (the fairness engine against
+#: fairlearn, metrics against scikit-learn, intervals against scipy/statsmodels): they differ only in summation
+#: order (numpy's pairwise sums follow the CPU's SIMD width) and an ulp of libm, at worst ~n * 2.2e-16 over n
+#: terms. 1e-9 covers millions of terms on any CPU and is still far below any difference that matters (a
+#: rate reported to three decimals). Never for float32 model outputs: those take FLOAT32_RTOL/ATOL.
+FLOAT64_RTOL = 1e-9
+#: Absolute counterpart of :data:`FLOAT64_RTOL` (rates, differences of rates, p-values near 0).
+FLOAT64_ATOL = 1e-9
 
 
 def close(a: float, b: float, *, rtol: float = FLOAT32_RTOL, atol: float = FLOAT32_ATOL) -> bool:

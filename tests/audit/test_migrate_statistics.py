@@ -14,6 +14,7 @@ from deepaudit.audit.confusion import confusion_counts
 from deepaudit.audit.migrate import migrate
 from deepaudit.audit.quality.curves import auc_intervals
 from deepaudit.audit.store import RunStore, to_jsonable
+from deepaudit.audit.tolerance import FLOAT64_ATOL
 
 V1 = Path(__file__).resolve().parent.parent / "fixtures" / "store_v1"
 RUN_IDS = sorted(p.name for p in (V1 / "runs").iterdir())
@@ -91,4 +92,4 @@ def test_text_examples_take_their_totals_from_the_audit_helper(v1_store):
         shown = [seg["attribution"] for seg in s["segments"] if seg["attribution"] is not None]
         assert shown and {k: s[k] for k in ("attribution_sum", "max_abs")} == attribution_totals(shown)
         assert s["max_abs"] == pytest.approx(max(abs(a) for a in shown)) and s["max_abs"] > 0
-        assert s["attribution_sum"] == pytest.approx(sum(shown), rel=1e-9, abs=1e-12)
+        assert s["attribution_sum"] == pytest.approx(sum(shown), rel=1e-9, abs=FLOAT64_ATOL)

@@ -14,6 +14,7 @@ from sklearn.metrics import confusion_matrix, log_loss, roc_auc_score
 from deepaudit.audit.fairness.intervals import hanley_mcneil_interval, mean_interval, z_value
 from deepaudit.audit.performance import ONE_SAMPLE, ZERO_SE, performance, performance_section
 from deepaudit.audit.store import to_jsonable
+from deepaudit.audit.tolerance import FLOAT64_ATOL, FLOAT64_RTOL
 
 Z95 = 1.959963984540054  # the constant the report used
 
@@ -53,7 +54,8 @@ def _binary(n=300, seed=0):
 
 
 # Tolerances here: every comparison is float64 arithmetic on the same float64 arrays (synthetic scores, never a
-# model's float32 output recomputed), so two implementations agree to ~1e-15; 1e-12 holds on any CPU.
+# model's float32 output recomputed), so two implementations agree to ~1e-15;
+# FLOAT64_RTOL/ATOL (audit/tolerance.py) hold on any CPU.
 def test_binary_overall_and_intervals_match_oracles():
     y, probs = _binary()
     perf = performance_section(y, probs, ["deny", "approve"], {"roc_auc": 0.9})
@@ -61,33 +63,33 @@ def test_binary_overall_and_intervals_match_oracles():
     pred = probs.argmax(1)
     assert list(iv) == ["accuracy", "roc_auc", "log_loss", "brier"]
     assert ov["n"] == 300 and ov["n_correct"] == int((pred == y).sum())
-    assert ov["accuracy"] == pytest.approx((pred == y).mean(), abs=1e-15)
-    assert ov["roc_auc"] == pytest.approx(roc_auc_score(y, probs[:, 1]), rel=1e-12)
-    assert ov["log_loss"] == pytest.approx(log_loss(y, probs), rel=1e-12)
-    assert ov["brier"] == pytest.approx(np.mean((probs[:, 1] - y) ** 2), rel=1e-12)
+    assert ov["accuracy"] == pytest.approx((pred == y).mean(), abs=FLOAT64_ATOL)
+    assert ov["roc_auc"] == pytest.approx(roc_auc_score(y, probs[:, 1]), rel=FLOAT64_RTOL)
+    assert ov["log_loss"] == pytest.approx(log_loss(y, probs), rel=FLOAT64_RTOL)
+    assert ov["brier"] == pytest.approx(np.mean((probs[:, 1] - y) ** 2), rel=FLOAT64_RTOL)
     assert perf["card_metrics"] == {"roc_auc": 0.9}
     for m in iv:
         assert iv[m]["value"] == ov[m] and iv[m]["n"] == 300 and iv[m]["level"] == 0.95
         assert iv[m]["lo"] < ov[m] < iv[m]["hi"]
     # accuracy: Wilson, as scipy and the report's old formula
     acc = iv["accuracy"]
-    assert (acc["lo"], acc["hi"]) == pytest.approx(scipy_wilson(ov["n_correct"], 300), abs=1e-12)
-    assert (acc["lo"], acc["hi"]) == pytest.approx(old_wilson(ov["n_correct"], 300), abs=1e-12)
+    assert (acc["lo"], acc["hi"]) == pytest.approx(scipy_wilson(ov["n_correct"], 300), abs=FLOAT64_ATOL)
+    assert (acc["lo"], acc["hi"]) == pytest.approx(old_wilson(ov["n_correct"], 300), abs=FLOAT64_ATOL)
     assert acc["method"] == "Wilson score interval, 95%"
     # ROC AUC: Hanley & McNeil
     auc = iv["roc_auc"]
     n1, n0 = int(y.sum()), int((1 - y).sum())
     assert (auc["n_pos"], auc["n_neg"]) == (n1, n0)
-    assert (auc["lo"], auc["hi"]) == pytest.approx(old_hanley_mcneil(ov["roc_auc"], n1, n0), abs=1e-12)
+    assert (auc["lo"], auc["hi"]) == pytest.approx(old_hanley_mcneil(ov["roc_auc"], n1, n0), abs=FLOAT64_ATOL)
     assert auc["method"] == "Hanley & McNeil (1982) standard error, 95%"
     # log loss and Brier: normal interval of the per-sample mean (scipy's standard error of the mean)
     per_ll = -np.log(np.clip(probs[np.arange(300), y], 1e-15, 1))
     per_br = (probs[:, 1] - y) ** 2
     for m, per in (("log_loss", per_ll), ("brier", per_br)):
         half = stats.norm.ppf(0.975) * stats.sem(per)
-        assert iv[m]["lo"] == pytest.approx(ov[m] - half, abs=1e-12)
-        assert iv[m]["hi"] == pytest.approx(ov[m] + half, abs=1e-12)
-        assert (iv[m]["lo"], iv[m]["hi"]) == pytest.approx(old_mean_interval(per, ov[m]), abs=1e-12)
+        assert iv[m]["lo"] == pytest.approx(ov[m] - half, abs=FLOAT64_ATOL)
+        assert iv[m]["hi"] == pytest.approx(ov[m] + half, abs=FLOAT64_ATOL)
+        assert (iv[m]["lo"], iv[m]["hi"]) == pytest.approx(old_mean_interval(per, ov[m]), abs=FLOAT64_ATOL)
         assert iv[m]["method"] == "normal approximation of the per-sample mean, 95%"
 
 
@@ -109,11 +111,11 @@ def test_per_class_counts_and_wilson_intervals():
     assert pc["n_predicted"].iloc[3] == 0
     for i, r in pc.iterrows():
         tp, sup, npred = cm[i, i], cm[i].sum(), cm[:, i].sum()
-        assert (r["recall_lo"], r["recall_hi"]) == pytest.approx(scipy_wilson(tp, sup), abs=1e-12)
-        assert (r["recall_lo"], r["recall_hi"]) == pytest.approx(old_wilson(tp, sup), abs=1e-12)
+        assert (r["recall_lo"], r["recall_hi"]) == pytest.approx(scipy_wilson(tp, sup), abs=FLOAT64_ATOL)
+        assert (r["recall_lo"], r["recall_hi"]) == pytest.approx(old_wilson(tp, sup), abs=FLOAT64_ATOL)
         assert r["recall_lo"] <= r["recall"] <= r["recall_hi"]
         if npred:
-            assert (r["precision_lo"], r["precision_hi"]) == pytest.approx(scipy_wilson(tp, npred), abs=1e-12)
+            assert (r["precision_lo"], r["precision_hi"]) == pytest.approx(scipy_wilson(tp, npred), abs=FLOAT64_ATOL)
             assert r["precision_lo"] <= r["precision"] <= r["precision_hi"]
         else:  # nothing predicted as the class: precision has no interval (stored as null)
             assert math.isnan(r["precision_lo"]) and math.isnan(r["precision_hi"])
@@ -151,9 +153,9 @@ def test_pred_defaults_to_argmax_and_bad_inputs_raise():
 
 
 def test_interval_helpers():
-    assert z_value(0.95) == pytest.approx(Z95, abs=1e-15)
+    assert z_value(0.95) == pytest.approx(Z95, abs=FLOAT64_ATOL)
     lo, hi, se = hanley_mcneil_interval(0.8, 40, 60)
-    assert (lo, hi) == pytest.approx(old_hanley_mcneil(0.8, 40, 60), abs=1e-14) and se > 0
+    assert (lo, hi) == pytest.approx(old_hanley_mcneil(0.8, 40, 60), abs=FLOAT64_ATOL) and se > 0
     assert all(math.isnan(v) for v in hanley_mcneil_interval(0.7, 0, 10))
     v = np.array([0.1, 0.5, 0.2, 0.9])
     lo, hi = mean_interval(v)
@@ -192,10 +194,10 @@ def test_confusion_counts_match_sklearn_with_row_shares_and_are_stored():
     assert cells["count"].tolist() == cm.ravel().tolist()  # counts: exact
     rows = cm.sum(1, keepdims=True)
     expected = np.divide(cm, rows, out=np.zeros(cm.shape), where=rows > 0).ravel()
-    np.testing.assert_allclose(cells["row_share"], expected, rtol=0, atol=1e-15)
+    np.testing.assert_allclose(cells["row_share"], expected, rtol=0, atol=FLOAT64_ATOL)
     assert cells["row_share"].iloc[6:].tolist() == [0.0, 0.0, 0.0]
     assert confusion_summary(cells) == {"n": 120, "n_correct": int(np.trace(cm)),
-                                        "accuracy": pytest.approx(np.trace(cm) / 120, abs=1e-15)}
+                                        "accuracy": pytest.approx(np.trace(cm) / 120, abs=FLOAT64_ATOL)}
     perf = performance_section(y, probs, ["a", "b", "c"])
     stored = to_jsonable(perf)["confusion"]
     assert stored == to_jsonable(cells)
@@ -213,8 +215,8 @@ def test_mean_record_one_rule_for_zero_one_and_many_samples():
     v = np.array([0.2, 0.4, 0.9, 0.5])
     r = mean_record(v)
     se = stats.sem(v)
-    assert r["value"] == pytest.approx(v.mean(), abs=1e-15) and r["n"] == 4 and r["level"] == 0.95
-    assert (r["lo"], r["hi"]) == pytest.approx((v.mean() - Z95 * se, v.mean() + Z95 * se), abs=1e-12)
+    assert r["value"] == pytest.approx(v.mean(), abs=FLOAT64_ATOL) and r["n"] == 4 and r["level"] == 0.95
+    assert (r["lo"], r["hi"]) == pytest.approx((v.mean() - Z95 * se, v.mean() + Z95 * se), abs=FLOAT64_ATOL)
     assert r["method"] == "normal approximation of the per-sample mean, 95%"
     low, high = np.array([0.0, 0.0, 0.0, 0.0, 1.0]), np.array([1.0, 1.0, 1.0, 1.0, 0.0])
     assert low.mean() - Z95 * stats.sem(low) < 0 and high.mean() + Z95 * stats.sem(high) > 1
@@ -247,7 +249,7 @@ def test_metrics_written_out_equal_sklearn(seed):
     pred[pred == k - 1] = 0 if seed == 2 else pred[pred == k - 1]   # a class never predicted
     for ours, ref in zip(precision_recall_f1(y, pred, k),
                          precision_recall_fscore_support(y, pred, labels=list(range(k)), zero_division=0)):
-        np.testing.assert_allclose(ours, ref, rtol=1e-15, atol=0)
-    assert our_log_loss(y, probs) == pytest.approx(log_loss(y, probs, labels=list(range(k))), rel=1e-12)
+        np.testing.assert_allclose(ours, ref, rtol=FLOAT64_RTOL, atol=0)
+    assert our_log_loss(y, probs) == pytest.approx(log_loss(y, probs, labels=list(range(k))), rel=FLOAT64_RTOL)
     yb = (y == 0).astype(int)
-    assert roc_auc(yb, probs[:, 0]) == pytest.approx(roc_auc_score(yb, probs[:, 0]), rel=1e-12)
+    assert roc_auc(yb, probs[:, 0]) == pytest.approx(roc_auc_score(yb, probs[:, 0]), rel=FLOAT64_RTOL)

@@ -26,6 +26,7 @@ from deepaudit.audit.testing import (
     linear_weights,
     tiny_image_target,
 )
+from deepaudit.audit.tolerance import FLOAT64_ATOL
 
 
 @pytest.fixture(scope="module")
@@ -154,9 +155,9 @@ def test_deletion_insertion_stores_the_interval_of_each_mean_auc():
             half = z_value(0.95) * a.std(ddof=1) / np.sqrt(len(a))
             point = result.summary[f"{'random_' if order == 'random' else ''}{curve}_auc"]
             assert r["n"] == len(a) == 8 and r["level"] == 0.95 and r["value"] == point
-            # the stored per-sample AUCs themselves, in float64: an identical-input comparison, hence 1e-12
-            assert r["lo"] == pytest.approx(max(0.0, point - half), abs=1e-12)
-            assert r["hi"] == pytest.approx(min(1.0, point + half), abs=1e-12)
+            # the stored per-sample AUCs themselves, in float64: an identical-input comparison, hence FLOAT64_ATOL
+            assert r["lo"] == pytest.approx(max(0.0, point - half), abs=FLOAT64_ATOL)
+            assert r["hi"] == pytest.approx(min(1.0, point + half), abs=FLOAT64_ATOL)
             assert r["method"] == "normal approximation of the per-sample mean, 95%"
     # the same function on the stored records gives the stored intervals (what the migration of old runs calls)
     stored = json.loads(json.dumps(per.to_dict(orient="records")))

@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 
 from deepaudit.audit.fairness import group_metrics
+from deepaudit.audit.tolerance import FLOAT64_ATOL
 from deepaudit.dashboard import data, ids
 from deepaudit.dashboard import fairness_live as live
 from deepaudit.dashboard.figures import fairness as ffig
@@ -81,8 +82,8 @@ def test_update_at_defaults_shows_stored_numbers_and_intersection_uses_stored_co
     assert view.source.startswith("Stored in run")
     _, disp = _stored(run, "race")
     ir = disp[(disp.metric == "selection_rate") & (disp.statistic == "impact_ratio")]
-    # the page draws the stored float64 values themselves (identical inputs), hence 1e-12
-    assert list(view.impact.data[0].y) == pytest.approx(ir["value"].tolist(), abs=1e-12)
+    # the page draws the stored float64 values themselves (identical inputs), hence FLOAT64_ATOL
+    assert list(view.impact.data[0].y) == pytest.approx(ir["value"].tolist(), abs=FLOAT64_ATOL)
     assert len(view.impact.data) == 1  # no baseline markers at the model's own rule
     inter = fairness.update(ctx, "race", state, ["sex", "race"], None, 0.5)
     assert inter.source.startswith("Stored in run") and "race_x_sex" in inter.impact.layout.title.text

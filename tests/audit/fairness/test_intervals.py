@@ -15,6 +15,7 @@ from deepaudit.audit.fairness import (
 from deepaudit.audit.fairness.counts import rate_masks, rates_from_counts
 from deepaudit.audit.fairness.intervals import difference_interval
 from deepaudit.audit.fairness.significance import FISHER, NO_TEST, Z_TEST
+from deepaudit.audit.tolerance import FLOAT64_ATOL, FLOAT64_RTOL
 
 
 def test_wilson_published_value():
@@ -24,18 +25,19 @@ def test_wilson_published_value():
 
 
 def test_wilson_hand_formula_and_scipy():
-    # counts in, float64 formulas out (no model output involved): 1e-12 is the float64 agreement of two formulas
+    # counts in, float64 formulas out (no model output involved): FLOAT64_ATOL bounds the float64
+    # agreement of two formulas (audit/tolerance.py)
     x, n = np.array([0, 1, 7, 50, 99, 100, 3]), np.array([100, 100, 20, 100, 100, 100, 4])
     lo, hi = wilson_interval(x, n, confidence=0.9)
     z = norm.ppf(0.95)
     p = x / n
     center = (p + z * z / (2 * n)) / (1 + z * z / n)
     half = z / (1 + z * z / n) * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
-    assert np.allclose(lo, np.clip(center - half, 0, 1), atol=1e-12)
-    assert np.allclose(hi, np.clip(center + half, 0, 1), atol=1e-12)
+    assert np.allclose(lo, np.clip(center - half, 0, 1), atol=FLOAT64_ATOL)
+    assert np.allclose(hi, np.clip(center + half, 0, 1), atol=FLOAT64_ATOL)
     for xi, ni, lo_i, hi_i in zip(x, n, lo, hi):
         ci = binomtest(int(xi), int(ni)).proportion_ci(confidence_level=0.9, method="wilson")
-        assert abs(lo_i - ci.low) < 1e-12 and abs(hi_i - ci.high) < 1e-12
+        assert abs(lo_i - ci.low) < FLOAT64_ATOL and abs(hi_i - ci.high) < FLOAT64_ATOL
 
 
 def test_wilson_edges():
@@ -43,9 +45,9 @@ def test_wilson_edges():
     assert lo[0] == 0.0 and 0 < hi[0] < 1
     assert hi[1] == 1.0 and 0 < lo[1] < 1
     assert np.isnan(lo[2]) and np.isnan(hi[2])
-    # x = 0 of n: the upper bound is z^2 / (n + z^2) (float64 formula from counts: 1e-12 is ulp-level slack).
+    # x = 0 of n: the upper bound is z^2 / (n + z^2) (float64 formula from counts: FLOAT64_ATOL slack).
     z = norm.ppf(0.975)
-    assert abs(hi[0] - z * z / (10 + z * z)) < 1e-12
+    assert abs(hi[0] - z * z / (10 + z * z)) < FLOAT64_ATOL
 
 
 def test_bootstrap_counts_shape_totals_seed():
@@ -76,14 +78,14 @@ def test_percentile_interval_matches_numpy_and_skips_nan():
     rng = np.random.default_rng(2)
     s = rng.normal(size=(999, 3))
     lo, hi, m = percentile_interval(s, confidence=0.9)
-    # the same float64 draws through numpy's own quantile: identical inputs, hence 1e-14
-    assert np.allclose(lo, np.quantile(s, 0.05, axis=0), atol=1e-14)
-    assert np.allclose(hi, np.quantile(s, 0.95, axis=0), atol=1e-14)
+    # the same float64 draws through numpy's own quantile: identical inputs, within FLOAT64_ATOL
+    assert np.allclose(lo, np.quantile(s, 0.05, axis=0), atol=FLOAT64_ATOL)
+    assert np.allclose(hi, np.quantile(s, 0.95, axis=0), atol=FLOAT64_ATOL)
     s[:100, 1] = np.nan
     s[:, 2] = np.nan
     lo, hi, m = percentile_interval(s)
     assert m.tolist() == [999, 899, 0]
-    assert abs(lo[1] - np.quantile(s[100:, 1], 0.025)) < 1e-14
+    assert abs(lo[1] - np.quantile(s[100:, 1], 0.025)) < FLOAT64_ATOL
     assert np.isnan(lo[2]) and np.isnan(hi[2])
 
 
@@ -124,10 +126,10 @@ def test_ztest_hand_formula():
     z, p = two_proportion_ztest(30, 100, 45, 100)
     pooled = 75 / 200
     z_hand = (0.30 - 0.45) / np.sqrt(pooled * (1 - pooled) * (1 / 100 + 1 / 100))
-    assert abs(z - z_hand) < 1e-12 and abs(z - (-2.1908902300206643)) < 1e-9
+    assert abs(z - z_hand) < FLOAT64_ATOL and abs(z - (-2.1908902300206643)) < 1e-9
     # our normal tail (erfc, audit/special.py) vs scipy's (Cephes): two algorithms on the same float64 z, whose
-    # libm calls may differ by an ulp between platforms; 1e-12 relative is thousands of ulps and far below 1e-4
-    assert p == pytest.approx(2 * norm.sf(abs(z_hand)), rel=1e-12)
+    # libm calls may differ by an ulp between platforms; FLOAT64_RTOL is millions of ulps and far below 1e-4
+    assert p == pytest.approx(2 * norm.sf(abs(z_hand)), rel=FLOAT64_RTOL)
     z, p = two_proportion_ztest(0, 10, 0, 10)
     assert np.isnan(z) and np.isnan(p)
 
@@ -140,12 +142,12 @@ def test_significance_chooses_test_and_matches_scipy():
     res = significance_tests(y, p, sensitive=sens, metrics=["selection_rate"]).set_index("group")
     assert res.loc["b", "test"] == Z_TEST and res.loc["c", "test"] == FISHER
     # counts in, float64 out (no model involved): our function on the same counts, and scipy's Fisher test whose
-    # float64 hypergeometric sum is within ~1e-14 of our exact one, so 1e-12 holds on any CPU
+    # float64 hypergeometric sum is within ~1e-14 of our exact one, so FLOAT64_ATOL holds on any CPU
     z, pz = two_proportion_ztest(30, 150, 60, 200)
-    assert abs(res.loc["b", "statistic"] - z) < 1e-12 and abs(res.loc["b", "p_value"] - pz) < 1e-12
+    assert abs(res.loc["b", "statistic"] - z) < FLOAT64_ATOL and abs(res.loc["b", "p_value"] - pz) < FLOAT64_ATOL
     fisher = fisher_exact([[1, 5], [60, 140]])
-    assert abs(res.loc["c", "p_value"] - fisher.pvalue) < 1e-12
-    assert abs(res.loc["c", "statistic"] - fisher.statistic) < 1e-12
+    assert abs(res.loc["c", "p_value"] - fisher.pvalue) < FLOAT64_ATOL
+    assert abs(res.loc["c", "statistic"] - fisher.statistic) < FLOAT64_ATOL
     holm = adjust_pvalues([pz, fisher.pvalue], "holm")
     assert np.allclose(res[["p_adjusted"]].values.ravel(), holm)
     assert (res["significant"] == (res["p_adjusted"] < 0.05)).all()
@@ -163,12 +165,12 @@ def test_untestable_comparison_left_out_of_family():
 
 def test_holm_hand_example():
     adjusted = adjust_pvalues([0.01, 0.04, 0.03, 0.005], "holm")
-    assert np.allclose(adjusted, [0.03, 0.06, 0.06, 0.02], atol=1e-15)
+    assert np.allclose(adjusted, [0.03, 0.06, 0.06, 0.02], atol=FLOAT64_ATOL)
     assert np.allclose(adjust_pvalues([0.01, np.nan, 0.04], "holm"), [0.02, np.nan, 0.04], equal_nan=True)
     assert adjust_pvalues([0.6, 0.7], "holm").tolist() == [1.0, 1.0]
 
 
 def test_bh_hand_example():
-    assert np.allclose(adjust_pvalues([0.01, 0.04, 0.03, 0.005], "bh"), [0.02, 0.04, 0.04, 0.02], atol=1e-15)
-    assert np.allclose(adjust_pvalues([0.04, 0.02, 0.03], "bh"), [0.04, 0.04, 0.04], atol=1e-15)
+    assert np.allclose(adjust_pvalues([0.01, 0.04, 0.03, 0.005], "bh"), [0.02, 0.04, 0.04, 0.02], atol=FLOAT64_ATOL)
+    assert np.allclose(adjust_pvalues([0.04, 0.02, 0.03], "bh"), [0.04, 0.04, 0.04], atol=FLOAT64_ATOL)
     assert np.isnan(adjust_pvalues([np.nan], "bh")).all()

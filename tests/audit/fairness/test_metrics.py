@@ -23,10 +23,12 @@ from deepaudit.audit.fairness import (
     group_counts,
     group_metrics,
 )
+from deepaudit.audit.tolerance import FLOAT64_ATOL
 
 # Counts and synthetic float64 predictions in, float64 rates out, on both sides (no model output anywhere in
-# this file): two implementations of the same formula agree to a few ulps, so 1e-12 holds on any CPU.
-TOL = 1e-12
+# this file): two implementations of the same formula agree to a few ulps, so
+# FLOAT64_ATOL (audit/tolerance.py) holds on any CPU.
+TOL = FLOAT64_ATOL
 RATES = ["selection_rate", "tpr", "fpr", "ppv", "accuracy"]
 FAIRLEARN = {"selection_rate": selection_rate, "tpr": true_positive_rate, "fpr": false_positive_rate,
              "ppv": lambda yt, yp: precision_score(yt, yp, zero_division=0), "accuracy": accuracy_score}

@@ -2,7 +2,7 @@
 
 Same scores, labels, groups and seed: the same favourable-decision
 probabilities per row (float64 arithmetic in fairlearn's order, so equal to
-1e-12) and the same randomised decisions (counts, exact).
+FLOAT64_ATOL) and the same randomised decisions (counts, exact).
 """
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ from deepaudit.audit.fairness.thresholds import (
     randomised_decisions,
 )
 from deepaudit.audit.testing.fairlearn_reference import fit_threshold_optimizer, what_if_with_fairlearn
+from deepaudit.audit.tolerance import FLOAT64_ATOL
 
 
 def _fairlearn(scores, y, g, constraint, tol, seed):
@@ -67,8 +68,8 @@ def test_same_decisions_as_fairlearn(seed, n, n_groups, ties, constraint, tol):
     p_ref, d_ref = _fairlearn(s, y, g, constraint, tol, seed)
     p, d = _ours(s, y, g, constraint, tol, seed)
     # Both implementations read the same float64 scores (no model here) and do the same float64 operations in
-    # the same order: an identical-input comparison, so 1e-12 holds on any CPU.
-    np.testing.assert_allclose(p, p_ref, rtol=0, atol=1e-12)
+    # the same order: an identical-input comparison, so FLOAT64_ATOL holds on any CPU.
+    np.testing.assert_allclose(p, p_ref, rtol=0, atol=FLOAT64_ATOL)
     assert np.array_equal(d, d_ref)
 
 
@@ -86,8 +87,8 @@ def test_same_decisions_on_the_mortgage_scores(bundled_target):
             p_ref, d_ref = _fairlearn(s[ok], y[ok], g[ok], constraint, tol, 0)
             p, d = _ours(s[ok], y[ok], g[ok], constraint, tol, 0)
             # The model's scores move in their last bits between CPUs, but both sides get this process's
-            # scores: identical float64 inputs, so the two implementations agree to 1e-12 on any CPU.
-            np.testing.assert_allclose(p, p_ref, rtol=0, atol=1e-12)
+            # scores: identical float64 inputs, so the two implementations agree to FLOAT64_ATOL on any CPU.
+            np.testing.assert_allclose(p, p_ref, rtol=0, atol=FLOAT64_ATOL)
             assert np.array_equal(d, d_ref), (col, constraint, tol)
 
 

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from deepaudit.audit.fairness.thresholds import _monotone_chain, upper_hull
+from deepaudit.audit.tolerance import FLOAT64_ATOL
 
 
 def _sorted(x, y):
@@ -49,4 +50,4 @@ def test_upper_hull_of_a_large_roc_curve_is_convex_and_holds_every_point_below()
     hx, hy = x[h], y[h]
     slopes = np.diff(hy) / np.diff(hx)
     assert np.all(np.diff(slopes) < 0)                       # strictly concave chain
-    assert np.all(y <= np.interp(x, hx, hy) + 1e-12)          # every point on or below it (float64 inputs)
+    assert np.all(y <= np.interp(x, hx, hy) + FLOAT64_ATOL)          # every point on or below it (float64 inputs)

@@ -16,6 +16,7 @@ from deepaudit.audit.compliance.evidence import EVIDENCE
 from deepaudit.audit.compliance.profiles import PROFILE_DIR, STATUSES
 from deepaudit.audit.report import build_report, validate_report
 from deepaudit.audit.store import RunStore
+from deepaudit.audit.tolerance import FLOAT64_RTOL
 
 
 @pytest.fixture(scope="module")
@@ -57,18 +58,19 @@ def test_ll144_rates_are_the_fairness_engines(mortgage):
         top = max(r["selection_rate"] for r in kept)
         for r in mine:
             # the engine's number read back (the same stored value), and count ratios from the same stored
-            # predictions: identical float64 inputs, so 1e-12 holds on any CPU (no float32 model output is
+            # predictions: identical float64 inputs, so FLOAT64_RTOL holds on any CPU (no float32 model output is
             # recomputed; a borderline prediction that flips on another CPU flips in both)
             assert r["selection_rate"] == engine.loc[r["group"], "selection_rate"]
             assert r["n"] == engine.loc[r["group"], "n"]
             assert r["excluded"] == (r["share"] < 0.02)
             if not r["excluded"]:
-                assert r["impact_ratio"] == pytest.approx(r["selection_rate"] / top, rel=1e-12)
+                assert r["impact_ratio"] == pytest.approx(r["selection_rate"] / top, rel=FLOAT64_RTOL)
         # and the engine's rates are the predictions' own (an oracle outside the fairness code)
         if col != "race_x_sex":
             g = preds[col].astype("string").fillna("unknown")
             for group, rate in (preds["y_pred"] == fav).groupby(g).mean().items():
-                assert next(r for r in mine if r["group"] == group)["selection_rate"] == pytest.approx(rate, rel=1e-12)
+                assert next(r for r in mine if r["group"] == group)["selection_rate"] == pytest.approx(
+                    rate, rel=FLOAT64_RTOL)
     cats = {r["category"] for r in table["rows"]}
     assert cats == {"sex", "race_ethnicity", "intersection"}
     # the unknown category is counted and shown

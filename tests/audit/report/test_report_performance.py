@@ -12,6 +12,7 @@ from deepaudit.audit.performance import performance_section as compute_performan
 from deepaudit.audit.report.model import NOT_STORED, performance_section
 from deepaudit.audit.result import AuditResult
 from deepaudit.audit.store import to_jsonable
+from deepaudit.audit.tolerance import FLOAT64_ATOL
 from tests.audit.test_performance import old_hanley_mcneil, old_mean_interval, old_wilson
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -28,21 +29,21 @@ def test_report_rows_are_the_stored_intervals_and_the_previous_formulas(reports,
         assert (r["value"], r["lo"], r["hi"], r["n"], r["method"]) == (
             iv["value"], iv["lo"], iv["hi"], iv["n"], iv["method"])
     # The numbers are those the report computed before they were stored (its formulas, from the predictions).
-    # Both sides are float64 from the same stored float64 probabilities (no model is re-run), hence 1e-12.
+    # Both sides are float64 from the same stored float64 probabilities (no model is re-run), hence FLOAT64_ATOL.
     ov, pred = perf["overall"], run.predictions()
     y = pred["y_true"].to_numpy()
     probs = pred[[f"prob_{c}" for c in run.result["model"]["class_names"]]].to_numpy()
     assert (rows["accuracy"]["lo"], rows["accuracy"]["hi"]) == pytest.approx(old_wilson(ov["n_correct"], ov["n"]),
-                                                                              abs=1e-12)
+                                                                              abs=FLOAT64_ATOL)
     per = -np.log(np.clip(probs[np.arange(len(y)), y], 1e-15, 1))
     assert (rows["log_loss"]["lo"], rows["log_loss"]["hi"]) == pytest.approx(old_mean_interval(per, ov["log_loss"]),
-                                                                              abs=1e-12)
+                                                                              abs=FLOAT64_ATOL)
     if model == "mortgage":
         assert (rows["roc_auc"]["lo"], rows["roc_auc"]["hi"]) == pytest.approx(
-            old_hanley_mcneil(ov["roc_auc"], int((y == 1).sum()), int((y == 0).sum())), abs=1e-12)
+            old_hanley_mcneil(ov["roc_auc"], int((y == 1).sum()), int((y == 0).sum())), abs=FLOAT64_ATOL)
         per = (probs[:, 1] - y) ** 2
         assert (rows["brier"]["lo"], rows["brier"]["hi"]) == pytest.approx(old_mean_interval(per, ov["brier"]),
-                                                                            abs=1e-12)
+                                                                            abs=FLOAT64_ATOL)
     # Per class: the stored Wilson bounds are carried into the JSON report.
     for r, s in zip(data["performance"]["per_class"], perf["per_class"]):
         assert r["class"] == s["class"] and r["recall_lo"] == s["recall_lo"] and r["precision_hi"] == s["precision_hi"]
