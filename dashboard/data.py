@@ -8,6 +8,9 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from deepaudit.dashboard.context import AppContext
+from deepaudit.dashboard.records import Records, column, frame, records
+
+Table = pd.DataFrame | Records
 
 if TYPE_CHECKING:
     from deepaudit.audit.result import AuditResult, FairnessAttribute
@@ -15,6 +18,11 @@ if TYPE_CHECKING:
 
 def _finite(x: Any) -> bool:
     return isinstance(x, (int, float)) and math.isfinite(x)
+
+
+def _present(x: Any) -> bool:
+    """Neither None nor a missing value (NaN, pd.NA) nor an empty string."""
+    return x is not None and x is not pd.NA and x != "" and not (isinstance(x, float) and math.isnan(x))
 
 
 def worst_impact_ratio(run: AuditResult) -> tuple[float | None, str | None]:
@@ -136,6 +144,37 @@ def stored_attribute(run: AuditResult, columns: tuple[str, ...] | list[str]) -> 
 
 
 RATIO_COLUMNS = ["group", "value", "lo", "hi", "reference", "small_group"]
+DIFFERENCE_COLUMNS = ["group", "value", "lo", "hi", "reference", "too_small"]
+
+
+def _rows_of(disparities: Table, metric: str, statistic: str) -> Records:
+    return [r for r in records(disparities) if r["metric"] == metric and r["statistic"] == statistic]
+
+
+def _in_order(rows: Records, groups: Records | None) -> Records:
+    """``rows`` in the order of the groups table (ordinal cohorts: low, mid, high); others after, as they were."""
+    if groups is None:
+        return rows
+    order: dict[Any, int] = {}
+    for i, g in enumerate(column(groups, "group")):
+        order.setdefault(g, i)
+    return sorted(rows, key=lambda r: order.get(r["group"], len(order)))
+
+
+def ratio_rows(disparities: Table, *, reference: str | None = None, groups: Table | None = None,
+               metric: str = "selection_rate") -> Records:
+    """:func:`ratio_table` as records (what the fairness page draws from on every request)."""
+    d = records(disparities)
+    if not d:
+        return []
+    g = records(groups) if groups is not None else None
+    if reference is None:
+        return _in_order(_rows_of(d, metric, "impact_ratio"), g)
+    rows = [{c: r[c] for c in RATIO_COLUMNS} for r in _rows_of(d, metric, "ratio_vs_reference")]
+    small = dict(zip(column(g, "group"), column(g, "small_group", False))) if g is not None else {}
+    rows.append({"group": reference, "value": 1.0, "lo": 1.0, "hi": 1.0, "reference": reference,
+                 "small_group": bool(small.get(reference, False))})
+    return _in_order(rows, g)
 
 
 def ratio_table(disparities: pd.DataFrame, *, reference: str | None = None, groups: pd.DataFrame | None = None,
@@ -146,34 +185,19 @@ def ratio_table(disparities: pd.DataFrame, *, reference: str | None = None, grou
     A group name: each group's ``ratio_vs_reference`` to that group (which must be the reference the
     ``disparities`` were computed with), plus the reference itself at exactly 1, in ``groups`` order.
     """
-    d = disparities
-    if d.empty:
-        return pd.DataFrame(columns=RATIO_COLUMNS)
-    if reference is None:
-        d = d[(d["metric"] == metric) & (d["statistic"] == "impact_ratio")][RATIO_COLUMNS].reset_index(drop=True)
-        if groups is None:
-            return d
-        order = list(groups["group"])  # the groups table's order (ordinal cohorts: low, mid, high)
-        d["_order"] = [order.index(g) if g in order else len(order) for g in d["group"]]
-        return d.sort_values("_order", kind="stable").drop(columns="_order").reset_index(drop=True)
-    d = d[(d["metric"] == metric) & (d["statistic"] == "ratio_vs_reference")][RATIO_COLUMNS]
-    order = list(groups["group"]) if groups is not None else [*d["group"], reference]
-    small = dict(zip(groups["group"], groups["small_group"])) if groups is not None else {}
-    ref_row = pd.DataFrame([{"group": reference, "value": 1.0, "lo": 1.0, "hi": 1.0, "reference": reference,
-                             "small_group": bool(small.get(reference, False))}])
-    out = pd.concat([d, ref_row], ignore_index=True) if not d.empty else ref_row
-    out["_order"] = [order.index(g) if g in order else len(order) for g in out["group"]]
-    return out.sort_values("_order", kind="stable").drop(columns="_order").reset_index(drop=True)
+    return frame(ratio_rows(disparities, reference=reference, groups=groups, metric=metric), RATIO_COLUMNS)
+
+
+def difference_rows(disparities: Table, metric: str = "selection_rate") -> Records:
+    """``difference_vs_reference`` rows of one rate (``group, value, lo, hi, reference``, ``too_small`` when the
+    run has it: older runs with bootstrap intervals do not)."""
+    return _rows_of(disparities, metric, "difference_vs_reference")
 
 
 def difference_table(disparities: pd.DataFrame, metric: str = "selection_rate") -> pd.DataFrame:
-    """``difference_vs_reference`` rows of one rate (``group, value, lo, hi, reference``)."""
-    if disparities.empty:
-        return pd.DataFrame(columns=["group", "value", "lo", "hi", "reference"])
-    d = disparities[(disparities["metric"] == metric) & (disparities["statistic"] == "difference_vs_reference")]
-    # too_small: older runs (bootstrap intervals) do not have it
-    return d[[c for c in ("group", "value", "lo", "hi", "reference", "too_small") if c in d.columns]].reset_index(
-        drop=True)
+    """:func:`difference_rows` as a table."""
+    return frame(difference_rows(disparities, metric),
+                 [c for c in DIFFERENCE_COLUMNS if c in disparities.columns or c != "too_small"])
 
 
 def _pct(x: Any) -> str:
@@ -185,7 +209,7 @@ def _pts(x: Any) -> str:
     return f"{round(x * 100, 1) + 0.0:+.1f}" if _finite(x) else "–"  # + 0.0: no "-0.0"
 
 
-def _ci(row: pd.Series, key: str, pct: bool = True) -> str:
+def _ci(row: dict[str, Any], key: str, pct: bool = True) -> str:
     """``"64.4% [51.7, 75.4]"``: the rate, then its interval in the same unit (kept short for 1366 px)."""
     v, lo, hi = row.get(key), row.get(f"{key}_lo"), row.get(f"{key}_hi")
     if not _finite(v):
@@ -253,22 +277,21 @@ def _ratio_text(r: Any) -> str:
     return f"{r['value']:.3f} [{lo}, {hi}]"
 
 
-def group_display_rows(groups: pd.DataFrame, impact: pd.DataFrame,
-                       differences: pd.DataFrame | None = None) -> list[dict[str, Any]]:
+def group_display_rows(groups: Table, impact: Table, differences: Table | None = None) -> Records:
     """Rows for the group table: rates with their intervals as text, the reference and small groups named."""
-    ir = {r["group"]: r for _, r in impact.iterrows()}
-    diff = {r["group"]: r for _, r in differences.iterrows()} if differences is not None else {}
+    ir = {r["group"]: r for r in records(impact)}
+    diff = {r["group"]: r for r in records(differences)} if differences is not None else {}
     rows = []
-    for _, g in groups.iterrows():
+    for g in records(groups):
         notes = []
         if g.get("is_reference"):
             notes.append("reference")
         if g.get("small_group"):
             notes.append("small: not checked")
-        if g.get("undefined"):
+        if _present(g.get("undefined")):
             notes.append(str(g["undefined"]))
         d = diff.get(g["group"])
-        if d is not None and bool(d.get("too_small", False)):
+        if d is not None and _present(d.get("too_small")) and bool(d["too_small"]):
             notes.append("too small for any conclusion")
         rows.append({
             "group": g["group"], "n": f"{int(g['n']):,} ({_pct(g.get('share'))})",

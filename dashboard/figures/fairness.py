@@ -10,7 +10,6 @@ import math
 
 import numpy as np
 import pandas as pd
-import plotly.graph_objects as go
 
 from deepaudit.dashboard.figures.base import (
     AXIS,
@@ -19,13 +18,17 @@ from deepaudit.dashboard.figures.base import (
     OKABE_ITO,
     PASS_COLOUR,
     REFERENCE_COLOUR,
+    FigureLike,
     empty,
-    new_figure,
+    plain_figure,
     title_top,
     title_with,
     trace,
 )
 from deepaudit.dashboard.figures.base import LAYOUT as _LAYOUT
+from deepaudit.dashboard.records import Records, column, records
+
+Table = pd.DataFrame | Records
 
 BASELINE_COLOUR = "#6e7781"
 # Group lines of the sweep: Okabe-Ito without grey (the reference colour), yellow (too light on white) and black
@@ -34,7 +37,10 @@ LINE_COLOURS = [OKABE_ITO[k] for k in ("blue", "orange", "green", "vermillion", 
 LINE_DASHES = ["solid", "dash", "dot", "dashdot"]
 _LEGEND_BELOW = {"orientation": "h", "x": 0, "xanchor": "left", "yref": "container", "y": 0.01, "yanchor": "bottom",
                  "font": {"size": 12}}
-_AXIS, _STYLE = AXIS, _LAYOUT
+_AXIS = AXIS
+# The page style without plotly's shorthand key (``title_font_size``): a plain-dict figure reaches plotly.js
+# unexpanded, and :func:`_title` sets the title's font itself.
+_STYLE = {k: v for k, v in _LAYOUT.items() if k != "title_font_size"}
 
 
 def _title(title: str, subtitle: str | None, look: str | None = None) -> dict:
@@ -50,8 +56,9 @@ def _axis(title: str, **kw) -> dict:
 
 
 def _figure(traces: list, title: str, subtitle: str | None, *, xaxis: dict, yaxis: dict,
-            legend_below: bool = False, look: str | None = None, **layout) -> go.Figure:
-    """One go.Figure built in one piece (no update_* chains; validated only in tests, :func:`validating`);
+            legend_below: bool = False, look: str | None = None, **layout) -> FigureLike:
+    """One figure built in one piece (no update_* chains): a validated go.Figure in tests, a plain dict when
+    serving (:func:`~deepaudit.dashboard.figures.base.plain_figure`);
     ``look`` is the one sentence under the title saying what to look for (20 px more at the top)."""
     extra_top = 20 if look else 0
     lay = {**_STYLE, "margin": {**_LAYOUT["margin"], "t": 70 + extra_top}, "title": _title(title, subtitle, look),
@@ -65,7 +72,7 @@ def _figure(traces: list, title: str, subtitle: str | None, *, xaxis: dict, yaxi
         lay["height"] = layout.pop("height", lay.get("height", _LAYOUT["height"])) + extra_top
     lay.update(layout)
     lay["title"]["y"] = title_top(lay["title"]["text"], lay.get("height", _LAYOUT["height"]))
-    return new_figure(traces, lay)
+    return plain_figure(traces, lay)
 
 
 _empty = empty
@@ -84,10 +91,14 @@ def _vline(x: float, line: dict) -> dict:
     return {"type": "line", "yref": "paper", "y0": 0, "y1": 1, "xref": "x", "x0": x, "x1": x, "line": line}
 
 
-def _top(*columns: pd.Series, floor: float = 1.05) -> float:
+def _top(*columns: list, floor: float = 1.05) -> float:
     vals = np.concatenate([np.asarray(c, dtype=float) for c in columns])
     vals = vals[np.isfinite(vals)]
     return max(floor, float(vals.max()) + 0.05) if vals.size else floor
+
+
+def _floats(values: list) -> np.ndarray:
+    return np.asarray([np.nan if v is None else v for v in values], dtype=float)
 
 
 MAX_VERTICAL_GROUPS = 6      # more groups, or long labels, and the dot plots turn horizontal (labels readable)
@@ -100,11 +111,11 @@ def horizontal_layout(labels: list[str]) -> bool:
     return len(labels) > MAX_VERTICAL_GROUPS or max((len(x) for x in labels), default=0) > MAX_VERTICAL_LABEL
 
 
-def _dot_plot(labels: list[str], value: pd.Series, lo: pd.Series, hi: pd.Series, *, colours: list[str],
-              is_ref: list[bool], name: str, hover: str, customdata, baseline: pd.Series | None,
+def _dot_plot(labels: list[str], value: np.ndarray, lo: np.ndarray, hi: np.ndarray, *, colours: list[str],
+              is_ref: list[bool], name: str, hover: str, customdata, baseline: list | None,
               baseline_labels: list[str], baseline_name: str, fmt: str, title: str, subtitle: str | None,
               group_title: str, value_axis: dict, line: tuple[float, str, str] | None = None,
-              look: str | None = None) -> go.Figure:
+              look: str | None = None) -> FigureLike:
     """Points with asymmetric interval bars, one per group; vertical or horizontal by :func:`horizontal_layout`.
 
     The main trace is ``data[0]``; along the value axis it holds the values, along the group axis the labels.
@@ -113,16 +124,15 @@ def _dot_plot(labels: list[str], value: pd.Series, lo: pd.Series, hi: pd.Series,
     g_key, v_key, err = ("y", "x", "error_x") if flip else ("x", "y", "error_y")
     hover = hover.replace("%{x}", "%{GROUP}").replace("%{y", "%{" + v_key).replace("%{GROUP}", "%{" + g_key + "}")
     traces = [trace("scatter", **{
-        g_key: labels, v_key: value.to_numpy(dtype=float), "mode": "markers", "name": name, "showlegend": False,
+        g_key: labels, v_key: value, "mode": "markers", "name": name, "showlegend": False,
         "marker": {"size": 13, "color": colours, "symbol": ["diamond" if r else "circle" for r in is_ref]},
-        err: {"type": "data", "symmetric": False, "array": (hi - value).clip(lower=0).to_numpy(dtype=float),
-              "arrayminus": (value - lo).clip(lower=0).to_numpy(dtype=float), "color": "#444", "thickness": 1.5,
-              "width": 6},
+        err: {"type": "data", "symmetric": False, "array": np.clip(hi - value, 0, None),
+              "arrayminus": np.clip(value - lo, 0, None), "color": "#444", "thickness": 1.5, "width": 6},
         "customdata": customdata, "hovertemplate": hover})]
     with_baseline = baseline is not None and len(baseline) > 0
     if with_baseline:
         traces.append(trace("scatter", **{
-            g_key: baseline_labels, v_key: baseline.to_numpy(dtype=float), "mode": "markers", "name": baseline_name,
+            g_key: baseline_labels, v_key: _floats(baseline), "mode": "markers", "name": baseline_name,
             "marker": {"size": 11, "symbol": "circle-open", "color": BASELINE_COLOUR, "line": {"width": 2}},
             "hovertemplate": "%{" + g_key + "}<br>" + baseline_name + ": %{" + v_key + ":" + fmt + "}<extra></extra>"}))
     shapes, notes = [], []
@@ -143,74 +153,79 @@ def _dot_plot(labels: list[str], value: pd.Series, lo: pd.Series, hi: pd.Series,
                    look=look, **extra)
 
 
-def _labels(groups: pd.Series, is_ref, reference_label: str = "reference") -> list[str]:
+def _labels(groups: list, is_ref: list[bool], reference_label: str = "reference") -> list[str]:
     return [f"{g} ({reference_label})" if r else str(g) for g, r in zip(groups, is_ref)]
 
 
-def _baseline(baseline: pd.DataFrame | None, labels: dict[str, str], column: str) -> tuple[pd.Series | None, list]:
-    if baseline is None or baseline.empty:
+def _baseline(baseline: Table | None, labels: dict[str, str], column: str) -> tuple[list | None, list]:
+    rows = [r for r in records(baseline) if r["group"] in labels]
+    if not rows:
         return None, []
-    b = baseline[baseline["group"].isin(labels)]
-    return b[column], [labels[g] for g in b["group"]]
+    return [r[column] for r in rows], [labels[r["group"]] for r in rows]
 
 
-def impact_ratio_figure(table: pd.DataFrame, *, threshold: float = FOUR_FIFTHS, title: str | None = None,
-                        subtitle: str | None = None, baseline: pd.DataFrame | None = None,
+def impact_ratio_figure(table: Table, *, threshold: float = FOUR_FIFTHS, title: str | None = None,
+                        subtitle: str | None = None, baseline: Table | None = None,
                         baseline_name: str = "at the model's decision rule", xtitle: str = "group",
                         ratio_name: str = "impact ratio", reference_label: str = "reference",
-                        line_label: str | None = None, look: str | None = None) -> go.Figure:
+                        line_label: str | None = None, look: str | None = None) -> FigureLike:
     """Impact ratio per group with its interval and the four-fifths line.
 
-    ``table`` is tidy: columns ``group``, ``value``, ``lo``, ``hi``, ``reference`` (the denominator group),
-    optionally ``small_group``; the denominator group is labelled ``"<group> (<reference_label>)"``. The
-    main trace is ``fig.data[0]`` (ratios in row order on the value axis:
+    ``table`` is tidy (a DataFrame or its records): ``group``, ``value``, ``lo``, ``hi``, ``reference`` (the
+    denominator group), optionally ``small_group``; the denominator group is labelled
+    ``"<group> (<reference_label>)"``. The main trace is ``fig.data[0]`` (ratios in row order on the value axis:
     ``y`` for a few short labels, ``x`` when :func:`horizontal_layout`); ``baseline`` (``group``, ``value``)
     adds open markers in ``fig.data[1]``.
     """
     title = title or "Impact ratio (rate / highest group's rate)"
-    if table.empty:
+    t = records(table)
+    if not t:
         return _empty(title, "no impact ratios for this attribute")
-    t = table.reset_index(drop=True)
-    is_ref = list(t["group"] == t["reference"])
+    groups = column(t, "group")
+    value, lo, hi = (_floats(column(t, k)) for k in ("value", "lo", "hi"))
+    is_ref = [r["group"] == r["reference"] for r in t]
     colours = [REFERENCE_COLOUR if r else (FAIL_COLOUR if v < threshold else PASS_COLOUR)
-               for v, r in zip(t["value"], is_ref)]
-    labels = _labels(t["group"], is_ref, reference_label)
-    b_values, b_labels = _baseline(baseline, dict(zip(t["group"], labels)), "value")
-    top = _top(t["hi"], t["value"], *([b_values] if b_values is not None else []))
+               for v, r in zip(value, is_ref)]
+    labels = _labels(groups, is_ref, reference_label)
+    b_values, b_labels = _baseline(baseline, dict(zip(groups, labels)), "value")
+    top = _top(hi, value, *([b_values] if b_values is not None else []))
     return _dot_plot(
-        labels, t["value"], t["lo"], t["hi"], colours=colours, is_ref=is_ref, name=ratio_name,
+        labels, value, lo, hi, colours=colours, is_ref=is_ref, name=ratio_name,
         hover="%{x}<br>" + ratio_name + " %{y:.3f}<br>95% interval [%{customdata[0]:.3f}, %{customdata[1]:.3f}]"
               "<extra></extra>",
-        customdata=t[["lo", "hi"]].to_numpy(dtype=float), baseline=b_values, baseline_labels=b_labels,
+        customdata=np.column_stack([lo, hi]), baseline=b_values, baseline_labels=b_labels,
         baseline_name=baseline_name, fmt=".3f", title=title, subtitle=subtitle, group_title=xtitle,
         value_axis=_axis(f"{ratio_name} (unitless)", range=[0, top], zeroline=True),
         line=(threshold, FAIL_COLOUR, line_label or f"four-fifths rule ({threshold:g})"),
         look=look or "Dots below the dashed line fail it; a whisker across the line means the data cannot tell.")
 
 
-def selection_rate_figure(groups: pd.DataFrame, *, favorable: str = "favorable", title: str | None = None,
-                          subtitle: str | None = None, baseline: pd.DataFrame | None = None,
+def selection_rate_figure(groups: Table, *, favorable: str = "favorable", title: str | None = None,
+                          subtitle: str | None = None, baseline: Table | None = None,
                           baseline_name: str = "at the model's decision rule", xtitle: str = "group",
-                          rate_name: str = "selection rate", look: str | None = None) -> go.Figure:
+                          rate_name: str = "selection rate", look: str | None = None) -> FigureLike:
     """Selection rate per group with Wilson 95% intervals.
 
-    ``groups`` is tidy: ``group``, ``selection_rate``, ``selection_rate_lo``, ``selection_rate_hi``,
-    optionally ``is_reference`` and ``n``. ``baseline`` (``group``, ``selection_rate``) adds open markers.
+    ``groups`` is tidy (a DataFrame or its records): ``group``, ``selection_rate``, ``selection_rate_lo``,
+    ``selection_rate_hi``, optionally ``is_reference`` and ``n``. ``baseline`` (``group``, ``selection_rate``)
+    adds open markers.
     """
     title = title or f"Selection rate: share predicted '{favorable}' (Wilson 95% CI)"
-    if groups.empty:
+    g = records(groups)
+    if not g:
         return _empty(title, "no groups")
-    g = groups.reset_index(drop=True)
-    is_ref = list(g["is_reference"]) if "is_reference" in g else [False] * len(g)
-    n = g["n"] if "n" in g else pd.Series("?", index=g.index)
-    labels = _labels(g["group"], is_ref)
-    b_values, b_labels = _baseline(baseline, dict(zip(g["group"], labels)), "selection_rate")
+    names = column(g, "group")
+    is_ref = [bool(x) for x in column(g, "is_reference", False)]
+    n = column(g, "n", "?")
+    rate, lo, hi = (_floats(column(g, k)) for k in ("selection_rate", "selection_rate_lo", "selection_rate_hi"))
+    labels = _labels(names, is_ref)
+    b_values, b_labels = _baseline(baseline, dict(zip(names, labels)), "selection_rate")
     return _dot_plot(
-        labels, g["selection_rate"], g["selection_rate_lo"], g["selection_rate_hi"],
+        labels, rate, lo, hi,
         colours=[REFERENCE_COLOUR if r else OKABE_ITO["blue"] for r in is_ref], is_ref=is_ref, name=rate_name,
         hover="%{x} (n=%{customdata[2]})<br>" + rate_name + " %{y:.1%}<br>95% Wilson [%{customdata[0]:.1%}, "
               "%{customdata[1]:.1%}]<extra></extra>",
-        customdata=list(zip(g["selection_rate_lo"], g["selection_rate_hi"], n)), baseline=b_values,
+        customdata=list(zip(lo.tolist(), hi.tolist(), n)), baseline=b_values,
         baseline_labels=b_labels, baseline_name=baseline_name, fmt=".1%", title=title, subtitle=subtitle,
         group_title=xtitle, value_axis=_axis(f"{rate_name} (%)", tickformat=".0%", range=[0, 1.05]),
         look=look or "Compare each dot with the reference (grey); the whiskers show how sure each rate is.")
@@ -218,7 +233,7 @@ def selection_rate_figure(groups: pd.DataFrame, *, favorable: str = "favorable",
 
 def threshold_sweep_figure(sweep: pd.DataFrame, *, current: float | None, default: float = 0.5,
                            title: str = "Selection rate vs decision threshold", subtitle: str | None = None,
-                           favorable: str = "favorable") -> go.Figure:
+                           favorable: str = "favorable") -> FigureLike:
     """One line per group: its selection rate at each threshold; the current threshold marked.
 
     ``sweep`` is tidy: ``group``, ``threshold``, ``selection_rate`` (and ``n``). One trace per group in
@@ -226,11 +241,15 @@ def threshold_sweep_figure(sweep: pd.DataFrame, *, current: float | None, defaul
     """
     if sweep.empty:
         return _empty(title, "the decision threshold does not apply to this model")
+    names = sweep["group"].tolist()
+    x, y = sweep["threshold"].to_numpy(dtype=float), sweep["selection_rate"].to_numpy(dtype=float)
+    order = {g: i for i, g in enumerate(dict.fromkeys(names))}     # groups in order of first appearance
+    codes = np.fromiter((order[g] for g in names), dtype=np.int64, count=len(names))
     traces = []
-    for i, (group, s) in enumerate(sweep.groupby("group", sort=False)):
+    for group, i in order.items():
+        rows = codes == i
         traces.append(trace(
-            "scatter", x=s["threshold"].to_numpy(dtype=float), y=s["selection_rate"].to_numpy(dtype=float),
-            mode="lines", name=str(group),
+            "scatter", x=x[rows], y=y[rows], mode="lines", name=str(group),
             line={"color": LINE_COLOURS[i % len(LINE_COLOURS)], "width": 2,
                   "dash": LINE_DASHES[(i // len(LINE_COLOURS)) % len(LINE_DASHES)]},
             hovertemplate=f"{group}<br>threshold %{{x:.2f}}<br>selection rate %{{y:.1%}}<extra></extra>"))
@@ -240,7 +259,7 @@ def threshold_sweep_figure(sweep: pd.DataFrame, *, current: float | None, defaul
         shapes.append(_vline(current, {"color": "#1f2328", "width": 2}))
         notes.append({"xref": "x", "x": current, "xanchor": "left", "yref": "paper", "y": 1, "yanchor": "bottom",
                       "text": f" threshold {current:.2f}", "showarrow": False, "font": {"size": 12}})
-    n_groups = sweep["group"].nunique()
+    n_groups = len(order)
     return _figure(traces, title, subtitle, shapes=shapes, annotations=notes, showlegend=True,
                    look="Where lines lie far apart, that threshold treats groups differently; solid = chosen.",
                    height=max(_LAYOUT["height"], 160 + 21 * n_groups),

@@ -12,13 +12,11 @@ The stored tables are shown as they are; any other view is recomputed with the a
 """
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import math
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-import plotly.graph_objects as go
 from dash import Input, Output, State, dash_table, dcc, html
 
 from deepaudit.audit.store import Run
@@ -26,7 +24,9 @@ from deepaudit.dashboard import data, evidence, figures, ids, urlsync
 from deepaudit.dashboard import fairness_live as live
 from deepaudit.dashboard.context import AppContext
 from deepaudit.dashboard.figures import fairness as ffig
+from deepaudit.dashboard.figures.base import FigureLike
 from deepaudit.dashboard.pages import checks, shell
+from deepaudit.dashboard.records import Records, records
 
 PAGE = "fairness"
 GRAPH_CONFIG = {**figures.GRAPH_CONFIG, "modeBarButtonsToRemove": ["select2d", "lasso2d", "zoomIn2d", "zoomOut2d",
@@ -275,9 +275,9 @@ class FairnessView(NamedTuple):
     reference: Any
     rows: list[dict[str, Any]]
     columns: list[dict[str, str]]
-    impact: go.Figure
-    rates: go.Figure
-    sweep: go.Figure
+    impact: FigureLike
+    rates: FigureLike
+    sweep: FigureLike
     source: str
 
 
@@ -316,13 +316,13 @@ def _update(ctx: AppContext, attribute: str | None, state: dict[str, Any] | None
     return render(view, run)
 
 
-def _texts(view: live.ViewTables, run: Run, ratio: Any) -> list:
+def _texts(view: live.ViewTables, run: Run, groups: Records, ratio: Records) -> list:
     settings = live.run_settings(run)
     fav = run.model.favorable_label
     rate = "selection rate" if fav is not None else "accuracy"
-    ref = next(iter(view.groups.loc[view.groups["is_reference"], "group"]), "–")
+    ref = next((g["group"] for g in groups if g.get("is_reference")), "–")
     if view.reference is None:
-        top = ratio["reference"].iloc[0] if not ratio.empty else None
+        top = ratio[0]["reference"] if ratio else None
         parts = [html.Strong(f"Reference group: {ref}"),
                  f" ({run.fairness.reference_rule or 'the largest group'}); differences are measured "
                  f"from it. "]
@@ -352,17 +352,19 @@ def _cap(text: str) -> str:
 
 def render(view: live.ViewTables, run: Run) -> FairnessView:
     """Texts, table and figures of one view (pure: tables in, components and figures out)."""
-    if len(view.groups):  # ordinal cohorts (low, mid, high) in their order, not alphabetically
-        view = dataclasses.replace(view, groups=view.groups.iloc[data.ordinal_order(
-            [str(g) for g in view.groups["group"]])].reset_index(drop=True))
+    groups = records(view.groups)   # the view's tables as records, once: pandas costs more than the work here
+    if groups:  # ordinal cohorts (low, mid, high) in their order, not alphabetically
+        groups = [groups[i] for i in data.ordinal_order([str(g["group"]) for g in groups])]
+    disparities = records(view.disparities)
     fav = run.model.favorable_label
     settings = live.run_settings(run)
     rate = "selection rate" if fav is not None else "accuracy"
     ref = view.reference
-    ratio = data.ratio_table(view.disparities, reference=ref, groups=view.groups)
+    ratio = data.ratio_rows(disparities, reference=ref, groups=groups)
     base = view.baseline
-    base_ratio = data.ratio_table(base.disparities, reference=ref, groups=base.groups) if base else None
-    default_ref = next(iter(view.groups.loc[view.groups["is_reference"], "group"]), "reference")
+    base_groups = records(base.groups) if base else None
+    base_ratio = data.ratio_rows(base.disparities, reference=ref, groups=base_groups) if base else None
+    default_ref = next((g["group"] for g in groups if g.get("is_reference")), "reference")
     ratio_name = "impact ratio" if ref is None else f"ratio to {ref}"
     if fav is None:
         ratio_name = "accuracy ratio" if ref is None else ratio_name
@@ -370,13 +372,12 @@ def render(view: live.ViewTables, run: Run) -> FairnessView:
         f"{_cap(ratio_name)} [95% CI]",
         f"{rate.capitalize()} − {default_ref} [95% CI]",
         rate_header=f"{rate.capitalize()} [95% CI]", confusion=fav is not None)
-    rows = data.group_display_rows(view.groups, ratio, data.difference_table(view.disparities))
+    rows = data.group_display_rows(groups, ratio, data.difference_rows(disparities))
     over = ("highest eligible group's" if settings.exclude_small else "highest known group's") if ref is None \
         else f"{ref}'s"
     # the interval method as the rows state it (runs written before score intervals hold bootstrap rows)
-    one_vs_one = view.disparities[view.disparities["statistic"].isin(["impact_ratio", "ratio_vs_reference"])] \
-        if len(view.disparities) else view.disparities
-    scored = bool(len(one_vs_one)) and one_vs_one["method"].astype(str).str.startswith("MOVER-R").all()
+    one_vs_one = [r for r in disparities if r["statistic"] in ("impact_ratio", "ratio_vs_reference")]
+    scored = bool(one_vs_one) and all(str(r["method"]).startswith("MOVER-R") for r in one_vs_one)
     impact = ffig.impact_ratio_figure(
         ratio, threshold=settings.four_fifths, baseline=base_ratio, xtitle=f"{view.name} group",
         reference_label="highest" if ref is None else "reference",
@@ -389,7 +390,7 @@ def render(view: live.ViewTables, run: Run) -> FairnessView:
         look=None if fav is not None else "A dot far below 1 is a group the model gets wrong more often than "
                                           "the best one.")
     rates = ffig.selection_rate_figure(
-        view.groups, favorable=fav or "correct", baseline=base.groups if base else None,
+        groups, favorable=fav or "correct", baseline=base_groups,
         title=f"{rate.capitalize()} by {view.name}", rate_name=rate, xtitle=f"{view.name} group",
         subtitle=(f"share predicted '{fav}'" if fav is not None else "share of correct predictions")
         + " · Wilson 95% CI")
@@ -397,7 +398,7 @@ def render(view: live.ViewTables, run: Run) -> FairnessView:
         view.sweep, current=view.threshold, favorable=fav or "favourable",
         title=f"Selection rate vs decision threshold, by {view.name}",
         subtitle="solid line: the threshold shown above · dotted: the model's rule (0.5)")
-    n = int(view.groups["n"].sum()) if not view.groups.empty else 0
+    n = sum(int(g["n"]) for g in groups)
     one = ("continuity-corrected score intervals (Newcombe, MOVER-R) for a group against its reference, and "
            if scored else "")
     boot_for = "spreads over all groups" if scored else "ratios and differences"
@@ -409,7 +410,7 @@ def render(view: live.ViewTables, run: Run) -> FairnessView:
                    f"score intervals (Newcombe, MOVER-R) against the reference, as stored. The bootstrapped spreads "
                    f"over all groups (B={settings.n_boot}) are not on this page; the run's report has them at the "
                    f"model's rule.")
-    return FairnessView(_texts(view, run, ratio), rows, columns, impact, rates, sweep, source)
+    return FairnessView(_texts(view, run, groups, ratio), rows, columns, impact, rates, sweep, source)
 
 
 def view_controls(ctx: AppContext, attribute: str | None, intersect: Any, reference: str | None,
