@@ -436,3 +436,20 @@ def test_model_card_metrics_are_listed_once(ctx, store):
     assert rows["accuracy_imdb"] == f"{card['accuracy_imdb']:.1%}" and rows["n_imdb"] == f"{card['n_imdb']:,}"
     assert "accuracy" not in rows and "n_test" not in rows  # already in the tiles
     assert "accuracy imdb" in text_of(performance.build(ctx, "sentiment"))
+
+
+def test_completeness_table_sends_only_the_largest_errors_of_a_large_run():
+    """A run explaining thousands of samples ships the worst MAX_SAMPLE_ROWS, says so, and keeps their order."""
+    n = quality.MAX_SAMPLE_ROWS * 3 + 7
+    rng = np.random.default_rng(3)
+    errors = [{"sample": i, "target": 0, "logit": 0.1, "path_start_logit": 0.0, "attribution_sum": 0.1,
+               "abs_error": float(e), "relative_error": float(e)} for i, e in enumerate(rng.uniform(0, 0.2, n))]
+    result = {"model": {"class_names": ["deny", "approve"]}, "checks": [],
+              "quality": {"completeness": {"summary": {"n_steps": 64, "tol": 0.05, "n_samples": n,
+                                                       "share_required": 0.95, "steps_tried": []},
+                                           "tables": {"errors": errors}}}}
+    div = quality._ig_completeness(result, qt.completeness(result))
+    rows = _find(div, ids.QUALITY_COMPLETENESS_TABLE).data
+    worst = sorted(errors, key=lambda r: -r["relative_error"])[:quality.MAX_SAMPLE_ROWS]
+    assert [r["sample"] for r in rows] == [e["sample"] for e in worst]
+    assert f"largest errors of {n:,} samples" in text_of(div)
