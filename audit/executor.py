@@ -1,10 +1,12 @@
 """Where a run's prediction and explanation batches are computed: here (``local``) or on a Ray cluster (``ray``).
 
-The runner asks an executor for two things, the logits of every evaluation row and the attributions of the
-explained rows, and computes everything else (explanation-quality checks, fairness statistics, reason codes,
-the gap decomposition) in its own process from what comes back. The per-row arrays that come back are the
-ones a run keeps anyway (logits, attributions of the sample), so the fairness statistics are computed from
-the same predictions on either executor and are equal by construction.
+The runner asks an executor for the logits of every evaluation row and the attributions of the explained
+rows, and computes the rest (explanation-quality checks, reason codes, the gap decomposition, significance
+tests and calibration) in its own process from what comes back: arrays a run keeps anyway. On Ray, the
+group tables and comparisons (rates, Wilson and score intervals, the bootstrap) come from per-group cell
+counts that each worker counts over the rows it predicted, in the encoding of the whole data set, and that
+the runner adds up (:func:`~deepaudit.audit.fairness.counts.merge_counts`, which checks every group adds up to
+its size). Counts are sufficient statistics for all of those, so they equal a local run's (tested).
 
 ``ray`` (:class:`RayExecutor`) starts one model replica per worker (a Ray actor holding a copy of the target,
 put in the object store once) and splits the work into batches:
@@ -32,6 +34,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
+import numpy as np
 import torch
 
 if TYPE_CHECKING:
@@ -49,6 +52,12 @@ NO_WORKERS = ("the Ray cluster at {address} has {cpus} CPUs for {workers} worker
 
 def _noop(_: int) -> None:
     return None
+
+
+def probabilities(logits: torch.Tensor) -> Any:
+    """Class probabilities (float64 numpy) from logits: the one formula the runner and the Ray workers use, so
+    a worker's predictions and scores of its rows are the driver's."""
+    return torch.softmax(logits.double(), 1).numpy()
 
 
 class LocalExecutor:
@@ -100,12 +109,26 @@ class _Replica:
             target.model.to(torch.device("cuda"))    # the target's device follows its model's
         self.target = target
         self._explainers: dict[tuple, Explainer] = {}
+        self._logits: dict[tuple[int, int], torch.Tensor] = {}
 
     def ready(self) -> bool:
         return True
 
     def logits(self, start: int, stop: int) -> torch.Tensor:
-        return self.target.logits(self.target.eval_data.inputs[start:stop])
+        out = self.target.logits(self.target.eval_data.inputs[start:stop])
+        self._logits[(start, stop)] = out    # kept for group_counts: a few floats per row
+        return out
+
+    def group_counts(self, start: int, stop: int, attributes: list[tuple[list[str], list[str]]], favorable: int,
+                     median: float) -> list[Any]:
+        from deepaudit.audit.fairness.counts import partition_counts
+
+        logits = self._logits.pop((start, stop), None)
+        probs = probabilities(logits if logits is not None else self.logits(start, stop))
+        data = self.target.eval_data
+        return partition_counts(np.asarray(data.labels)[start:stop], probs.argmax(1),
+                                frame=data.groups.iloc[start:stop], attributes=attributes, pos_label=favorable,
+                                y_score=probs[:, favorable], median=median)
 
     def attribute(self, method: str, seed: int, batch_size: int, options: dict[str, Any],
                   calls: list[tuple[torch.Tensor, torch.Tensor, dict[str, Any]]]) -> list[torch.Tensor]:
@@ -202,13 +225,28 @@ class RayExecutor:
         refs = [call(self._actors[i % len(self._actors)]) for i, call in enumerate(calls)]
         return self._ray.get(refs)
 
-    def logits(self) -> torch.Tensor:
+    def _ranges(self) -> list[tuple[int, int]]:
         n = len(self.target.eval_data.inputs)
-        if n == 0:
-            return self.target.logits()
         step = max(1, math.ceil(n / self.batches))
-        ranges = [(s, min(n, s + step)) for s in range(0, n, step)]
-        return torch.cat(self._spread([lambda a, r=r: a.logits.remote(*r) for r in ranges]))
+        return [(s, min(n, s + step)) for s in range(0, n, step)]
+
+    def logits(self) -> torch.Tensor:
+        if len(self.target.eval_data.inputs) == 0:
+            return self.target.logits()
+        return torch.cat(self._spread([lambda a, r=r: a.logits.remote(*r) for r in self._ranges()]))
+
+    def group_counts(self, attributes: Sequence[tuple[Sequence[str], Sequence[str]]], *, favorable: int,
+                     median: float) -> list[list[Any]]:
+        """Each row range's cell counts per attribute, counted by the worker that predicted it.
+
+        ``attributes``: (columns, labels) per attribute, the labels of the whole data set's encoding; ``median``:
+        the favourable score's median over every row. The runner adds the ranges' counts up
+        (:func:`~deepaudit.audit.fairness.counts.merge_counts`) and computes the fairness tables from them: counts
+        are sufficient statistics, so the tables equal a local run's (tests/ray).
+        """
+        attrs = [(list(c), list(labels)) for c, labels in attributes]
+        return self._spread([lambda a, r=r: a.group_counts.remote(*r, attrs, int(favorable), float(median))
+                             for r in self._ranges()])
 
     def attribute(self, explainer: Explainer, x: torch.Tensor, classes: torch.Tensor, *, chunk: int,
                   tick: Callable[[int], None] = _noop, **kw: Any) -> torch.Tensor:

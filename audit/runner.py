@@ -31,6 +31,7 @@ import torch
 from deepaudit.audit.capabilities import DEFAULT_METHODS, DEFAULT_SAMPLES, capabilities, infer_kind
 from deepaudit.audit.display import ARRAY_NAME as DISPLAY_ARRAY
 from deepaudit.audit.display import display_arrays
+from deepaudit.audit.executor import probabilities
 from deepaudit.audit.explain import make_explainer, views
 from deepaudit.audit.explain.shortcut import run_probe
 from deepaudit.audit.fairness.policy import load_policy
@@ -238,7 +239,7 @@ def _audit(target: AuditTarget, config: RunConfig, *, store: RunStore | None, sp
 
     with stages.stage("predict") as tick:
         logits = executor.logits()
-        probs = torch.softmax(logits.double(), 1).numpy()
+        probs = probabilities(logits)
         pred = probs.argmax(1)
         tick(1)
     perf = performance(target, probs, pred)
@@ -353,7 +354,9 @@ def _audit(target: AuditTarget, config: RunConfig, *, store: RunStore | None, sp
     fairness, fairness_checks = build_fairness(
         target, probs, pred, policy=policy, seed=config.seed, importance=importance, stage=stages.stage,
         ig_steps=ig_steps, attributions=(published["attributions"], idx) if published else None,
-        reason_rows=idx if sizing is not None and len(idx) < len(data) else None)
+        reason_rows=idx if sizing is not None and len(idx) < len(data) else None,
+        # a distributed run: the workers count their rows, the tables come from the merged counts
+        counter=None if executor.name == "local" else executor.group_counts)
     checks.extend(fairness_checks)
 
     preds = predictions_frame(target, probs, pred)

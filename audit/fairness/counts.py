@@ -14,12 +14,13 @@ Multiclass models are audited one-vs-rest for the favorable class
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from deepaudit.audit.fairness.groups import GroupCodes, encode_groups
+from deepaudit.audit.fairness.groups import ATTRIBUTE_SEP, LABEL_SEP, UNKNOWN, GroupCodes, encode_groups
 
 EMPTY_DATA = "no samples: y_true is empty. Fix: pass at least one sample (and its prediction and group)."
 LENGTH_MISMATCH = ("y_true has {n} rows but {what} has {n_other}. Fix: give one {what} value per sample, "
@@ -122,8 +123,9 @@ def binary_outcomes(y_true, y_pred, *, pos_label=None) -> tuple[np.ndarray, np.n
     return y, yhat
 
 
-def score_above_median(y_score, n: int) -> tuple[np.ndarray, float]:
-    """LL144 scoring: is each score strictly above the full sample's median?"""
+def score_above_median(y_score, n: int, median: float | None = None) -> tuple[np.ndarray, float]:
+    """LL144 scoring: is each score strictly above the full sample's median? ``median``: that median when
+    these scores are one partition of the sample (:func:`partition_counts`)."""
     s = _one_d(y_score, "y_score")
     if len(s) != n:
         raise ValueError(LENGTH_MISMATCH.format(n=n, what="y_score", n_other=len(s)))
@@ -134,7 +136,7 @@ def score_above_median(y_score, n: int) -> tuple[np.ndarray, float]:
     if bad.any():
         idx = np.flatnonzero(bad)
         raise ValueError(BAD_SCORE.format(count=len(idx), first=int(idx[0])))
-    median = float(np.median(s))
+    median = float(np.median(s)) if median is None else float(median)
     return s > median, median
 
 
@@ -169,23 +171,123 @@ class Prepared:
     attributes: list[tuple[GroupCodes, np.ndarray]]
     median_score: float | None
 
+    def only(self, i: int) -> Prepared:
+        """The same counts for attribute ``i`` alone."""
+        return Prepared(self.n, self.n_cells, [self.attributes[i]], self.median_score)
+
+
+def _cells(y_true, y_pred, pos_label, y_score, median: float | None = None) -> tuple[np.ndarray, int, float | None]:
+    """Each row's cell number, the number of cells (4, or 8 with scores) and the score median used."""
+    y, yhat = binary_outcomes(y_true, y_pred, pos_label=pos_label)
+    cell = 2 * y.astype(np.intp) + yhat
+    if y_score is None:
+        return cell, 4, None
+    above, median = score_above_median(y_score, len(y), median)
+    return cell + 4 * above, 8, median
+
+
+def _count(codes: np.ndarray, n_groups: int, cell: np.ndarray, n_cells: int) -> np.ndarray:
+    return np.bincount(codes * n_cells + cell, minlength=n_groups * n_cells).reshape(n_groups, n_cells).astype(np.int64)
+
 
 def prepare(y_true, y_pred, *, sensitive, pos_label=None, y_score=None, columns=None,
             breakdown: str = "intersection") -> Prepared:
     """Validate everything once and count cells per group for every attribute."""
-    y, yhat = binary_outcomes(y_true, y_pred, pos_label=pos_label)
-    n = len(y)
-    cell = 2 * y.astype(np.intp) + yhat
-    n_cells, median = 4, None
-    if y_score is not None:
-        above, median = score_above_median(y_score, n)
-        cell = cell + 4 * above
-        n_cells = 8
-    out = []
-    for g in encode_groups(sensitive, n, columns=columns, breakdown=breakdown):
-        counts = np.bincount(g.codes * n_cells + cell, minlength=g.n_groups * n_cells)
-        out.append((g, counts.reshape(g.n_groups, n_cells).astype(np.int64)))
+    cell, n_cells, median = _cells(y_true, y_pred, pos_label, y_score)
+    n = len(cell)
+    out = [(g, _count(g.codes, g.n_groups, cell, n_cells))
+           for g in encode_groups(sensitive, n, columns=columns, breakdown=breakdown)]
     return Prepared(n, n_cells, out, median)
+
+
+NOT_A_GROUP = ("a partition holds group {label!r} of {attribute!r}, which the encoding of the whole data set does not "
+               "have (its groups: {labels}). Fix: encode the groups on every row (encode_groups) and give each "
+               "partition those labels.")
+PARTS_DO_NOT_ADD_UP = ("the partitions' counts of {attribute!r} add up to {got} rows per group, but the whole data set "
+                       "has {want}. Fix: give every row to exactly one partition.")
+
+
+def _partition_labels(column: pd.Series) -> tuple[np.ndarray, list[str | None]]:
+    """Codes of one column's rows and the label of each code (None: missing, or the literal "unknown"), as
+    :func:`~deepaudit.audit.fairness.groups.encode_groups` labels them."""
+    codes, uniques = pd.factorize(column, sort=False, use_na_sentinel=True)
+    return codes, [None if isinstance(v, str) and v == UNKNOWN else str(v) for v in uniques]
+
+
+def partition_codes(frame: pd.DataFrame, columns: Sequence[str], labels: Sequence[str]) -> np.ndarray:
+    """Each row's index in ``labels``: the groups of ``columns`` (one column, or their intersection) encoded on
+    the whole data set, for the rows of one partition (which may lack some groups, or have no known value).
+
+    Raises ValueError when a row's group is not among ``labels``."""
+    index = {lab: i for i, lab in enumerate(labels)}
+    attribute = ATTRIBUTE_SEP.join(columns)
+
+    def find(label: str | None) -> int:
+        key = UNKNOWN if label is None else label
+        if key not in index:
+            raise ValueError(NOT_A_GROUP.format(label=key, attribute=attribute, labels=list(labels)))
+        return index[key]
+
+    parts = [_partition_labels(frame[c]) for c in columns]
+    missing = np.zeros(len(frame), dtype=bool)
+    combined = np.zeros(len(frame), dtype=np.int64)
+    for codes, names in parts:
+        known = np.array([n is not None for n in names] + [False])   # the last slot is pandas' -1 sentinel
+        missing |= ~known[codes]
+        combined = combined * (len(names) + 1) + np.maximum(codes, 0)
+    observed, inverse = np.unique(np.where(missing, -1, combined), return_inverse=True)
+    lut = np.empty(len(observed), dtype=np.intp)
+    for k, value in enumerate(observed.tolist()):
+        if value < 0:
+            lut[k] = find(None)
+            continue
+        digits = []
+        for codes, names in reversed(parts):
+            value, digit = divmod(value, len(names) + 1)
+            digits.append(names[digit])
+        lut[k] = find(LABEL_SEP.join(reversed(digits)))
+    return lut[inverse.reshape(-1)]
+
+
+def partition_counts(y_true, y_pred, *, frame: pd.DataFrame, attributes: Sequence[tuple[Sequence[str], Sequence[str]]],
+                     pos_label=None, y_score=None, median: float | None = None) -> list[np.ndarray]:
+    """The cell counts of one partition of the rows, per attribute, in the whole data set's group encoding.
+
+    ``attributes`` holds (columns, labels) per attribute: its column(s) in ``frame`` and the labels
+    :func:`~deepaudit.audit.fairness.groups.encode_groups` gives it on every row. With scores, ``median`` is the
+    median of every row's score (the scoring rate's cut), not the partition's. Counts are sufficient
+    statistics: :func:`merge_counts` adds the partitions' up to the counts of the whole data set, and every
+    rate, interval and bootstrap of :mod:`deepaudit.audit.fairness` is computed from those alone.
+    """
+    if y_score is not None and median is None:
+        raise ValueError("partition_counts needs the median of every row's score with y_score. Fix: pass median=.")
+    with warnings.catch_warnings():   # a partition may well hold no favourable label; the whole data set is judged
+        warnings.filterwarnings("ignore", message=r"pos_label=.* occurs in neither")
+        cell, n_cells, _ = _cells(y_true, y_pred, pos_label, y_score, median)
+    if len(frame) != len(cell):
+        raise ValueError(LENGTH_MISMATCH.format(n=len(cell), what="the groups frame", n_other=len(frame)))
+    return [_count(partition_codes(frame, list(cols), list(labels)), len(labels), cell, n_cells)
+            for cols, labels in attributes]
+
+
+def merge_counts(parts: Sequence[Sequence[np.ndarray]], groups: Sequence[GroupCodes], *,
+                 median: float | None = None) -> Prepared:
+    """The whole data set's :class:`Prepared` from its partitions' :func:`partition_counts` (in any order).
+
+    ``groups`` is the encoding the partitions counted in (:func:`~deepaudit.audit.fairness.groups.encode_groups`
+    on every row); every group's rows must add up to its size there, so a row counted twice or not at all is an
+    error, never a wrong rate."""
+    if not parts:
+        raise ValueError(EMPTY_DATA)
+    merged = [np.sum([p[i] for p in parts], axis=0, dtype=np.int64) for i in range(len(groups))]
+    for g, counts in zip(groups, merged):
+        got = counts.sum(axis=1)
+        if counts.shape[0] != g.n_groups or not np.array_equal(got, g.sizes):
+            raise ValueError(PARTS_DO_NOT_ADD_UP.format(attribute=g.attribute, got=got.tolist(),
+                                                        want=g.sizes.tolist()))
+    n_cells = merged[0].shape[1] if merged else 4
+    n = int(merged[0].sum()) if merged else 0
+    return Prepared(n, n_cells, list(zip(groups, merged)), median)
 
 
 def group_counts(y_true, y_pred, *, sensitive, pos_label=None, y_score=None, columns=None,

@@ -35,6 +35,8 @@ from deepaudit.audit.capabilities import capabilities, infer_kind
 from deepaudit.audit.fairness.calibration import calibration_curves, calibration_error
 from deepaudit.audit.fairness.checks import cohort_gap_check, policy_checks
 from deepaudit.audit.fairness.comparisons import disparities
+from deepaudit.audit.fairness.counts import Prepared, merge_counts
+from deepaudit.audit.fairness.groups import encode_groups
 from deepaudit.audit.fairness.metrics import group_metrics
 from deepaudit.audit.fairness.policy import Policy
 from deepaudit.audit.fairness.significance import significance_tests
@@ -51,22 +53,32 @@ REFERENCE_RULE_ALL = ("differences and ratios against the largest group other th
                       "the highest favourable rate among known groups")
 
 
-def _group_rows(y_true, y_pred, y_score, column: pd.Series, *, policy: Policy, pos_label: Any) -> pd.DataFrame:
-    """The ``groups`` table of one attribute: rates per group, the reference group and the small groups."""
+def _group_rows(y_true, y_pred, y_score, column: pd.Series, *, policy: Policy, pos_label: Any,
+                prepared: Prepared | None = None) -> pd.DataFrame:
+    """The ``groups`` table of one attribute: rates per group, the reference group and the small groups.
+    ``prepared``: the attribute's cell counts merged from partitions (:func:`merged_counts`), used instead of
+    counting the rows."""
+    if prepared is not None:
+        return group_metrics(None, None, sensitive=None, prepared=prepared, min_share=policy.min_group_share)
     return group_metrics(y_true, y_pred, y_score=y_score, sensitive=column.rename(column.name), pos_label=pos_label,
                          min_share=policy.min_group_share)
 
 
 def _attribute_tables(y_true, y_pred, y_score, column: pd.Series, *, policy: Policy, seed: int,
-                      pos_label: Any, groups: pd.DataFrame | None = None) -> dict[str, pd.DataFrame]:
-    """Every table of one attribute; ``groups``: its :func:`_group_rows`, when already computed."""
+                      pos_label: Any, groups: pd.DataFrame | None = None,
+                      prepared: Prepared | None = None) -> dict[str, pd.DataFrame]:
+    """Every table of one attribute; ``groups``: its :func:`_group_rows`, when already computed; ``prepared``: as
+    there (the group table and the comparisons are computed from counts; the tests and calibration read rows)."""
     kw = dict(sensitive=column.rename(column.name), pos_label=pos_label, min_share=policy.min_group_share)
     if groups is None:
-        groups = _group_rows(y_true, y_pred, y_score, column, policy=policy, pos_label=pos_label)
+        groups = _group_rows(y_true, y_pred, y_score, column, policy=policy, pos_label=pos_label, prepared=prepared)
+    rows_or_counts = ({"sensitive": None, "prepared": prepared, "min_share": policy.min_group_share}
+                      if prepared is not None else {"y_score": y_score, **kw})
     out = {"groups": groups,
-           "disparities": disparities(y_true, y_pred, y_score=y_score, n_boot=policy.n_boot, seed=seed,
+           "disparities": disparities(None if prepared is not None else y_true,
+                                      None if prepared is not None else y_pred, n_boot=policy.n_boot, seed=seed,
                                       four_fifths=policy.impact_ratio_min,
-                                      exclude_small=policy.exclude_small_groups, **kw),
+                                      exclude_small=policy.exclude_small_groups, **rows_or_counts),
            "significance": significance_tests(y_true, y_pred, y_score=y_score, correction=policy.correction,
                                               **kw)}
     if y_score is not None:
@@ -76,14 +88,39 @@ def _attribute_tables(y_true, y_pred, y_score, column: pd.Series, *, policy: Pol
     return out
 
 
+#: ``counter(attributes, favorable=, median=)``: per-partition cell counts from where the rows were predicted
+#: (:meth:`deepaudit.audit.executor.RayExecutor.group_counts`), or None to count the rows here.
+Counter = Callable[..., Any]
+
+
+def merged_counts(counter: Counter | None, groups: pd.DataFrame, columns: list[str], score: np.ndarray,
+                  fav: int) -> dict[str, Prepared]:
+    """Each column's cell counts, added up from the partitions ``counter`` returns; {} when it returns None.
+
+    The groups are encoded here on every row (labels and sizes only; cheap) and each partition counts its rows
+    in that encoding; :func:`~deepaudit.audit.fairness.counts.merge_counts` checks every group adds up."""
+    if counter is None or not columns:
+        return {}
+    encoded = [encode_groups(groups[c].rename(c), len(groups))[0] for c in columns]
+    median = float(np.median(np.asarray(score, dtype=float)))
+    parts = counter([([c], g.labels) for c, g in zip(columns, encoded)], favorable=fav, median=median)
+    if parts is None:
+        return {}
+    merged = merge_counts(parts, encoded, median=median)
+    return {c: merged.only(i) for i, c in enumerate(columns)}
+
+
 def build_fairness(target: AuditTarget, probs: np.ndarray, pred: np.ndarray, *, policy: Policy, seed: int,
                    importance: pd.DataFrame | None, stage: Stage, ig_steps: int = 64,
                    attributions: tuple[np.ndarray, np.ndarray] | None = None,
-                   reason_rows: np.ndarray | None = None) -> tuple[dict[str, Any], list[Check]]:
+                   reason_rows: np.ndarray | None = None,
+                   counter: Counter | None = None) -> tuple[dict[str, Any], list[Check]]:
     """Fairness section and checks for one run. ``stage(name)`` is the runner's progress context;
     ``attributions`` are the primary method's published attributions and the rows they explain;
     ``reason_rows``: give reason codes only to the denied applicants among these rows (a run sized its
-    explanation sample for a large data set), else to every denied applicant."""
+    explanation sample for a large data set), else to every denied applicant; ``counter``: per-partition
+    cell counts (a distributed run, :func:`merged_counts`), from which the group tables and comparisons are
+    computed instead of from the rows."""
     data = target.eval_data
     y = np.asarray(data.labels)
     sensitive = list(target.sensitive_columns)
@@ -108,9 +145,13 @@ def build_fairness(target: AuditTarget, probs: np.ndarray, pred: np.ndarray, *, 
         if fav is not None:
             section["outcome"] = f"predicted {target.favorable_label!r} (argmax of the model's probabilities)"
             score = probs[:, fav]
+            counts: dict[str, Prepared] = {}
+            if counter is not None:
+                with stage("fairness: group counts from the workers"):
+                    counts = merged_counts(counter, data.groups, sensitive + cohorts, score, fav)
             with stage("fairness: group statistics", total=len(sensitive) + len(cohorts)) as tick:
-                rows = {col: _group_rows(y, pred, score, data.groups[col], policy=policy, pos_label=fav)
-                        for col in sensitive + cohorts}
+                rows = {col: _group_rows(y, pred, score, data.groups[col], policy=policy, pos_label=fav,
+                                         prepared=counts.get(col)) for col in sensitive + cohorts}
                 if _tabular(target, fav) and sensitive:
                     # The group rows name each attribute's reference and small groups, all that the gap
                     # decomposition needs: it starts now and runs beside the rest of this section.
@@ -119,7 +160,7 @@ def build_fairness(target: AuditTarget, probs: np.ndarray, pred: np.ndarray, *, 
                 for col in sensitive + cohorts:
                     kind = "sensitive" if col in sensitive else "cohort"
                     tables = _attribute_tables(y, pred, score, data.groups[col], policy=policy, seed=seed,
-                                               pos_label=fav, groups=rows[col])
+                                               pos_label=fav, groups=rows[col], prepared=counts.get(col))
                     attributes.append({"name": col, "kind": kind, **tables})
                     if kind == "sensitive" or policy.attributes == "all":
                         checks.extend(policy_checks(col, tables, policy))

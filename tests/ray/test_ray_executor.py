@@ -69,6 +69,9 @@ def test_bundled_mortgage_on_ray_equals_local(cluster):
     remote = audit_target(target, RunConfig(progress=False, executor="ray", ray_workers=2))
     assert remote.result["provenance"]["config"]["executor"] == {"name": "ray", "workers": 2, "gpus": 0}
     assert local.result["provenance"]["config"]["executor"] == {"name": "local", "workers": 1}
+    # the group tables of the Ray run come from the workers' per-range cell counts, added up
+    counted = "fairness: group counts from the workers"
+    assert counted in remote.result["provenance"]["timings"] and counted not in local.result["provenance"]["timings"]
     _same(local, remote)
 
 
