@@ -32,7 +32,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 SPEC = f"{ROOT / 'audit' / 'testing' / 'scale.py'}:factory"
-DISTRIBUTED = ("predict", "explain")     # stage-name prefixes the executor runs on workers
+DISTRIBUTED = ("predict", "explain", "fairness: group counts")     # stage-name prefixes run on the workers
 
 
 def _deepaudit() -> list[str]:
