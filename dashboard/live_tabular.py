@@ -32,6 +32,7 @@ import torch
 from deepaudit.audit.explain import make_explainer
 from deepaudit.audit.explain.views import feature_groups
 from deepaudit.audit.fairness.reasons import rank_reasons
+from deepaudit.dashboard.records import records
 
 NOT_EDITABLE = ("the live model {name!r} cannot be edited here: {reason}. The stored explanations above are "
                 "unaffected.")
@@ -102,6 +103,20 @@ def _reference_rows(target) -> pd.DataFrame | None:
 def _clean(values: pd.Series, sentinels: list[float]) -> np.ndarray:
     v = pd.to_numeric(values, errors="coerce").to_numpy(dtype=np.float64)
     return np.where(np.isin(v, sentinels), np.nan, v)
+
+
+def _clean_value(value: Any, sentinels: list[float]) -> float:
+    """One raw value as :func:`_clean` reads a column's: a number, NaN where it is not one or is a sentinel."""
+    v = float(pd.to_numeric(pd.Series([value]), errors="coerce").to_numpy(dtype=np.float64)[0]) \
+        if isinstance(value, str) else _number(value)
+    return math.nan if v in sentinels else v
+
+
+def _number(value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan
 
 
 def editable_fields(target, *, training: pd.DataFrame | None = None) -> tuple[list[Field], str]:
@@ -214,7 +229,8 @@ class LiveTabular:
         Values stored as float32 are given as their shortest decimal (35.9, not 35.900001525878906), which is
         what a user sees and types back; it maps to the same float32, so an unedited row scores the same.
         """
-        return {f.name: _short(float(_clean(row[f.name], self.sentinels.get(f.name, []))[0])) for f in self.fields}
+        first = records(row[[f.name for f in self.fields]].iloc[:1])[0]   # one conversion, not one per field
+        return {f.name: _short(_clean_value(first[f.name], self.sentinels.get(f.name, []))) for f in self.fields}
 
     # -- validation -----------------------------------------------------
     def validate(self, submitted: dict[str, Any], original: dict[str, float]

@@ -9,11 +9,12 @@ slowed it to 0.24-0.38 s. So ``deepaudit serve`` runs live computations in one w
 interpreter and lock; the operating system shares the cores fairly between it and the server.
 
 :class:`LiveWorker` starts the process (``python -m deepaudit.dashboard.live_worker``: a fresh interpreter that
-inherits one end of a socket pair and nothing else) on first use, sends it one batch at a time and hands
-each reply to the request thread waiting for it. The worker loads targets through its own
-:class:`~deepaudit.dashboard.context.LiveModels` with the server's allowlist, and only for specs the server has
-already checked and loaded. A worker that dies fails the requests it held with a message and is started
-again by the next request.
+inherits one end of a socket pair and nothing else) on first use, sends it each batch and hands each reply to
+the request thread waiting for it. The worker runs each kind of operation in its own lane (:data:`LANES`, a
+thread each, in order within a lane), so a what-if never waits behind a typed review's pass. The worker
+loads targets through its own :class:`~deepaudit.dashboard.context.LiveModels` with the server's allowlist,
+and only for specs the server has already checked and loaded. A worker that dies fails the requests it held
+with a message and is started again by the next request.
 
 Operations (``op``): ``"load"`` a target; ``"texts"`` explain typed reviews
 (:func:`deepaudit.dashboard.live_text.explain_texts`); ``"what-if"`` score and explain edited applicants
@@ -146,23 +147,29 @@ def _portable(exc: BaseException) -> BaseException:
         return RuntimeError(f"{type(exc).__name__}: {exc}")
 
 
+#: Which lane (one thread of the worker each) runs an operation. Lanes run side by side: a what-if (a few ms
+#: of a small tabular model) never waits behind a typed review's pass (~70 ms a text), and each lane keeps
+#: its operations in order, so one model is never in two passes at once (explainers may hook its layers).
+LANES = {"texts": "texts", "what-if": "tabular", "load": "load"}
+
+
 def _worker_main(conn: Any, device: str, allowed: tuple[str, ...]) -> None:
+    import queue
+
     import torch
 
-    torch.set_num_threads(1)     # one pass at a time, one core; the server keeps the other
+    torch.set_num_threads(1)     # one core per pass; two lanes at most busy at once on the server's 2 cores
     from deepaudit.dashboard.context import LiveModels
     from deepaudit.dashboard.live_tabular import LiveTabular
     from deepaudit.dashboard.live_text import explain_texts
 
     live = LiveModels(device=device, allowed=allowed)
     tabular: dict[str, LiveTabular] = {}
-    while True:
+    send_lock = threading.Lock()
+
+    def run(key: int, op: str, spec: str, payload: Any) -> None:
         try:
-            key, op, spec, payload = conn.recv()
-        except (EOFError, OSError, KeyboardInterrupt):
-            return
-        try:
-            target = live.target(spec)
+            target = live.target(spec)      # loads once per spec, under the spec's own lock
             if op == "load":
                 value = None
             elif op == "texts":
@@ -176,10 +183,37 @@ def _worker_main(conn: Any, device: str, allowed: tuple[str, ...]) -> None:
             reply = (key, True, value)
         except Exception as exc:   # the request thread re-raises it
             reply = (key, False, _portable(exc))
+        with send_lock:
+            try:
+                conn.send(reply)
+            except (OSError, EOFError):
+                pass                # the server is gone; the main loop sees EOF and ends the process
+
+    def lane(jobs: queue.Queue) -> None:
+        while True:
+            job = jobs.get()
+            if job is None:
+                return
+            run(*job)
+
+    lanes: dict[str, queue.Queue] = {}
+    threads = []
+    while True:
         try:
-            conn.send(reply)
-        except (OSError, EOFError):
-            return
+            key, op, spec, payload = conn.recv()
+        except (EOFError, OSError, KeyboardInterrupt):
+            break
+        name = LANES.get(op, "other")
+        if name not in lanes:
+            lanes[name] = queue.Queue()
+            threads.append(threading.Thread(target=lane, args=(lanes[name],), name=f"deepaudit-live-{name}",
+                                            daemon=True))
+            threads[-1].start()
+        lanes[name].put((key, op, spec, payload))
+    for jobs in lanes.values():
+        jobs.put(None)
+    for t in threads:
+        t.join(5)
 
 
 if __name__ == "__main__":   # python -m deepaudit.dashboard.live_worker FD DEVICE ALLOWED_JSON (started by LiveWorker)

@@ -49,6 +49,32 @@ def test_worker_answers_equal_the_server_process(remote):
     assert remote.worker.starts == 1
 
 
+def test_a_what_if_is_answered_while_a_long_review_pass_runs(remote):
+    """Lanes: the tabular lane answers while the texts lane is busy (one lane would answer in arrival order)."""
+    import threading
+    import time
+
+    remote.target("sentiment")
+    tab = LiveTabularCache(remote).get("mortgage")
+    frame = tab.row(next(iter(tab.index_of)))
+    tab.explain_rows(frame, {"n_steps": 16})                # loaded in the worker, off the clock
+    done: dict[str, float] = {}
+    long = [f"{TEXTS[0]} {TEXTS[1]} " * 6 + str(i) for i in range(24)]   # seconds of IG at 256 steps
+
+    def review():
+        remote.worker.call("texts", "sentiment", {"texts": long, "method": "integrated_gradients",
+                                                  "options": {"n_steps": 256}})
+        done["texts"] = time.perf_counter()
+
+    t = threading.Thread(target=review)
+    t.start()
+    time.sleep(0.3)                                          # the review pass is under way in the worker
+    remote.worker.call("what-if", "mortgage", {"frames": [frame], "options": {"n_steps": 16}})
+    done["what-if"] = time.perf_counter()
+    t.join(120)
+    assert done["what-if"] < done["texts"]
+
+
 def test_worker_errors_come_back_to_the_caller(remote):
     worker = remote.worker
     # the worker keeps the server's allowlist: a spec nobody vouched for is refused there too
