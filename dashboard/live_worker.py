@@ -147,10 +147,12 @@ def _portable(exc: BaseException) -> BaseException:
         return RuntimeError(f"{type(exc).__name__}: {exc}")
 
 
-#: Which lane (one thread of the worker each) runs an operation. Lanes run side by side: a what-if (a few ms
-#: of a small tabular model) never waits behind a typed review's pass (~70 ms a text), and each lane keeps
-#: its operations in order, so one model is never in two passes at once (explainers may hook its layers).
-LANES = {"texts": "texts", "what-if": "tabular", "load": "load"}
+#: Which lane runs an operation, and with how many threads. Lanes run side by side: a what-if (a few ms of a
+#: small tabular model) never waits behind a typed review's pass (~70 ms a text). Reviews run two passes at
+#: once (the server sends up to one batch per core, dashboard/batching.py), each on its own copy of the model
+#: (:meth:`~deepaudit.dashboard.context.LiveModels.lease`: explainers hook a model's layers, so one model is
+#: never in two passes at once); what-ifs keep one thread, in order.
+LANES = {"texts": ("texts", 2), "what-if": ("tabular", 1), "load": ("load", 1)}
 
 
 def _worker_main(conn: Any, device: str, allowed: tuple[str, ...]) -> None:
@@ -173,7 +175,9 @@ def _worker_main(conn: Any, device: str, allowed: tuple[str, ...]) -> None:
             if op == "load":
                 value = None
             elif op == "texts":
-                value = explain_texts(target, payload["texts"], method=payload["method"], options=payload["options"])
+                with live.lease(spec) as leased:
+                    value = explain_texts(leased, payload["texts"], method=payload["method"],
+                                          options=payload["options"])
             elif op == "what-if":
                 if spec not in tabular:
                     tabular[spec] = LiveTabular(target)
@@ -197,21 +201,24 @@ def _worker_main(conn: Any, device: str, allowed: tuple[str, ...]) -> None:
             run(*job)
 
     lanes: dict[str, queue.Queue] = {}
+    widths: dict[str, int] = {}
     threads = []
     while True:
         try:
             key, op, spec, payload = conn.recv()
         except (EOFError, OSError, KeyboardInterrupt):
             break
-        name = LANES.get(op, "other")
+        name, width = LANES.get(op, ("other", 1))
         if name not in lanes:
-            lanes[name] = queue.Queue()
-            threads.append(threading.Thread(target=lane, args=(lanes[name],), name=f"deepaudit-live-{name}",
-                                            daemon=True))
-            threads[-1].start()
+            lanes[name], widths[name] = queue.Queue(), width
+            for i in range(width):
+                threads.append(threading.Thread(target=lane, args=(lanes[name],), name=f"deepaudit-live-{name}-{i}",
+                                                daemon=True))
+                threads[-1].start()
         lanes[name].put((key, op, spec, payload))
-    for jobs in lanes.values():
-        jobs.put(None)
+    for name, jobs in lanes.items():
+        for _ in range(widths[name]):
+            jobs.put(None)
     for t in threads:
         t.join(5)
 

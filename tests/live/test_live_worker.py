@@ -75,6 +75,26 @@ def test_a_what_if_is_answered_while_a_long_review_pass_runs(remote):
     assert done["what-if"] < done["texts"]
 
 
+def test_two_review_batches_at_once_each_get_their_own_answer(remote):
+    """The texts lane runs two passes at once, each on its own model copy: answers equal the ones computed
+    alone (explainers hook the model's layers; on one shared model the two passes would mix tensors)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    opts = {"n_steps": 32}
+    batches = [[f"{t} {i}" for t in TEXTS] * 3 for i in range(4)]     # different texts and lengths per batch
+    remote.target("sentiment")
+    with ThreadPoolExecutor(4) as ex:
+        got = list(ex.map(lambda b: remote.worker.call("texts", "sentiment", {"texts": b, "method":
+                                                                               "integrated_gradients",
+                                                                               "options": opts}), batches))
+    alone = LiveModels().target("sentiment")
+    for batch, answers in zip(batches, got):
+        for r, h in zip(answers, explain_texts(alone, batch, options=opts)):
+            assert r.tokens["token"].tolist() == h.tokens["token"].tolist()
+            np.testing.assert_allclose(r.tokens["attribution"], h.tokens["attribution"], rtol=FLOAT32_RTOL,
+                                       atol=FLOAT32_ATOL)
+
+
 def test_worker_errors_come_back_to_the_caller(remote):
     worker = remote.worker
     # the worker keeps the server's allowlist: a spec nobody vouched for is refused there too
