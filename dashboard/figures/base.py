@@ -61,7 +61,17 @@ def plain_figure(data: list, layout: dict) -> FigureLike:
     """
     if validating():
         return new_figure(data, layout)
-    return {"data": data, "layout": layout}
+    # containers copied (arrays shared): builders spread module constants (LAYOUT, AXIS) into their layouts, and
+    # a figure that is cached and served again must never be a way to change them
+    return {"data": _containers(data), "layout": _containers(layout)}
+
+
+def _containers(x):
+    if isinstance(x, dict):
+        return {k: _containers(v) for k, v in x.items()}
+    if isinstance(x, list):
+        return [_containers(v) for v in x]
+    return x
 
 
 def trace(kind: str, **props) -> dict:

@@ -81,3 +81,18 @@ def test_unvalidated_layout_only_figures_equal_validated_ones(monkeypatch):
     checked = draw()
     monkeypatch.setenv(base.VALIDATE_ENV, "0")
     assert _json(draw()) == _json(checked)
+
+
+def test_a_served_figure_shares_no_container_with_the_module_style(monkeypatch):
+    """Plain-dict figures are cached and served again: editing one must not change the page style constants."""
+    from deepaudit.dashboard.figures import fairness as ffig
+
+    monkeypatch.setenv(base.VALIDATE_ENV, "0")
+    before = json.dumps([base.LAYOUT, base.AXIS], sort_keys=True)
+    fig = ffig.selection_rate_figure([{"group": "a", "selection_rate": 0.5, "selection_rate_lo": 0.4,
+                                       "selection_rate_hi": 0.6, "n": 10}])
+    assert type(fig) is dict
+    fig["layout"]["font"]["size"] = 99
+    fig["layout"]["xaxis"]["title"]["standoff"] = 99
+    fig["layout"]["colorway"].append("#123456")
+    assert json.dumps([base.LAYOUT, base.AXIS], sort_keys=True) == before
