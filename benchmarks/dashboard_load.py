@@ -292,18 +292,21 @@ def main() -> int:
             first.setdefault(kind, []).append(time.perf_counter() - s0)
         t_warm = time.perf_counter() - t1
         lat: dict[str, list[float]] = {}
+        by_name: dict[str, list[float]] = {}
         lock = threading.Lock()
 
         def client(i: int) -> None:
             c = Client(base)
             order = items[i % len(items):] + items[:i % len(items)]  # clients start at different requests
             for _ in range(args.rounds):
-                for kind, _, fn in order:
+                for kind, name, fn in order:
                     s = time.perf_counter()
                     fn(c)
                     d = time.perf_counter() - s
                     with lock:
                         lat.setdefault(kind, []).append(d)
+                        if kind == "live":
+                            by_name.setdefault(name, []).append(d)
 
         t2 = time.perf_counter()
         with ThreadPoolExecutor(args.clients) as ex:
@@ -330,6 +333,9 @@ def main() -> int:
         res[kind] = (np.percentile(v, 50), np.percentile(v, 95), len(v))
         print(f"{kind:>7}: n={len(v):5d}  p50 {res[kind][0]:7.1f} ms  p95 {res[kind][1]:7.1f} ms  "
               f"max {v.max():7.1f} ms")
+    for name, v in sorted(by_name.items()):
+        v = np.asarray(v) * 1000
+        print(f"   live {name}: n={len(v)}  p50 {np.percentile(v, 50):7.1f} ms  p95 {np.percentile(v, 95):7.1f} ms")
     for kind, what in (("typed review", "model time of its pass"), ("what-if", "time from edit check to answer")):
         got = [(b, m) for k, b, m in _BATCHES if k == kind]
         if got:

@@ -229,7 +229,7 @@ class LiveTabular:
         Values stored as float32 are given as their shortest decimal (35.9, not 35.900001525878906), which is
         what a user sees and types back; it maps to the same float32, so an unedited row scores the same.
         """
-        first = records(row[[f.name for f in self.fields]].iloc[:1])[0]   # one conversion, not one per field
+        first = records(row.iloc[:1])[0]       # one conversion of the row, not one pandas call per field
         return {f.name: _short(_clean_value(first[f.name], self.sentinels.get(f.name, []))) for f in self.fields}
 
     # -- validation -----------------------------------------------------

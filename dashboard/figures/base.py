@@ -62,13 +62,14 @@ def plain_figure(data: list, layout: dict) -> FigureLike:
     if validating():
         return new_figure(data, layout)
     # containers copied (arrays shared): builders spread module constants (LAYOUT, AXIS) into their layouts, and
-    # a figure that is cached and served again must never be a way to change them
+    # a figure that is cached and served again must never be a way to change them. A property set to None is
+    # left out, as plotly's validation leaves it out (unset); None inside a data list stays (a gap).
     return {"data": _containers(data), "layout": _containers(layout)}
 
 
 def _containers(x):
     if isinstance(x, dict):
-        return {k: _containers(v) for k, v in x.items()}
+        return {k: _containers(v) for k, v in x.items() if v is not None}
     if isinstance(x, list):
         return [_containers(v) for v in x]
     return x
@@ -79,15 +80,22 @@ def trace(kind: str, **props) -> dict:
     return {"type": kind, **props}
 
 
-def figure(data: list, title: str | dict, **layout) -> go.Figure:
+def figure(data: list, title: str | dict, *, plain: bool = False, **layout) -> FigureLike:
     """One figure from trace dicts (or traces) and layout keys over :data:`LAYOUT`, validated once.
 
-    plotly's incremental ``update_*`` / ``add_*`` calls re-validate the whole layout each time.
+    plotly's incremental ``update_*`` / ``add_*`` calls re-validate the whole layout each time. ``plain``: a
+    figure nothing edits after it is built, served as a plain dict (:func:`plain_figure`).
     """
     lay = {**LAYOUT, "title": title if isinstance(title, dict) else {"text": title}, **layout}
     for ax in [k for k in layout if k.startswith(("xaxis", "yaxis"))]:
         lay[ax] = {**AXIS, **layout[ax]}
-    return new_figure(data, lay)
+    if not plain:
+        return new_figure(data, lay)
+    # plotly's shorthand, which a plain dict would carry to plotly.js unexpanded
+    size = lay.pop("title_font_size", None)
+    if size is not None:
+        lay["title"] = {**lay["title"], "font": {"size": size, **lay["title"].get("font", {})}}
+    return plain_figure(data, lay)
 
 
 #: Style of the line under a chart's title that says what a reader should look for (tests find it by it).

@@ -6,6 +6,7 @@ vermillion: toward the unfavourable one or "higher lowers", grey: neither).
 """
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
@@ -16,6 +17,7 @@ from deepaudit.dashboard.figures.base import (
     OKABE_ITO,
     PASS_COLOUR,
     REFERENCE_COLOUR,
+    FigureLike,
     empty,
     figure,
     look_for,
@@ -104,29 +106,32 @@ def applicant_figure(table: pd.DataFrame, *, title: str, unit: str, favorable: s
     return look_for(fig, sentence)
 
 
-def whatif_figure(table: pd.DataFrame, *, title: str, unit: str, favorable: str, top: int = 10) -> go.Figure:
+def whatif_figure(table: pd.DataFrame, *, title: str, unit: str, favorable: str, top: int = 10) -> FigureLike:
     """Attributions before and after an edit, side by side, for the ``top`` features that matter most.
 
-    ``table`` has ``label``, ``original``, ``edited``; features are ranked by the larger of the two sizes.
+    ``table`` has ``label``, ``original``, ``edited``; features are ranked by the larger of the two sizes
+    (ties in table order). Served as a plain dict (:func:`~deepaudit.dashboard.figures.base.plain_figure`).
     """
     if table.empty:
         return empty(title, "nothing to compare")
-    t = table.assign(size=table[["original", "edited"]].abs().max(axis=1))
-    t = t.sort_values("size", ascending=False, kind="mergesort").head(top)
-    order = t["label"].tolist()[::-1]
-    # One validated construction (figure()): the what-if answers live requests, and plotly's incremental
-    # update_* calls re-validate the whole layout each time (50 ms -> a few ms per figure).
-    traces = [{"type": "bar", "x": t[col].tolist(), "y": t["label"].tolist(), "orientation": "h", "name": name,
-               "marker": {"color": colour},
+    labels = table["label"].tolist()
+    original, edited = table["original"].to_numpy(dtype=float), table["edited"].to_numpy(dtype=float)
+    size = np.fmax(np.abs(original), np.abs(edited))          # the larger size; NaN only where both are
+    keep = np.argsort(-np.where(np.isnan(size), -np.inf, size), kind="stable")[:top]   # largest first, NaN last
+    order = [labels[i] for i in keep][::-1]
+    # One construction (figure()): the what-if answers live requests, and plotly's incremental update_* calls
+    # re-validate the whole layout each time (50 ms -> a few ms per figure).
+    traces = [{"type": "bar", "x": values[keep].tolist(), "y": [labels[i] for i in keep], "orientation": "h",
+               "name": name, "marker": {"color": colour},
                "hovertemplate": "%{y}<br>" + name + ": %{x:.3f} " + unit + "<extra></extra>"}
-              for col, name, colour in (("original", "original applicant", REFERENCE_COLOUR),
-                                        ("edited", "edited applicant", OKABE_ITO["blue"]))]
+              for values, name, colour in ((original, "original applicant", REFERENCE_COLOUR),
+                                           (edited, "edited applicant", OKABE_ITO["blue"]))]
     # the look-for line written into the title directly: look_for() would re-validate the layout
     text = (f"{title}<br><span style='{LOOK_FOR_STYLE}'>Where the blue bar differs from the grey one, the edit "
             "changed that input's influence.</span>")
-    height = max(280, 170 + BAR_PX * int(2 * len(t) * 0.75))
+    height = max(280, 170 + BAR_PX * int(2 * len(keep) * 0.75))
     return figure(traces, {"text": text, "x": 0.01, "xanchor": "left", "yanchor": "top", "y": title_top(text, height)},
-                  height=height, showlegend=True,
+                  plain=True, height=height, showlegend=True,
                   margin={"l": 20, "r": 30, "t": 106, "b": 56}, bargap=0.3, bargroupgap=0.05, barmode="group",
                   legend={"orientation": "h", "x": 0, "y": 1.0, "xanchor": "left", "yanchor": "bottom"},
                   yaxis={"automargin": True, "ticks": "", "title": None, "categoryorder": "array",

@@ -28,6 +28,7 @@ from deepaudit.dashboard import explain_finance_data as tables
 from deepaudit.dashboard.context import AppContext
 from deepaudit.dashboard.figures import GRAPH_CONFIG
 from deepaudit.dashboard.figures import explain_finance as fig
+from deepaudit.dashboard.figures.base import FigureLike
 from deepaudit.dashboard.live_tabular import MISSING, LiveTabularCache, format_value, ig_options, input_text
 from deepaudit.dashboard.pages import checks
 
@@ -368,7 +369,7 @@ def _whatif_result(run: Run, row: dict[str, Any], w) -> list:
     return out
 
 
-def _whatif_figure(run: Run, w) -> go.Figure:
+def _whatif_figure(run: Run, w) -> FigureLike:
     fav, _ = tables.outcomes(run.result)
     return fig.whatif_figure(w.attributions, title="Attributions before and after the edit",
                              unit=tables.unit("integrated_gradients", fav), favorable=fav)

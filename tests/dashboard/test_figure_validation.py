@@ -96,3 +96,25 @@ def test_a_served_figure_shares_no_container_with_the_module_style(monkeypatch):
     fig["layout"]["xaxis"]["title"]["standoff"] = 99
     fig["layout"]["colorway"].append("#123456")
     assert json.dumps([base.LAYOUT, base.AXIS], sort_keys=True) == before
+
+
+def test_the_what_if_figure_serialises_like_its_validated_form_and_ranks_by_the_larger_size(monkeypatch):
+    """The what-if chart answers live requests as a plain dict: the same JSON as validated, the top features by
+    the larger of |original| and |edited| (ties in table order, a feature with neither value last)."""
+    import pandas as pd
+
+    from deepaudit.dashboard.figures import explain_finance as xfig
+
+    table = pd.DataFrame({"label": list("abcdef"), "original": [0.1, -0.5, 0.2, float("nan"), 0.3, 0.2],
+                          "edited": [0.4, 0.1, -0.2, float("nan"), -0.3, 0.0]})
+
+    def draw():
+        return xfig.whatif_figure(table, title="What-if", unit="logit", favorable="approve", top=5)
+
+    checked = draw()
+    monkeypatch.setenv(base.VALIDATE_ENV, "0")
+    fast = draw()
+    assert type(fast) is dict and isinstance(checked, go.Figure)
+    assert _json(checked) == _json(fast)
+    assert fast["data"][0]["y"] == ["b", "a", "e", "c", "f"]       # 0.5, 0.4, 0.3, 0.2 (c before f), then none
+    assert fast["data"][1]["x"] == [0.1, 0.4, -0.3, -0.2, 0.0]
