@@ -133,3 +133,28 @@ def test_threshold_hidden_for_model_without_favourable_outcome(server, browser):
     assert "Accuracy [95% CI]" in body and "TPR [95% CI]" not in body
     screenshot(browser, "fairness_mnist")
     assert console_errors(browser) == []
+
+
+def test_served_figures_render_as_plain_dicts_in_the_browser(server, browser, monkeypatch):
+    """What `deepaudit serve` sends (unvalidated, the fairness figures as plain dicts; the suite otherwise
+    builds validated go.Figure) draws in Chromium: every trace, the titles and the four-fifths line."""
+    from deepaudit.dashboard.figures import base
+
+    monkeypatch.setenv(base.VALIDATE_ENV, "0")     # the server runs in this process (tests/dashboard/conftest.py)
+    # a threshold no other test draws, so the page's memo cannot answer with a figure built validated
+    open_page(browser, _url(server, attribute="sex", threshold="0.43"), "Decision threshold 0.43", "Computed live")
+    drawn = browser.execute_script("""
+        const out = {};
+        for (const id of arguments[0]) {
+            const plot = document.getElementById(id).querySelector('.js-plotly-plot');
+            out[id] = {traces: plot.data.length, points: plot.data[0].x.length || plot.data[0].y.length,
+                       title: plot.layout.title.text, titleSize: plot._fullLayout.title.font.size,
+                       text: plot.innerText || plot.textContent};
+        }
+        return out;""", [ids.FAIRNESS_IMPACT, ids.FAIRNESS_RATES, ids.FAIRNESS_SWEEP])
+    impact, rates, sweep = (drawn[i] for i in (ids.FAIRNESS_IMPACT, ids.FAIRNESS_RATES, ids.FAIRNESS_SWEEP))
+    assert impact["traces"] == rates["traces"] == 2 and impact["points"] == rates["points"] >= 2   # + baseline
+    assert sweep["traces"] >= 2 and sweep["points"] > 50          # one line per group over the swept thresholds
+    assert impact["title"].startswith("Impact ratio by sex") and "four-fifths rule" in impact["text"]
+    assert impact["titleSize"] == 14 and "threshold 0.43" in sweep["text"]
+    assert console_errors(browser) == []
