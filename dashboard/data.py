@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from deepaudit.dashboard.context import AppContext
-from deepaudit.dashboard.records import Records, column, frame, records
+from deepaudit.dashboard.records import Records, column, records
 
 Table = pd.DataFrame | Records
 
@@ -144,7 +144,6 @@ def stored_attribute(run: AuditResult, columns: tuple[str, ...] | list[str]) -> 
 
 
 RATIO_COLUMNS = ["group", "value", "lo", "hi", "reference", "small_group"]
-DIFFERENCE_COLUMNS = ["group", "value", "lo", "hi", "reference", "too_small"]
 
 
 def _rows_of(disparities: Table, metric: str, statistic: str) -> Records:
@@ -163,7 +162,12 @@ def _in_order(rows: Records, groups: Records | None) -> Records:
 
 def ratio_rows(disparities: Table, *, reference: str | None = None, groups: Table | None = None,
                metric: str = "selection_rate") -> Records:
-    """:func:`ratio_table` as records (what the fairness page draws from on every request)."""
+    """Ratios of one rate, one row per group (``group, value, lo, hi, reference, small_group``).
+
+    ``reference=None``: the impact ratios (rate / highest rate among known groups, the stored default).
+    A group name: each group's ``ratio_vs_reference`` to that group (which must be the reference the
+    ``disparities`` were computed with), plus the reference itself at exactly 1, in ``groups`` order.
+    """
     d = records(disparities)
     if not d:
         return []
@@ -177,27 +181,10 @@ def ratio_rows(disparities: Table, *, reference: str | None = None, groups: Tabl
     return _in_order(rows, g)
 
 
-def ratio_table(disparities: pd.DataFrame, *, reference: str | None = None, groups: pd.DataFrame | None = None,
-                metric: str = "selection_rate") -> pd.DataFrame:
-    """Ratios of one rate, one row per group (``group, value, lo, hi, reference, small_group``).
-
-    ``reference=None``: the impact ratios (rate / highest rate among known groups, the stored default).
-    A group name: each group's ``ratio_vs_reference`` to that group (which must be the reference the
-    ``disparities`` were computed with), plus the reference itself at exactly 1, in ``groups`` order.
-    """
-    return frame(ratio_rows(disparities, reference=reference, groups=groups, metric=metric), RATIO_COLUMNS)
-
-
 def difference_rows(disparities: Table, metric: str = "selection_rate") -> Records:
-    """``difference_vs_reference`` rows of one rate (``group, value, lo, hi, reference``, ``too_small`` when the
-    run has it: older runs with bootstrap intervals do not)."""
+    """``difference_vs_reference`` rows of one rate (``group, value, lo, hi, reference``, and ``too_small`` where
+    the run has it: older runs with bootstrap intervals do not)."""
     return _rows_of(disparities, metric, "difference_vs_reference")
-
-
-def difference_table(disparities: pd.DataFrame, metric: str = "selection_rate") -> pd.DataFrame:
-    """:func:`difference_rows` as a table."""
-    return frame(difference_rows(disparities, metric),
-                 [c for c in DIFFERENCE_COLUMNS if c in disparities.columns or c != "too_small"])
 
 
 def _pct(x: Any) -> str:

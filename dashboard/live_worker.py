@@ -151,8 +151,18 @@ def _portable(exc: BaseException) -> BaseException:
 #: small tabular model) never waits behind a typed review's pass (~70 ms a text). Reviews run two passes at
 #: once (the server sends up to one batch per core, dashboard/batching.py), each on its own copy of the model
 #: (:meth:`~deepaudit.dashboard.context.LiveModels.lease`: explainers hook a model's layers, so one model is
-#: never in two passes at once); what-ifs keep one thread, in order.
+#: never in two passes at once) when the model is small enough to copy (:func:`copies_allowed`); what-ifs keep
+#: one thread, in order.
 LANES = {"texts": ("texts", 2), "what-if": ("tabular", 1), "load": ("load", 1)}
+
+#: Above this many parameters a text model is not copied for a second concurrent pass (a Hugging Face BERT has
+#: ~110M: two more copies would add ~0.9 GB to the worker); its passes share the loaded model, one at a time.
+COPY_MAX_PARAMS = 20_000_000
+
+
+def copies_allowed(target: Any) -> bool:
+    """Whether the worker may hold extra copies of ``target``'s model for concurrent passes."""
+    return sum(p.numel() for p in target.model.parameters()) <= COPY_MAX_PARAMS
 
 
 def _worker_main(conn: Any, device: str, allowed: tuple[str, ...]) -> None:
@@ -168,6 +178,12 @@ def _worker_main(conn: Any, device: str, allowed: tuple[str, ...]) -> None:
     live = LiveModels(device=device, allowed=allowed)
     tabular: dict[str, LiveTabular] = {}
     send_lock = threading.Lock()
+    locks: dict[str, threading.Lock] = {}
+    locks_guard = threading.Lock()
+
+    def shared_lock(spec: str) -> threading.Lock:
+        with locks_guard:
+            return locks.setdefault(spec, threading.Lock())
 
     def run(key: int, op: str, spec: str, payload: Any) -> None:
         try:
@@ -175,9 +191,14 @@ def _worker_main(conn: Any, device: str, allowed: tuple[str, ...]) -> None:
             if op == "load":
                 value = None
             elif op == "texts":
-                with live.lease(spec) as leased:
-                    value = explain_texts(leased, payload["texts"], method=payload["method"],
-                                          options=payload["options"])
+                args = (payload["texts"],)
+                kw = {"method": payload["method"], "options": payload["options"]}
+                if copies_allowed(target):
+                    with live.lease(spec) as leased:
+                        value = explain_texts(leased, *args, **kw)
+                else:
+                    with shared_lock(spec):      # the loaded model itself, one pass at a time
+                        value = explain_texts(target, *args, **kw)
             elif op == "what-if":
                 if spec not in tabular:
                     tabular[spec] = LiveTabular(target)

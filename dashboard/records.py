@@ -28,8 +28,3 @@ def records(table: pd.DataFrame | Records | None) -> Records:
 def column(rows: Records, name: str, default: Any = None) -> list[Any]:
     """One column of ``rows`` (``default`` where a row lacks it)."""
     return [r.get(name, default) for r in rows]
-
-
-def frame(rows: Records, columns: list[str]) -> pd.DataFrame:
-    """``rows`` as a DataFrame with exactly ``columns`` (in that order)."""
-    return pd.DataFrame({c: [r[c] for r in rows] for c in columns}, columns=columns)

@@ -98,7 +98,7 @@ def test_unknown_model_gives_404(ctx, result):
 
 def test_palette_is_okabe_ito():
     fig = figures.impact_ratio_figure(
-        data.ratio_table(pd.DataFrame([
+        data.ratio_rows(pd.DataFrame([
             {"metric": "selection_rate", "statistic": "impact_ratio", "group": g, "value": v, "lo": v - .1,
              "hi": min(v + .1, 1), "reference": "a", "small_group": False} for g, v in [("a", 1.0), ("b", .5)]])))
     assert set(fig.data[0].marker.color) <= set(figures.OKABE_ITO.values())
@@ -145,4 +145,4 @@ def test_ordinal_cohorts_keep_their_order():
     d = pd.DataFrame([{"metric": "selection_rate", "statistic": "impact_ratio", "group": g, "value": v, "lo": v,
                        "hi": v, "reference": "low", "small_group": False}
                       for g, v in [("high", 0.6), ("low", 1.0), ("mid", 0.8)]])
-    assert data.ratio_table(d, groups=groups)["group"].tolist() == ["low", "mid", "high"]
+    assert [r["group"] for r in data.ratio_rows(d, groups=groups)] == ["low", "mid", "high"]

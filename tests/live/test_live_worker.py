@@ -95,6 +95,19 @@ def test_two_review_batches_at_once_each_get_their_own_answer(remote):
                                        atol=FLOAT32_ATOL)
 
 
+def test_only_small_text_models_are_copied_for_concurrent_passes():
+    """A Hugging Face-sized model is not copied per pass (memory); its passes share it, one at a time."""
+    import types
+
+    import torch
+
+    from deepaudit.dashboard.live_worker import COPY_MAX_PARAMS, copies_allowed
+
+    assert copies_allowed(LiveModels().target("sentiment"))              # 1.3M parameters
+    big = types.SimpleNamespace(model=torch.nn.Linear(COPY_MAX_PARAMS // 1000 + 1, 1000, bias=False))
+    assert not copies_allowed(big)
+
+
 def test_worker_errors_come_back_to_the_caller(remote):
     worker = remote.worker
     # the worker keeps the server's allowlist: a spec nobody vouched for is refused there too
