@@ -257,7 +257,7 @@ def disparities(y_true, y_pred, *, sensitive, pos_label=None, y_score=None, colu
                 note = SPREAD_NOTE.format(hi_group=labels[top], hi=hi_v, lo_group=labels[bottom], lo=lo_v)
                 if left_out:
                     note += " " + UNDEFINED_GROUPS_NOTE.format(groups=left_out)
-                spread[name] = (hi_v, lo_v, b_max, b_min, top)
+                spread[name] = (hi_v, lo_v, b_max, b_min, top, note)
                 dlo, dhi, dn = percentile_interval(b_max - b_min, confidence=confidence)
                 row(name, "max_min_difference", ALL_GROUPS, top, hi_v - lo_v, dlo, dhi, m_lin, defined,
                     int(dn), note=note)
@@ -307,10 +307,13 @@ def _criteria(spreads, notes, masks, row, boot_m, boot_log, confidence):
         what = " and ".join(parts)
         diffs = [hi - lo for hi, lo, *_ in got]
         worst = int(np.argmax(diffs))
-        diff_b = np.max(np.stack([bm - bn for _, _, bm, bn, _ in got]), axis=0)
+        diff_b = np.max(np.stack([bm - bn for _, _, bm, bn, *_ in got]), axis=0)
         dlo, dhi, dn = percentile_interval(diff_b, confidence=confidence)
+        # the note names the groups that set the spread: over all groups, a handful of 'unknown' rows can
+        # set it where the policy check (eligible groups only) sees almost none
         row(criterion, "difference", ALL_GROUPS, got[worst][4], diffs[worst], dlo, dhi, boot_m, n_valid=dn,
-            note=f"max-min spread of {what}" + (" (the larger)" if len(parts) > 1 else ""))
+            note=f"max-min spread of {what}" + (f" (the larger: {parts[worst]})" if len(parts) > 1 else "")
+            + f": {got[worst][5]}")
         if any(hi <= 0 for hi, *_ in got):
             row(criterion, "ratio", ALL_GROUPS, None, np.nan, np.nan, np.nan, boot_log, note=ZERO_DENOMINATOR_NOTE)
             continue
@@ -318,7 +321,8 @@ def _criteria(spreads, notes, masks, row, boot_m, boot_log, confidence):
         worst = int(np.argmin(ratios))
         with np.errstate(invalid="ignore", divide="ignore"):
             ratio_b = np.min(np.stack([np.where(bm > 0, bn / np.where(bm > 0, bm, 1), np.nan)
-                                       for _, _, bm, bn, _ in got]), axis=0)
+                                       for _, _, bm, bn, *_ in got]), axis=0)
         rlo, rhi, rn = log_ratio_interval(ratio_b, np.ones_like(ratio_b), confidence=confidence)
         row(criterion, "ratio", ALL_GROUPS, got[worst][4], ratios[worst], rlo, rhi, boot_log, n_valid=rn,
-            note=f"min/max ratio of {what}" + (" (the smaller)" if len(parts) > 1 else ""))
+            note=f"min/max ratio of {what}" + (f" (the smaller: {parts[worst]})" if len(parts) > 1 else "")
+            + f": {got[worst][5]}")

@@ -2,8 +2,11 @@
 
 Design decisions (docs/statistics.md):
 
-- Missing values (None, NaN, pd.NA, NaT, and the literal string ``"unknown"``)
-  form one explicit group labelled ``"unknown"``, sorted last, with its count.
+- Missing values (None, NaN, pd.NA, NaT, an empty or all-blank string, and the
+  literal string ``"unknown"``) form one explicit group labelled ``"unknown"``,
+  sorted last, with its count (:func:`is_missing_label`). Other spellings
+  ("Unknown", "NA", "n/a") are real values: a column that uses them for missing
+  should be cleaned first.
 - Several columns are crossed into intersectional groups labelled
   ``"black & female"``; the attribute is named ``"race x sex"``. A row with
   a missing value in *any* of the crossed columns falls into the single
@@ -103,13 +106,19 @@ def _as_frame(sensitive, n: int) -> pd.DataFrame:
     return frame
 
 
+def is_missing_label(value: object) -> bool:
+    """Whether a (non-NA) value of a sensitive column counts as missing: the literal ``"unknown"`` or a blank
+    string (``""``, spaces), which would otherwise become a group with an invisible label."""
+    return isinstance(value, str) and (value == UNKNOWN or not value.strip())
+
+
 def _factorize(column: pd.Series, name: str) -> tuple[np.ndarray, list[str]]:
-    """Codes in sorted value order, -1 for missing (incl. the literal 'unknown')."""
+    """Codes in sorted value order, -1 for missing (incl. the literal 'unknown' and blank strings)."""
     # pd.factorize works on the column's native (e.g. Arrow) storage and codes every
     # NA flavour as -1; sorting happens on the few uniques, not on the rows.
     codes, uniques = pd.factorize(column, sort=False, use_na_sentinel=True)
     values = list(uniques)
-    keep = [k for k, v in enumerate(values) if not (isinstance(v, str) and v == UNKNOWN)]
+    keep = [k for k, v in enumerate(values) if not is_missing_label(v)]
     try:
         keep.sort(key=lambda k: values[k])
     except TypeError:

@@ -50,6 +50,10 @@ def _find(rows: list[dict[str, Any]], **match: Any) -> dict[str, Any] | None:
 #: Set on an estimate whose interval does not contain it, so the report shows it rather than hiding it.
 EXCLUDES_ESTIMATE = ("the percentile bootstrap interval excludes the point estimate: a max-min spread near 0 is "
                      "biased upward under resampling; read the interval as the spread's sampling range")
+#: The same for an ECE: a sum of absolute gaps, which resampling noise can only push up.
+ECE_EXCLUDES_ESTIMATE = ("the percentile bootstrap interval excludes the point estimate: an ECE sums absolute gaps, "
+                         "so resampling noise pushes it up, and for a well-calibrated group the interval can lie "
+                         "wholly above the estimate; read it as the ECE's sampling range")
 
 
 #: Why a comparison has no value, when the run's own note does not say (rows without a note).
@@ -58,15 +62,16 @@ ZERO_REFERENCE = "the reference group's rate is 0, so a ratio against it is unde
 SINGLE_GROUP = "only one group, so there is nothing to compare with"
 
 
-def _stat(d: dict[str, Any] | None, why: str = "") -> dict[str, Any] | None:
-    """An estimate as the report shows it; one without a value carries ``note``: why it is not computable."""
+def _stat(d: dict[str, Any] | None, why: str = "", warning: str = EXCLUDES_ESTIMATE) -> dict[str, Any] | None:
+    """An estimate as the report shows it; one without a value carries ``note``: why it is not computable, and
+    one outside its own interval ``warning``."""
     if d is None:
         return None
     out = {"value": d["value"], "lo": d.get("lo"), "hi": d.get("hi")}
     if out["value"] is None:
         out["note"] = why or d.get("note") or ""
     elif None not in out.values() and not out["lo"] <= out["value"] <= out["hi"]:
-        out["warning"] = EXCLUDES_ESTIMATE
+        out["warning"] = warning
     return out
 
 
@@ -136,7 +141,8 @@ def attribute_section(attr: FairnessAttribute, *, binary: bool, checks: Sequence
         "comparisons": _comparisons(attr, metric),
         "summary": summary, "summary_warning": EXCLUDES_ESTIMATE if flagged else "",
         "calibration": [{"group": c["group"], "n": c["n"], "small_group": c.get("small_group", False),
-                         "ece": {"value": c["ece"], "lo": c.get("lo"), "hi": c.get("hi")}, "method": c.get("method")}
+                         "ece": _stat({"value": c["ece"], "lo": c.get("lo"), "hi": c.get("hi")},
+                                      warning=ECE_EXCLUDES_ESTIMATE), "method": c.get("method")}
                         for c in attr.calibration],
         "significance_method": _significance_method(attr),
         "checks": [c.id for c in checks if c.family.startswith("fairness.") and c.subject == name],

@@ -180,9 +180,13 @@ def test_score_errors():
 
 
 def test_missing_value_kinds_all_become_unknown():
-    sens = pd.Series(["a", None, np.nan, pd.NA, "unknown", "b"], dtype=object)
-    gm = group_metrics([1, 0, 1, 0, 1, 0], [1, 1, 1, 0, 0, 0], sensitive=sens).set_index("group")
-    assert gm.index.tolist() == ["a", "b", "unknown"] and gm.loc["unknown", "n"] == 4
+    sens = pd.Series(["a", None, np.nan, pd.NA, "unknown", "b", "", "  "], dtype=object)
+    gm = group_metrics([1, 0, 1, 0, 1, 0, 1, 1], [1, 1, 1, 0, 0, 0, 1, 0], sensitive=sens).set_index("group")
+    # a blank string is missing too (a group labelled "" would be invisible in every table)
+    assert gm.index.tolist() == ["a", "b", "unknown"] and gm.loc["unknown", "n"] == 6
+    # other spellings are values: the column's owner decides what they mean
+    gm = group_metrics([1, 0, 1], [1, 1, 0], sensitive=["Unknown", "NA", "a"]).set_index("group")
+    assert gm.index.tolist() == ["NA", "Unknown", "a"]
 
 
 def test_numeric_groups_sorted_by_value():
