@@ -20,8 +20,14 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from deepaudit.audit.fairness.groups import (ATTRIBUTE_SEP, LABEL_SEP, UNKNOWN, GroupCodes, encode_groups,
-                                            is_missing_label)
+from deepaudit.audit.fairness.groups import (
+    ATTRIBUTE_SEP,
+    LABEL_SEP,
+    UNKNOWN,
+    GroupCodes,
+    encode_groups,
+    is_missing_label,
+)
 
 EMPTY_DATA = "no samples: y_true is empty. Fix: pass at least one sample (and its prediction and group)."
 LENGTH_MISMATCH = ("y_true has {n} rows but {what} has {n_other}. Fix: give one {what} value per sample, "
@@ -209,7 +215,7 @@ PARTS_DO_NOT_ADD_UP = ("the partitions' counts of {attribute!r} add up to {got} 
 
 
 def _partition_labels(column: pd.Series) -> tuple[np.ndarray, list[str | None]]:
-    """Codes of one column's rows and the label of each code (None: missing, the literal "unknown" or a blank string), as
+    """Codes of one column's rows and the label of each code (None: missing, "unknown" or blank), as
     :func:`~deepaudit.audit.fairness.groups.encode_groups` labels them."""
     codes, uniques = pd.factorize(column, sort=False, use_na_sentinel=True)
     return codes, [None if is_missing_label(v) else str(v) for v in uniques]

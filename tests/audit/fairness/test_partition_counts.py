@@ -36,7 +36,8 @@ def _parts(n: int, cuts: list[int]) -> list[slice]:
 def test_merged_partition_counts_equal_the_whole_data_sets(columns):
     frame, y, pred, score = _data(3_000)
     # the first partition has no 'asian' and no missing race; the last is tiny
-    frame.loc[:399, "race"] = frame.loc[:399, "race"].replace({"asian": "white", None: "black", "unknown": "black", "": "black"})
+    frame.loc[:399, "race"] = frame.loc[:399, "race"].replace({"asian": "white", None: "black", "unknown": "black",
+                                                               "": "black"})
     whole = prepare(y, pred, sensitive=frame[columns], y_score=score, pos_label=1)
     groups = [g for g, _ in whole.attributes]
     attributes = [(columns, g.labels) for g in groups]

@@ -10,8 +10,8 @@ import pytest
 
 from deepaudit.audit.report import build_report, report_schema, validate_report
 from deepaudit.audit.report.fairness import ECE_EXCLUDES_ESTIMATE, EXCLUDES_ESTIMATE, attribute_section
-from deepaudit.audit.result import FairnessAttribute
 from deepaudit.audit.report.writer import dumps
+from deepaudit.audit.result import FairnessAttribute
 from deepaudit.audit.tolerance import FLOAT32_ATOL
 
 #: Slack for "the interval contains its value": some values (metrics of float32 scores) and their intervals are
