@@ -52,6 +52,8 @@ from deepaudit.audit.store import RunStore, new_run_id, to_jsonable
 from deepaudit.audit.target import AuditTarget, group_sizes, load_target
 
 log = logging.getLogger(__name__)
+#: Provenance keys AuditTarget.validate() sets that a run records (result["provenance"]["target_notes"]).
+TARGET_NOTES = ("gradcam_layer_found", "inputs_cast")
 
 BAD_SAMPLES = "--samples must be a positive integer, got {value!r}."
 BAD_SEED = "--seed must be an integer in [0, 2**32 - 1], got {value!r}. Fix: pass e.g. --seed 0."
@@ -393,6 +395,8 @@ def _audit(target: AuditTarget, config: RunConfig, *, store: RunStore | None, sp
                        "recipe": target.provenance.get("recipe", {}), "seed": config.seed,
                        "device": str(target.device), "packages": _packages(), "git_commit": _git_commit(),
                        "created_at": created, "timings": stages.timings,
+                       # what validate() decided for the audit (Grad-CAM's layer when none was named, an input cast)
+                       "target_notes": {k: str(target.provenance[k]) for k in TARGET_NOTES if k in target.provenance},
                        "config": {"samples": None if len(idx) == len(data) else int(len(idx)),
                                   "precision": config.precision, "max_explained": config.max_explained,
                                   "executor": executor.describe(),

@@ -252,7 +252,9 @@ RESULT_SCHEMA: dict[str, Any] = {
                            {"recipe": {"type": ["object", "string", "null"]},
                             "git_commit": {"type": ["object", "null"]},
                             "timings": {"type": "object", "additionalProperties": {"type": "number"}},
-                            "config": {"type": "object"}}),
+                            "config": {"type": "object"},
+                            # what AuditTarget.validate() decided: Grad-CAM's layer when none was named, a cast
+                            "target_notes": {"type": "object", "additionalProperties": _STR}}),
         "performance": _PERFORMANCE,
         "fairness": _FAIRNESS,
         "explanations": _EXPLANATIONS,

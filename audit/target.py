@@ -50,7 +50,22 @@ LABEL_RANGE = ("target {name!r}: eval_data.labels must be integers in [0, {n}) f
 MISSING_COLUMN = ("target {name!r}: {kind} column {column!r} is not in eval_data.groups (columns: {columns}). "
                   "Fix: add it, or remove it from {kind}_columns.")
 OUTPUT_SHAPE = ("target {name!r}: the model returned shape {got} for a batch of {batch} inputs, but logits of shape "
-                "({batch}, {n}) were expected for {n} classes. Fix: return one logit per class; check class_names.")
+                "({batch}, {n}) were expected for {n} classes. Fix: return one logit per class; check class_names. "
+                "A binary model with one logit z (a sigmoid output) can return torch.cat([torch.zeros_like(z), z], "
+                "dim=1) with z of shape (batch, 1): softmax of that is (1 - sigmoid(z), sigmoid(z)).")
+PROBABILITIES = ("target {name!r}: the model's outputs look like probabilities (every row of a batch of {batch} is "
+                 "in [0, 1] and sums to 1), but deepaudit needs logits: it applies softmax itself, so probabilities "
+                 "would be squashed a second time and every score, calibration and fairness number would be wrong. "
+                 "Fix: return the logits (drop the final softmax), or return torch.log(probabilities) (the same "
+                 "softmax).")
+FLOAT64_MODEL = ("target {name!r}: the model's parameters are {dtype} ({example!r}); deepaudit audits float32 models "
+                 "(its explainers and checks build float32 tensors). Fix: model.float() and float32 inputs.")
+EMBEDDING_BAG = ("target {name!r}: embedding_layer {layer!r} is an nn.EmbeddingBag, whose output is one vector per "
+                 "bag, not one per token, so token attributions cannot be taken on it. Fix: use nn.Embedding followed "
+                 "by the pooling (e.g. a masked mean), and name that nn.Embedding.")
+SENSITIVE_ALL_MISSING = ("target {name!r}: sensitive column {column!r} has no known value in any of its {n} rows "
+                         "(all missing, blank or 'unknown'), so no group could be compared. Fix: fill it in, or "
+                         "remove it from sensitive_columns (a cohort column with no value is skipped and recorded).")
 INT_INPUTS = ("target {name!r}: inputs are {dtype}, and gradient-based attributions need floating inputs, but the "
               "model fails on them cast to float32 ({error}). Fix: give float inputs, or, for token or category "
               "ids looked up in an embedding, set embedding_layer (attributions are then taken on the embedding).")
@@ -72,6 +87,19 @@ FACTORY_FAILED = ("target {spec!r}: {what} raised {error} at {where}. Fix: corre
                   "`deepaudit describe {spec}` to retry quickly).")
 FACTORY_TYPE = ("target factory {spec!r} returned {type}, not an deepaudit.audit.target.AuditTarget. "
                 "Fix: build and return AuditTarget(...) from the factory (see README, 'Audit your own model').")
+
+
+def looks_like_probabilities(out: torch.Tensor) -> bool:
+    """Whether model outputs are probabilities rather than logits: two or more classes and two or more different
+    rows, every value in [0, 1] and every row summing to 1 (float32 rounding allowed). Varying logits do that only
+    by coincidence, on every row at once; a constant output (a stub, a dead model) is never called probabilities."""
+    if out.ndim != 2 or out.shape[1] < 2 or not out.is_floating_point() or len(out) < 2:
+        return False
+    out = out.detach().double()
+    if bool((out == out[:1]).all()):
+        return False
+    return bool(((out >= 0) & (out <= 1)).all() and torch.allclose(out.sum(1), torch.ones(len(out), dtype=out.dtype),
+                                                                    atol=1e-5, rtol=0))
 
 
 def predict_logits(model: nn.Module, inputs: torch.Tensor, *, batch_size: int = 512,
@@ -334,6 +362,14 @@ class AuditTarget:
                 if col not in data.groups.columns:
                     raise ValueError(MISSING_COLUMN.format(name=name, kind=kind, column=col,
                                                            columns=list(data.groups.columns)))
+        from deepaudit.audit.fairness.groups import is_missing_label
+
+        for col in self.sensitive_columns:
+            if n and all(is_missing_label(v) for v in pd.unique(data.groups[col].dropna())):
+                raise ValueError(SENSITIVE_ALL_MISSING.format(name=name, column=col, n=n))
+        wide = next(((k, p.dtype) for k, p in self.model.named_parameters() if p.dtype == torch.float64), None)
+        if wide is not None:
+            raise ValueError(FLOAT64_MODEL.format(name=name, dtype=wide[1], example=wide[0]))
         for what, layer in (("gradcam_layer", self.gradcam_layer), ("embedding_layer", self.embedding_layer)):
             if layer is not None:
                 try:
@@ -341,6 +377,9 @@ class AuditTarget:
                 except AttributeError:
                     examples = [m for m, _ in self.model.named_modules() if m][:4]
                     raise ValueError(BAD_LAYER.format(name=name, what=what, layer=layer, examples=examples)) from None
+        if self.embedding_layer is not None and isinstance(self.model.get_submodule(self.embedding_layer),
+                                                           torch.nn.EmbeddingBag):
+            raise ValueError(EMBEDDING_BAG.format(name=name, layer=self.embedding_layer))
         if self.tokenizer is not None:
             from deepaudit.audit.tokenizer import check_tokenizer
 
@@ -376,6 +415,8 @@ class AuditTarget:
             if not isinstance(out, torch.Tensor) or tuple(out.shape) != (len(batch), len(cn)):
                 got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
                 raise ValueError(OUTPUT_SHAPE.format(name=name, got=got, batch=len(batch), n=len(cn)))
+        if looks_like_probabilities(out):   # the last (largest) batch
+            raise ValueError(PROBABILITIES.format(name=name, batch=len(out)))
         self.provenance.setdefault("weights_sha256", sha256_state_dict(self.model.state_dict()))
         if "data_sha256" not in self.provenance:
             if streamed_hash is not None:   # the rows were hashed during the finite check; the labels follow

@@ -262,3 +262,88 @@ def test_unknown_spec_with_no_installed_target(monkeypatch):
     with pytest.raises(ValueError) as e:
         load_target("mortgage")
     assert "none is installed" in str(e.value) and "path/to/file.py:factory" in str(e.value)
+
+
+class _Probabilities(torch.nn.Module):
+    """A classifier that ends in softmax: its outputs are probabilities, not logits."""
+
+    def __init__(self):
+        super().__init__()
+        self.lin = torch.nn.Linear(3, 2)
+
+    def forward(self, x):
+        return torch.softmax(self.lin(x), 1)
+
+
+class _LogProbabilities(_Probabilities):
+    def forward(self, x):
+        return torch.log_softmax(self.lin(x), 1)
+
+
+class _Bag(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.bag = torch.nn.EmbeddingBag(10, 4)
+        self.out = torch.nn.Linear(4, 2)
+
+    def forward(self, ids):
+        return self.out(self.bag(ids.long()))
+
+
+def test_a_model_that_returns_probabilities_is_refused_with_the_fix():
+    torch.manual_seed(0)
+    with pytest.raises(ValueError, match=r"look like probabilities.*torch.log\(probabilities\)"):
+        make_target(model=_Probabilities()).validate()
+    # the fix it names works: log-probabilities are logits of the same softmax
+    assert make_target(model=_LogProbabilities()).validate().logits().shape == (6, 2)
+
+
+def test_a_constant_output_is_not_called_probabilities():
+    from deepaudit.audit.target import looks_like_probabilities
+
+    assert not looks_like_probabilities(torch.tensor([[0.0, 1.0]] * 3))     # a constant stub's logits
+    assert not looks_like_probabilities(torch.tensor([[0.2, 0.7], [0.3, 0.6]]))   # in [0, 1], rows do not sum to 1
+    assert looks_like_probabilities(torch.tensor([[0.25, 0.75], [0.9, 0.1]]))
+
+
+def test_a_float64_model_is_refused_before_any_compute():
+    with pytest.raises(ValueError, match=r"float64.*model.float\(\)"):
+        make_target(model=torch.nn.Linear(3, 2).double(),
+                    eval_data=EvalData(inputs=torch.randn(6, 3, dtype=torch.float64),
+                                       labels=np.array([0, 1] * 3))).validate()
+
+
+def test_an_embedding_bag_is_refused_as_embedding_layer():
+    data = EvalData(inputs=torch.randint(0, 10, (6, 5)), labels=np.array([0, 1] * 3))
+    with pytest.raises(ValueError, match="nn.EmbeddingBag"):
+        make_target(model=_Bag(), eval_data=data, embedding_layer="bag").validate()
+
+
+@pytest.mark.parametrize("values", [[None] * 6, [np.nan, "", " ", "unknown", None, np.nan]])
+def test_an_all_missing_sensitive_column_is_refused_by_validate(values):
+    data = EvalData(inputs=torch.randn(6, 3), labels=np.array([0, 1] * 3),
+                    groups=pd.DataFrame({"g": list("aabbcc"), "race": pd.Series(values, dtype=object)}))
+    with pytest.raises(ValueError, match="sensitive column 'race' has no known value"):
+        make_target(eval_data=data, sensitive_columns=["race"]).validate()
+    # as a cohort column it is allowed (the run skips and records it)
+    make_target(eval_data=data, cohort_columns=["race"]).validate()
+
+
+def test_a_model_with_zero_dim_tensors_is_hashed():
+    """BatchNorm's num_batches_tracked and a temperature scalar are 0-dim; hashing them used to raise."""
+    from deepaudit.audit.weights import sha256_state_dict
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.BatchNorm1d(4), torch.nn.Linear(4, 2))
+    model.register_buffer("temperature", torch.tensor(1.5))
+    target = make_target(model=model).validate()
+    assert len(target.provenance["weights_sha256"]) == 64
+    # tensors with a dimension hash exactly as before the fix (stored runs keep their weights hash)
+    import hashlib
+
+    w = model[0].weight.detach().contiguous()
+    h = hashlib.sha256()
+    h.update(f"w|{w.dtype}|{tuple(w.shape)}|".encode())
+    h.update(w.view(torch.uint8).numpy().tobytes())
+    assert sha256_state_dict({"w": w}) == h.hexdigest()
+    assert sha256_state_dict({"t": torch.tensor(1.5)}) != sha256_state_dict({"t": torch.tensor(2.5)})
