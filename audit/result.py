@@ -30,6 +30,8 @@ import pandas as pd
 from deepaudit.audit.schema import Check
 
 UNKNOWN_TABLE = "no table {name!r} in run {run_id}. Tables: {have}."
+DAMAGED_ARRAY = ("run {run_id}: the stored array file {name!r} ({path}) cannot be read ({error}); the run's other "
+                 "numbers are unaffected. Fix: restore the file from a copy of the run, or audit again.")
 UNKNOWN_ARRAY = "run {run_id!r} has no array file {name!r} (has: {have}). Fix: use one of those names."
 NO_PREDICTIONS = ("run {run_id} has no predictions table ({why}). Fix: re-run the audit; an older or damaged run "
                   "cannot supply per-sample predictions.")
@@ -321,8 +323,12 @@ class AuditResult:
         p = self.path / "arrays" / f"{name}.npz" if self.path is not None else None
         if p is None or not p.is_file():
             raise ValueError(UNKNOWN_ARRAY.format(run_id=self.run_id, name=name, have=self.array_names()))
-        with np.load(p, allow_pickle=False) as z:
-            return {k: z[k] for k in z.files}
+        try:
+            with np.load(p, allow_pickle=False) as z:
+                return {k: z[k] for k in z.files}
+        except Exception as exc:     # truncated or replaced (BadZipFile, EOFError, zlib), or pickled data refused
+            raise ValueError(DAMAGED_ARRAY.format(run_id=self.run_id, name=name, path=p,
+                                                  error=f"{type(exc).__name__}: {exc}")) from None
 
     def attributions(self, method: str) -> dict[str, np.ndarray]:
         """A method's attributions with ``sample_index``, ``sample_id`` and ``explained_class``."""

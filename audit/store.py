@@ -178,6 +178,12 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+def _plain_id(run_id: Any) -> bool:
+    """Whether ``run_id`` can only name a directory directly under ``runs/`` (no separator, no '..', not hidden)."""
+    return isinstance(run_id, str) and bool(run_id) and not any(c in run_id for c in "/\\\0") \
+        and not run_id.startswith(".")
+
+
 def read_result(path: Path) -> dict[str, Any]:
     """Parse and validate ``path/result.json``; ValueError naming the problem when it is missing or damaged."""
     f = path / "result.json"
@@ -187,6 +193,9 @@ def read_result(path: Path) -> dict[str, Any]:
         raise ValueError("no result.json (an incomplete or hand-made directory)") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ValueError(f"result.json is unreadable ({type(exc).__name__}: {exc})") from None
+    except RecursionError:
+        raise ValueError("result.json is unreadable (nested deeper than Python's recursion limit; no run "
+                         "deepaudit writes is)") from None
     if not isinstance(result, dict):
         raise ValueError("result.json is not a JSON object")
     try:
@@ -194,6 +203,9 @@ def read_result(path: Path) -> dict[str, Any]:
         validate_result(result)
     except ValueError as exc:
         raise ValueError(f"result.json is not a valid run ({str(exc)[:300]})") from None
+    except RecursionError:
+        raise ValueError("result.json is not a valid run (a value is nested deeper than Python's recursion "
+                         "limit; no run deepaudit writes is)") from None
     if result.get("run_id") != path.name:
         raise ValueError(f"result.json names run {str(result.get('run_id'))[:80]!r}, not its directory's name")
     return result
@@ -546,9 +558,11 @@ class RunStore:
         finally:
             con.close()
         df = pd.DataFrame(rows, columns=list(_COLUMNS))
-        # A row whose directory was deleted (or lost its result.json) by hand is not a run any more.
-        df["path"] = [str(self.runs_dir / r) for r in df["run_id"]]
-        return df[[(Path(p) / "result.json").is_file() for p in df["path"]]].reset_index(drop=True)
+        # A row whose id is not a plain directory name (a planted '../..') names no run of this store; a row
+        # whose directory was deleted (or lost its result.json) by hand is not a run any more.
+        df["path"] = [str(self.runs_dir / r) if _plain_id(r) else "" for r in df["run_id"]]
+        keep = np.array([bool(p) and (Path(p) / "result.json").is_file() for p in df["path"]], dtype=bool)
+        return df[keep].reset_index(drop=True)
 
     def load(self, run_id: str) -> Run:
         """A completed run by id (or ``latest`` / ``latest:<model>``, the newest readable one).
@@ -562,7 +576,7 @@ class RunStore:
                 if result is not None:
                     return AuditResult.from_dict(result, path=self.runs_dir / rid, validate=False)
             raise ValueError(UNKNOWN_RUN.format(run_id=run_id, root=self.root))
-        if not run_id or any(c in run_id for c in "/\\\0") or run_id.startswith("."):  # an id, never a path
+        if not _plain_id(run_id):  # an id, never a path
             raise ValueError(UNKNOWN_RUN.format(run_id=run_id, root=self.root))
         path = self.runs_dir / run_id
         if not path.is_dir():

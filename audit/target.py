@@ -58,8 +58,9 @@ PROBABILITIES = ("target {name!r}: the model's outputs look like probabilities (
                  "would be squashed a second time and every score, calibration and fairness number would be wrong. "
                  "Fix: return the logits (drop the final softmax), or return torch.log(probabilities) (the same "
                  "softmax).")
-FLOAT64_MODEL = ("target {name!r}: the model's parameters are {dtype} ({example!r}); deepaudit audits float32 models "
-                 "(its explainers and checks build float32 tensors). Fix: model.float() and float32 inputs.")
+FLOAT64_MODEL = ("target {name!r}: the model's parameters are {dtype} ({example!r}) and it fails on float32 inputs "
+                 "({error}); deepaudit's explainers and checks give the model float32 tensors. Fix: model.float() "
+                 "(with float32 inputs), or cast inside forward (e.g. x = x.to(torch.float64)).")
 EMBEDDING_BAG = ("target {name!r}: embedding_layer {layer!r} is an nn.EmbeddingBag, whose output is one vector per "
                  "bag, not one per token, so token attributions cannot be taken on it. Fix: use nn.Embedding followed "
                  "by the pooling (e.g. a masked mean), and name that nn.Embedding.")
@@ -368,8 +369,14 @@ class AuditTarget:
             if n and all(is_missing_label(v) for v in pd.unique(data.groups[col].dropna())):
                 raise ValueError(SENSITIVE_ALL_MISSING.format(name=name, column=col, n=n))
         wide = next(((k, p.dtype) for k, p in self.model.named_parameters() if p.dtype == torch.float64), None)
-        if wide is not None:
-            raise ValueError(FLOAT64_MODEL.format(name=name, dtype=wide[1], example=wide[0]))
+        if wide is not None and data.inputs.is_floating_point():
+            # a float64 model is fine when it casts what it is given (the explainers build float32 tensors)
+            try:
+                with torch.no_grad():
+                    probe = data.inputs[:2]
+                    self.model((probe.as_float() if streamed else probe.float()).to(self.device))
+            except Exception as exc:
+                raise ValueError(FLOAT64_MODEL.format(name=name, dtype=wide[1], example=wide[0], error=exc)) from None
         for what, layer in (("gradcam_layer", self.gradcam_layer), ("embedding_layer", self.embedding_layer)):
             if layer is not None:
                 try:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import dataclasses
+import logging
 import os
 import re
 import threading
@@ -21,6 +22,8 @@ from typing import Any
 from deepaudit.audit.store import Run, RunStore
 from deepaudit.dashboard.batching import MicroBatcher
 from deepaudit.dashboard.live_worker import LiveWorker
+
+log = logging.getLogger(__name__)
 
 MODEL_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
 RUN_ID = re.compile(r"^[0-9]{8}T[0-9]{6}Z-[A-Za-z0-9_.-]{1,100}-[0-9a-f]{8}$")
@@ -271,6 +274,8 @@ class AppContext:
     def __post_init__(self) -> None:
         self.runs = RunCache(self.store)
         self.index = IndexSnapshot(self.store)
+        self._damage: dict[str, str] = {}
+        self._damage_lock = threading.Lock()
 
     def model_runs(self, model: str | None) -> list[dict[str, Any]]:
         """Runs of ``model``, newest first (index rows); empty for a malformed or unknown name."""
@@ -283,23 +288,45 @@ class AppContext:
         return sorted(runs["model"].unique().tolist()) if not runs.empty else []
 
     def resolve(self, model: str | None, run_id: str | None = None) -> Run | None:
-        """The run ``run_id`` of ``model`` (its latest when None); None when either is unknown or malformed.
+        """The run ``run_id`` of ``model`` (its newest readable run when None); None when either is unknown or
+        malformed, or the run is damaged (:meth:`damage` then says why).
 
-        A run id that belongs to another model is unknown here: URLs cannot mix models.
+        A run id that belongs to another model is unknown here: URLs cannot mix models. One damaged run never
+        takes a model's pages down: "latest" is the newest run that reads.
         """
         runs = self.model_runs(model)
         if not runs:
             return None
         if run_id is None or run_id == "":
-            return self.runs.get(runs[0]["run_id"])
+            for row in runs:
+                run = self._readable(row["run_id"])
+                if run is not None:
+                    return run
+            return None
         if not isinstance(run_id, str) or not RUN_ID.match(run_id) or run_id not in {r["run_id"] for r in runs}:
             return None
-        return self.runs.get(run_id)
+        return self._readable(run_id)
+
+    def _readable(self, run_id: str) -> Run | None:
+        try:
+            return self.runs.get(run_id)
+        except ValueError as exc:        # store.load names the damage; the store's other runs still serve
+            with self._damage_lock:
+                known = run_id in self._damage
+                self._damage[run_id] = str(exc)
+            if not known:
+                log.warning("skipping damaged run %s: %s", run_id, exc)
+            return None
+
+    def damage(self, run_id: str | None) -> str:
+        """Why ``run_id`` could not be read ('' when it could, or was never tried)."""
+        with self._damage_lock:
+            return self._damage.get(run_id or "", "")
 
     def run_by_id(self, run_id: str) -> Run | None:
-        """Any run by id (validated against the index; never a path from the client)."""
+        """Any run by id (validated against the index; never a path from the client); None when damaged."""
         if not isinstance(run_id, str) or not RUN_ID.match(run_id):
             return None
         if not self.index.has_run(run_id):
             return None
-        return self.runs.get(run_id)
+        return self._readable(run_id)

@@ -265,8 +265,18 @@ def counterfactual_checks(result: CounterfactualResult, *, max_abs_diff: float =
         oov = groups[groups["oov_share"] > 0]
         oov_note = ("" if oov.empty else " OOV words (reach the model as <unk>, so carry no group signal): "
                     + ", ".join(f"{g} {s:.0%}" for g, s in zip(oov["group"], oov["oov_share"])) + ".")
+        # two groups whose every word reaches the model as <unk> give the same input: their pair measures nothing
+        unseen = set(groups.loc[groups["oov_share"] >= 1.0, "group"])
+        blind = pairs["group_a"].isin(unseen) & pairs["group_b"].isin(unseen)
+        why = ""
+        if len(pairs) and blind.all():
+            why = (f"every word of every group of {attr!r} is out of the model's vocabulary (each reaches it as "
+                   f"{UNK_TOKEN}), so every swap gives the model the same input and the probe measured nothing. "
+                   f"Fix: use words the model's vocabulary has, or a tokenizer with subwords.")
+            pairs = pairs.iloc[:0]
+        pairs = pairs[~blind] if len(pairs) else pairs
         if pairs.empty:
-            why = f"attribute {attr!r} has fewer than two groups; nothing to compare."
+            why = why or f"attribute {attr!r} has fewer than two groups; nothing to compare."
             checks.append(Check(f"counterfactual_{attr}_max_abs_diff", _diff_description(attr, max_abs_diff), None,
                                 max_abs_diff, "<=", why, **_fields("max_abs_diff", attr)))
             checks.append(Check(f"counterfactual_{attr}_flip_share", _flip_description(attr, max_flip_share), None,

@@ -149,8 +149,10 @@ def randomization_check(audit_target: AuditTarget, method: str, inputs: torch.Te
     after = table[table.step > 0]
     signed_method = _is_signed(method)
     final = float((after.mean_spearman_signed if signed_method else after.mean_spearman_abs).iloc[-1])
+    # the judged value (signed for a signed method) and both views, each under its own name
     summary = {"method": method, "n_samples": len(inputs), "seed": seed, "layers": [n for n, _ in reversed(layers)],
-               "final_mean_spearman_abs": final,
+               "final_mean_spearman": final,
+               "final_mean_spearman_abs": float(after.mean_spearman_abs.iloc[-1]),
                "final_mean_spearman_signed": float(after.mean_spearman_signed.iloc[-1]),
                "max_mean_spearman_abs": float(after.mean_spearman_abs.max()),
                "top_layer_mean_spearman_abs": float(after.mean_spearman_abs.iloc[0])}

@@ -51,8 +51,13 @@ def verdict_badge(n_failed: int, n: int, href: str | None = None) -> html.Span |
 
 
 def not_found(ctx: AppContext, model: str | None, run_id: str | None) -> html.Div:
-    if model in ctx.known_models() and run_id:
+    damage = ctx.damage(run_id) if model in ctx.known_models() and run_id else ""
+    if damage:
+        msg = f"Run '{run_id}' of model '{model}' cannot be shown: {damage}"
+    elif model in ctx.known_models() and run_id:
         msg = f"Model '{model}' has no run with id '{run_id}' in this store."
+    elif model in ctx.known_models():
+        msg = f"No run of model '{model}' in this store can be read (each is damaged; the server log names why)."
     else:
         msg = f"No audited model named '{model}' in this store."
     return not_found_404.build(msg, ctx.known_models())

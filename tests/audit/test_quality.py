@@ -307,6 +307,20 @@ def test_saliency_passes_randomization_and_leaves_the_model_alone(mnist):
     assert all(torch.equal(before[k], after[k]) for k in before)
 
 
+def test_randomization_summary_and_note_name_each_view_for_a_signed_method():
+    """IG is judged on signed attributions; the summary's ``*_abs`` and the note's "magnitudes" must still be the
+    magnitudes (they once carried the signed value)."""
+    t = tiny_image_target(n_samples=6)
+    result = randomization_check(t, "integrated_gradients", t.eval_data.inputs, seed=0)
+    (check,) = result.checks
+    layers, summary = result.tables["layers"], result.summary
+    assert summary["measure"] == "spearman_signed"
+    assert summary["final_mean_spearman"] == check.value == pytest.approx(layers.mean_spearman_signed.iloc[-1])
+    assert summary["final_mean_spearman_abs"] == pytest.approx(layers.mean_spearman_abs.iloc[-1])
+    assert summary["final_mean_spearman_signed"] == pytest.approx(layers.mean_spearman_signed.iloc[-1])
+    assert f"magnitudes after full randomisation: {layers.mean_spearman_abs.iloc[-1]:.2f}" in check.note
+
+
 def test_randomization_hands_the_factory_a_randomised_copy():
     t = tiny_image_target(n_samples=4)
     seen = []

@@ -231,3 +231,69 @@ def test_tables_convert_as_to_dict_records_would():
         got = to_jsonable(df)
         assert json.dumps(got) == json.dumps(want)
         assert [[type(v) for v in r.values()] for r in got] == [[type(v) for v in r.values()] for r in want]
+
+
+def _two_runs(tmp_path):
+    store = RunStore(tmp_path / "s")
+    old, new = _result(), _result()
+    new["provenance"]["created_at"] = "2026-01-02T00:00:00+00:00"
+    store.write_run(old, predictions=PRED, arrays={"attr_ig": {"attributions": np.eye(2)}})
+    store.write_run(new, predictions=PRED, arrays={"attr_ig": {"attributions": np.eye(2)}})
+    return store, old["run_id"], new["run_id"]
+
+
+@pytest.mark.parametrize("where", ["whole", "inside"])
+def test_deeply_nested_result_json_is_a_damaged_run_not_a_crash(tmp_path, where, caplog):
+    store, old, new = _two_runs(tmp_path)
+    deep = "[" * 100_000 + "]" * 100_000
+    path = store.runs_dir / new / "result.json"
+    text = path.read_text()
+    path.write_text(deep if where == "whole" else text.replace('"quality": {}', f'"quality": {{"x": {deep}}}'))
+    with pytest.raises(ValueError, match=f"run {new} .* is damaged: .*recursion limit"):
+        store.load(new)
+    assert store.load("latest").run_id == old          # the newest readable run, with a warning naming the other
+    assert f"skipping damaged run {store.runs_dir / new}" in caplog.text
+    (store.root / "index.sqlite").unlink()             # a rebuild reads every directory: still no crash
+    assert store.list_runs()["run_id"].tolist() == [old]
+
+
+def test_latest_with_nothing_to_match_is_a_clear_error(tmp_path):
+    store, _, _ = _two_runs(tmp_path)
+    assert store.list_runs(model="nosuch").empty and store.list_runs(status="fail").empty
+    for spec in ("latest:nosuch",):
+        with pytest.raises(ValueError, match="no run 'latest:nosuch'"):
+            store.load(spec)
+    empty = RunStore(tmp_path / "empty")
+    (empty.root / "runs").mkdir(parents=True, exist_ok=True)
+    assert empty.list_runs().empty
+    with pytest.raises(ValueError, match="no run 'latest'"):
+        empty.load("latest")
+
+
+def test_an_index_row_naming_a_path_is_not_a_run(tmp_path):
+    """A planted index row ('../../elsewhere/runs/ID', newest date) must not make `latest` read outside the store."""
+    import sqlite3
+
+    store, old, new = _two_runs(tmp_path)
+    outside, _, planted = _two_runs(tmp_path / "elsewhere")
+    store.list_runs()
+    con = sqlite3.connect(store.root / "index.sqlite")
+    row = con.execute("SELECT * FROM runs WHERE run_id = ?", (new,)).fetchone()
+    cols = [d[0] for d in con.execute("SELECT * FROM runs").description]
+    values = dict(zip(cols, row), run_id=f"../../elsewhere/s/runs/{planted}", created_at="2099-01-01T00:00:00+00:00")
+    con.execute(f"INSERT INTO runs ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})", list(values.values()))
+    con.commit()
+    con.close()
+    assert store.list_runs()["run_id"].tolist() == [new, old]
+    assert store.load("latest").run_id == new
+
+
+def test_a_damaged_array_file_is_a_clear_error(tmp_path):
+    store, _, new = _two_runs(tmp_path)
+    p = store.runs_dir / new / "arrays" / "attr_ig.npz"
+    p.write_bytes(p.read_bytes()[: len(p.read_bytes()) // 2])
+    with pytest.raises(ValueError, match="'attr_ig' .* cannot be read .*Fix: restore"):
+        store.load(new).arrays("attr_ig")
+    np.savez(p, attributions=np.array([{"a": 1}], dtype=object))     # pickled data: refused, never unpickled
+    with pytest.raises(ValueError, match="cannot be read .*allow_pickle"):
+        store.load(new).arrays("attr_ig")

@@ -306,11 +306,14 @@ def test_a_constant_output_is_not_called_probabilities():
     assert looks_like_probabilities(torch.tensor([[0.25, 0.75], [0.9, 0.1]]))
 
 
-def test_a_float64_model_is_refused_before_any_compute():
-    with pytest.raises(ValueError, match=r"float64.*model.float\(\)"):
-        make_target(model=torch.nn.Linear(3, 2).double(),
-                    eval_data=EvalData(inputs=torch.randn(6, 3, dtype=torch.float64),
-                                       labels=np.array([0, 1] * 3))).validate()
+def test_a_float64_model_that_fails_on_float32_is_refused_before_any_compute():
+    data = EvalData(inputs=torch.randn(6, 3, dtype=torch.float64), labels=np.array([0, 1] * 3))
+    with pytest.raises(ValueError, match=r"float64.*fails on float32 inputs.*model.float\(\)"):
+        make_target(model=torch.nn.Linear(3, 2).double(), eval_data=data).validate()
+    # one that casts what it is given is audited (audit/testing/zoo.py: float64_model runs end to end)
+    from deepaudit.audit.testing import zoo
+
+    assert zoo.float64_model().logits().shape[1] == 2
 
 
 def test_an_embedding_bag_is_refused_as_embedding_layer():

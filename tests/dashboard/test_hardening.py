@@ -284,3 +284,38 @@ def test_live_models_never_load_a_spec_read_from_the_store(tmp_path):
     assert marker.exists()
     app = create_app(tmp_path / "store", targets=[spec])
     assert spec in app._deepaudit_ctx.live.allowed
+
+
+def test_a_damaged_latest_run_never_takes_the_dashboard_down(store, tmp_path):
+    """One damaged run (here the mortgage model's only one) leaves every other page serving, and its own pages
+    say why instead of answering 500."""
+    import shutil
+
+    from deepaudit.dashboard.app import create_app
+
+    copy = RunStore(shutil.copytree(store.root, tmp_path / "s"))
+    damaged = _mortgage_runs(copy)[0]
+    for run_id in _mortgage_runs(copy):
+        (copy.runs_dir / run_id / "result.json").write_text("[" * 100_000 + "]" * 100_000)
+    c = create_app(copy).server.test_client()
+    assert c.get("/").status_code == 200
+    assert c.get("/model/sentiment/performance").status_code == 200
+    assert c.get("/model/mortgage/performance").status_code == 404
+    routed = c.post("/_dash-update-component", json=_router_body("/model/mortgage/performance"))
+    assert routed.status_code == 200 and b"can be read" in routed.data
+    routed = c.post("/_dash-update-component", json=_router_body("/model/mortgage/fairness", f"?run={damaged}"))
+    assert routed.status_code == 200 and b"cannot be shown" in routed.data and b"recursion limit" in routed.data
+    home = c.post("/_dash-update-component", json=_router_body("/"))
+    assert home.status_code == 200 and b"sentiment" in home.data
+
+
+def test_latest_is_the_newest_run_that_reads(tmp_path):
+    from deepaudit.dashboard.context import AppContext
+    from tests.audit.test_store import _two_runs
+
+    s, old, new = _two_runs(tmp_path)
+    (s.runs_dir / new / "result.json").write_text("{")
+    ctx = AppContext(s)
+    assert ctx.resolve("m").run_id == old
+    assert ctx.resolve("m", new) is None and "unreadable" in ctx.damage(new)
+    assert ctx.run_by_id(new) is None and ctx.run_by_id(old).run_id == old

@@ -136,6 +136,29 @@ def test_oov_share_counts_unknown_words(biased):
     assert "male 2%" in {c.id: c for c in counterfactual_checks(biased)}["counterfactual_gender_max_abs_diff"].note
 
 
+def test_a_probe_whose_every_word_is_out_of_vocabulary_is_not_computable():
+    """When no swapped word is in the vocabulary every swap feeds the model the same <unk>: differences are 0 by
+    construction, so the checks must say "not computable", never pass."""
+    names = lexicons.gendered_first_names()
+    gendered = {n.lower() for n in names["female"] + names["male"]}
+    texts = cf._instances(resolve_attributes("gender"))["text"]
+    target = fake_target(bias=BIAS)
+    words = sorted({tok.text for text in texts for tok in tokenize(text)} - gendered)
+    vocab = Vocabulary([PAD, UNK] + words, max_tokens=64, head=48)
+    blind = AuditTarget(name="bag_blind", domain="nlp", task="toy sentiment", class_names=["negative", "positive"],
+                        favorable_label="positive", model=BagOfWords(vocab, set(), bias=BIAS),
+                        eval_data=EvalData(inputs=vocab.encode(["a wonderful film", "a dull film"]),
+                                           labels=np.array([1, 0])),
+                        preprocess=vocab.encode, tokenizer=vocab, embedding_layer="embedding",
+                        baseline=target.baseline).validate()
+    result = counterfactual_probe(blind, attribute="gender", n_boot=50, seed=1)
+    assert (result.groups["oov_share"] == 1.0).all()
+    checks = counterfactual_checks(result)
+    assert {c.id for c in checks} == {"counterfactual_gender_max_abs_diff", "counterfactual_gender_flip_share"}
+    for c in checks:
+        assert c.value is None and not c.passed and "measured nothing" in c.note
+
+
 def test_same_seed_same_tables_other_seed_other_intervals():
     target = fake_target(bias=1.0)
     a = counterfactual_probe(target, attribute="gender", n_boot=200, seed=7)
